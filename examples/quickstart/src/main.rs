@@ -1,0 +1,2 @@
+//! The quickstart (being written).
+fn main() {}

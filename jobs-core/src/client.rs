@@ -1,0 +1,174 @@
+//! `Jobs`: the client handle applications enqueue and manage jobs through.
+//! One concrete type whatever the store, cheap to clone, so an axum state or
+//! a handler can name it without a type parameter.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::job::{Job, Request};
+use crate::model::{JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, ServerInfo};
+use crate::store::{
+    CancelOutcome, DynStore, JobCancelParams, JobCountParams, JobDeleteParams, JobGetParams,
+    JobInsertManyParams, JobListParams, JobRetryParams, ServerListParams, Store,
+};
+
+/// The client: enqueue jobs, look at them, retry, cancel or delete them.
+/// The dashboard stands on these calls alone.
+#[derive(Clone)]
+pub struct Jobs {
+    store: Arc<dyn DynStore>,
+}
+
+impl fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jobs").finish_non_exhaustive()
+    }
+}
+
+/// Which jobs [`Jobs::list`] returns: newest first, filtered, paged.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ListJobs {
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// The page after this id (pass the last id of the previous page).
+    pub before: Option<JobId>,
+    /// Page size (default 50).
+    pub limit: u32,
+}
+
+impl Default for ListJobs {
+    fn default() -> Self {
+        Self {
+            state: None,
+            queue: None,
+            before: None,
+            limit: 50,
+        }
+    }
+}
+
+impl ListJobs {
+    /// The first page of all jobs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Only this state.
+    pub fn state(mut self, state: JobState) -> Self {
+        self.state = Some(state);
+        self
+    }
+    /// Only this queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+    /// The page after this id.
+    pub fn before(mut self, id: JobId) -> Self {
+        self.before = Some(id);
+        self
+    }
+    /// Page size.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
+impl Jobs {
+    /// A client on this store.
+    pub fn new(store: impl Store) -> Self {
+        Self {
+            store: Arc::new(store),
+        }
+    }
+
+    /// A client on an already shared store.
+    pub fn from_dyn(store: Arc<dyn DynStore>) -> Self {
+        Self { store }
+    }
+
+    /// The store behind this client.
+    pub fn store(&self) -> &Arc<dyn DynStore> {
+        &self.store
+    }
+
+    /// Stores one job; its id once it is durable.
+    pub async fn enqueue<J: Job>(&self, request: Request<J>) -> Result<JobId> {
+        let ids = self.insert(vec![request.into_new_job()?]).await?;
+        Ok(ids[0])
+    }
+
+    /// Stores many jobs in one call, all or none; their ids in order.
+    pub async fn enqueue_many<J: Job>(
+        &self,
+        requests: impl IntoIterator<Item = Request<J>>,
+    ) -> Result<Vec<JobId>> {
+        let jobs = requests
+            .into_iter()
+            .map(Request::into_new_job)
+            .collect::<Result<Vec<_>>>()?;
+        self.insert(jobs).await
+    }
+
+    /// Stores already serialized jobs (of any types) in one call, all or none.
+    pub async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .job_insert_many(JobInsertManyParams::new(jobs))
+            .await?)
+    }
+
+    /// A job with its history of states, times and errors.
+    pub async fn get(&self, id: JobId) -> Result<Option<JobDetail>> {
+        Ok(self.store.job_get(JobGetParams::new(id)).await?)
+    }
+
+    /// Runs a `failed`, `cancelled` or `deleted` job again, with fresh attempts.
+    pub async fn retry(&self, id: JobId) -> Result<()> {
+        Ok(self.store.job_retry(JobRetryParams::new(id)).await?)
+    }
+
+    /// Cancels a job that has not finished. A running job is asked to stop
+    /// through its context and is aborted after its server's grace period.
+    pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome> {
+        Ok(self
+            .store
+            .job_cancel(JobCancelParams::new(id, "cancelled by a user".to_owned()))
+            .await?)
+    }
+
+    /// Deletes a job that is not running.
+    pub async fn delete(&self, id: JobId) -> Result<()> {
+        Ok(self.store.job_delete(JobDeleteParams::new(id)).await?)
+    }
+
+    /// A page of jobs, newest first.
+    pub async fn list(&self, which: ListJobs) -> Result<Vec<JobRow>> {
+        Ok(self
+            .store
+            .job_list(JobListParams::new(
+                which.state,
+                which.queue,
+                which.before,
+                which.limit,
+            ))
+            .await?)
+    }
+
+    /// How many jobs are in each state in each queue.
+    pub async fn counts(&self) -> Result<Vec<QueueStateCount>> {
+        Ok(self.store.job_count(JobCountParams::new()).await?)
+    }
+
+    /// The servers whose heartbeats the store has seen.
+    pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
+        Ok(self.store.server_list(ServerListParams::new()).await?)
+    }
+}

@@ -1,0 +1,43 @@
+//! The core of the `jobs` framework: the [`Job`] trait and registry, the
+//! [`Jobs`] client, the [`Server`], the retry policy, the [`Store`] trait with
+//! the in-memory [`MemoryStore`], and the store conformance suite.
+//!
+//! This crate is semver-exempt: depend on `jobs`, which re-exports what users
+//! name. Store authors depend on it for [`Store`] and `conformance`.
+
+mod client;
+mod cron;
+mod error;
+mod job;
+mod memory;
+mod model;
+mod retry;
+mod server;
+mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use client::{Jobs, ListJobs};
+pub use error::{Error, Result};
+pub use job::{
+    registered_jobs, BoxError, Inject, IntoJobResult, Invocation, Job, JobArg, JobContext,
+    JobOptions, JobRegistration, Permanent, Request, Requirement, Resources, Snooze, State,
+    DEFAULT_QUEUE,
+};
+pub use memory::MemoryStore;
+pub use model::{
+    Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
+    RunAt, ServerId, ServerInfo, Timestamp, UnknownState,
+};
+pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS};
+pub use server::{Server, ServerBuilder, ServerHandle};
+pub use store::{
+    BoxFuture, CancelOutcome, DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams,
+    JobCompletion, JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams,
+    JobListParams, JobOutcome, JobPruneParams, JobRetryParams, JobSignal, LeaseRenewManyParams,
+    LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams,
+    Store, StoreError, StoreErrorKind, StoreResult,
+};

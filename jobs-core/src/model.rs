@@ -1,0 +1,378 @@
+//! The data every store keeps and every caller reads: job ids, states, rows,
+//! history events, server records. No behaviour lives here.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A point in time, in UTC. Stores compare these against their own clock
+/// (the database clock for PostgreSQL), never against the application's.
+pub type Timestamp = DateTime<Utc>;
+
+/// The id of a stored job. Ids are assigned by the store and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub i64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The identity of one server start. Fresh on every start, never derived from
+/// the host name alone, so a restarted process never inherits another's leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServerId(pub Uuid);
+
+impl ServerId {
+    /// A new random identity.
+    pub fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl Default for ServerId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a job is in its life.
+///
+/// ```text
+/// scheduled -> enqueued -> processing -> succeeded
+///     ^                        |     \-> failed     (attempts exhausted; retryable by hand)
+///     \------ retry ----------/      \-> cancelled  (by a user, or a job that asked for it)
+/// any unfinished state -> deleted | cancelled (by a user)
+/// ```
+///
+/// A `scheduled` job whose time has come is runnable without first passing
+/// through `enqueued`: claiming takes both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting for its run time (a delayed job, or a retry after backoff).
+    Scheduled,
+    /// Ready to run now.
+    Enqueued,
+    /// Leased by a server and running.
+    Processing,
+    /// Finished without error.
+    Succeeded,
+    /// Every attempt failed, or the job asked not to be retried. Kept with its errors.
+    Failed,
+    /// Cancelled by a user or by the job itself.
+    Cancelled,
+    /// Deleted by a user before it finished.
+    Deleted,
+}
+
+impl JobState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [JobState; 7] = [
+        JobState::Scheduled,
+        JobState::Enqueued,
+        JobState::Processing,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Deleted,
+    ];
+
+    /// The stored, lowercase name of the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Scheduled => "scheduled",
+            JobState::Enqueued => "enqueued",
+            JobState::Processing => "processing",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Deleted => "deleted",
+        }
+    }
+
+    /// Whether the job will never run again unless a user retries it.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Deleted
+        )
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an unknown state name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown job state `{0}`")]
+pub struct UnknownState(pub String);
+
+impl FromStr for JobState {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_owned()))
+    }
+}
+
+/// When a new job becomes runnable. Relative times are added to the store's
+/// clock, so hosts with drifting clocks agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RunAt {
+    /// As soon as a server is free.
+    #[default]
+    Now,
+    /// After this delay, measured on the store's clock.
+    After(Duration),
+    /// At this instant (runs at once if it is in the past).
+    At(Timestamp),
+}
+
+/// A job to insert: what `Request::enqueue` hands to the store.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NewJob {
+    /// The job's stored name (`Job::NAME`).
+    pub name: String,
+    /// The serialized arguments, a JSON object with one field per argument.
+    pub args: serde_json::Value,
+    /// The queue it waits in.
+    pub queue: String,
+    /// Higher runs first within a queue.
+    pub priority: i16,
+    /// How many attempts before the job is `failed`.
+    pub max_attempts: i32,
+    /// When it becomes runnable.
+    pub run_at: RunAt,
+    /// Set when a recurring schedule enqueued it: the schedule's id and the tick's instant.
+    pub recurring: Option<RecurringOrigin>,
+}
+
+impl NewJob {
+    /// A job with the default queue, priority 0, the default attempts, to run now.
+    pub fn new(name: impl Into<String>, args: serde_json::Value) -> Self {
+        Self {
+            name: name.into(),
+            args,
+            queue: crate::DEFAULT_QUEUE.to_owned(),
+            priority: 0,
+            max_attempts: crate::DEFAULT_MAX_ATTEMPTS,
+            run_at: RunAt::Now,
+            recurring: None,
+        }
+    }
+}
+
+/// The recurring schedule and tick a job was enqueued for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecurringOrigin {
+    /// The recurring job's id (`add_or_update`'s first argument).
+    pub id: String,
+    /// The instant of the tick this run stands for.
+    pub scheduled_for: Timestamp,
+}
+
+/// The fence of one claimed attempt: a job id and the token its claim was
+/// given. Every write about a running attempt names its claim, and the store
+/// ignores a write whose claim is no longer current, so a stale server's late
+/// completion changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Claim {
+    /// The claimed job.
+    pub job_id: JobId,
+    /// Increases on every claim of this job; only the latest claim is current.
+    pub token: i64,
+}
+
+/// A stored job, as a store returns it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JobRow {
+    /// The job's id.
+    pub id: JobId,
+    /// The stored name of its job type.
+    pub name: String,
+    /// The queue it waits in.
+    pub queue: String,
+    /// Its arguments, as stored.
+    pub args: serde_json::Value,
+    /// Its current state.
+    pub state: JobState,
+    /// Higher runs first.
+    pub priority: i16,
+    /// How many attempts have started (0 before the first claim).
+    pub attempt: i32,
+    /// How many attempts are allowed.
+    pub max_attempts: i32,
+    /// When it is, or was, runnable.
+    pub run_at: Timestamp,
+    /// When it was inserted.
+    pub created_at: Timestamp,
+    /// When it reached a finished state.
+    pub finished_at: Option<Timestamp>,
+    /// The current claim's token (see [`Claim`]); 0 before the first claim.
+    pub claim_token: i64,
+    /// The server holding it, while `processing`.
+    pub server_id: Option<ServerId>,
+    /// When the current lease runs out, while `processing`.
+    pub lease_expires_at: Option<Timestamp>,
+    /// Whether a user asked to cancel it while it runs.
+    pub cancel_requested: bool,
+    /// The error of the latest failed attempt.
+    pub last_error: Option<String>,
+    /// The recurring schedule and tick that enqueued it, if any.
+    pub recurring: Option<RecurringOrigin>,
+}
+
+impl JobRow {
+    /// The fence of the current attempt.
+    pub fn claim(&self) -> Claim {
+        Claim {
+            job_id: self.id,
+            token: self.claim_token,
+        }
+    }
+}
+
+/// One transition in a job's history.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JobEvent {
+    /// When it happened, on the store's clock.
+    pub at: Timestamp,
+    /// The state the job entered.
+    pub state: JobState,
+    /// The attempt number at the time.
+    pub attempt: i32,
+    /// The server that made the transition, if a server made it.
+    pub server_id: Option<ServerId>,
+    /// The error or reason, for failures, retries, cancellations and rescues.
+    pub error: Option<String>,
+}
+
+impl JobEvent {
+    /// An event; stores use this to build rows they read back.
+    pub fn new(
+        at: Timestamp,
+        state: JobState,
+        attempt: i32,
+        server_id: Option<ServerId>,
+        error: Option<String>,
+    ) -> Self {
+        Self {
+            at,
+            state,
+            attempt,
+            server_id,
+            error,
+        }
+    }
+}
+
+/// A job with its whole history, oldest event first.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JobDetail {
+    /// The job.
+    pub job: JobRow,
+    /// Every transition it went through.
+    pub history: Vec<JobEvent>,
+}
+
+impl JobDetail {
+    /// A job with its history.
+    pub fn new(job: JobRow, history: Vec<JobEvent>) -> Self {
+        Self { job, history }
+    }
+}
+
+/// How many jobs are in one state in one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStateCount {
+    /// The queue.
+    pub queue: String,
+    /// The state.
+    pub state: JobState,
+    /// How many jobs.
+    pub count: i64,
+}
+
+impl QueueStateCount {
+    /// A count.
+    pub fn new(queue: String, state: JobState, count: i64) -> Self {
+        Self {
+            queue,
+            state,
+            count,
+        }
+    }
+}
+
+/// A running server, as its heartbeats describe it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// The identity of this start.
+    pub id: ServerId,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// The queues it serves, in the order it claims them.
+    pub queues: Vec<String>,
+    /// How many jobs it runs at once.
+    pub concurrency: u32,
+    /// The stored names of the jobs it can run.
+    pub job_names: Vec<String>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Its latest heartbeat (set by the store).
+    pub heartbeat_at: Timestamp,
+}
+
+impl ServerInfo {
+    /// A server record; `heartbeat_at` is overwritten by the store on each heartbeat.
+    pub fn new(
+        id: ServerId,
+        host: String,
+        pid: u32,
+        queues: Vec<String>,
+        concurrency: u32,
+        job_names: Vec<String>,
+        started_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            host,
+            pid,
+            queues,
+            concurrency,
+            job_names,
+            started_at,
+            heartbeat_at: started_at,
+        }
+    }
+}

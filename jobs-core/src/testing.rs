@@ -1,0 +1,1 @@
+//! Helpers for users' tests (being written).

@@ -1,0 +1,1 @@
+//! The PostgreSQL store of the `jobs` framework. (Being written.)
