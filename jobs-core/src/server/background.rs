@@ -1,0 +1,218 @@
+//! The loops beside the workers: the completer (writes outcomes in batches),
+//! the lease keeper, the heartbeat, the rescuer and the pruner. Each store call
+//! has a timeout; each loop logs a failure and tries again, forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::worker::retry_pause;
+use super::{stale_server_age, timeout_call, Shared, StopReason};
+use crate::model::ServerInfo;
+use crate::store::{
+    JobCompleteManyParams, JobCompletion, JobPruneParams, LeaseRenewManyParams,
+    LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerRemoveParams,
+};
+
+/// At most this many outcomes are written in one store call.
+const COMPLETION_BATCH: usize = 512;
+/// At most this many jobs are rescued or pruned in one store call.
+const MAINTENANCE_BATCH: u32 = 1000;
+/// Outcome writes that retrying cannot fix (or that fail during shutdown) are
+/// given up after this many tries; the jobs are then rescued when their leases
+/// expire, and run again (at least once).
+const MAX_TRIES_FOR_PERMANENT_ERRORS: u32 = 3;
+
+/// Writes attempts' outcomes, as many per call as have queued up. Runs until
+/// shutdown, then writes what is left.
+pub(crate) async fn completer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<JobCompletion>) {
+    let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+    loop {
+        let closing = tokio::select! {
+            biased;
+            received = rx.recv() => match received {
+                Some(completion) => { batch.push(completion); false }
+                None => true,
+            },
+            _ = shared.stop_completer.cancelled() => true,
+        };
+        while batch.len() < COMPLETION_BATCH {
+            match rx.try_recv() {
+                Ok(completion) => batch.push(completion),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            write_completions(&shared, std::mem::take(&mut batch), closing).await;
+        }
+        if closing && rx.is_empty() {
+            return;
+        }
+    }
+}
+
+async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: bool) {
+    let mut failures = 0u32;
+    loop {
+        let params = JobCompleteManyParams::new(shared.id, batch.clone());
+        match timeout_call(shared.settings.store_timeout, shared.store.job_complete_many(params)).await {
+            Ok(applied) => {
+                for (completion, applied) in batch.iter().zip(applied) {
+                    if !applied {
+                        tracing::warn!(job = %completion.claim.job_id, "the outcome of job {} was not recorded: its claim is no longer current (it was rescued, cancelled or claimed again)", completion.claim.job_id);
+                    }
+                }
+                break;
+            }
+            Err(error) => {
+                failures += 1;
+                // Unavailable stores are retried forever, except while shutting
+                // down, where there is no "later"; other errors will not go away.
+                // Giving up is safe: the jobs run again once their leases expire.
+                if failures >= MAX_TRIES_FOR_PERMANENT_ERRORS && (closing || !error.is_retryable()) {
+                    tracing::error!(server = %shared.id, %error, jobs = batch.len(), "giving up on writing job outcomes; the jobs will run again after their leases expire");
+                    break;
+                }
+                let pause = retry_pause(failures);
+                tracing::warn!(server = %shared.id, %error, retry_in = ?pause, "writing job outcomes failed");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+    let mut running = shared.running();
+    for completion in &batch {
+        running.remove(&completion.claim.job_id);
+    }
+}
+
+/// Renews the leases of every claim this server holds, a third of a lease
+/// apart, and passes on cancel requests and lost leases to the attempts.
+pub(crate) async fn lease_keeper(shared: Arc<Shared>) {
+    let every = shared.settings.lease / 3;
+    every_until_stopped(&shared, every, || async {
+        let held: Vec<_> = shared.running().values().map(|r| r.claim).collect();
+        if held.is_empty() {
+            return;
+        }
+        let params = LeaseRenewManyParams::new(shared.id, held.clone(), shared.settings.lease);
+        match timeout_call(shared.settings.store_timeout, shared.store.lease_renew_many(params)).await {
+            Ok(statuses) => {
+                let running = shared.running();
+                for (claim, status) in held.iter().zip(statuses) {
+                    let Some(entry) = running.get(&claim.job_id) else { continue };
+                    if entry.claim != *claim {
+                        continue;
+                    }
+                    match status {
+                        LeaseStatus::Held => {}
+                        LeaseStatus::CancelRequested => entry.stop.stop(StopReason::UserCancel),
+                        LeaseStatus::Lost => entry.stop.stop(StopReason::LeaseLost),
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(server = %shared.id, %error, "renewing leases failed; retrying at the next renewal");
+            }
+        }
+    })
+    .await
+}
+
+/// Writes the server record now and every heartbeat interval, and removes
+/// the records of servers that stopped beating.
+pub(crate) async fn heartbeat(shared: Arc<Shared>) {
+    let every = shared.settings.heartbeat_interval;
+    every_until_stopped(&shared, every, || async {
+        let info: ServerInfo = shared.info.clone();
+        let beat = shared.store.server_heartbeat(ServerHeartbeatParams::new(info));
+        if let Err(error) = timeout_call(shared.settings.store_timeout, beat).await {
+            tracing::warn!(server = %shared.id, %error, "writing the heartbeat failed");
+            return;
+        }
+        let remove = shared
+            .store
+            .server_remove(ServerRemoveParams::new(None, stale_server_age(&shared.settings)));
+        if let Err(error) = timeout_call(shared.settings.store_timeout, remove).await {
+            tracing::warn!(server = %shared.id, %error, "removing dead servers failed");
+        }
+    })
+    .await
+}
+
+/// Makes jobs whose leases expired (their server died) runnable again.
+pub(crate) async fn rescuer(shared: Arc<Shared>) {
+    let every = shared.settings.rescue_interval;
+    every_until_stopped(&shared, every, || async {
+        loop {
+            let call = shared.store.lease_rescue(LeaseRescueParams::new(MAINTENANCE_BATCH));
+            match timeout_call(shared.settings.store_timeout, call).await {
+                Ok(ids) => {
+                    if !ids.is_empty() {
+                        tracing::warn!(server = %shared.id, jobs = ids.len(), "rescued jobs whose server stopped renewing their leases");
+                    }
+                    if ids.len() < MAINTENANCE_BATCH as usize || shared.stop_background.is_cancelled() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(server = %shared.id, %error, "rescuing expired leases failed");
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Removes finished jobs past their retention, in bounded batches.
+pub(crate) async fn pruner(shared: Arc<Shared>) {
+    let every = shared.settings.prune_interval;
+    let settings = &shared.settings;
+    every_until_stopped(&shared, every, || async {
+        loop {
+            let params = JobPruneParams::new(
+                settings.retain_succeeded,
+                settings.retain_deleted,
+                settings.retain_failed,
+                MAINTENANCE_BATCH,
+            );
+            match timeout_call(settings.store_timeout, shared.store.job_prune(params)).await {
+                Ok(removed) => {
+                    if removed > 0 {
+                        tracing::debug!(server = %shared.id, removed, "pruned finished jobs");
+                    }
+                    if removed < u64::from(MAINTENANCE_BATCH) || shared.stop_background.is_cancelled() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(server = %shared.id, %error, "pruning finished jobs failed");
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `tick` at once and then every `every` (scattered by up to 10 % so that
+/// servers started together do not hit the store together), until the
+/// server's background work is stopped.
+async fn every_until_stopped<F, Fut>(shared: &Shared, every: Duration, mut tick: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = tick() => {}
+            _ = shared.stop_background.cancelled() => return,
+        }
+        let pause = every.mul_f64(1.0 - 0.1 * fastrand::f64());
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shared.stop_background.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! The in-process job server: what Hangfire calls the background job server.
+//!
+//! A server claims jobs in batches from its queues, runs each on its own tokio
+//! task, renews the leases of what it runs, records outcomes in batches, and
+//! keeps the store healthy (rescuing jobs of dead servers, pruning old ones,
+//! writing heartbeats). The machinery lives in private submodules:
+//! `worker` (fetch loop and the per-job supervisor) and `background` (the
+//! completer and the periodic loops).
+//!
+//! # Intervals and the recovery bound
+//!
+//! | setting | default | what it does |
+//! | --- | --- | --- |
+//! | `lease` | 30 s | how long a claim stays valid without renewal |
+//! | lease renewal | `lease / 3` | how often running jobs' leases are extended |
+//! | `rescue_interval` | 15 s | how often expired leases are looked for |
+//! | `heartbeat_interval` | 10 s | how often the server record is refreshed |
+//! | `poll_interval` | 500 ms | the longest an idle server waits before looking for work |
+//! | `shutdown_timeout` | 30 s | how long shutdown lets running jobs finish |
+//! | `cancel_grace` | 5 s | how long a cancelled job may take to stop before it is aborted |
+//!
+//! When a server dies, its jobs become runnable again within
+//! `lease + rescue_interval` (45 s by default) and are claimed by the next
+//! poll of a live server. A healthy job's lease is renewed three times per
+//! lease period, so it is never rescued while its server lives, however
+//! long it runs.
+
+mod background;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::job::{registered_jobs, JobRegistration, Resources};
+use crate::model::{Claim, JobId, ServerId, ServerInfo};
+use crate::store::{DynStore, JobCompletion, ServerRemoveParams, Store};
+
+/// The background job server. Build one with [`Server::builder`].
+#[derive(Debug)]
+pub struct Server {
+    _private: (),
+}
+
+impl Server {
+    /// A server on this store, with default settings: queue `"default"`,
+    /// 16 jobs at once, the intervals in the module docs.
+    pub fn builder(store: impl Store) -> ServerBuilder {
+        ServerBuilder::from_dyn(Arc::new(store))
+    }
+}
+
+/// Configures and starts a [`Server`].
+#[must_use = "a server does nothing until it is started"]
+pub struct ServerBuilder {
+    store: Arc<dyn DynStore>,
+    settings: Settings,
+    resources: Resources,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("settings", &self.settings)
+            .field("resources", &self.resources)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) queues: Vec<String>,
+    pub(crate) concurrency: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) lease: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) rescue_interval: Duration,
+    pub(crate) store_timeout: Duration,
+    pub(crate) prune_interval: Duration,
+    pub(crate) retain_succeeded: Duration,
+    pub(crate) retain_deleted: Duration,
+    pub(crate) retain_failed: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        const HOUR: u64 = 3600;
+        Self {
+            queues: vec![crate::DEFAULT_QUEUE.to_owned()],
+            concurrency: 16,
+            shutdown_timeout: Duration::from_secs(30),
+            cancel_grace: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            rescue_interval: Duration::from_secs(15),
+            store_timeout: Duration::from_secs(30),
+            prune_interval: Duration::from_secs(60),
+            retain_succeeded: Duration::from_secs(24 * HOUR),
+            retain_deleted: Duration::from_secs(24 * HOUR),
+            retain_failed: Duration::from_secs(7 * 24 * HOUR),
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// A builder on an already shared store (what `Jobs::store` returns).
+    pub fn from_dyn(store: Arc<dyn DynStore>) -> Self {
+        Self {
+            store,
+            settings: Settings::default(),
+            resources: Resources::default(),
+        }
+    }
+
+    /// The store the server will run on.
+    pub fn store(&self) -> &Arc<dyn DynStore> {
+        &self.store
+    }
+
+    /// The queues the server will serve.
+    pub fn queue_names(&self) -> &[String] {
+        &self.settings.queues
+    }
+
+    /// The queues to serve, in the order they are preferred (default `["default"]`).
+    pub fn queues<Q: Into<String>>(mut self, queues: impl IntoIterator<Item = Q>) -> Self {
+        self.settings.queues = queues.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How many jobs run at once (default 16).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.settings.concurrency = concurrency;
+        self
+    }
+
+    /// Gives the server a shared resource that jobs ask for as `State<T>`.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
+    /// How long shutdown lets running jobs finish before cancelling them (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a cancelled job (timeout, user cancel, shutdown) may take to
+    /// stop on its own before its task is aborted (default 5 s).
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.settings.cancel_grace = grace;
+        self
+    }
+
+    /// The longest an idle server waits before looking for work (default
+    /// 500 ms). Stores that signal new jobs wake it sooner.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.settings.poll_interval = interval;
+        self
+    }
+
+    /// How long a claim stays valid without renewal (default 30 s); renewed
+    /// every third of it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.settings.lease = lease;
+        self
+    }
+
+    /// How often the server record is refreshed (default 10 s).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.settings.heartbeat_interval = interval;
+        self
+    }
+
+    /// How often expired leases are rescued (default 15 s).
+    pub fn rescue_interval(mut self, interval: Duration) -> Self {
+        self.settings.rescue_interval = interval;
+        self
+    }
+
+    /// The longest any single store call may take before it counts as failed
+    /// and is retried (default 30 s).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.store_timeout = timeout;
+        self
+    }
+
+    /// How long finished jobs are kept: succeeded, deleted or cancelled, and
+    /// failed (defaults 24 h, 24 h, 7 days). Pruned in bounded batches every minute.
+    pub fn retention(mut self, succeeded: Duration, deleted: Duration, failed: Duration) -> Self {
+        self.settings.retain_succeeded = succeeded;
+        self.settings.retain_deleted = deleted;
+        self.settings.retain_failed = failed;
+        self
+    }
+
+    /// Checks the configuration and the registered jobs, then starts the
+    /// server on the current tokio runtime.
+    ///
+    /// Fails, naming every culprit, when two jobs share a stored name, a job
+    /// asks for a `State<T>` the server was not given, or a setting is invalid.
+    pub async fn start(self) -> Result<ServerHandle> {
+        let registry = Registry::check(registered_jobs(), &self.resources, &self.settings)?;
+        Ok(ServerHandle::spawn(
+            self.store,
+            self.settings,
+            registry,
+            self.resources,
+        ))
+    }
+}
+
+/// The jobs this server can run, by stored name.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    by_name: HashMap<&'static str, &'static JobRegistration>,
+}
+
+impl Registry {
+    fn check(
+        registrations: impl Iterator<Item = &'static JobRegistration>,
+        resources: &Resources,
+        settings: &Settings,
+    ) -> Result<Self> {
+        let mut problems = Vec::new();
+        if settings.concurrency == 0 {
+            problems.push("concurrency must be at least 1".to_owned());
+        }
+        if settings.queues.is_empty() || settings.queues.iter().any(|q| q.is_empty()) {
+            problems.push("the server needs at least one queue, and queue names must not be empty".to_owned());
+        }
+        if settings.lease < Duration::from_millis(30) {
+            problems.push(format!("the lease ({:?}) is too short", settings.lease));
+        }
+        let mut by_name: HashMap<&'static str, &'static JobRegistration> = HashMap::new();
+        for registration in registrations {
+            if let Some(first) = by_name.get(registration.name) {
+                problems.push(format!(
+                    "two jobs are stored as `{}`: `{}` at {} and `{}` at {}; give one a different `#[job(name = \"...\")]`",
+                    registration.name,
+                    first.type_name,
+                    first.location,
+                    registration.type_name,
+                    registration.location
+                ));
+                continue;
+            }
+            for requirement in (registration.requirements)() {
+                if !resources.contains(requirement.type_id) {
+                    problems.push(format!(
+                        "job `{}` ({}) takes `State<{}>`, but the server was not given one; add `.state(value)` to the server builder",
+                        registration.name, registration.location, requirement.type_name
+                    ));
+                }
+            }
+            by_name.insert(registration.name, registration);
+        }
+        if problems.is_empty() {
+            Ok(Self { by_name })
+        } else {
+            problems.sort();
+            Err(Error::Config(
+                problems
+                    .iter()
+                    .map(|p| format!("- {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ))
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&'static JobRegistration> {
+        self.by_name.get(name).copied()
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.by_name.keys().map(|n| (*n).to_owned()).collect();
+        names.sort();
+        names
+    }
+}
+
+/// Why a running attempt was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    Timeout,
+    UserCancel,
+    Shutdown,
+    LeaseLost,
+}
+
+/// The cancellation of one attempt, and the first reason it was given.
+#[derive(Debug, Default)]
+pub(crate) struct StopSignal {
+    pub(crate) token: CancellationToken,
+    reason: Mutex<Option<StopReason>>,
+}
+
+impl StopSignal {
+    pub(crate) fn stop(&self, reason: StopReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+
+    pub(crate) fn reason(&self) -> Option<StopReason> {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A claim this server holds: its lease is renewed until its completion is written.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub(crate) claim: Claim,
+    pub(crate) stop: Arc<StopSignal>,
+}
+
+/// What every task of one server shares.
+pub(crate) struct Shared {
+    pub(crate) id: ServerId,
+    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) settings: Settings,
+    pub(crate) registry: Registry,
+    pub(crate) names: Vec<String>,
+    pub(crate) resources: Arc<Resources>,
+    pub(crate) running: Mutex<HashMap<JobId, Running>>,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) completions: mpsc::UnboundedSender<JobCompletion>,
+    pub(crate) stop_fetching: CancellationToken,
+    pub(crate) stop_completer: CancellationToken,
+    pub(crate) stop_background: CancellationToken,
+    pub(crate) info: ServerInfo,
+}
+
+impl Shared {
+    pub(crate) fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (every critical section is a single insert, remove or read).
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running server. Call [`ServerHandle::shutdown`] to stop it gracefully;
+/// dropping the handle starts the same shutdown without waiting for it.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    tasks: Option<Tasks>,
+}
+
+struct Tasks {
+    fetcher: JoinHandle<()>,
+    completer: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    fn spawn(
+        store: Arc<dyn DynStore>,
+        settings: Settings,
+        registry: Registry,
+        resources: Resources,
+    ) -> Self {
+        let id = ServerId::new();
+        let names = registry.names();
+        let (completions, completion_rx) = mpsc::unbounded_channel();
+        let info = ServerInfo::new(
+            id,
+            host_name(),
+            std::process::id(),
+            settings.queues.clone(),
+            u32::try_from(settings.concurrency).unwrap_or(u32::MAX),
+            names.clone(),
+            chrono::Utc::now(),
+        );
+        let shared = Arc::new(Shared {
+            id,
+            store,
+            slots: Arc::new(Semaphore::new(settings.concurrency)),
+            settings,
+            registry,
+            names,
+            resources: Arc::new(resources),
+            running: Mutex::new(HashMap::new()),
+            completions,
+            stop_fetching: CancellationToken::new(),
+            stop_completer: CancellationToken::new(),
+            stop_background: CancellationToken::new(),
+            info,
+        });
+        tracing::info!(server = %id, queues = ?shared.settings.queues, concurrency = shared.settings.concurrency, jobs = shared.names.len(), "job server started");
+        let tasks = Tasks {
+            fetcher: tokio::spawn(worker::fetch_loop(shared.clone())),
+            completer: tokio::spawn(background::completer(shared.clone(), completion_rx)),
+            background: vec![
+                tokio::spawn(background::lease_keeper(shared.clone())),
+                tokio::spawn(background::heartbeat(shared.clone())),
+                tokio::spawn(background::rescuer(shared.clone())),
+                tokio::spawn(background::pruner(shared.clone())),
+            ],
+        };
+        Self {
+            shared,
+            tasks: Some(tasks),
+        }
+    }
+
+    /// This start's identity, as shown in heartbeats and job history.
+    pub fn id(&self) -> ServerId {
+        self.shared.id
+    }
+
+    /// Stops gracefully: stops claiming, lets running jobs finish up to the
+    /// shutdown timeout, then cancels the rest (aborting them after the
+    /// cancel grace) and hands them back as runnable at once without using
+    /// up an attempt; writes the last outcomes and removes the server record.
+    pub async fn shutdown(mut self) {
+        if let Some(tasks) = self.tasks.take() {
+            shutdown(self.shared.clone(), tasks).await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(tasks) = self.tasks.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(shutdown(self.shared.clone(), tasks));
+            }
+        }
+    }
+}
+
+async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
+    let settings = &shared.settings;
+    let all_slots = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
+    tracing::info!(server = %shared.id, "job server shutting down");
+    shared.stop_fetching.cancel();
+    let _ = tasks.fetcher.await;
+
+    // Every job holds a slot until its completion is queued: all slots back
+    // means every job has ended.
+    let drained = tokio::time::timeout(settings.shutdown_timeout, shared.slots.acquire_many(all_slots)).await;
+    if drained.is_err() {
+        let unfinished: Vec<_> = shared.running().values().map(|r| r.stop.clone()).collect();
+        tracing::warn!(server = %shared.id, jobs = unfinished.len(), "shutdown timeout reached; cancelling the jobs still running and handing them back");
+        for stop in unfinished {
+            stop.stop(StopReason::Shutdown);
+        }
+        // Cancelled jobs stop on their own or are aborted after the grace period.
+        let grace = settings.cancel_grace + Duration::from_secs(1);
+        let _ = tokio::time::timeout(grace, shared.slots.acquire_many(all_slots)).await;
+    }
+
+    shared.stop_completer.cancel();
+    let _ = tasks.completer.await;
+    shared.stop_background.cancel();
+    for task in tasks.background {
+        let _ = task.await;
+    }
+    let remove = shared
+        .store
+        .server_remove(ServerRemoveParams::new(Some(shared.id), stale_server_age(settings)));
+    if let Err(error) = timeout_call(settings.store_timeout, remove).await {
+        tracing::warn!(server = %shared.id, %error, "could not remove the server record");
+    }
+    tracing::info!(server = %shared.id, "job server stopped");
+}
+
+/// Servers silent for this long are dead; their records are removed.
+pub(crate) fn stale_server_age(settings: &Settings) -> Duration {
+    (settings.heartbeat_interval * 10).max(Duration::from_secs(60))
+}
+
+/// A store call bounded by the store timeout; a timeout is an `Unavailable` error.
+pub(crate) async fn timeout_call<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = crate::store::StoreResult<T>>,
+) -> crate::store::StoreResult<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(crate::store::StoreError::new(
+            crate::store::StoreErrorKind::Unavailable,
+            format!("the store did not answer within {limit:?}"),
+        )),
+    }
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

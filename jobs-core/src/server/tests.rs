@@ -1,0 +1,508 @@
+//! Server unit tests, on MemoryStore with a paused clock, so backoff, delays,
+//! timeouts and grace periods elapse instantly and deterministically.
+//! Jobs are registered by hand here, the way `#[job]` does it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::job::{BoxError, Invocation, Job, JobContext, JobOptions, Permanent, Request, Snooze};
+use crate::model::{JobDetail, JobState};
+use crate::retry::Backoff;
+use crate::store::{BoxFuture, CancelOutcome, JobClaimParams, Store};
+use crate::{Jobs, MemoryStore};
+
+/// Declares a job type with one `u32` argument `n`, registered like `#[job]` does.
+macro_rules! test_job {
+    ($ty:ident, $name:literal, $options:expr, |$args:ident, $ctx:ident| $body:block) => {
+        #[derive(Serialize, Deserialize)]
+        struct $ty {
+            n: u32,
+        }
+        impl Job for $ty {
+            const NAME: &'static str = $name;
+            fn options() -> JobOptions {
+                $options
+            }
+        }
+        const _: () = {
+            fn run(invocation: Invocation) -> BoxFuture<'static, Result<(), BoxError>> {
+                Box::pin(async move {
+                    let $args: $ty = invocation.args($name)?;
+                    let $ctx: JobContext = invocation.context.clone();
+                    let _ = (&$args, &$ctx);
+                    $body
+                })
+            }
+            inventory::submit! {
+                crate::job::JobRegistration {
+                    name: $name,
+                    type_name: stringify!($ty),
+                    location: concat!(file!(), ":", line!()),
+                    options: <$ty as Job>::options,
+                    requirements: Vec::new,
+                    run,
+                }
+            }
+        };
+    };
+}
+
+fn quick() -> JobOptions {
+    JobOptions::default().backoff(Backoff::fixed(Duration::from_secs(5)))
+}
+
+async fn setup() -> (MemoryStore, Jobs) {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    (store, jobs)
+}
+
+async fn detail(jobs: &Jobs, id: crate::JobId) -> JobDetail {
+    jobs.get(id).await.unwrap().expect("the job exists")
+}
+
+/// Waits (in paused time, so instantly) until the job reaches `state`.
+async fn wait_for(jobs: &Jobs, id: crate::JobId, state: JobState) -> JobDetail {
+    for _ in 0..40_000 {
+        let d = detail(jobs, id).await;
+        if d.job.state == state {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never reached {state}: {:?}", detail(jobs, id).await);
+}
+
+static RAN: AtomicU32 = AtomicU32::new(0);
+test_job!(Succeeds, "test_succeeds", quick(), |args, ctx| {
+    RAN.fetch_add(args.n, Ordering::SeqCst);
+    Ok(())
+});
+
+#[tokio::test(start_paused = true)]
+async fn runs_an_enqueued_job_with_its_arguments() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(Succeeds { n: 7 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert!(RAN.load(Ordering::SeqCst) >= 7);
+    assert_eq!(d.job.attempt, 1);
+    let states: Vec<_> = d.history.iter().map(|e| e.state).collect();
+    assert_eq!(states, [JobState::Enqueued, JobState::Processing, JobState::Succeeded]);
+}
+
+test_job!(AlwaysFails, "test_always_fails", quick().max_attempts(3), |args, ctx| {
+    Err(format!("boom on attempt {}", ctx.attempt()).into())
+});
+
+#[tokio::test(start_paused = true)]
+async fn retries_with_backoff_until_max_attempts_then_fails_keeping_every_error() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(AlwaysFails { n: 0 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 3);
+    assert_eq!(d.job.last_error.as_deref(), Some("boom on attempt 3"));
+    let errors: Vec<_> = d.history.iter().filter_map(|e| e.error.clone()).collect();
+    assert_eq!(errors, ["boom on attempt 1", "boom on attempt 2", "boom on attempt 3"]);
+    // Retries wait for the backoff: each retry is scheduled, then claimed later.
+    let retried: Vec<_> = d.history.iter().filter(|e| e.state == JobState::Scheduled).collect();
+    assert_eq!(retried.len(), 2);
+    let claims: Vec<_> = d.history.iter().filter(|e| e.state == JobState::Processing).collect();
+    for (retry, next_claim) in retried.iter().zip(&claims[1..]) {
+        assert!(next_claim.at - retry.at >= chrono::Duration::seconds(5));
+    }
+    // A failed job can be retried by hand, with fresh attempts.
+    jobs.retry(id).await.unwrap();
+    assert_eq!(detail(&jobs, id).await.job.state, JobState::Enqueued);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_per_enqueue_max_attempts_overrides_the_attribute() {
+    let (store, jobs) = setup().await;
+    let id = jobs
+        .enqueue(Request::new(AlwaysFails { n: 0 }).max_attempts(1))
+        .await
+        .unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 1);
+}
+
+static PANICS: AtomicU32 = AtomicU32::new(0);
+test_job!(PanicsOnce, "test_panics_once", quick(), |args, ctx| {
+    if PANICS.fetch_add(1, Ordering::SeqCst) == 0 {
+        panic!("the job blew up");
+    }
+    Ok(())
+});
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_is_a_failed_attempt_and_the_server_and_slot_survive() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(PanicsOnce { n: 0 })).await.unwrap();
+    // One slot: the retry can only run if the panic freed it.
+    let server = Server::builder(store).concurrency(1).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 2);
+    let errors: Vec<_> = d.history.iter().filter_map(|e| e.error.clone()).collect();
+    assert_eq!(errors, ["panicked: the job blew up"]);
+}
+
+test_job!(
+    SlowButPolite,
+    "test_slow_but_polite",
+    quick().max_attempts(1).timeout(Duration::from_secs(2)),
+    |args, ctx| {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => Ok(()),
+            _ = ctx.cancelled() => Err("stopped because I was asked to".into()),
+        }
+    }
+);
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_cancels_the_job_through_its_context_and_fails_the_attempt() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(SlowButPolite { n: 0 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(d.job.last_error.as_deref(), Some("timed out after 2s"));
+}
+
+static STUBBORN_STOPPED: AtomicU32 = AtomicU32::new(0);
+test_job!(
+    Stubborn,
+    "test_stubborn",
+    quick().max_attempts(1).timeout(Duration::from_secs(1)),
+    |args, ctx| {
+        struct Dropped;
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                STUBBORN_STOPPED.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let _guard = Dropped;
+        // Ignores cancellation entirely.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+);
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_ignores_cancellation_is_aborted_after_the_grace_period() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(Stubborn { n: 0 })).await.unwrap();
+    let server = Server::builder(store)
+        .cancel_grace(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(
+        d.job.last_error.as_deref(),
+        Some("timed out after 1s; aborted after it ignored cancellation")
+    );
+    assert_eq!(STUBBORN_STOPPED.load(Ordering::SeqCst), 1, "the job's future was dropped");
+    let claimed = d.history.iter().find(|e| e.state == JobState::Processing).unwrap();
+    let failed = d.history.iter().find(|e| e.state == JobState::Failed).unwrap();
+    assert!(failed.at - claimed.at >= chrono::Duration::seconds(4));
+}
+
+static SNOOZES: AtomicU32 = AtomicU32::new(0);
+test_job!(SnoozesTwice, "test_snoozes_twice", quick().max_attempts(1), |args, ctx| {
+    if SNOOZES.fetch_add(1, Ordering::SeqCst) < 2 {
+        return Err(Snooze::after(Duration::from_secs(60)).into());
+    }
+    Ok(())
+});
+
+#[tokio::test(start_paused = true)]
+async fn a_snooze_runs_the_job_later_without_counting_an_attempt() {
+    let (store, jobs) = setup().await;
+    // One attempt allowed: two snoozes would fail it if they were counted.
+    let id = jobs.enqueue(Request::new(SnoozesTwice { n: 0 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 1);
+    assert_eq!(SNOOZES.load(Ordering::SeqCst), 3);
+}
+
+static PERMANENT_RUNS: AtomicU32 = AtomicU32::new(0);
+test_job!(GivesUp, "test_gives_up", quick(), |args, ctx| {
+    PERMANENT_RUNS.fetch_add(1, Ordering::SeqCst);
+    Err(Permanent::new("the account no longer exists").into())
+});
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_fails_the_job_without_retrying() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(GivesUp { n: 0 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 1);
+    assert_eq!(PERMANENT_RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(d.job.last_error.as_deref(), Some("the account no longer exists"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn arguments_that_no_longer_deserialize_fail_with_the_serde_error() {
+    let (store, jobs) = setup().await;
+    let mut bad = crate::NewJob::new(Succeeds::NAME, serde_json::json!({ "n": "not a number" }));
+    bad.max_attempts = 2;
+    let bad_id = jobs.insert(vec![bad]).await.unwrap()[0];
+    let good_id = jobs.enqueue(Request::new(Succeeds { n: 1 })).await.unwrap();
+    let server = Server::builder(store).concurrency(1).start().await.unwrap();
+    let d = wait_for(&jobs, bad_id, JobState::Failed).await;
+    wait_for(&jobs, good_id, JobState::Succeeded).await;
+    server.shutdown().await;
+    let error = d.job.last_error.unwrap();
+    assert!(
+        error.contains("test_succeeds") && error.contains("invalid type: string \"not a number\", expected u32"),
+        "{error}"
+    );
+    assert_eq!(d.job.attempt, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_this_server_does_not_know_is_left_for_one_that_does() {
+    let (store, jobs) = setup().await;
+    let unknown = jobs
+        .insert(vec![crate::NewJob::new("deployed_tomorrow", serde_json::json!({}))])
+        .await
+        .unwrap()[0];
+    let known = jobs.enqueue(Request::new(Succeeds { n: 1 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    wait_for(&jobs, known, JobState::Succeeded).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    server.shutdown().await;
+    let d = detail(&jobs, unknown).await;
+    assert_eq!(d.job.state, JobState::Enqueued);
+    assert_eq!(d.job.attempt, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delayed_job_runs_at_its_time_and_not_before() {
+    let (store, jobs) = setup().await;
+    let id = jobs
+        .enqueue(Request::new(Succeeds { n: 1 }).delay(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(29)).await;
+    assert_eq!(detail(&jobs, id).await.job.state, JobState::Scheduled);
+    let d = wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    let created = d.job.created_at;
+    let started = d.history.iter().find(|e| e.state == JobState::Processing).unwrap().at;
+    assert!(started - created >= chrono::Duration::seconds(30));
+    // An idle server starts it within a second of its time (it polls every 500 ms).
+    assert!(started - created <= chrono::Duration::seconds(31));
+}
+
+static LONG_DONE: AtomicU32 = AtomicU32::new(0);
+test_job!(RunsTenMinutes, "test_runs_ten_minutes", quick(), |args, ctx| {
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    LONG_DONE.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+});
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_long_job_keeps_its_lease_and_runs_once() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(RunsTenMinutes { n: 0 })).await.unwrap();
+    // Leases of 3 s against a 10-minute job: only renewal keeps it.
+    let server = Server::builder(store)
+        .lease(Duration::from_secs(3))
+        .rescue_interval(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let d = wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 1);
+    assert_eq!(LONG_DONE.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_job_of_a_dead_server_is_rescued_and_run_again() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(Succeeds { n: 1 })).await.unwrap();
+    // A server that claims the job and dies: it never renews nor completes.
+    let dead = crate::ServerId::new();
+    let claimed = Store::job_claim(
+        &store,
+        JobClaimParams::new(
+            dead,
+            vec!["default".into()],
+            vec![Succeeds::NAME.into()],
+            1,
+            Duration::from_secs(30),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 2);
+    let claim_at = d.history.iter().find(|e| e.state == JobState::Processing).unwrap().at;
+    let done_at = d.history.last().unwrap().at;
+    // The recovery bound with default intervals: lease (30 s) + rescue interval (15 s).
+    assert!(done_at - claim_at <= chrono::Duration::seconds(46), "{d:?}");
+}
+
+static DRAIN_DONE: AtomicU32 = AtomicU32::new(0);
+test_job!(TakesTenSeconds, "test_takes_ten_seconds", quick(), |args, ctx| {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    DRAIN_DONE.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+});
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_running_jobs_finish_within_the_timeout() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(TakesTenSeconds { n: 0 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    wait_for(&jobs, id, JobState::Processing).await;
+    server.shutdown().await;
+    assert_eq!(detail(&jobs, id).await.job.state, JobState::Succeeded);
+    assert_eq!(DRAIN_DONE.load(Ordering::SeqCst), 1);
+    assert!(jobs.servers().await.unwrap().is_empty(), "the server record is removed");
+}
+
+test_job!(Hangs, "test_hangs", quick(), |args, ctx| {
+    ctx.cancelled().await;
+    Err("interrupted".into())
+});
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_hands_back_unfinished_jobs_at_once_without_spending_an_attempt() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(Hangs { n: 0 })).await.unwrap();
+    let other = jobs
+        .enqueue(Request::new(Succeeds { n: 1 }).delay(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let server = Server::builder(store)
+        .shutdown_timeout(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    wait_for(&jobs, id, JobState::Processing).await;
+    server.shutdown().await;
+    let d = detail(&jobs, id).await;
+    assert_eq!(d.job.state, JobState::Enqueued, "{d:?}");
+    assert_eq!(d.job.attempt, 0, "the interrupted attempt is not counted");
+    assert_eq!(detail(&jobs, other).await.job.state, JobState::Scheduled);
+}
+
+test_job!(WaitsForCancel, "test_waits_for_cancel", quick(), |args, ctx| {
+    ctx.cancelled().await;
+    Err("stopped".into())
+});
+
+#[tokio::test(start_paused = true)]
+async fn a_running_job_can_be_cancelled_through_jobs() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(WaitsForCancel { n: 0 })).await.unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    wait_for(&jobs, id, JobState::Processing).await;
+    assert_eq!(jobs.cancel(id).await.unwrap(), CancelOutcome::Requested);
+    let d = wait_for(&jobs, id, JobState::Cancelled).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_server_writes_heartbeats_with_a_fresh_identity() {
+    let (store, jobs) = setup().await;
+    let first = Server::builder(store.clone()).start().await.unwrap();
+    let second = Server::builder(store).queues(["default", "mail"]).start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let servers = jobs.servers().await.unwrap();
+    assert_eq!(servers.len(), 2);
+    assert_ne!(first.id(), second.id());
+    let info = servers.iter().find(|s| s.id == second.id()).unwrap();
+    assert_eq!(info.queues, ["default", "mail"]);
+    assert!(info.job_names.contains(&Succeeds::NAME.to_owned()));
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+fn fake_run(_: Invocation) -> BoxFuture<'static, Result<(), BoxError>> {
+    Box::pin(async { Ok(()) })
+}
+
+#[test]
+fn two_jobs_with_one_name_are_an_error_at_start_naming_both() {
+    static FIRST: JobRegistration = JobRegistration {
+        name: "send_mail",
+        type_name: "app::SendMail",
+        location: "src/mail.rs:10",
+        options: JobOptions::default,
+        requirements: Vec::new,
+        run: fake_run,
+    };
+    static SECOND: JobRegistration = JobRegistration {
+        name: "send_mail",
+        type_name: "app::legacy::SendMail",
+        location: "src/legacy.rs:3",
+        options: JobOptions::default,
+        requirements: Vec::new,
+        run: fake_run,
+    };
+    let error = Registry::check([&FIRST, &SECOND].into_iter(), &Resources::default(), &Settings::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("two jobs are stored as `send_mail`"), "{error}");
+    assert!(error.contains("src/mail.rs:10") && error.contains("src/legacy.rs:3"), "{error}");
+}
+
+#[test]
+fn a_missing_state_is_an_error_at_start_naming_the_job_and_the_type() {
+    fn needs_pool() -> Vec<crate::job::Requirement> {
+        vec![<crate::State<std::sync::Arc<String>> as crate::job::Inject>::requirement().unwrap()]
+    }
+    static NEEDS: JobRegistration = JobRegistration {
+        name: "invalidate_invoices",
+        type_name: "InvalidateInvoices",
+        location: "src/invoices.rs:4",
+        options: JobOptions::default,
+        requirements: needs_pool,
+        run: fake_run,
+    };
+    let error = Registry::check([&NEEDS].into_iter(), &Resources::default(), &Settings::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("job `invalidate_invoices` (src/invoices.rs:4) takes `State<alloc::sync::Arc<alloc::string::String>>`"), "{error}");
+    let mut resources = Resources::default();
+    resources.insert(std::sync::Arc::new(String::new()));
+    assert!(Registry::check([&NEEDS].into_iter(), &resources, &Settings::default()).is_ok());
+}
+
+#[test]
+fn invalid_settings_are_an_error_at_start() {
+    let settings = Settings {
+        concurrency: 0,
+        queues: vec![],
+        ..Settings::default()
+    };
+    let error = Registry::check(std::iter::empty(), &Resources::default(), &settings)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("concurrency must be at least 1"), "{error}");
+    assert!(error.contains("at least one queue"), "{error}");
+}
