@@ -5,11 +5,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::cron::Cron;
 use crate::error::Result;
+use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::job::{Job, Request};
 use crate::model::{JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, ServerInfo};
 use crate::store::{
-    CancelOutcome, DynStore, JobCancelParams, JobCountParams, JobDeleteParams, JobGetParams,
+    CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
+    CronUpsertParams, DynStore, JobCancelParams, JobCountParams, JobDeleteParams, JobGetParams,
     JobInsertManyParams, JobListParams, JobRetryParams, ServerListParams, Store,
 };
 
@@ -170,5 +173,90 @@ impl Jobs {
     /// The servers whose heartbeats the store has seen.
     pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
         Ok(self.store.server_list(ServerListParams::new()).await?)
+    }
+
+    /// Creates the recurring job `id`, or updates it: meant to be called at
+    /// every start. Each tick of `schedule` enqueues `request` (its queue,
+    /// priority and attempts; its delay is ignored). Changing the schedule,
+    /// time zone or arguments of an existing id takes effect; calling it again
+    /// with the same values changes nothing. A schedule given as a string is
+    /// parsed here, and an invalid one is this call's error.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # use jobs::{Cron, Jobs, MemoryStore, Request};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct InvalidateInvoices {}
+    /// # impl jobs::Job for InvalidateInvoices { const NAME: &'static str = "invalidate_invoices"; }
+    /// # async fn start(jobs: Jobs) -> jobs::Result<()> {
+    /// jobs.add_or_update("invalidate-invoices", Cron::daily(), Request::new(InvalidateInvoices {})).await?;
+    /// jobs.add_or_update("hourly-report", "0 * * * *", Request::new(InvalidateInvoices {})).await?;
+    /// assert!(jobs.add_or_update("broken", "0 25 * * *", Request::new(InvalidateInvoices {})).await.is_err());
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    /// #     .block_on(start(Jobs::new(MemoryStore::new()))).unwrap();
+    /// ```
+    pub async fn add_or_update<J: Job>(
+        &self,
+        id: &str,
+        schedule: impl IntoCron,
+        request: Request<J>,
+    ) -> Result<()> {
+        self.add_or_update_with(id, schedule, request, RecurringOptions::default())
+            .await
+    }
+
+    /// [`Jobs::add_or_update`] with a misfire or overlap policy.
+    pub async fn add_or_update_with<J: Job>(
+        &self,
+        id: &str,
+        schedule: impl IntoCron,
+        request: Request<J>,
+        options: RecurringOptions,
+    ) -> Result<()> {
+        check_id(id)?;
+        let schedule: Cron = schedule.into_cron()?;
+        let def = RecurringDef::new(id.to_owned(), &schedule, request.into_new_job()?, options);
+        Ok(self.store.cron_upsert(CronUpsertParams::new(def)).await?)
+    }
+
+    /// Removes the recurring job `id` if there is one (its past runs stay);
+    /// whether there was.
+    pub async fn remove_if_exists(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .cron_remove(CronRemoveParams::new(id.to_owned()))
+            .await?)
+    }
+
+    /// Runs the recurring job `id` now, off schedule, without moving its schedule.
+    pub async fn trigger(&self, id: &str) -> Result<JobId> {
+        Ok(self
+            .store
+            .cron_trigger(CronTriggerParams::new(id.to_owned()))
+            .await?)
+    }
+
+    /// Stops the recurring job `id` from firing until it is resumed.
+    pub async fn pause(&self, id: &str) -> Result<()> {
+        Ok(self
+            .store
+            .cron_pause(CronPauseParams::new(id.to_owned(), true))
+            .await?)
+    }
+
+    /// Lets the recurring job `id` fire again, from its next tick on (ticks
+    /// passed while it was paused are not run).
+    pub async fn resume(&self, id: &str) -> Result<()> {
+        Ok(self
+            .store
+            .cron_pause(CronPauseParams::new(id.to_owned(), false))
+            .await?)
+    }
+
+    /// Every recurring job with its next and last run, the last run's job
+    /// and state, and the last error.
+    pub async fn recurring_jobs(&self) -> Result<Vec<RecurringRow>> {
+        Ok(self.store.cron_list(CronListParams::new()).await?)
     }
 }

@@ -16,7 +16,9 @@ use tokio::sync::watch;
 
 use crate::model::{
     Claim, JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, ServerId, ServerInfo,
+    Timestamp,
 };
+use crate::recurring::{RecurringDef, RecurringRow};
 
 /// A boxed, sendable future: what the object-safe [`DynStore`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -371,6 +373,109 @@ params!(
     }
 );
 
+params!(
+    /// Insert a recurring job, or update the one with the same id. A changed
+    /// schedule or time zone resets `next_run_at` to `None` (the next scheduler
+    /// pass computes it from the store's clock); other changes keep it, and a
+    /// call with an unchanged definition changes nothing. Pausing is kept.
+    CronUpsertParams {
+        /// The definition.
+        def: RecurringDef,
+    }
+);
+
+params!(
+    /// Remove a recurring job (its past runs stay).
+    CronRemoveParams {
+        /// Its id.
+        id: String,
+    }
+);
+
+params!(
+    /// Pause or resume a recurring job. Resuming resets `next_run_at` to `None`,
+    /// so ticks passed while paused are not run. `NotFound` if there is none.
+    CronPauseParams {
+        /// Its id.
+        id: String,
+        /// Paused or not.
+        paused: bool,
+    }
+);
+
+params!(
+    /// List every recurring job, by id, with the state and latest error of
+    /// its latest run.
+    CronListParams {}
+);
+
+params!(
+    /// The recurring jobs to fire now: not paused, and `next_run_at` unset or
+    /// at or before the store's clock.
+    CronDueParams {
+        /// At most this many.
+        limit: u32,
+    }
+);
+
+/// What [`Store::cron_due`] found, and the store's clock when it looked.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CronDue {
+    /// The store's clock.
+    pub now: Timestamp,
+    /// The due entries.
+    pub due: Vec<RecurringRow>,
+}
+
+impl CronDue {
+    /// A result.
+    pub fn new(now: Timestamp, due: Vec<RecurringRow>) -> Self {
+        Self { now, due }
+    }
+}
+
+params!(
+    /// Fire a recurring job, atomically and at most once per tick: only if its
+    /// `next_run_at` still equals `expected_next_run_at` (compare-and-set),
+    /// insert `jobs` (unless `skip_if_running` and a job of this recurring id
+    /// is scheduled, enqueued or processing: then record the skip and insert
+    /// nothing), record the latest tick and job, and set `next_run_at`.
+    CronFireParams {
+        /// The recurring job.
+        id: String,
+        /// The `next_run_at` the caller read; the fire is lost if it changed.
+        expected_next_run_at: Option<Timestamp>,
+        /// The new `next_run_at`.
+        next_run_at: Timestamp,
+        /// The runs to insert (their `recurring` origin set).
+        jobs: Vec<NewJob>,
+        /// Skip the runs while an earlier run is unfinished.
+        skip_if_running: bool,
+    }
+);
+
+/// What a fire did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CronFireOutcome {
+    /// `next_run_at` moved on and these jobs were inserted (maybe none).
+    Fired(Vec<JobId>),
+    /// `next_run_at` moved on; the runs were skipped because an earlier run is unfinished.
+    SkippedRunning,
+    /// Another server fired it first, or it was changed or removed: nothing changed.
+    Lost,
+}
+
+params!(
+    /// Enqueue a run of a recurring job now, off schedule, without moving its
+    /// schedule; the run's tick is the store's clock. `NotFound` if there is none.
+    CronTriggerParams {
+        /// Its id.
+        id: String,
+    }
+);
+
 /// Where jobs live. Implemented by `jobs_core::MemoryStore` and
 /// `jobs_postgres::PgStore`; every implementation passes
 /// `jobs_core::conformance::run`.
@@ -442,6 +547,54 @@ pub trait Store: Send + Sync + 'static {
     /// Forget a stopped server and stale ones; how many were removed.
     fn server_remove(&self, p: ServerRemoveParams) -> impl Future<Output = StoreResult<u64>> + Send;
 
+    /// Insert or update a recurring job.
+    fn cron_upsert(&self, p: CronUpsertParams) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = p;
+        async { Err(unsupported("recurring jobs")) }
+    }
+
+    /// Remove a recurring job; whether it existed.
+    fn cron_remove(&self, p: CronRemoveParams) -> impl Future<Output = StoreResult<bool>> + Send {
+        let _ = p;
+        async { Err(unsupported("recurring jobs")) }
+    }
+
+    /// Pause or resume a recurring job.
+    fn cron_pause(&self, p: CronPauseParams) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = p;
+        async { Err(unsupported("recurring jobs")) }
+    }
+
+    /// Every recurring job.
+    fn cron_list(
+        &self,
+        p: CronListParams,
+    ) -> impl Future<Output = StoreResult<Vec<RecurringRow>>> + Send {
+        let _ = p;
+        async { Err(unsupported("recurring jobs")) }
+    }
+
+    /// The recurring jobs due now, with the store's clock.
+    fn cron_due(&self, p: CronDueParams) -> impl Future<Output = StoreResult<CronDue>> + Send {
+        let _ = p;
+        async { Err(unsupported("recurring jobs")) }
+    }
+
+    /// Fire a recurring job once for a tick (see [`CronFireParams`]).
+    fn cron_fire(
+        &self,
+        p: CronFireParams,
+    ) -> impl Future<Output = StoreResult<CronFireOutcome>> + Send {
+        let _ = p;
+        async { Err(unsupported("recurring jobs")) }
+    }
+
+    /// Enqueue a run of a recurring job now.
+    fn cron_trigger(&self, p: CronTriggerParams) -> impl Future<Output = StoreResult<JobId>> + Send {
+        let _ = p;
+        async { Err(unsupported("recurring jobs")) }
+    }
+
     /// The signal this store raises when jobs may have become runnable, if it
     /// has one. Servers always poll as well; the signal only makes them faster.
     fn job_signal(&self) -> Option<JobSignal> {
@@ -486,8 +639,29 @@ pub trait DynStore: Send + Sync + 'static {
     fn server_list(&self, p: ServerListParams) -> BoxFuture<'_, StoreResult<Vec<ServerInfo>>>;
     /// See [`Store::server_remove`].
     fn server_remove(&self, p: ServerRemoveParams) -> BoxFuture<'_, StoreResult<u64>>;
+    /// See [`Store::cron_upsert`].
+    fn cron_upsert(&self, p: CronUpsertParams) -> BoxFuture<'_, StoreResult<()>>;
+    /// See [`Store::cron_remove`].
+    fn cron_remove(&self, p: CronRemoveParams) -> BoxFuture<'_, StoreResult<bool>>;
+    /// See [`Store::cron_pause`].
+    fn cron_pause(&self, p: CronPauseParams) -> BoxFuture<'_, StoreResult<()>>;
+    /// See [`Store::cron_list`].
+    fn cron_list(&self, p: CronListParams) -> BoxFuture<'_, StoreResult<Vec<RecurringRow>>>;
+    /// See [`Store::cron_due`].
+    fn cron_due(&self, p: CronDueParams) -> BoxFuture<'_, StoreResult<CronDue>>;
+    /// See [`Store::cron_fire`].
+    fn cron_fire(&self, p: CronFireParams) -> BoxFuture<'_, StoreResult<CronFireOutcome>>;
+    /// See [`Store::cron_trigger`].
+    fn cron_trigger(&self, p: CronTriggerParams) -> BoxFuture<'_, StoreResult<JobId>>;
     /// See [`Store::job_signal`].
     fn job_signal(&self) -> Option<JobSignal>;
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Other,
+        format!("this store does not support {what}"),
+    )
 }
 
 macro_rules! forward {
@@ -519,4 +693,11 @@ forward! {
     server_heartbeat(ServerHeartbeatParams) -> ();
     server_list(ServerListParams) -> Vec<ServerInfo>;
     server_remove(ServerRemoveParams) -> u64;
+    cron_upsert(CronUpsertParams) -> ();
+    cron_remove(CronRemoveParams) -> bool;
+    cron_pause(CronPauseParams) -> ();
+    cron_list(CronListParams) -> Vec<RecurringRow>;
+    cron_due(CronDueParams) -> CronDue;
+    cron_fire(CronFireParams) -> CronFireOutcome;
+    cron_trigger(CronTriggerParams) -> JobId;
 }

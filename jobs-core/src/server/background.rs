@@ -2,6 +2,7 @@
 //! the lease keeper, the heartbeat, the rescuer and the pruner. Each store call
 //! has a timeout; each loop logs a failure and tries again, forever.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,9 @@ use tokio::sync::mpsc;
 use super::worker::retry_pause;
 use super::{stale_server_age, timeout_call, Shared, StopReason};
 use crate::model::ServerInfo;
+use crate::recurring::{self, Overlap};
 use crate::store::{
+    CronDueParams, CronFireOutcome, CronFireParams,
     JobCompleteManyParams, JobCompletion, JobPruneParams, LeaseRenewManyParams,
     LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerRemoveParams,
 };
@@ -189,6 +192,67 @@ pub(crate) async fn pruner(shared: Arc<Shared>) {
                 Err(error) => {
                     tracing::warn!(server = %shared.id, %error, "pruning finished jobs failed");
                     return;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Fires due recurring jobs, once per tick across every server (the store's
+/// compare-and-set decides; see `crate::recurring`).
+pub(crate) async fn scheduler(shared: Arc<Shared>) {
+    let every = shared.settings.scheduler_interval;
+    let failures = AtomicU32::new(0);
+    every_until_stopped(&shared, every, || {
+        let (shared, failures) = (&shared, &failures);
+        async move {
+            let call = shared.store.cron_due(CronDueParams::new(MAINTENANCE_BATCH));
+            let due = match timeout_call(shared.settings.store_timeout, call).await {
+                Ok(due) => {
+                    failures.store(0, Ordering::Relaxed);
+                    due
+                }
+                Err(error) => {
+                    // Logged on the first failure and then once a minute or so,
+                    // not every second.
+                    if failures.fetch_add(1, Ordering::Relaxed) % 60 == 0 {
+                        tracing::warn!(server = %shared.id, %error, "reading due recurring jobs failed");
+                    }
+                    return;
+                }
+            };
+            for row in due.due {
+                let id = row.def.id.clone();
+                let cron = match row.def.cron() {
+                    Ok(cron) => cron,
+                    Err(error) => {
+                        tracing::warn!(recurring = %id, %error, "recurring job has an invalid schedule and does not fire; fix it with add_or_update");
+                        continue;
+                    }
+                };
+                let Some(plan) = recurring::plan(&row, &cron, due.now) else {
+                    tracing::debug!(recurring = %id, "recurring job has no tick left");
+                    continue;
+                };
+                let params = CronFireParams::new(
+                    id.clone(),
+                    plan.expected_next_run_at,
+                    plan.next_run_at,
+                    plan.jobs,
+                    row.def.overlap == Overlap::Skip,
+                );
+                match timeout_call(shared.settings.store_timeout, shared.store.cron_fire(params)).await {
+                    Ok(CronFireOutcome::Fired(ids)) if !ids.is_empty() => {
+                        tracing::info!(recurring = %id, jobs = ?ids, next = %plan.next_run_at, "recurring job fired")
+                    }
+                    Ok(CronFireOutcome::SkippedRunning) => {
+                        tracing::info!(recurring = %id, next = %plan.next_run_at, "recurring tick skipped: the previous run has not finished")
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(recurring = %id, %error, "firing a recurring job failed; the next pass tries again")
+                    }
                 }
             }
         }

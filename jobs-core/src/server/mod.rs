@@ -16,6 +16,7 @@
 //! | `rescue_interval` | 15 s | how often expired leases are looked for |
 //! | `heartbeat_interval` | 10 s | how often the server record is refreshed |
 //! | `poll_interval` | 500 ms | the longest an idle server waits before looking for work |
+//! | `scheduler_interval` | 1 s | how often due recurring jobs are fired |
 //! | `shutdown_timeout` | 30 s | how long shutdown lets running jobs finish |
 //! | `cancel_grace` | 5 s | how long a cancelled job may take to stop before it is aborted |
 //!
@@ -84,6 +85,7 @@ pub(crate) struct Settings {
     pub(crate) rescue_interval: Duration,
     pub(crate) store_timeout: Duration,
     pub(crate) prune_interval: Duration,
+    pub(crate) scheduler_interval: Duration,
     pub(crate) retain_succeeded: Duration,
     pub(crate) retain_deleted: Duration,
     pub(crate) retain_failed: Duration,
@@ -103,6 +105,7 @@ impl Default for Settings {
             rescue_interval: Duration::from_secs(15),
             store_timeout: Duration::from_secs(30),
             prune_interval: Duration::from_secs(60),
+            scheduler_interval: Duration::from_secs(1),
             retain_succeeded: Duration::from_secs(24 * HOUR),
             retain_deleted: Duration::from_secs(24 * HOUR),
             retain_failed: Duration::from_secs(7 * 24 * HOUR),
@@ -184,6 +187,13 @@ impl ServerBuilder {
     /// How often expired leases are rescued (default 15 s).
     pub fn rescue_interval(mut self, interval: Duration) -> Self {
         self.settings.rescue_interval = interval;
+        self
+    }
+
+    /// How often due recurring jobs are looked for (default 1 s): the longest
+    /// a tick waits for its run to be enqueued while servers are up.
+    pub fn scheduler_interval(mut self, interval: Duration) -> Self {
+        self.settings.scheduler_interval = interval;
         self
     }
 
@@ -416,6 +426,7 @@ impl ServerHandle {
                 tokio::spawn(background::heartbeat(shared.clone())),
                 tokio::spawn(background::rescuer(shared.clone())),
                 tokio::spawn(background::pruner(shared.clone())),
+                tokio::spawn(background::scheduler(shared.clone())),
             ],
         };
         Self {
