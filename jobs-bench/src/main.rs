@@ -1,0 +1,2 @@
+//! The benchmark program (being written).
+fn main() {}
