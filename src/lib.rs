@@ -21,10 +21,11 @@
 //! ```
 
 pub use jobs_core::{
-    Backoff, CancelOutcome, Error, Job, JobContext, JobDetail, JobEvent, JobId, JobOptions,
-    JobRow, JobState, Jobs, ListJobs, MemoryStore, Permanent, QueueStateCount, Request, Result,
-    Server, ServerBuilder, ServerHandle, ServerId, ServerInfo, Snooze, State, Store, StoreError,
-    StoreErrorKind, Timestamp, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,
+    Backoff, CancelOutcome, Cron, Error, IntoCron, Job, JobContext, JobDetail, JobEvent, JobId,
+    JobOptions, JobRow, JobState, Jobs, ListJobs, MemoryStore, Misfire, Overlap, Permanent,
+    QueueStateCount, RecurringOptions, RecurringRow, Request, Result, Server, ServerBuilder,
+    ServerHandle, ServerId, ServerInfo, Snooze, State, Store, StoreError, StoreErrorKind,
+    Timestamp, Tz, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,
 };
 pub use jobs_macros::job;
 
@@ -44,13 +45,116 @@ pub mod testing {
 // Used by the code `#[job]` generates; not public API, may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use core;
     pub use inventory;
     pub use jobs_core::{
-        BoxError, BoxFuture, Inject, IntoJobResult, Invocation, Job, JobArg, JobContext,
-        JobOptions, JobRegistration, Request, Requirement, State, Backoff,
+        registered_jobs, Backoff, BoxError, BoxFuture, Error, Inject, IntoJobResult, Invocation,
+        Job, JobArg, JobContext, JobId, JobOptions, JobRegistration, Jobs, Request, Requirement,
+        State,
     };
     pub use serde;
     pub use serde_json;
-    pub use core;
     pub use std;
+
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use serde::ser::{self, SerializeStruct};
+    use serde_json::{Map, Value};
+
+    /// How the generated `Serialize`/`Deserialize` impls store one argument.
+    ///
+    /// Only [`assert_job_arg`] builds one, and only for a `T: JobArg`: every
+    /// place that needs `T` to be storable calls it with the same span (the
+    /// parameter's type), so rustc reports one `JobArg` error per parameter
+    /// (identical diagnostics are deduplicated) instead of serde's bounds.
+    pub struct ArgCodec<T> {
+        to_json: fn(&T) -> serde_json::Result<Value>,
+        from_json: fn(Value) -> serde_json::Result<T>,
+    }
+
+    impl<T> Clone for ArgCodec<T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<T> Copy for ArgCodec<T> {}
+
+    /// Checks that `T` can be a job argument, and how to store it.
+    pub fn assert_job_arg<T: JobArg>() -> ArgCodec<T> {
+        ArgCodec {
+            to_json: |value| serde_json::to_value(value),
+            from_json: |value| serde_json::from_value(value),
+        }
+    }
+
+    impl<T> ArgCodec<T> {
+        /// Writes `value` as the field `key`.
+        pub fn serialize_field<S: SerializeStruct>(
+            self,
+            state: &mut S,
+            key: &'static str,
+            value: &T,
+        ) -> Result<(), S::Error> {
+            let value = (self.to_json)(value)
+                .map_err(|e| <S::Error as ser::Error>::custom(format_args!("argument `{key}`: {e}")))?;
+            state.serialize_field(key, &value)
+        }
+
+        /// Takes the field `key` out of the stored arguments. A missing field
+        /// reads as `null`, so an `Option` parameter added later reads as `None`
+        /// in jobs stored before.
+        pub fn take<E: de::Error>(self, map: &mut Map<String, Value>, key: &'static str) -> Result<T, E> {
+            match map.remove(key) {
+                Some(value) => (self.from_json)(value)
+                    .map_err(|e| E::custom(format_args!("argument `{key}`: {e}"))),
+                None => (self.from_json)(Value::Null).map_err(|_| E::missing_field(key)),
+            }
+        }
+    }
+
+    /// Reads a job's stored arguments: a JSON object, by field name.
+    pub fn args_map<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        job: &'static str,
+    ) -> Result<Map<String, Value>, D::Error> {
+        struct ArgsVisitor(&'static str);
+
+        impl<'de> Visitor<'de> for ArgsVisitor {
+            type Value = Map<String, Value>;
+
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "the arguments of job `{}` as a JSON object", self.0)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Map::new())
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = Map::new();
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    map.insert(key, value);
+                }
+                Ok(map)
+            }
+        }
+
+        deserializer.deserialize_map(ArgsVisitor(job))
+    }
+
+    /// Converts what a job function returned; the bound is checked at the
+    /// return type's span.
+    pub fn job_result<R: IntoJobResult>(result: R) -> Result<(), BoxError> {
+        result.into_job_result()
+    }
+
+    /// Checks that an injected parameter is something the server can provide.
+    pub fn inject<I: Inject>(invocation: &Invocation) -> Result<I, BoxError> {
+        I::inject(invocation)
+    }
+
+    /// The resource an injected parameter needs, if any.
+    pub fn requirement<I: Inject>() -> Option<Requirement> {
+        I::requirement()
+    }
 }
