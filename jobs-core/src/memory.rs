@@ -55,8 +55,15 @@ use crate::store::{
 /// call concurrently; a claim is atomic, so a job is never given to two
 /// claimers at once.
 ///
-/// Time is read from tokio's clock (see the [module docs](self)), so on a
-/// paused test clock delays and backoff elapse instantly:
+/// # The clock
+///
+/// The store reads time as `start_wall + (tokio::time::Instant::now() -
+/// start_instant)`, both captured when the store is created. On a normal
+/// runtime that is the wall clock. On a paused tokio clock
+/// (`tokio::time::pause()`, `#[tokio::test(start_paused = true)]`) the
+/// store's time moves with tokio's, so delays, backoff, leases and retention
+/// elapse as soon as the runtime auto-advances, and tests of retries and
+/// schedules take no real time. The clock never goes backwards.
 ///
 /// ```
 /// # async fn demo() {
@@ -88,7 +95,7 @@ impl Default for Inner {
 }
 
 impl MemoryStore {
-    /// An empty store whose clock starts now (see the [module docs](self)).
+    /// An empty store whose clock starts now (see [the clock](MemoryStore#the-clock)).
     pub fn new() -> Self {
         Self::default()
     }

@@ -1,0 +1,204 @@
+//! The store conformance suite: every operation of [`Store`] and every
+//! guarantee the framework relies on, as cases generic over the store.
+//! `MemoryStore` and `PgStore` pass the same suite; a new store is done when it
+//! passes too (River's `riverdrivertest.Exercise`).
+//!
+//! # Running it
+//!
+//! In a test file of the store's crate (with `jobs-core`'s `conformance`
+//! feature), one line makes one `#[test]` per case, named after the case, so
+//! the cases run in parallel and a failure names the broken behaviour:
+//!
+//! ```ignore
+//! // jobs-mystore/tests/conformance.rs
+//! jobs_core::conformance_tests!(async { MyStore::connect_to_fresh_test_database().await });
+//! ```
+//!
+//! The expression is evaluated once per case, inside that case's tokio
+//! runtime (multi-threaded), and must give a fresh, empty store (for a SQL
+//! store: its own schema or database). It may be any expression whose value
+//! is a future of a store, typically an `async` block. The caller needs no
+//! tokio dependency of its own: each case builds its own runtime.
+//!
+//! [`run_all`] runs every case one after another in the current runtime, for
+//! callers that prefer one test; [`CASES`] lists the case names; the cases
+//! themselves are in [`cases`], each documented with the behaviour it checks.
+//!
+//! # Time
+//!
+//! The suite runs on real time (a database clock cannot be paused), so cases
+//! that wait for time use short durations (leases of a few hundred
+//! milliseconds, delays of a second) and poll with a generous deadline. They
+//! assert only "eventually, within the deadline" and "not before": never "within
+//! X ms", so a loaded machine makes them slower, not flaky. The whole suite
+//! takes a few seconds per store when its cases run in parallel.
+//!
+//! This module is for store authors; its API is not stable.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::store::Store;
+
+pub mod cases;
+
+/// How long one case may take before it is reported as hung.
+const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs one case on a fresh store, in a new multi-threaded tokio runtime,
+/// with a timeout. What [`conformance_tests!`](crate::conformance_tests) expands to.
+///
+/// # Panics
+///
+/// When the case fails (its assertion message says how), or takes longer
+/// than two minutes.
+pub fn run_case<S, M, MF, C, CF>(name: &str, make: M, case: C)
+where
+    S: Store,
+    M: FnOnce() -> MF,
+    MF: Future<Output = S>,
+    C: FnOnce(S) -> CF,
+    CF: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("the conformance suite could not build a tokio runtime");
+    runtime.block_on(async {
+        let store = make().await;
+        if tokio::time::timeout(CASE_TIMEOUT, case(store))
+            .await
+            .is_err()
+        {
+            panic!("conformance case `{name}` did not finish within {CASE_TIMEOUT:?}");
+        }
+    });
+}
+
+/// Runs every case one after another, each on a fresh store from `make`, in
+/// the current tokio runtime (use a multi-threaded one: some cases check
+/// behaviour under concurrency). Prefer [`conformance_tests!`](crate::conformance_tests),
+/// which runs the cases in parallel and names the failing one.
+///
+/// ```ignore
+/// #[tokio::test(flavor = "multi_thread")]
+/// async fn my_store_conforms() {
+///     jobs_core::conformance::run_all(|| async { MyStore::fresh().await }).await;
+/// }
+/// ```
+///
+/// # Panics
+///
+/// At the first failing case; the message printed before it names the case.
+pub async fn run_all<S, M, MF>(mut make: M)
+where
+    S: Store,
+    M: FnMut() -> MF,
+    MF: Future<Output = S>,
+{
+    macro_rules! run_each {
+        ($($case:ident),* $(,)?) => {
+            $(
+                eprintln!("conformance case `{}`", stringify!($case));
+                let store = make().await;
+                if tokio::time::timeout(CASE_TIMEOUT, cases::$case(store)).await.is_err() {
+                    panic!("conformance case `{}` did not finish within {CASE_TIMEOUT:?}", stringify!($case));
+                }
+            )*
+        };
+    }
+    crate::__jobs_conformance_cases!([run_each] []);
+}
+
+macro_rules! case_names {
+    ($($case:ident),* $(,)?) => {
+        /// The name of every case, in the order [`run_all`] runs them.
+        pub const CASES: &[&str] = &[$(stringify!($case)),*];
+    };
+}
+crate::__jobs_conformance_cases!([case_names] []);
+
+/// Expands to one `#[test]` per conformance case, each named after its case
+/// and given a fresh store by evaluating `$make` (a future of a store, such as
+/// an `async` block) in that test's own multi-threaded tokio runtime.
+///
+/// ```ignore
+/// // jobs-mystore/tests/conformance.rs
+/// jobs_core::conformance_tests!(async { MyStore::fresh().await });
+/// ```
+///
+/// Put it at the top level of a test file, or in a module of its own: it
+/// defines functions named after the cases (see
+/// [`conformance::CASES`](crate::conformance::CASES)).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr $(,)?) => {
+        $crate::__jobs_conformance_cases!([$crate::__jobs_conformance_test_fns] [$make;]);
+    };
+}
+
+/// Defines one test function per case. Not public API: used by
+/// `conformance_tests!`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __jobs_conformance_test_fns {
+    ($make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::run_case(
+                    ::core::stringify!($case),
+                    || $make,
+                    $crate::conformance::cases::$case,
+                );
+            }
+        )*
+    };
+}
+
+/// The list of cases, handed to a callback macro. Not public API: the one
+/// place the list is written, so the test functions, `CASES` and `run_all`
+/// cannot disagree.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __jobs_conformance_cases {
+    ([$($callback:tt)*] [$($prefix:tt)*]) => {
+        $($callback)*! {
+            $($prefix)*
+            insert_many_returns_ids_in_order,
+            insert_is_all_or_none,
+            insert_schedules_by_run_at,
+            delayed_job_is_not_claimable_before_its_time_and_is_after,
+            claim_marks_job_processing_with_a_lease,
+            claim_respects_queue_order_then_priority_then_run_at,
+            claim_respects_limit,
+            claim_skips_unknown_names_and_queues,
+            claim_is_exclusive_under_concurrency,
+            complete_success,
+            complete_retry_schedules_the_next_attempt,
+            complete_fail,
+            complete_snooze_does_not_count_the_attempt,
+            complete_cancel,
+            complete_release_hands_the_job_back_at_once,
+            complete_many_reports_each_completion,
+            stale_claim_completion_changes_nothing,
+            stale_claim_after_manual_retry_changes_nothing,
+            lease_renew_keeps_job_from_rescue,
+            lease_renew_reports_lost_and_cancel_requested,
+            rescue_makes_expired_jobs_runnable_and_fails_exhausted_ones,
+            rescue_is_bounded_by_limit,
+            get_returns_history_with_times_servers_errors,
+            list_filters_and_pages,
+            counts_by_queue_and_state,
+            retry_by_hand,
+            cancel_waiting_and_running,
+            delete,
+            prune_is_bounded_and_respects_ages,
+            prune_keeps_jobs_younger_than_their_age,
+            server_heartbeat_list_remove,
+            signal_fires_on_insert,
+            signal_fires_when_jobs_become_runnable_again,
+        }
+    };
+}

@@ -1,0 +1,16 @@
+//! The store conformance suite on `MemoryStore`: one test per case.
+#![cfg(feature = "conformance")]
+
+jobs_core::conformance_tests!(async { jobs_core::MemoryStore::new() });
+
+/// `run_all` runs the same cases one after another.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_all_passes_on_memory_store() {
+    jobs_core::conformance::run_all(|| async { jobs_core::MemoryStore::new() }).await;
+}
+
+#[test]
+fn every_case_is_listed() {
+    assert_eq!(jobs_core::conformance::CASES.len(), 33);
+    assert!(jobs_core::conformance::CASES.contains(&"claim_is_exclusive_under_concurrency"));
+}
