@@ -1,1 +1,0 @@
-//! Cron schedules (being written).
