@@ -33,15 +33,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    JobDetail, JobEvent, JobId, JobRow, JobState, QueueStateCount, RunAt, ServerId, ServerInfo,
-    Timestamp,
+    JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin, RunAt,
+    ServerId, ServerInfo, Timestamp,
 };
+use crate::recurring::RecurringRow;
 use crate::store::{
-    CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
-    JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome, JobPruneParams,
-    JobRetryParams, JobSignal, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus,
-    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreError, StoreErrorKind,
-    StoreResult,
+    CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
+    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobCancelParams,
+    JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobGetParams,
+    JobInsertManyParams, JobListParams, JobOutcome, JobPruneParams, JobRetryParams, JobSignal,
+    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams,
+    ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult,
 };
 
 /// An in-memory [`Store`], for the quickstart, for development and for tests.
@@ -289,6 +291,8 @@ struct State {
     jobs: BTreeMap<JobId, StoredJob>,
     index: Index,
     servers: HashMap<ServerId, ServerInfo>,
+    /// Recurring jobs by id.
+    recurring: BTreeMap<String, RecurringRow>,
 }
 
 impl State {
@@ -714,6 +718,100 @@ impl State {
         }
         doomed.len() as u64
     }
+
+    /// A recurring row with its latest run's state and error filled in.
+    fn recurring_view(&self, row: &RecurringRow) -> RecurringRow {
+        let mut row = row.clone();
+        let last = row.last_job_id.and_then(|id| self.jobs.get(&id));
+        row.last_job_state = last.map(|job| job.row.state);
+        row.last_error = last.and_then(|job| job.row.last_error.clone());
+        row
+    }
+
+    fn recurring_mut(&mut self, id: &str) -> StoreResult<&mut RecurringRow> {
+        self.recurring.get_mut(id).ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::NotFound,
+                format!("recurring job `{id}` does not exist"),
+            )
+        })
+    }
+
+    /// Whether a run of this recurring job is waiting or running.
+    fn recurring_unfinished(&self, id: &str) -> bool {
+        [
+            JobState::Scheduled,
+            JobState::Enqueued,
+            JobState::Processing,
+        ]
+        .iter()
+        .filter_map(|state| self.index.by_state.get(state))
+        .flatten()
+        .any(|job| {
+            self.jobs[job]
+                .row
+                .recurring
+                .as_ref()
+                .is_some_and(|origin| origin.id == id)
+        })
+    }
+
+    fn cron_upsert(&mut self, p: CronUpsertParams) {
+        let def = p.def;
+        match self.recurring.get_mut(&def.id) {
+            Some(row) => {
+                if row.def.schedule != def.schedule || row.def.time_zone != def.time_zone {
+                    row.next_run_at = None;
+                }
+                row.def = def;
+            }
+            None => {
+                self.recurring
+                    .insert(def.id.clone(), RecurringRow::new(def, false, None));
+            }
+        }
+    }
+
+    fn cron_fire(&mut self, now: Timestamp, p: CronFireParams) -> (CronFireOutcome, bool) {
+        match self.recurring.get(&p.id) {
+            Some(row) if row.next_run_at == p.expected_next_run_at => {}
+            _ => return (CronFireOutcome::Lost, false),
+        }
+        if p.skip_if_running && !p.jobs.is_empty() && self.recurring_unfinished(&p.id) {
+            let row = self.recurring.get_mut(&p.id).expect("checked above");
+            row.next_run_at = Some(p.next_run_at);
+            row.last_skipped = Some((now, "an earlier run is unfinished".to_owned()));
+            return (CronFireOutcome::SkippedRunning, false);
+        }
+        let tick = p
+            .jobs
+            .last()
+            .and_then(|job| job.recurring.as_ref())
+            .map(|origin| origin.scheduled_for);
+        let ids = self.insert_many(now, JobInsertManyParams::new(p.jobs));
+        let row = self.recurring.get_mut(&p.id).expect("checked above");
+        row.next_run_at = Some(p.next_run_at);
+        if let Some(&last) = ids.last() {
+            row.last_job_id = Some(last);
+            row.last_run_at = tick.or(Some(now));
+        }
+        let runnable = !ids.is_empty();
+        (CronFireOutcome::Fired(ids), runnable)
+    }
+
+    fn cron_trigger(&mut self, now: Timestamp, id: &str) -> StoreResult<JobId> {
+        let mut job: NewJob = self.recurring_mut(id)?.def.job.clone();
+        job.run_at = RunAt::Now;
+        job.recurring = Some(RecurringOrigin {
+            id: id.to_owned(),
+            scheduled_for: now,
+        });
+        let job_id = self.insert_many(now, JobInsertManyParams::new(vec![job]))[0];
+        let row = self.recurring_mut(id)?;
+        row.last_job_id = Some(job_id);
+        row.last_run_at = Some(now);
+        Ok(job_id)
+    }
 }
 
 impl Store for MemoryStore {
@@ -806,6 +904,61 @@ impl Store for MemoryStore {
                 .retain(|id, info| Some(*id) != p.id && info.heartbeat_at >= stale_before);
             (before - state.servers.len()) as u64
         }))
+    }
+
+    async fn cron_upsert(&self, p: CronUpsertParams) -> StoreResult<()> {
+        self.lock().cron_upsert(p);
+        Ok(())
+    }
+
+    async fn cron_remove(&self, p: CronRemoveParams) -> StoreResult<bool> {
+        Ok(self.lock().recurring.remove(&p.id).is_some())
+    }
+
+    async fn cron_pause(&self, p: CronPauseParams) -> StoreResult<()> {
+        let mut state = self.lock();
+        let row = state.recurring_mut(&p.id)?;
+        if row.paused && !p.paused {
+            // Ticks passed while paused are not run.
+            row.next_run_at = None;
+        }
+        row.paused = p.paused;
+        Ok(())
+    }
+
+    async fn cron_list(&self, _p: CronListParams) -> StoreResult<Vec<RecurringRow>> {
+        let state = self.lock();
+        Ok(state
+            .recurring
+            .values()
+            .map(|row| state.recurring_view(row))
+            .collect())
+    }
+
+    async fn cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
+        Ok(self.with_state(|state, now| {
+            let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+            let due = state
+                .recurring
+                .values()
+                .filter(|row| !row.paused && row.next_run_at.is_none_or(|next| next <= now))
+                .take(limit)
+                .map(|row| state.recurring_view(row))
+                .collect();
+            CronDue::new(now, due)
+        }))
+    }
+
+    async fn cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
+        let (outcome, runnable) = self.with_state(|state, now| state.cron_fire(now, p));
+        self.wake(runnable);
+        Ok(outcome)
+    }
+
+    async fn cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
+        let id = self.with_state(|state, now| state.cron_trigger(now, &p.id))?;
+        self.wake(true);
+        Ok(id)
     }
 
     fn job_signal(&self) -> Option<JobSignal> {
@@ -1074,6 +1227,93 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(statuses, vec![LeaseStatus::Lost]);
+    }
+
+    #[tokio::test]
+    async fn recurring_jobs_fire_once_per_tick_and_skip_while_running() {
+        use crate::recurring::{RecurringDef, RecurringOptions};
+        use crate::Cron;
+
+        let store = MemoryStore::new();
+        let def = RecurringDef::new(
+            "nightly".to_owned(),
+            &Cron::daily(),
+            job(RunAt::Now),
+            RecurringOptions::new(),
+        );
+        store
+            .cron_upsert(CronUpsertParams::new(def.clone()))
+            .await
+            .unwrap();
+        let due = store.cron_due(CronDueParams::new(10)).await.unwrap();
+        assert_eq!(
+            due.due.len(),
+            1,
+            "a new entry is due to get its next_run_at"
+        );
+        let tick = due.now;
+        let run = |expected: Option<Timestamp>| {
+            let mut run = job(RunAt::Now);
+            run.recurring = Some(RecurringOrigin {
+                id: "nightly".to_owned(),
+                scheduled_for: tick,
+            });
+            CronFireParams::new("nightly".to_owned(), expected, tick, vec![run], true)
+        };
+        let fired = store.cron_fire(run(None)).await.unwrap();
+        let CronFireOutcome::Fired(ids) = fired else {
+            panic!("expected a fire, got {fired:?}")
+        };
+        assert_eq!(ids.len(), 1);
+        assert_eq!(
+            store.cron_fire(run(None)).await.unwrap(),
+            CronFireOutcome::Lost,
+            "the same tick fires once"
+        );
+        assert_eq!(
+            store.cron_fire(run(Some(tick))).await.unwrap(),
+            CronFireOutcome::SkippedRunning,
+            "the first run is still enqueued"
+        );
+        let list = store.cron_list(CronListParams::new()).await.unwrap();
+        assert_eq!(list[0].last_job_id, Some(ids[0]));
+        assert_eq!(list[0].last_job_state, Some(JobState::Enqueued));
+        assert!(list[0].last_skipped.is_some());
+
+        // An unchanged definition keeps next_run_at; pause and resume reset it.
+        store.cron_upsert(CronUpsertParams::new(def)).await.unwrap();
+        let list = store.cron_list(CronListParams::new()).await.unwrap();
+        assert_eq!(list[0].next_run_at, Some(tick));
+        let pause = |paused| CronPauseParams::new("nightly".to_owned(), paused);
+        store.cron_pause(pause(true)).await.unwrap();
+        assert!(store
+            .cron_due(CronDueParams::new(10))
+            .await
+            .unwrap()
+            .due
+            .is_empty());
+        store.cron_pause(pause(false)).await.unwrap();
+        let list = store.cron_list(CronListParams::new()).await.unwrap();
+        assert_eq!(list[0].next_run_at, None);
+
+        let triggered = store
+            .cron_trigger(CronTriggerParams::new("nightly".to_owned()))
+            .await
+            .unwrap();
+        let row = row(&store, triggered).await;
+        assert_eq!(row.recurring.unwrap().id, "nightly");
+        assert!(store
+            .cron_remove(CronRemoveParams::new("nightly".to_owned()))
+            .await
+            .unwrap());
+        assert_eq!(
+            store
+                .cron_trigger(CronTriggerParams::new("nightly".to_owned()))
+                .await
+                .unwrap_err()
+                .kind(),
+            StoreErrorKind::NotFound
+        );
     }
 
     #[tokio::test]
