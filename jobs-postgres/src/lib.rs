@@ -1,1 +1,29 @@
-//! The PostgreSQL store of the `jobs` framework. (Being written.)
+//! The PostgreSQL store of the `jobs` framework, on sqlx.
+//!
+//! [`PgStore`] keeps jobs durable in PostgreSQL: versioned migrations of its
+//! own (tracked in `<schema>.jobs_migrations`), a claim of many jobs in one
+//! `FOR UPDATE SKIP LOCKED` statement, completions in batches, leases fenced
+//! by claim tokens, LISTEN/NOTIFY wake-ups, and transactional enqueue through
+//! the application's own transaction ([`PgStore::enqueue_in`]).
+//!
+//! ```no_run
+//! # async fn demo(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+//! use jobs_postgres::{PgStore, PgStoreOptions};
+//! let store = PgStore::with_options(pool, PgStoreOptions::new().schema("background")).await?;
+//! # let _ = store;
+//! # Ok(()) }
+//! ```
+//!
+//! This crate is semver-exempt: depend on `jobs` with the `postgres` feature.
+
+mod error;
+mod listener;
+mod migrate;
+mod options;
+mod rows;
+mod sql;
+mod store;
+
+pub use error::{Error, Result};
+pub use options::{PgStoreOptions, DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA};
+pub use store::{PgStore, APPLICATION_NAME};

@@ -1,0 +1,101 @@
+//! The LISTEN/NOTIFY wake-up: a background task that listens on the store's
+//! channel and raises the store's [`JobSignal`] on every notification.
+//!
+//! It holds one connection of its own, from a one-connection pool built from
+//! the store pool's options, so it never takes a connection from the
+//! application's budget. When the connection is lost it raises the signal
+//! (notifications may have been missed), logs, and reconnects with
+//! exponential backoff, forever. It stops when the last clone of the store
+//! is dropped. Servers poll whatever happens here: NOTIFY only makes pickup
+//! faster.
+
+use std::time::Duration;
+
+use jobs_core::JobSignal;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Aborts the listener task when dropped (with the store's last clone).
+#[derive(Debug)]
+pub(crate) struct ListenerGuard {
+    task: JoinHandle<()>,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the listener on the current tokio runtime, or returns `None` (with
+/// a warning) outside one.
+pub(crate) fn spawn(pool: &PgPool, channel: String, signal: JobSignal) -> Option<ListenerGuard> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(
+            "jobs: no tokio runtime, LISTEN/NOTIFY wake-ups are off (servers still poll)"
+        );
+        return None;
+    };
+    let base = pool.connect_options();
+    let name = format!("{}:listener", base.get_application_name().unwrap_or("jobs"));
+    let options = (*base).clone().application_name(&name);
+    // A pool of its own: the listening connection is outside the store
+    // pool's budget, and the listener can replace it at will.
+    let listen_pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options);
+    let task = runtime.spawn(run(listen_pool, channel, signal));
+    Some(ListenerGuard { task })
+}
+
+async fn run(pool: PgPool, channel: String, signal: JobSignal) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match listen(&pool, &channel, &signal).await {
+            Ok(()) => {
+                backoff = MIN_BACKOFF;
+                tokio::time::sleep(MIN_BACKOFF).await;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = %error,
+                    channel = %channel,
+                    retry_in = ?backoff,
+                    "jobs: LISTEN connection failed; servers poll until it is back"
+                );
+                // Whatever was notified meanwhile is lost: wake everyone once.
+                signal.notify();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Connects, listens, and forwards notifications until the connection fails.
+/// `Ok` after a lost connection was noticed, `Err` when (re)connecting failed.
+async fn listen(pool: &PgPool, channel: &str, signal: &JobSignal) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(channel).await?;
+    tracing::debug!(channel, "jobs: listening for wake-ups");
+    // Jobs inserted while we were not listening are runnable now.
+    signal.notify();
+    loop {
+        match listener.try_recv().await? {
+            Some(_) => signal.notify(),
+            None => {
+                tracing::warn!(channel, "jobs: LISTEN connection lost, reconnecting");
+                signal.notify();
+                // Start from a fresh listener: simpler to reason about than
+                // the half-reconnected state of the old one.
+                return Ok(());
+            }
+        }
+    }
+}

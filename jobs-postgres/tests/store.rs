@@ -1,0 +1,490 @@
+//! Direct tests of the PostgreSQL store: claim, complete, fencing, leases,
+//! history, counts, pruning, wake-ups.
+
+mod common;
+
+use std::time::Duration;
+
+use jobs_core::{
+    CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
+    JobCountParams, JobDeleteParams, JobGetParams, JobId, JobInsertManyParams, JobListParams,
+    JobOutcome, JobPruneParams, JobRetryParams, JobState, LeaseRenewManyParams, LeaseRescueParams,
+    LeaseStatus, NewJob, RunAt, ServerId, Store, StoreErrorKind,
+};
+use serde_json::json;
+
+fn job(name: &str, i: i64) -> NewJob {
+    NewJob::new(name, json!({ "i": i }))
+}
+
+fn claim_params(server: ServerId, limit: u32) -> JobClaimParams {
+    JobClaimParams::new(
+        server,
+        vec!["default".into()],
+        vec!["a".into(), "b".into()],
+        limit,
+        Duration::from_secs(30),
+    )
+}
+
+async fn insert(store: &impl Store, jobs: Vec<NewJob>) -> Vec<JobId> {
+    store
+        .job_insert_many(JobInsertManyParams::new(jobs))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn insert_claim_complete_round_trip() {
+    let (store, _guard) = common::store().await;
+    let ids = insert(&store, vec![job("a", 1), job("a", 2), job("b", 3)]).await;
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+
+    let server = ServerId::new();
+    let claimed = store.job_claim(claim_params(server, 2)).await.unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), ids[..2]);
+    for row in &claimed {
+        assert_eq!(row.state, JobState::Processing);
+        assert_eq!(row.attempt, 1);
+        assert_eq!(row.claim_token, 1);
+        assert_eq!(row.server_id, Some(server));
+        assert!(row.lease_expires_at.is_some());
+    }
+    let applied = store
+        .job_complete_many(JobCompleteManyParams::new(
+            server,
+            vec![
+                JobCompletion::new(claimed[0].claim(), JobOutcome::Succeeded),
+                JobCompletion::new(
+                    claimed[1].claim(),
+                    JobOutcome::Failed {
+                        error: "boom".into(),
+                    },
+                ),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![true, true]);
+
+    let detail = store
+        .job_get(JobGetParams::new(ids[1]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.job.state, JobState::Failed);
+    assert_eq!(detail.job.last_error.as_deref(), Some("boom"));
+    assert!(detail.job.finished_at.is_some());
+    assert_eq!(detail.job.server_id, None);
+    let states: Vec<_> = detail.history.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        vec![JobState::Enqueued, JobState::Processing, JobState::Failed]
+    );
+    assert_eq!(detail.history[1].server_id, Some(server));
+    assert_eq!(detail.history[2].error.as_deref(), Some("boom"));
+
+    let counts = store.job_count(JobCountParams::new()).await.unwrap();
+    let count = |s: JobState| counts.iter().find(|c| c.state == s).map_or(0, |c| c.count);
+    assert_eq!(count(JobState::Succeeded), 1);
+    assert_eq!(count(JobState::Failed), 1);
+    assert_eq!(count(JobState::Enqueued), 1);
+}
+
+#[tokio::test]
+async fn stale_claims_change_nothing() {
+    let (store, _guard) = common::store().await;
+    let ids = insert(&store, vec![job("a", 1)]).await;
+    let server = ServerId::new();
+    let first = store.job_claim(claim_params(server, 1)).await.unwrap();
+    let old = first[0].claim();
+    // The lease runs out; the job is rescued and claimed again.
+    sqlx::query(&format!(
+        "UPDATE {}.jobs SET lease_expires_at = now() - interval '1 second'",
+        store.schema()
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let rescued = store
+        .lease_rescue(LeaseRescueParams::new(10))
+        .await
+        .unwrap();
+    assert_eq!(rescued, ids);
+    let second = store.job_claim(claim_params(server, 1)).await.unwrap();
+    assert_eq!(second[0].claim_token, old.token + 1);
+    assert_eq!(second[0].attempt, 2);
+
+    let stale = store
+        .job_complete_many(JobCompleteManyParams::new(
+            server,
+            vec![JobCompletion::new(old, JobOutcome::Succeeded)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stale, vec![false]);
+    let renew = store
+        .lease_renew_many(LeaseRenewManyParams::new(
+            server,
+            vec![old, second[0].claim()],
+            Duration::from_secs(30),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(renew, vec![LeaseStatus::Lost, LeaseStatus::Held]);
+    let row = store
+        .job_get(JobGetParams::new(ids[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.job.state, JobState::Processing);
+    let history: Vec<_> = row.history.iter().map(|e| e.state).collect();
+    assert_eq!(
+        history,
+        vec![
+            JobState::Enqueued,
+            JobState::Processing,
+            JobState::Scheduled,
+            JobState::Processing
+        ]
+    );
+    assert!(row.history[2]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("lease expired"));
+}
+
+#[tokio::test]
+async fn claim_order_queues_priority_and_names() {
+    let (store, _guard) = common::store().await;
+    let mut low = job("a", 1);
+    low.queue = "later".into();
+    let mut high = job("a", 2);
+    high.priority = 5;
+    let mut unknown = job("zzz", 3);
+    unknown.priority = 9;
+    let mut delayed = job("a", 4);
+    delayed.run_at = RunAt::After(Duration::from_secs(3600));
+    delayed.priority = 10;
+    let ids = insert(&store, vec![low, job("a", 5), high, unknown, delayed]).await;
+    let server = ServerId::new();
+    let claimed = store
+        .job_claim(JobClaimParams::new(
+            server,
+            vec!["default".into(), "later".into()],
+            vec!["a".into()],
+            10,
+            Duration::from_secs(30),
+        ))
+        .await
+        .unwrap();
+    let got: Vec<_> = claimed.iter().map(|r| r.id).collect();
+    assert_eq!(got, vec![ids[2], ids[1], ids[0]]);
+    let delayed = store
+        .job_get(JobGetParams::new(ids[4]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delayed.job.state, JobState::Scheduled);
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_share_a_job() {
+    let (store, _guard) = common::store().await;
+    insert(&store, (0..400).map(|i| job("a", i)).collect()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let server = ServerId::new();
+            let mut mine = Vec::new();
+            loop {
+                let got = store.job_claim(claim_params(server, 7)).await.unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, 400);
+    assert_eq!(all.len(), 400);
+}
+
+#[tokio::test]
+async fn outcomes_snooze_release_retry() {
+    let (store, _guard) = common::store().await;
+    let ids = insert(&store, vec![job("a", 1), job("a", 2), job("a", 3)]).await;
+    let server = ServerId::new();
+    let c = store.job_claim(claim_params(server, 3)).await.unwrap();
+    let applied = store
+        .job_complete_many(JobCompleteManyParams::new(
+            server,
+            vec![
+                JobCompletion::new(
+                    c[0].claim(),
+                    JobOutcome::Snooze {
+                        after: Duration::from_secs(60),
+                    },
+                ),
+                JobCompletion::new(
+                    c[1].claim(),
+                    JobOutcome::Released {
+                        reason: "shutdown".into(),
+                    },
+                ),
+                JobCompletion::new(
+                    c[2].claim(),
+                    JobOutcome::Retry {
+                        error: "try again".into(),
+                        after: Duration::ZERO,
+                    },
+                ),
+                // The same claim twice: applied once.
+                JobCompletion::new(c[2].claim(), JobOutcome::Succeeded),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![true, true, true, false]);
+    let get = |id| store.job_get(JobGetParams::new(id));
+    let snoozed = get(ids[0]).await.unwrap().unwrap().job;
+    assert_eq!((snoozed.state, snoozed.attempt), (JobState::Scheduled, 0));
+    assert!(snoozed.run_at > chrono::Utc::now() + chrono::Duration::seconds(30));
+    let released = get(ids[1]).await.unwrap().unwrap().job;
+    assert_eq!((released.state, released.attempt), (JobState::Enqueued, 0));
+    let retried = get(ids[2]).await.unwrap().unwrap().job;
+    assert_eq!((retried.state, retried.attempt), (JobState::Scheduled, 1));
+    assert_eq!(retried.last_error.as_deref(), Some("try again"));
+    // Both runnable now, the snoozed one not.
+    let again = store.job_claim(claim_params(server, 10)).await.unwrap();
+    let mut got: Vec<_> = again.iter().map(|r| r.id).collect();
+    got.sort();
+    assert_eq!(got, vec![ids[1], ids[2]]);
+}
+
+#[tokio::test]
+async fn retry_cancel_delete_and_counts() {
+    let (store, _guard) = common::store().await;
+    let ids = insert(&store, vec![job("a", 1), job("a", 2), job("a", 3)]).await;
+    let server = ServerId::new();
+    // Waiting: cancelled at once.
+    let out = store
+        .job_cancel(JobCancelParams::new(ids[0], "no".into()))
+        .await
+        .unwrap();
+    assert_eq!(out, CancelOutcome::Cancelled);
+    let c = store.job_claim(claim_params(server, 1)).await.unwrap();
+    assert_eq!(c[0].id, ids[1]);
+    // Running: requested, seen at renewal; not deletable, not retryable.
+    let out = store
+        .job_cancel(JobCancelParams::new(ids[1], "stop".into()))
+        .await
+        .unwrap();
+    assert_eq!(out, CancelOutcome::Requested);
+    let renew = store
+        .lease_renew_many(LeaseRenewManyParams::new(
+            server,
+            vec![c[0].claim()],
+            Duration::from_secs(30),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(renew, vec![LeaseStatus::CancelRequested]);
+    let err = store
+        .job_delete(JobDeleteParams::new(ids[1]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict);
+    let err = store
+        .job_retry(JobRetryParams::new(ids[1]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict);
+    let err = store
+        .job_retry(JobRetryParams::new(JobId(999_999)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
+    // Finished: cannot be cancelled.
+    let err = store
+        .job_cancel(JobCancelParams::new(ids[0], "again".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict);
+    // Delete a waiting job, then retry it: enqueued again with attempts reset.
+    store
+        .job_delete(JobDeleteParams::new(ids[2]))
+        .await
+        .unwrap();
+    store
+        .job_delete(JobDeleteParams::new(ids[2]))
+        .await
+        .unwrap();
+    let counts = store.job_count(JobCountParams::new()).await.unwrap();
+    let count = |counts: &[jobs_core::QueueStateCount], s| {
+        counts.iter().find(|c| c.state == s).map_or(0, |c| c.count)
+    };
+    assert_eq!(count(&counts, JobState::Deleted), 1);
+    assert_eq!(count(&counts, JobState::Cancelled), 1);
+    assert_eq!(count(&counts, JobState::Processing), 1);
+    store.job_retry(JobRetryParams::new(ids[2])).await.unwrap();
+    store.job_retry(JobRetryParams::new(ids[0])).await.unwrap();
+    let counts = store.job_count(JobCountParams::new()).await.unwrap();
+    assert_eq!(count(&counts, JobState::Deleted), 0);
+    assert_eq!(count(&counts, JobState::Cancelled), 0);
+    assert_eq!(count(&counts, JobState::Enqueued), 2);
+    assert!(counts.iter().all(|c| c.count > 0));
+    let row = store
+        .job_get(JobGetParams::new(ids[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.job.state, JobState::Enqueued);
+    assert_eq!(row.job.finished_at, None);
+}
+
+#[tokio::test]
+async fn list_pages_by_id() {
+    let (store, _guard) = common::store().await;
+    let ids = insert(&store, (0..5).map(|i| job("a", i)).collect()).await;
+    let mut other = job("a", 9);
+    other.queue = "other".into();
+    let other_id = insert(&store, vec![other]).await[0];
+    let page = store
+        .job_list(JobListParams::new(None, None, None, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![other_id, ids[4], ids[3]]
+    );
+    let page = store
+        .job_list(JobListParams::new(
+            Some(JobState::Enqueued),
+            Some("default".into()),
+            Some(ids[3]),
+            10,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1], ids[0]]
+    );
+    let page = store
+        .job_list(JobListParams::new(None, Some("other".into()), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    let page = store
+        .job_list(JobListParams::new(Some(JobState::Failed), None, None, 10))
+        .await
+        .unwrap();
+    assert!(page.is_empty());
+}
+
+#[tokio::test]
+async fn prune_removes_old_finished_jobs_in_batches() {
+    let (store, _guard) = common::store().await;
+    let ids = insert(&store, (0..5).map(|i| job("a", i)).collect()).await;
+    let server = ServerId::new();
+    let c = store.job_claim(claim_params(server, 5)).await.unwrap();
+    store
+        .job_complete_many(JobCompleteManyParams::new(
+            server,
+            c.iter()
+                .map(|r| JobCompletion::new(r.claim(), JobOutcome::Succeeded))
+                .collect(),
+        ))
+        .await
+        .unwrap();
+    let never = Duration::from_secs(u64::MAX);
+    let p = |limit| JobPruneParams::new(Duration::ZERO, never, never, limit);
+    assert_eq!(store.job_prune(p(2)).await.unwrap(), 2);
+    assert_eq!(store.job_prune(p(10)).await.unwrap(), 3);
+    assert_eq!(store.job_prune(p(10)).await.unwrap(), 0);
+    assert!(store
+        .job_get(JobGetParams::new(ids[0]))
+        .await
+        .unwrap()
+        .is_none());
+    let counts = store.job_count(JobCountParams::new()).await.unwrap();
+    assert!(counts.is_empty(), "{counts:?}");
+    let events: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {}.job_events",
+        store.schema()
+    ))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(events, 0);
+}
+
+#[tokio::test]
+async fn rescue_fails_jobs_without_attempts_left() {
+    let (store, _guard) = common::store().await;
+    let mut one = job("a", 1);
+    one.max_attempts = 1;
+    let ids = insert(&store, vec![one]).await;
+    let server = ServerId::new();
+    store
+        .job_claim(JobClaimParams::new(
+            server,
+            vec!["default".into()],
+            vec!["a".into()],
+            1,
+            Duration::from_millis(1),
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .lease_rescue(LeaseRescueParams::new(10))
+            .await
+            .unwrap(),
+        ids
+    );
+    let row = store
+        .job_get(JobGetParams::new(ids[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.job.state, JobState::Failed);
+    let counts = store.job_count(JobCountParams::new()).await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].state, JobState::Failed);
+}
+
+#[tokio::test]
+async fn recurring_tick_is_inserted_once() {
+    let (store, _guard) = common::store().await;
+    let origin: jobs_core::RecurringOrigin = serde_json::from_value(json!({
+        "id": "daily", "scheduled_for": "2030-01-01T00:00:00Z"
+    }))
+    .unwrap();
+    let mut a = job("a", 1);
+    a.recurring = Some(origin.clone());
+    let ids = insert(&store, vec![a.clone()]).await;
+    let row = store
+        .job_get(JobGetParams::new(ids[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.job.recurring, Some(origin));
+    let err = store
+        .job_insert_many(JobInsertManyParams::new(vec![a]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict);
+}
