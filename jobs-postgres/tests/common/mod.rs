@@ -79,3 +79,41 @@ pub fn drop_schema(schema: &str) {
     .join()
     .ok();
 }
+
+/// A store for one conformance case: a fresh schema whose name carries the
+/// creation time, so later runs can sweep the schemas of earlier ones (the
+/// suite keeps the store to the end of the case and offers no teardown hook).
+pub async fn conformance_store() -> PgStore {
+    let pool = pool().await;
+    sweep_stale_schemas(&pool).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let schema = format!("jobs_conf_{now}_{:08x}", fastrand_u64() as u32);
+    PgStore::with_options(pool, PgStoreOptions::new().schema(schema))
+        .await
+        .expect("store")
+}
+
+/// Drops conformance schemas created more than ten minutes ago.
+async fn sweep_stale_schemas(pool: &PgPool) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobs\\_conf\\_%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok());
+        if created.is_some_and(|t| t + 600 < now) {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .execute(pool)
+                .await;
+        }
+    }
+}
