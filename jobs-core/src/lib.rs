@@ -11,6 +11,7 @@ mod error;
 mod job;
 mod memory;
 mod model;
+mod recurring;
 mod retry;
 mod server;
 mod store;
@@ -21,6 +22,7 @@ pub mod conformance;
 pub mod testing;
 
 pub use client::{Jobs, ListJobs};
+pub use cron::{Cron, Tz};
 pub use error::{Error, Result};
 pub use job::{
     registered_jobs, BoxError, Inject, IntoJobResult, Invocation, Job, JobArg, JobContext,
@@ -32,10 +34,15 @@ pub use model::{
     Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
     RunAt, ServerId, ServerInfo, Timestamp, UnknownState,
 };
+pub use recurring::{
+    IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
+};
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS};
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use store::{
-    BoxFuture, CancelOutcome, DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams,
+    BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
+    CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
+    DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams,
     JobCompletion, JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams,
     JobListParams, JobOutcome, JobPruneParams, JobRetryParams, JobSignal, LeaseRenewManyParams,
     LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams,

@@ -555,9 +555,14 @@ impl State {
                     "lease expired: server {server} stopped renewing it (attempt {})",
                     job.row.attempt
                 );
+                let cancel_requested = job.row.cancel_requested;
                 job.release_lease();
                 let row = &mut job.row;
-                if row.attempt >= row.max_attempts {
+                if cancel_requested {
+                    // The user's cancel outlives the server that was asked to carry it out.
+                    row.state = JobState::Cancelled;
+                    row.finished_at = Some(now);
+                } else if row.attempt >= row.max_attempts {
                     row.state = JobState::Failed;
                     row.finished_at = Some(now);
                 } else {

@@ -332,49 +332,49 @@ mod tests {
     #[test]
     fn a_new_entry_starts_at_the_next_tick_without_running() {
         let cron = Cron::parse("0 * * * *").unwrap();
-        let plan = plan(&row(Misfire::RunOnce, None), &cron, at(10, 20)).unwrap();
-        assert_eq!(plan.expected_next_run_at, None);
-        assert_eq!(plan.next_run_at, at(11, 0));
-        assert!(plan.jobs.is_empty());
+        let fire = plan(&row(Misfire::RunOnce, None), &cron, at(10, 20)).unwrap();
+        assert_eq!(fire.expected_next_run_at, None);
+        assert_eq!(fire.next_run_at, at(11, 0));
+        assert!(fire.jobs.is_empty());
     }
 
     #[test]
     fn an_on_time_tick_runs_once_under_every_policy() {
         let cron = Cron::parse("0 * * * *").unwrap();
         for misfire in [Misfire::RunOnce, Misfire::Skip, Misfire::RunAll { limit: 5 }] {
-            let plan = plan(&row(misfire, Some(at(10, 0))), &cron, at(10, 0)).unwrap();
-            assert_eq!(ticks(&plan), [at(10, 0)], "{misfire}");
-            assert_eq!(plan.next_run_at, at(11, 0));
-            assert_eq!(plan.expected_next_run_at, Some(at(10, 0)));
+            let fire = plan(&row(misfire, Some(at(10, 0))), &cron, at(10, 0)).unwrap();
+            assert_eq!(ticks(&fire), [at(10, 0)], "{misfire}");
+            assert_eq!(fire.next_run_at, at(11, 0));
+            assert_eq!(fire.expected_next_run_at, Some(at(10, 0)));
         }
     }
 
     #[test]
     fn after_downtime_run_once_runs_one_job_for_the_earliest_missed_tick() {
         let cron = Cron::parse("0 * * * *").unwrap();
-        let plan = plan(&row(Misfire::RunOnce, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
-        assert_eq!(ticks(&plan), [at(6, 0)]);
-        assert_eq!(plan.next_run_at, at(11, 0));
+        let fire = plan(&row(Misfire::RunOnce, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
+        assert_eq!(ticks(&fire), [at(6, 0)]);
+        assert_eq!(fire.next_run_at, at(11, 0));
     }
 
     #[test]
     fn after_downtime_skip_runs_nothing_and_waits_for_the_next_tick() {
         let cron = Cron::parse("0 * * * *").unwrap();
-        let plan = plan(&row(Misfire::Skip, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
-        assert!(plan.jobs.is_empty());
-        assert_eq!(plan.next_run_at, at(11, 0));
+        let fire = plan(&row(Misfire::Skip, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
+        assert!(fire.jobs.is_empty());
+        assert_eq!(fire.next_run_at, at(11, 0));
         // Within the grace it still runs.
-        let plan = plan(&row(Misfire::Skip, Some(at(10, 0))), &cron, at(10, 0) + chrono::Duration::seconds(59)).unwrap();
-        assert_eq!(ticks(&plan), [at(10, 0)]);
+        let fire = plan(&row(Misfire::Skip, Some(at(10, 0))), &cron, at(10, 0) + chrono::Duration::seconds(59)).unwrap();
+        assert_eq!(ticks(&fire), [at(10, 0)]);
     }
 
     #[test]
     fn after_downtime_run_all_runs_each_missed_tick_up_to_the_limit() {
         let cron = Cron::parse("0 * * * *").unwrap();
-        let plan = plan(&row(Misfire::RunAll { limit: 3 }, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
-        assert_eq!(ticks(&plan), [at(6, 0), at(7, 0), at(8, 0)]);
-        let plan = plan(&row(Misfire::RunAll { limit: 10 }, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
-        assert_eq!(ticks(&plan), [at(6, 0), at(7, 0), at(8, 0), at(9, 0), at(10, 0)]);
+        let fire = plan(&row(Misfire::RunAll { limit: 3 }, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
+        assert_eq!(ticks(&fire), [at(6, 0), at(7, 0), at(8, 0)]);
+        let fire = plan(&row(Misfire::RunAll { limit: 10 }, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
+        assert_eq!(ticks(&fire), [at(6, 0), at(7, 0), at(8, 0), at(9, 0), at(10, 0)]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `Store` trait: where jobs live. Core knows no SQL; a store knows nothing
-//! of how jobs are run. Every store passes `conformance::run`.
+//! of how jobs are run. Every store passes the conformance suite
+//! (`jobs_core::conformance_tests!`).
 //!
 //! Calls are batch-shaped (claim many, complete many, insert many) because the
 //! cost of a job is dominated by round trips to the store. Each call takes one
@@ -135,7 +136,7 @@ macro_rules! params {
         pub struct $name { $($(#[$fmeta])* pub $field: $ty),* }
         impl $name {
             /// The params, field by field.
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, clippy::new_without_default)]
             pub fn new($($field: $ty),*) -> Self { Self { $($field),* } }
         }
     };
@@ -261,7 +262,8 @@ pub enum LeaseStatus {
 params!(
     /// Make the jobs of dead servers runnable again: every `processing` job
     /// whose lease ran out is retried (`scheduled` now, the error saying the
-    /// lease expired), or `failed` when it has no attempts left.
+    /// lease expired), or `failed` when it has no attempts left, or
+    /// `cancelled` when a user had asked to cancel it.
     LeaseRescueParams {
         /// At most this many jobs per call.
         limit: u32,
@@ -477,8 +479,8 @@ params!(
 );
 
 /// Where jobs live. Implemented by `jobs_core::MemoryStore` and
-/// `jobs_postgres::PgStore`; every implementation passes
-/// `jobs_core::conformance::run`.
+/// `jobs_postgres::PgStore`; every implementation passes the conformance
+/// suite (`jobs_core::conformance_tests!`).
 ///
 /// Times given as durations are measured on the store's own clock (the
 /// database clock for PostgreSQL), so servers on hosts with drifting clocks agree.
@@ -523,7 +525,8 @@ pub trait Store: Send + Sync + 'static {
         p: JobCountParams,
     ) -> impl Future<Output = StoreResult<Vec<QueueStateCount>>> + Send;
 
-    /// Retry a finished job by hand. `NotFound`, or `Conflict` if it has not finished.
+    /// Retry a `failed`, `cancelled` or `deleted` job by hand. `NotFound`, or
+    /// `Conflict` in any other state.
     fn job_retry(&self, p: JobRetryParams) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Cancel an unfinished job. `NotFound`, or `Conflict` if it has finished.

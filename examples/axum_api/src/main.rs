@@ -1,0 +1,195 @@
+//! An axum API on PostgreSQL with the job server in the same process.
+//!
+//! - `POST /signup {"email": "..."}` inserts a user and enqueues
+//!   `send_account_confirmation_email(user_id)` in the same transaction, then
+//!   returns at once: if the insert rolls back, the job never existed.
+//! - A daily recurring job, `invalidate-invoices`, marks offers older than 14
+//!   days that were not accepted as invalid, through an injected pool. It is
+//!   registered with `add_or_update` at every start (idempotent).
+//! - `GET /jobs/{id}` shows a job's state and history.
+//! - Ctrl-c stops the HTTP server, then the job server, gracefully.
+//!
+//! ```sh
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p example-axum_api
+//! curl -s localhost:3000/signup -H 'content-type: application/json' -d '{"email":"ada@example.com"}'
+//! curl -s localhost:3000/jobs/1
+//! ```
+
+use axum::extract::{Path, State as AppState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jobs::postgres::PgStore;
+use jobs::{job, Cron, JobId, Jobs, Server, State};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+/// Mails the confirmation link to a new user (here: logs it).
+#[job]
+async fn send_account_confirmation_email(user_id: i64, db: State<PgPool>) -> anyhow::Result<()> {
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&*db)
+        .await?;
+    tracing::info!(user_id, %email, "sending the account confirmation mail");
+    Ok(())
+}
+
+/// Marks offers older than 14 days that were not accepted as invalid.
+#[job(queue = "maintenance", max_attempts = 3)]
+async fn invalidate_invoices(db: State<PgPool>) -> anyhow::Result<()> {
+    let done = sqlx::query(
+        "UPDATE offers SET is_valid = false
+         WHERE is_valid AND NOT accepted AND created_at < now() - interval '14 days'",
+    )
+    .execute(&*db)
+    .await?;
+    tracing::info!(invalidated = done.rows_affected(), "invalidated old offers");
+    Ok(())
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct App {
+    pool: PgPool,
+    store: PgStore,
+    jobs: Jobs,
+}
+
+#[derive(Deserialize)]
+struct Signup {
+    email: String,
+}
+
+#[derive(Serialize)]
+struct SignedUp {
+    user_id: i64,
+    confirmation_job: JobId,
+}
+
+async fn signup(AppState(app): AppState<App>, Json(body): Json<Signup>) -> Result<Json<SignedUp>, AppError> {
+    let mut tx = app.pool.begin().await?;
+    let user_id: i64 = sqlx::query_scalar("INSERT INTO users (email) VALUES ($1) RETURNING id")
+        .bind(&body.email)
+        .fetch_one(&mut *tx)
+        .await?;
+    // The job is part of the transaction: no user, no mail; no mail lost.
+    let confirmation_job = app
+        .store
+        .enqueue_in(&mut tx, SendAccountConfirmationEmail::new(user_id))
+        .await?;
+    tx.commit().await?;
+    Ok(Json(SignedUp {
+        user_id,
+        confirmation_job,
+    }))
+}
+
+#[derive(Serialize)]
+struct JobView {
+    id: JobId,
+    name: String,
+    state: String,
+    attempt: i32,
+    args: serde_json::Value,
+    history: Vec<String>,
+}
+
+async fn show_job(AppState(app): AppState<App>, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let Some(detail) = app.jobs.get(JobId(id)).await? else {
+        return Ok((StatusCode::NOT_FOUND, "no such job").into_response());
+    };
+    let history = detail
+        .history
+        .iter()
+        .map(|e| match &e.error {
+            Some(error) => format!("{} {} ({error})", e.at, e.state),
+            None => format!("{} {}", e.at, e.state),
+        })
+        .collect();
+    Ok(Json(JobView {
+        id: detail.job.id,
+        name: detail.job.name,
+        state: detail.job.state.to_string(),
+        attempt: detail.job.attempt,
+        args: detail.job.args,
+        history,
+    })
+    .into_response())
+}
+
+/// Any error becomes a 500 with its message (an example; hide details in production).
+struct AppError(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for AppError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, format!("{:#}", self.0)).into_response()
+    }
+}
+
+/// The application's own tables.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id bigserial PRIMARY KEY,
+    email text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offers (
+    id bigserial PRIMARY KEY,
+    accepted boolean NOT NULL DEFAULT false,
+    is_valid boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let database_url = std::env::var("DATABASE_URL")
+        .map_err(|_| anyhow::anyhow!("set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test"))?;
+    let address = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+
+    let pool = PgPool::connect(&database_url).await?;
+    sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+    // The job tables live in their own schema ("jobs"), migrated here.
+    let store = PgStore::from_pool(pool.clone()).await?;
+    let jobs = Jobs::new(store.clone());
+
+    // Called at every start: creates the schedule, or updates it if it changed.
+    jobs.add_or_update("invalidate-invoices", Cron::daily(), InvalidateInvoices::new())
+        .await?;
+
+    let server = Server::builder(store.clone())
+        .queues(["default", "maintenance"])
+        .state(pool.clone())
+        .start()
+        .await?;
+
+    let app = App { pool, store, jobs };
+    let router = Router::new()
+        .route("/signup", post(signup))
+        .route("/jobs/{id}", get(show_job))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(&address).await?;
+    tracing::info!("listening on http://{address}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+
+    tracing::info!("HTTP server stopped; stopping the job server");
+    server.shutdown().await;
+    Ok(())
+}
