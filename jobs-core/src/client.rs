@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::cron::Cron;
 use crate::error::Result;
-use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::job::{Job, Request};
 use crate::model::{JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, ServerInfo};
+use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
     CronUpsertParams, DynStore, JobCancelParams, JobCountParams, JobDeleteParams, JobGetParams,

@@ -378,9 +378,8 @@ pub struct Invocation {
 impl Invocation {
     /// Deserializes the arguments; the error names the job and quotes serde.
     pub fn args<T: DeserializeOwned>(&self, job: &'static str) -> Result<T, BoxError> {
-        T::deserialize(&self.args).map_err(|source| {
-            Box::new(Error::Deserialize { job, source }) as BoxError
-        })
+        T::deserialize(&self.args)
+            .map_err(|source| Box::new(Error::Deserialize { job, source }) as BoxError)
     }
 }
 

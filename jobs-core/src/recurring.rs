@@ -341,7 +341,11 @@ mod tests {
     #[test]
     fn an_on_time_tick_runs_once_under_every_policy() {
         let cron = Cron::parse("0 * * * *").unwrap();
-        for misfire in [Misfire::RunOnce, Misfire::Skip, Misfire::RunAll { limit: 5 }] {
+        for misfire in [
+            Misfire::RunOnce,
+            Misfire::Skip,
+            Misfire::RunAll { limit: 5 },
+        ] {
             let fire = plan(&row(misfire, Some(at(10, 0))), &cron, at(10, 0)).unwrap();
             assert_eq!(ticks(&fire), [at(10, 0)], "{misfire}");
             assert_eq!(fire.next_run_at, at(11, 0));
@@ -364,22 +368,44 @@ mod tests {
         assert!(fire.jobs.is_empty());
         assert_eq!(fire.next_run_at, at(11, 0));
         // Within the grace it still runs.
-        let fire = plan(&row(Misfire::Skip, Some(at(10, 0))), &cron, at(10, 0) + chrono::Duration::seconds(59)).unwrap();
+        let fire = plan(
+            &row(Misfire::Skip, Some(at(10, 0))),
+            &cron,
+            at(10, 0) + chrono::Duration::seconds(59),
+        )
+        .unwrap();
         assert_eq!(ticks(&fire), [at(10, 0)]);
     }
 
     #[test]
     fn after_downtime_run_all_runs_each_missed_tick_up_to_the_limit() {
         let cron = Cron::parse("0 * * * *").unwrap();
-        let fire = plan(&row(Misfire::RunAll { limit: 3 }, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
+        let fire = plan(
+            &row(Misfire::RunAll { limit: 3 }, Some(at(6, 0))),
+            &cron,
+            at(10, 30),
+        )
+        .unwrap();
         assert_eq!(ticks(&fire), [at(6, 0), at(7, 0), at(8, 0)]);
-        let fire = plan(&row(Misfire::RunAll { limit: 10 }, Some(at(6, 0))), &cron, at(10, 30)).unwrap();
-        assert_eq!(ticks(&fire), [at(6, 0), at(7, 0), at(8, 0), at(9, 0), at(10, 0)]);
+        let fire = plan(
+            &row(Misfire::RunAll { limit: 10 }, Some(at(6, 0))),
+            &cron,
+            at(10, 30),
+        )
+        .unwrap();
+        assert_eq!(
+            ticks(&fire),
+            [at(6, 0), at(7, 0), at(8, 0), at(9, 0), at(10, 0)]
+        );
     }
 
     #[test]
     fn policies_round_trip_through_their_stored_names() {
-        for misfire in [Misfire::RunOnce, Misfire::Skip, Misfire::RunAll { limit: 7 }] {
+        for misfire in [
+            Misfire::RunOnce,
+            Misfire::Skip,
+            Misfire::RunAll { limit: 7 },
+        ] {
             assert_eq!(misfire.to_string().parse::<Misfire>().unwrap(), misfire);
         }
         for overlap in [Overlap::Allow, Overlap::Skip] {

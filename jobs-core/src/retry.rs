@@ -79,8 +79,14 @@ mod tests {
         for attempt in 1..=12 {
             let expected = (10.0 * 2f64.powi(attempt - 1)).min(3600.0);
             let got = backoff.delay(attempt).as_secs_f64();
-            assert!(got >= expected * 0.75 - 1e-9, "attempt {attempt}: {got} < {expected}");
-            assert!(got <= (expected * 1.25).min(3600.0) + 1e-9, "attempt {attempt}: {got}");
+            assert!(
+                got >= expected * 0.75 - 1e-9,
+                "attempt {attempt}: {got} < {expected}"
+            );
+            assert!(
+                got <= (expected * 1.25).min(3600.0) + 1e-9,
+                "attempt {attempt}: {got}"
+            );
         }
     }
 

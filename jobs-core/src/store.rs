@@ -492,7 +492,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<JobId>>> + Send;
 
     /// Claim runnable jobs (see [`JobClaimParams`]).
-    fn job_claim(&self, p: JobClaimParams) -> impl Future<Output = StoreResult<Vec<JobRow>>> + Send;
+    fn job_claim(&self, p: JobClaimParams)
+        -> impl Future<Output = StoreResult<Vec<JobRow>>> + Send;
 
     /// Record how attempts ended; for each completion, whether it was applied
     /// (`false`: its claim was stale and nothing changed).
@@ -514,7 +515,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<JobId>>> + Send;
 
     /// One job with its history, or `None`.
-    fn job_get(&self, p: JobGetParams) -> impl Future<Output = StoreResult<Option<JobDetail>>> + Send;
+    fn job_get(
+        &self,
+        p: JobGetParams,
+    ) -> impl Future<Output = StoreResult<Option<JobDetail>>> + Send;
 
     /// A page of jobs, newest first.
     fn job_list(&self, p: JobListParams) -> impl Future<Output = StoreResult<Vec<JobRow>>> + Send;
@@ -530,7 +534,10 @@ pub trait Store: Send + Sync + 'static {
     fn job_retry(&self, p: JobRetryParams) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Cancel an unfinished job. `NotFound`, or `Conflict` if it has finished.
-    fn job_cancel(&self, p: JobCancelParams) -> impl Future<Output = StoreResult<CancelOutcome>> + Send;
+    fn job_cancel(
+        &self,
+        p: JobCancelParams,
+    ) -> impl Future<Output = StoreResult<CancelOutcome>> + Send;
 
     /// Delete a job that is not running. `NotFound`, or `Conflict` if it is running.
     fn job_delete(&self, p: JobDeleteParams) -> impl Future<Output = StoreResult<()>> + Send;
@@ -539,7 +546,10 @@ pub trait Store: Send + Sync + 'static {
     fn job_prune(&self, p: JobPruneParams) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// Insert or refresh a server's record.
-    fn server_heartbeat(&self, p: ServerHeartbeatParams) -> impl Future<Output = StoreResult<()>> + Send;
+    fn server_heartbeat(
+        &self,
+        p: ServerHeartbeatParams,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// The known servers.
     fn server_list(
@@ -548,7 +558,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<ServerInfo>>> + Send;
 
     /// Forget a stopped server and stale ones; how many were removed.
-    fn server_remove(&self, p: ServerRemoveParams) -> impl Future<Output = StoreResult<u64>> + Send;
+    fn server_remove(&self, p: ServerRemoveParams)
+        -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// Insert or update a recurring job.
     fn cron_upsert(&self, p: CronUpsertParams) -> impl Future<Output = StoreResult<()>> + Send {
@@ -593,7 +604,10 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Enqueue a run of a recurring job now.
-    fn cron_trigger(&self, p: CronTriggerParams) -> impl Future<Output = StoreResult<JobId>> + Send {
+    fn cron_trigger(
+        &self,
+        p: CronTriggerParams,
+    ) -> impl Future<Output = StoreResult<JobId>> + Send {
         let _ = p;
         async { Err(unsupported("recurring jobs")) }
     }

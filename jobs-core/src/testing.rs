@@ -61,12 +61,19 @@ pub async fn run_until_empty(builder: ServerBuilder) -> Result<DrainReport> {
     let jobs = Jobs::from_dyn(builder.store().clone());
     let queues = builder.queue_names().to_vec();
     let known: Vec<&str> = crate::job::registered_jobs().map(|r| r.name).collect();
-    let server = builder.poll_interval(Duration::from_millis(100)).start().await?;
+    let server = builder
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await?;
     let started = tokio::time::Instant::now();
     loop {
         // Only jobs this server can run count: others would wait forever.
         let mut pending = 0i64;
-        for state in [JobState::Scheduled, JobState::Enqueued, JobState::Processing] {
+        for state in [
+            JobState::Scheduled,
+            JobState::Enqueued,
+            JobState::Processing,
+        ] {
             pending += all_in_state(&jobs, state)
                 .await?
                 .iter()
@@ -124,7 +131,10 @@ pub async fn assert_enqueued<J: Job>(jobs: &Jobs, predicate: impl Fn(&J) -> bool
         .await
         .unwrap_or_else(|error| panic!("could not read the enqueued `{}` jobs: {error}", J::NAME));
     if !waiting.iter().any(|(_, args)| predicate(args)) {
-        let shown: Vec<String> = waiting.iter().map(|(row, _)| format!("#{} {}", row.id, row.args)).collect();
+        let shown: Vec<String> = waiting
+            .iter()
+            .map(|(row, _)| format!("#{} {}", row.id, row.args))
+            .collect();
         panic!(
             "expected an enqueued `{}` job matching the predicate; the waiting `{}` jobs are: [{}]",
             J::NAME,
@@ -142,7 +152,9 @@ pub async fn assert_not_enqueued<J: Job>(jobs: &Jobs, predicate: impl Fn(&J) -> 
     if let Some((row, _)) = waiting.iter().find(|(_, args)| predicate(args)) {
         panic!(
             "expected no enqueued `{}` job matching the predicate, found #{} {}",
-            J::NAME, row.id, row.args
+            J::NAME,
+            row.id,
+            row.args
         );
     }
 }

@@ -68,7 +68,10 @@ struct SignedUp {
     confirmation_job: JobId,
 }
 
-async fn signup(AppState(app): AppState<App>, Json(body): Json<Signup>) -> Result<Json<SignedUp>, AppError> {
+async fn signup(
+    AppState(app): AppState<App>,
+    Json(body): Json<Signup>,
+) -> Result<Json<SignedUp>, AppError> {
     let mut tx = app.pool.begin().await?;
     let user_id: i64 = sqlx::query_scalar("INSERT INTO users (email) VALUES ($1) RETURNING id")
         .bind(&body.email)
@@ -152,12 +155,12 @@ CREATE TABLE IF NOT EXISTS offers (
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let database_url = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test"))?;
+    let database_url = std::env::var("DATABASE_URL").map_err(|_| {
+        anyhow::anyhow!("set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test")
+    })?;
     let address = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
 
     let pool = PgPool::connect(&database_url).await?;
@@ -167,8 +170,12 @@ async fn main() -> anyhow::Result<()> {
     let jobs = Jobs::new(store.clone());
 
     // Called at every start: creates the schedule, or updates it if it changed.
-    jobs.add_or_update("invalidate-invoices", Cron::daily(), InvalidateInvoices::new())
-        .await?;
+    jobs.add_or_update(
+        "invalidate-invoices",
+        Cron::daily(),
+        InvalidateInvoices::new(),
+    )
+    .await?;
 
     let server = Server::builder(store.clone())
         .queues(["default", "maintenance"])

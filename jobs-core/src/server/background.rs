@@ -13,9 +13,9 @@ use super::{stale_server_age, timeout_call, Shared, StopReason};
 use crate::model::ServerInfo;
 use crate::recurring::{self, Overlap};
 use crate::store::{
-    CronDueParams, CronFireOutcome, CronFireParams,
-    JobCompleteManyParams, JobCompletion, JobPruneParams, LeaseRenewManyParams,
-    LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerRemoveParams,
+    CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
+    JobPruneParams, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
+    ServerRemoveParams,
 };
 
 /// At most this many outcomes are written in one store call.
@@ -59,7 +59,12 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
     let mut failures = 0u32;
     loop {
         let params = JobCompleteManyParams::new(shared.id, batch.clone());
-        match timeout_call(shared.settings.store_timeout, shared.store.job_complete_many(params)).await {
+        match timeout_call(
+            shared.settings.store_timeout,
+            shared.store.job_complete_many(params),
+        )
+        .await
+        {
             Ok(applied) => {
                 for (completion, applied) in batch.iter().zip(applied) {
                     if !applied {
@@ -73,7 +78,8 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
                 // Unavailable stores are retried forever, except while shutting
                 // down, where there is no "later"; other errors will not go away.
                 // Giving up is safe: the jobs run again once their leases expire.
-                if failures >= MAX_TRIES_FOR_PERMANENT_ERRORS && (closing || !error.is_retryable()) {
+                if failures >= MAX_TRIES_FOR_PERMANENT_ERRORS && (closing || !error.is_retryable())
+                {
                     tracing::error!(server = %shared.id, %error, jobs = batch.len(), "giving up on writing job outcomes; the jobs will run again after their leases expire");
                     break;
                 }
@@ -128,14 +134,17 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
     let every = shared.settings.heartbeat_interval;
     every_until_stopped(&shared, every, || async {
         let info: ServerInfo = shared.info.clone();
-        let beat = shared.store.server_heartbeat(ServerHeartbeatParams::new(info));
+        let beat = shared
+            .store
+            .server_heartbeat(ServerHeartbeatParams::new(info));
         if let Err(error) = timeout_call(shared.settings.store_timeout, beat).await {
             tracing::warn!(server = %shared.id, %error, "writing the heartbeat failed");
             return;
         }
-        let remove = shared
-            .store
-            .server_remove(ServerRemoveParams::new(None, stale_server_age(&shared.settings)));
+        let remove = shared.store.server_remove(ServerRemoveParams::new(
+            None,
+            stale_server_age(&shared.settings),
+        ));
         if let Err(error) = timeout_call(shared.settings.store_timeout, remove).await {
             tracing::warn!(server = %shared.id, %error, "removing dead servers failed");
         }
@@ -185,7 +194,9 @@ pub(crate) async fn pruner(shared: Arc<Shared>) {
                     if removed > 0 {
                         tracing::debug!(server = %shared.id, removed, "pruned finished jobs");
                     }
-                    if removed < u64::from(MAINTENANCE_BATCH) || shared.stop_background.is_cancelled() {
+                    if removed < u64::from(MAINTENANCE_BATCH)
+                        || shared.stop_background.is_cancelled()
+                    {
                         return;
                     }
                 }

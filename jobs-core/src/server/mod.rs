@@ -246,7 +246,9 @@ impl Registry {
             problems.push("concurrency must be at least 1".to_owned());
         }
         if settings.queues.is_empty() || settings.queues.iter().any(|q| q.is_empty()) {
-            problems.push("the server needs at least one queue, and queue names must not be empty".to_owned());
+            problems.push(
+                "the server needs at least one queue, and queue names must not be empty".to_owned(),
+            );
         }
         if settings.lease < Duration::from_millis(30) {
             problems.push(format!("the lease ({:?}) is too short", settings.lease));
@@ -470,7 +472,11 @@ async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
 
     // Every job holds a slot until its completion is queued: all slots back
     // means every job has ended.
-    let drained = tokio::time::timeout(settings.shutdown_timeout, shared.slots.acquire_many(all_slots)).await;
+    let drained = tokio::time::timeout(
+        settings.shutdown_timeout,
+        shared.slots.acquire_many(all_slots),
+    )
+    .await;
     if drained.is_err() {
         let unfinished: Vec<_> = shared.running().values().map(|r| r.stop.clone()).collect();
         tracing::warn!(server = %shared.id, jobs = unfinished.len(), "shutdown timeout reached; cancelling the jobs still running and handing them back");
@@ -488,9 +494,10 @@ async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
     for task in tasks.background {
         let _ = task.await;
     }
-    let remove = shared
-        .store
-        .server_remove(ServerRemoveParams::new(Some(shared.id), stale_server_age(settings)));
+    let remove = shared.store.server_remove(ServerRemoveParams::new(
+        Some(shared.id),
+        stale_server_age(settings),
+    ));
     if let Err(error) = timeout_call(settings.store_timeout, remove).await {
         tracing::warn!(server = %shared.id, %error, "could not remove the server record");
     }

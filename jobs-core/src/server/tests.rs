@@ -73,7 +73,10 @@ async fn wait_for(jobs: &Jobs, id: crate::JobId, state: JobState) -> JobDetail {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("job {id} never reached {state}: {:?}", detail(jobs, id).await);
+    panic!(
+        "job {id} never reached {state}: {:?}",
+        detail(jobs, id).await
+    );
 }
 
 static RAN: AtomicU32 = AtomicU32::new(0);
@@ -92,28 +95,56 @@ async fn runs_an_enqueued_job_with_its_arguments() {
     assert!(RAN.load(Ordering::SeqCst) >= 7);
     assert_eq!(d.job.attempt, 1);
     let states: Vec<_> = d.history.iter().map(|e| e.state).collect();
-    assert_eq!(states, [JobState::Enqueued, JobState::Processing, JobState::Succeeded]);
+    assert_eq!(
+        states,
+        [
+            JobState::Enqueued,
+            JobState::Processing,
+            JobState::Succeeded
+        ]
+    );
 }
 
-test_job!(AlwaysFails, "test_always_fails", quick().max_attempts(3), |args, ctx| {
-    Err(format!("boom on attempt {}", ctx.attempt()).into())
-});
+test_job!(
+    AlwaysFails,
+    "test_always_fails",
+    quick().max_attempts(3),
+    |args, ctx| { Err(format!("boom on attempt {}", ctx.attempt()).into()) }
+);
 
 #[tokio::test(start_paused = true)]
 async fn retries_with_backoff_until_max_attempts_then_fails_keeping_every_error() {
     let (store, jobs) = setup().await;
-    let id = jobs.enqueue(Request::new(AlwaysFails { n: 0 })).await.unwrap();
+    let id = jobs
+        .enqueue(Request::new(AlwaysFails { n: 0 }))
+        .await
+        .unwrap();
     let server = Server::builder(store).start().await.unwrap();
     let d = wait_for(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
     assert_eq!(d.job.attempt, 3);
     assert_eq!(d.job.last_error.as_deref(), Some("boom on attempt 3"));
     let errors: Vec<_> = d.history.iter().filter_map(|e| e.error.clone()).collect();
-    assert_eq!(errors, ["boom on attempt 1", "boom on attempt 2", "boom on attempt 3"]);
+    assert_eq!(
+        errors,
+        [
+            "boom on attempt 1",
+            "boom on attempt 2",
+            "boom on attempt 3"
+        ]
+    );
     // Retries wait for the backoff: each retry is scheduled, then claimed later.
-    let retried: Vec<_> = d.history.iter().filter(|e| e.state == JobState::Scheduled).collect();
+    let retried: Vec<_> = d
+        .history
+        .iter()
+        .filter(|e| e.state == JobState::Scheduled)
+        .collect();
     assert_eq!(retried.len(), 2);
-    let claims: Vec<_> = d.history.iter().filter(|e| e.state == JobState::Processing).collect();
+    let claims: Vec<_> = d
+        .history
+        .iter()
+        .filter(|e| e.state == JobState::Processing)
+        .collect();
     for (retry, next_claim) in retried.iter().zip(&claims[1..]) {
         assert!(next_claim.at - retry.at >= chrono::Duration::seconds(5));
     }
@@ -146,7 +177,10 @@ test_job!(PanicsOnce, "test_panics_once", quick(), |args, ctx| {
 #[tokio::test(start_paused = true)]
 async fn a_panic_is_a_failed_attempt_and_the_server_and_slot_survive() {
     let (store, jobs) = setup().await;
-    let id = jobs.enqueue(Request::new(PanicsOnce { n: 0 })).await.unwrap();
+    let id = jobs
+        .enqueue(Request::new(PanicsOnce { n: 0 }))
+        .await
+        .unwrap();
     // One slot: the retry can only run if the panic freed it.
     let server = Server::builder(store).concurrency(1).start().await.unwrap();
     let d = wait_for(&jobs, id, JobState::Succeeded).await;
@@ -171,7 +205,10 @@ test_job!(
 #[tokio::test(start_paused = true)]
 async fn a_timeout_cancels_the_job_through_its_context_and_fails_the_attempt() {
     let (store, jobs) = setup().await;
-    let id = jobs.enqueue(Request::new(SlowButPolite { n: 0 })).await.unwrap();
+    let id = jobs
+        .enqueue(Request::new(SlowButPolite { n: 0 }))
+        .await
+        .unwrap();
     let server = Server::builder(store).start().await.unwrap();
     let d = wait_for(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
@@ -212,25 +249,45 @@ async fn a_job_that_ignores_cancellation_is_aborted_after_the_grace_period() {
         d.job.last_error.as_deref(),
         Some("timed out after 1s; aborted after it ignored cancellation")
     );
-    assert_eq!(STUBBORN_STOPPED.load(Ordering::SeqCst), 1, "the job's future was dropped");
-    let claimed = d.history.iter().find(|e| e.state == JobState::Processing).unwrap();
-    let failed = d.history.iter().find(|e| e.state == JobState::Failed).unwrap();
+    assert_eq!(
+        STUBBORN_STOPPED.load(Ordering::SeqCst),
+        1,
+        "the job's future was dropped"
+    );
+    let claimed = d
+        .history
+        .iter()
+        .find(|e| e.state == JobState::Processing)
+        .unwrap();
+    let failed = d
+        .history
+        .iter()
+        .find(|e| e.state == JobState::Failed)
+        .unwrap();
     assert!(failed.at - claimed.at >= chrono::Duration::seconds(4));
 }
 
 static SNOOZES: AtomicU32 = AtomicU32::new(0);
-test_job!(SnoozesTwice, "test_snoozes_twice", quick().max_attempts(1), |args, ctx| {
-    if SNOOZES.fetch_add(1, Ordering::SeqCst) < 2 {
-        return Err(Snooze::after(Duration::from_secs(60)).into());
+test_job!(
+    SnoozesTwice,
+    "test_snoozes_twice",
+    quick().max_attempts(1),
+    |args, ctx| {
+        if SNOOZES.fetch_add(1, Ordering::SeqCst) < 2 {
+            return Err(Snooze::after(Duration::from_secs(60)).into());
+        }
+        Ok(())
     }
-    Ok(())
-});
+);
 
 #[tokio::test(start_paused = true)]
 async fn a_snooze_runs_the_job_later_without_counting_an_attempt() {
     let (store, jobs) = setup().await;
     // One attempt allowed: two snoozes would fail it if they were counted.
-    let id = jobs.enqueue(Request::new(SnoozesTwice { n: 0 })).await.unwrap();
+    let id = jobs
+        .enqueue(Request::new(SnoozesTwice { n: 0 }))
+        .await
+        .unwrap();
     let server = Server::builder(store).start().await.unwrap();
     let d = wait_for(&jobs, id, JobState::Succeeded).await;
     server.shutdown().await;
@@ -253,7 +310,10 @@ async fn a_permanent_error_fails_the_job_without_retrying() {
     server.shutdown().await;
     assert_eq!(d.job.attempt, 1);
     assert_eq!(PERMANENT_RUNS.load(Ordering::SeqCst), 1);
-    assert_eq!(d.job.last_error.as_deref(), Some("the account no longer exists"));
+    assert_eq!(
+        d.job.last_error.as_deref(),
+        Some("the account no longer exists")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -269,7 +329,8 @@ async fn arguments_that_no_longer_deserialize_fail_with_the_serde_error() {
     server.shutdown().await;
     let error = d.job.last_error.unwrap();
     assert!(
-        error.contains("test_succeeds") && error.contains("invalid type: string \"not a number\", expected u32"),
+        error.contains("test_succeeds")
+            && error.contains("invalid type: string \"not a number\", expected u32"),
         "{error}"
     );
     assert_eq!(d.job.attempt, 2);
@@ -279,7 +340,10 @@ async fn arguments_that_no_longer_deserialize_fail_with_the_serde_error() {
 async fn a_job_this_server_does_not_know_is_left_for_one_that_does() {
     let (store, jobs) = setup().await;
     let unknown = jobs
-        .insert(vec![crate::NewJob::new("deployed_tomorrow", serde_json::json!({}))])
+        .insert(vec![crate::NewJob::new(
+            "deployed_tomorrow",
+            serde_json::json!({}),
+        )])
         .await
         .unwrap()[0];
     let known = jobs.enqueue(Request::new(Succeeds { n: 1 })).await.unwrap();
@@ -305,23 +369,36 @@ async fn a_delayed_job_runs_at_its_time_and_not_before() {
     let d = wait_for(&jobs, id, JobState::Succeeded).await;
     server.shutdown().await;
     let created = d.job.created_at;
-    let started = d.history.iter().find(|e| e.state == JobState::Processing).unwrap().at;
+    let started = d
+        .history
+        .iter()
+        .find(|e| e.state == JobState::Processing)
+        .unwrap()
+        .at;
     assert!(started - created >= chrono::Duration::seconds(30));
     // An idle server starts it within a second of its time (it polls every 500 ms).
     assert!(started - created <= chrono::Duration::seconds(31));
 }
 
 static LONG_DONE: AtomicU32 = AtomicU32::new(0);
-test_job!(RunsTenMinutes, "test_runs_ten_minutes", quick(), |args, ctx| {
-    tokio::time::sleep(Duration::from_secs(600)).await;
-    LONG_DONE.fetch_add(1, Ordering::SeqCst);
-    Ok(())
-});
+test_job!(
+    RunsTenMinutes,
+    "test_runs_ten_minutes",
+    quick(),
+    |args, ctx| {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        LONG_DONE.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+);
 
 #[tokio::test(start_paused = true)]
 async fn a_healthy_long_job_keeps_its_lease_and_runs_once() {
     let (store, jobs) = setup().await;
-    let id = jobs.enqueue(Request::new(RunsTenMinutes { n: 0 })).await.unwrap();
+    let id = jobs
+        .enqueue(Request::new(RunsTenMinutes { n: 0 }))
+        .await
+        .unwrap();
     // Leases of 3 s against a 10-minute job: only renewal keeps it.
     let server = Server::builder(store)
         .lease(Duration::from_secs(3))
@@ -358,29 +435,45 @@ async fn the_job_of_a_dead_server_is_rescued_and_run_again() {
     let d = wait_for(&jobs, id, JobState::Succeeded).await;
     server.shutdown().await;
     assert_eq!(d.job.attempt, 2);
-    let claim_at = d.history.iter().find(|e| e.state == JobState::Processing).unwrap().at;
+    let claim_at = d
+        .history
+        .iter()
+        .find(|e| e.state == JobState::Processing)
+        .unwrap()
+        .at;
     let done_at = d.history.last().unwrap().at;
     // The recovery bound with default intervals: lease (30 s) + rescue interval (15 s).
     assert!(done_at - claim_at <= chrono::Duration::seconds(46), "{d:?}");
 }
 
 static DRAIN_DONE: AtomicU32 = AtomicU32::new(0);
-test_job!(TakesTenSeconds, "test_takes_ten_seconds", quick(), |args, ctx| {
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    DRAIN_DONE.fetch_add(1, Ordering::SeqCst);
-    Ok(())
-});
+test_job!(
+    TakesTenSeconds,
+    "test_takes_ten_seconds",
+    quick(),
+    |args, ctx| {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        DRAIN_DONE.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+);
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_lets_running_jobs_finish_within_the_timeout() {
     let (store, jobs) = setup().await;
-    let id = jobs.enqueue(Request::new(TakesTenSeconds { n: 0 })).await.unwrap();
+    let id = jobs
+        .enqueue(Request::new(TakesTenSeconds { n: 0 }))
+        .await
+        .unwrap();
     let server = Server::builder(store).start().await.unwrap();
     wait_for(&jobs, id, JobState::Processing).await;
     server.shutdown().await;
     assert_eq!(detail(&jobs, id).await.job.state, JobState::Succeeded);
     assert_eq!(DRAIN_DONE.load(Ordering::SeqCst), 1);
-    assert!(jobs.servers().await.unwrap().is_empty(), "the server record is removed");
+    assert!(
+        jobs.servers().await.unwrap().is_empty(),
+        "the server record is removed"
+    );
 }
 
 test_job!(Hangs, "test_hangs", quick(), |args, ctx| {
@@ -409,15 +502,23 @@ async fn shutdown_hands_back_unfinished_jobs_at_once_without_spending_an_attempt
     assert_eq!(detail(&jobs, other).await.job.state, JobState::Scheduled);
 }
 
-test_job!(WaitsForCancel, "test_waits_for_cancel", quick(), |args, ctx| {
-    ctx.cancelled().await;
-    Err("stopped".into())
-});
+test_job!(
+    WaitsForCancel,
+    "test_waits_for_cancel",
+    quick(),
+    |args, ctx| {
+        ctx.cancelled().await;
+        Err("stopped".into())
+    }
+);
 
 #[tokio::test(start_paused = true)]
 async fn a_running_job_can_be_cancelled_through_jobs() {
     let (store, jobs) = setup().await;
-    let id = jobs.enqueue(Request::new(WaitsForCancel { n: 0 })).await.unwrap();
+    let id = jobs
+        .enqueue(Request::new(WaitsForCancel { n: 0 }))
+        .await
+        .unwrap();
     let server = Server::builder(store).start().await.unwrap();
     wait_for(&jobs, id, JobState::Processing).await;
     assert_eq!(jobs.cancel(id).await.unwrap(), CancelOutcome::Requested);
@@ -430,7 +531,11 @@ async fn a_running_job_can_be_cancelled_through_jobs() {
 async fn the_server_writes_heartbeats_with_a_fresh_identity() {
     let (store, jobs) = setup().await;
     let first = Server::builder(store.clone()).start().await.unwrap();
-    let second = Server::builder(store).queues(["default", "mail"]).start().await.unwrap();
+    let second = Server::builder(store)
+        .queues(["default", "mail"])
+        .start()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let servers = jobs.servers().await.unwrap();
     assert_eq!(servers.len(), 2);
@@ -464,11 +569,21 @@ fn two_jobs_with_one_name_are_an_error_at_start_naming_both() {
         requirements: Vec::new,
         run: fake_run,
     };
-    let error = Registry::check([&FIRST, &SECOND].into_iter(), &Resources::default(), &Settings::default())
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("two jobs are stored as `send_mail`"), "{error}");
-    assert!(error.contains("src/mail.rs:10") && error.contains("src/legacy.rs:3"), "{error}");
+    let error = Registry::check(
+        [&FIRST, &SECOND].into_iter(),
+        &Resources::default(),
+        &Settings::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("two jobs are stored as `send_mail`"),
+        "{error}"
+    );
+    assert!(
+        error.contains("src/mail.rs:10") && error.contains("src/legacy.rs:3"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -484,9 +599,13 @@ fn a_missing_state_is_an_error_at_start_naming_the_job_and_the_type() {
         requirements: needs_pool,
         run: fake_run,
     };
-    let error = Registry::check([&NEEDS].into_iter(), &Resources::default(), &Settings::default())
-        .unwrap_err()
-        .to_string();
+    let error = Registry::check(
+        [&NEEDS].into_iter(),
+        &Resources::default(),
+        &Settings::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("job `invalidate_invoices` (src/invoices.rs:4) takes `State<alloc::sync::Arc<alloc::string::String>>`"), "{error}");
     let mut resources = Resources::default();
     resources.insert(std::sync::Arc::new(String::new()));

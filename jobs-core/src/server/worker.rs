@@ -186,7 +186,14 @@ async fn supervise(
     };
     drop(attempt);
 
-    let outcome = decide(&row.name, row.attempt, row.max_attempts, &options, stop.reason(), ended);
+    let outcome = decide(
+        &row.name,
+        row.attempt,
+        row.max_attempts,
+        &options,
+        stop.reason(),
+        ended,
+    );
     match &outcome {
         None => {
             tracing::warn!("the job's lease was lost (rescued by another server or cancelled); its result is discarded");
@@ -204,7 +211,9 @@ async fn supervise(
 /// stays in the running set (its lease renewed) until the completion is written.
 fn finish(shared: &Shared, completion: JobCompletion, permit: OwnedSemaphorePermit) {
     if shared.completions.send(completion).is_err() {
-        tracing::error!("the completer has stopped; the job will be rescued when its lease expires");
+        tracing::error!(
+            "the completer has stopped; the job will be rescued when its lease expires"
+        );
     }
     drop(permit);
 }
@@ -236,14 +245,18 @@ fn decide(
         Some(StopReason::Timeout) => {
             let limit = options.timeout.unwrap_or_default();
             match ended {
-                Ended::Aborted => format!("timed out after {limit:?}; aborted after it ignored cancellation"),
+                Ended::Aborted => {
+                    format!("timed out after {limit:?}; aborted after it ignored cancellation")
+                }
                 _ => format!("timed out after {limit:?}"),
             }
         }
         None => match ended {
             Ended::Returned(Err(error)) => {
                 if let Some(snooze) = error.downcast_ref::<Snooze>() {
-                    return Some(JobOutcome::Snooze { after: snooze.after });
+                    return Some(JobOutcome::Snooze {
+                        after: snooze.after,
+                    });
                 }
                 let text = error_chain(&*error);
                 if error.is::<Permanent>() {
