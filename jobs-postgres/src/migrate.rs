@@ -3,7 +3,7 @@
 //! under an advisory lock so that several processes starting at once apply
 //! each migration exactly once.
 
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 
 use crate::error::{Error, Result};
 use crate::options::Schema;
@@ -105,18 +105,19 @@ async fn migrate_on(conn: &mut PgConnection, schema: &Schema) -> Result<(), Migr
         .bind(lock_key(schema))
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(&bootstrap_sql(schema))
-        .execute(&mut *tx)
-        .await?;
-    let applied: Vec<i32> = sqlx::query(&format!(
+    let bootstrap = bootstrap_sql(schema);
+    let conn: &mut PgConnection = &mut tx;
+    conn.execute(bootstrap.as_str()).await?;
+    let select = format!(
         "SELECT version FROM {}.jobs_migrations ORDER BY version",
         schema.quoted()
-    ))
-    .fetch_all(&mut *tx)
-    .await?
-    .iter()
-    .map(|row| row.try_get::<i32, _>(0))
-    .collect::<Result<_, _>>()?;
+    );
+    let applied: Vec<i32> = sqlx::query(&select)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i32, _>(0))
+        .collect::<Result<_, _>>()?;
     let known = MIGRATIONS.last().map_or(0, |m| m.version);
     if let Some(&newest) = applied.last() {
         if newest > known {
@@ -130,17 +131,17 @@ async fn migrate_on(conn: &mut PgConnection, schema: &Schema) -> Result<(), Migr
             name = m.name,
             "applying jobs migration"
         );
-        sqlx::raw_sql(&render(m.sql, schema))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!(
+        let sql = render(m.sql, schema);
+        conn.execute(sql.as_str()).await?;
+        let record = format!(
             "INSERT INTO {}.jobs_migrations (version, name) VALUES ($1, $2)",
             schema.quoted()
-        ))
-        .bind(m.version)
-        .bind(m.name)
-        .execute(&mut *tx)
-        .await?;
+        );
+        sqlx::query(&record)
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *conn)
+            .await?;
     }
     tx.commit().await?;
     Ok(())
