@@ -20,6 +20,7 @@ mod error;
 mod listener;
 mod migrate;
 mod options;
+mod recurring;
 mod rows;
 mod sql;
 mod store;

@@ -15,11 +15,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "recurring",
+        sql: include_str!("../migrations/0002_recurring.sql"),
+    },
+];
 
 fn render(sql: &str, schema: &Schema) -> String {
     sql.replace("{{schema}}", &schema.quoted())

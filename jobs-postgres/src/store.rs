@@ -7,10 +7,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use jobs_core::{
-    CancelOutcome, Job, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
-    JobDeleteParams, JobDetail, JobGetParams, JobId, JobInsertManyParams, JobListParams,
-    JobOutcome, JobPruneParams, JobRetryParams, JobRow, JobSignal, JobState, LeaseRenewManyParams,
-    LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, Request, RunAt, ServerHeartbeatParams,
+    CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
+    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
+    JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobDetail,
+    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobOutcome, JobPruneParams,
+    JobRetryParams, JobRow, JobSignal, JobState, LeaseRenewManyParams, LeaseRescueParams,
+    LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request, RunAt, ServerHeartbeatParams,
     ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError, StoreErrorKind,
     StoreResult, Timestamp,
 };
@@ -21,6 +23,7 @@ use crate::error::{store_error, Error, Result};
 use crate::listener::{self, ListenerGuard};
 use crate::migrate;
 use crate::options::{PgStoreOptions, Schema};
+use crate::recurring::CronQueries;
 use crate::rows;
 use crate::sql::Queries;
 
@@ -64,6 +67,7 @@ struct Inner {
     pool: PgPool,
     schema: Schema,
     sql: Queries,
+    cron_sql: CronQueries,
     options: PgStoreOptions,
     signal: JobSignal,
     /// Started on the first `job_signal()`: a client that only enqueues
@@ -121,6 +125,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 sql: Queries::new(&schema),
+                cron_sql: CronQueries::new(&schema),
                 schema,
                 options,
                 signal: JobSignal::new(),
@@ -200,7 +205,6 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let n = jobs.len();
-        let max = self.inner.options.max_args_bytes;
         let mut names = Vec::with_capacity(n);
         let mut queues = Vec::with_capacity(n);
         let mut args = Vec::with_capacity(n);
@@ -221,18 +225,7 @@ impl PgStore {
                 )
                 .with_source(e)
             })?;
-            if json.len() > max {
-                return Err(StoreError::new(
-                    StoreErrorKind::Invalid,
-                    format!(
-                        "the arguments of job `{}` are {} bytes, over the limit of {max} bytes; \
-                         store large data elsewhere and pass its id (or raise \
-                         `PgStoreOptions::max_args_bytes`)",
-                        job.name,
-                        json.len()
-                    ),
-                ));
-            }
+            self.check_args_size(&job.name, json.len())?;
             let (at, delay) = match job.run_at {
                 RunAt::At(at) => (Some(at), None),
                 RunAt::After(delay) => (None, Some(micros(delay))),
@@ -277,6 +270,30 @@ impl PgStore {
 
     fn wake(&self) {
         self.inner.signal.notify();
+    }
+
+    pub(crate) fn wake_local(&self) {
+        self.wake();
+    }
+
+    pub(crate) fn cron_sql(&self) -> &CronQueries {
+        &self.inner.cron_sql
+    }
+
+    /// Refuses arguments over the configured limit.
+    pub(crate) fn check_args_size(&self, name: &str, len: usize) -> StoreResult<()> {
+        let max = self.inner.options.max_args_bytes;
+        if len > max {
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!(
+                    "the arguments of job `{name}` are {len} bytes, over the limit of {max} bytes; \
+                     store large data elsewhere and pass its id (or raise \
+                     `PgStoreOptions::max_args_bytes`)"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -678,6 +695,34 @@ impl Store for PgStore {
             .await
             .map_err(|e| store_error("removing servers", e))?;
         Ok(done.rows_affected())
+    }
+
+    async fn cron_upsert(&self, p: CronUpsertParams) -> StoreResult<()> {
+        self.pg_cron_upsert(p).await
+    }
+
+    async fn cron_remove(&self, p: CronRemoveParams) -> StoreResult<bool> {
+        self.pg_cron_remove(p).await
+    }
+
+    async fn cron_pause(&self, p: CronPauseParams) -> StoreResult<()> {
+        self.pg_cron_pause(p).await
+    }
+
+    async fn cron_list(&self, p: CronListParams) -> StoreResult<Vec<RecurringRow>> {
+        self.pg_cron_list(p).await
+    }
+
+    async fn cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
+        self.pg_cron_due(p).await
+    }
+
+    async fn cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
+        self.pg_cron_fire(p).await
+    }
+
+    async fn cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
+        self.pg_cron_trigger(p).await
     }
 
     fn job_signal(&self) -> Option<JobSignal> {

@@ -1,0 +1,22 @@
+-- Recurring jobs: one row per schedule. A tick fires by compare-and-set on
+-- `next_run_at` (one statement, under the row's lock), so each tick runs once
+-- whatever the number of servers; the unique index on the runs'
+-- (recurring_id, scheduled_for) backs it up.
+CREATE TABLE {{schema}}.recurring (
+    id                  text        PRIMARY KEY,
+    schedule            text        NOT NULL,
+    time_zone           text        NOT NULL,
+    name                text        NOT NULL,
+    queue               text        NOT NULL,
+    args                jsonb       NOT NULL,
+    priority            smallint    NOT NULL,
+    max_attempts        integer     NOT NULL,
+    misfire             text        NOT NULL,
+    overlap             text        NOT NULL,
+    paused              boolean     NOT NULL DEFAULT false,
+    next_run_at         timestamptz,
+    last_run_at         timestamptz,
+    last_job_id         bigint,
+    last_skipped_at     timestamptz,
+    last_skipped_reason text
+);
