@@ -12,16 +12,19 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::cron::Cron;
 use crate::model::{
     Claim, JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin, RunAt,
     ServerId, ServerInfo, Timestamp,
 };
+use crate::recurring::{Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
-    CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
-    JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
-    JobPruneParams, JobRetryParams, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus,
-    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreErrorKind,
-    StoreResult,
+    CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
+    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobCancelParams,
+    JobClaimParams, JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams,
+    JobGetParams, JobInsertManyParams, JobListParams, JobOutcome, JobPruneParams, JobRetryParams,
+    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams,
+    ServerRemoveParams, Store, StoreErrorKind, StoreResult,
 };
 
 /// The job name most cases use.
@@ -1814,4 +1817,978 @@ pub async fn signal_fires_when_jobs_become_runnable_again<S: Store>(store: S) {
         .await,
         "retrying a job by hand must raise the store's signal"
     );
+}
+
+// ------------------------------------------------------- rescue and cancel
+
+/// A user's cancel outlives the server asked to carry it out: a running job
+/// whose cancel was requested and whose lease then expired is `cancelled` by
+/// the rescue (with a finish time), not retried, and never claimed again. A
+/// job beside it without a cancel request is retried as usual.
+pub async fn rescue_cancels_a_job_whose_cancel_was_requested<S: Store>(store: S) {
+    let ids = insert(
+        &store,
+        vec![
+            job_with(|job| job.max_attempts = 3),
+            job_with(|job| job.max_attempts = 3),
+        ],
+    )
+    .await;
+    let (cancelled, retried) = (ids[0], ids[1]);
+    let dead = ServerId::new();
+    assert_eq!(claim_lease(&store, dead, 2, SHORT_LEASE).await.len(), 2);
+    let outcome = store
+        .job_cancel(JobCancelParams::new(cancelled, "not wanted".to_owned()))
+        .await
+        .expect("cancelling a running job");
+    assert_eq!(outcome, CancelOutcome::Requested);
+
+    let rescued = std::sync::Mutex::new(BTreeSet::new());
+    eventually("rescuing both expired jobs", || async {
+        let got = rescue(&store, 100).await;
+        let mut rescued = rescued.lock().unwrap();
+        rescued.extend(got);
+        (rescued.contains(&cancelled) && rescued.contains(&retried)).then_some(())
+    })
+    .await;
+
+    let detail = get(&store, cancelled).await;
+    assert_eq!(
+        detail.job.state,
+        JobState::Cancelled,
+        "a job whose cancel was requested is cancelled when its lease expires, not retried"
+    );
+    assert!(
+        detail.job.finished_at.is_some(),
+        "a cancelled job is finished"
+    );
+    assert_eq!(detail.job.server_id, None);
+    assert_eq!(detail.job.lease_expires_at, None);
+    assert_eq!(
+        detail.history.last().map(|e| e.state),
+        Some(JobState::Cancelled)
+    );
+    assert_eq!(row(&store, retried).await.state, JobState::Scheduled);
+    let again = claim_only(&store, ServerId::new(), retried).await;
+    assert_eq!(again.attempt, 2);
+    assert_nothing_claimable(&store, "the cancelled job must never run again").await;
+}
+
+// --------------------------------------------------------------- recurring
+
+/// The recurring id most cases use.
+const CRON_ID: &str = "conformance-recurring";
+/// An hourly schedule: no tick of it passes during a case by accident.
+const HOURLY: &str = "0 * * * *";
+
+/// A definition of `id` running [`JOB`] on `schedule`, in UTC, with the
+/// default policies and arguments naming the id.
+fn cron_def(id: &str, schedule: &str) -> RecurringDef {
+    let cron = Cron::parse(schedule).expect("a valid schedule");
+    let job = job_with(|job| {
+        job.args = json!({ "recurring": id, "n": 1 });
+        job.priority = 2;
+        job.max_attempts = 4;
+    });
+    RecurringDef::new(id.to_owned(), &cron, job, RecurringOptions::new())
+}
+
+/// What a scheduler pass would insert for `tick` of `def` (as `plan` does).
+fn cron_run(def: &RecurringDef, tick: Timestamp) -> NewJob {
+    let mut job = def.job.clone();
+    job.run_at = RunAt::Now;
+    job.recurring = Some(RecurringOrigin {
+        id: def.id.clone(),
+        scheduled_for: tick,
+    });
+    job
+}
+
+async fn cron_upsert<S: Store>(store: &S, def: RecurringDef) {
+    store
+        .cron_upsert(CronUpsertParams::new(def))
+        .await
+        .expect("cron_upsert failed");
+}
+
+async fn cron_list<S: Store>(store: &S) -> Vec<RecurringRow> {
+    store
+        .cron_list(CronListParams::new())
+        .await
+        .expect("cron_list failed")
+}
+
+/// The listed entry `id`.
+async fn cron_entry<S: Store>(store: &S, id: &str) -> RecurringRow {
+    cron_list(store)
+        .await
+        .into_iter()
+        .find(|row| row.def.id == id)
+        .unwrap_or_else(|| panic!("recurring job `{id}` should be listed"))
+}
+
+async fn cron_due<S: Store>(store: &S, limit: u32) -> CronDue {
+    store
+        .cron_due(CronDueParams::new(limit))
+        .await
+        .expect("cron_due failed")
+}
+
+/// The ids of the due entries, sorted.
+async fn cron_due_ids<S: Store>(store: &S) -> Vec<String> {
+    let mut ids: Vec<String> = cron_due(store, 1000)
+        .await
+        .due
+        .into_iter()
+        .map(|row| row.def.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The store's clock, to a whole second (read through `cron_due`).
+async fn cron_now<S: Store>(store: &S) -> Timestamp {
+    whole_second(cron_due(store, 1).await.now)
+}
+
+async fn cron_fire<S: Store>(
+    store: &S,
+    id: &str,
+    expected: Option<Timestamp>,
+    next: Timestamp,
+    jobs: Vec<NewJob>,
+    skip_if_running: bool,
+) -> CronFireOutcome {
+    store
+        .cron_fire(CronFireParams::new(
+            id.to_owned(),
+            expected,
+            next,
+            jobs,
+            skip_if_running,
+        ))
+        .await
+        .expect("cron_fire failed")
+}
+
+/// Moves `id`'s `next_run_at` from `expected` to `next` without runs, as a
+/// scheduler pass does for a new entry.
+async fn cron_set_next<S: Store>(
+    store: &S,
+    id: &str,
+    expected: Option<Timestamp>,
+    next: Timestamp,
+) {
+    let outcome = cron_fire(store, id, expected, next, Vec::new(), false).await;
+    assert_eq!(
+        outcome,
+        CronFireOutcome::Fired(Vec::new()),
+        "a fire without runs and with the right expected value moves next_run_at"
+    );
+}
+
+async fn cron_trigger<S: Store>(store: &S, id: &str) -> JobId {
+    store
+        .cron_trigger(CronTriggerParams::new(id.to_owned()))
+        .await
+        .expect("cron_trigger failed")
+}
+
+/// The ids of every job in the store, oldest first.
+async fn all_jobs<S: Store>(store: &S) -> Vec<JobId> {
+    let mut ids = list(store, None, None, None, 10_000).await;
+    ids.reverse();
+    ids
+}
+
+/// Checks the definition read back is the one stored.
+fn assert_same_def(actual: &RecurringDef, expected: &RecurringDef) {
+    let id = &expected.id;
+    assert_eq!(actual.id, expected.id);
+    assert_eq!(actual.schedule, expected.schedule, "schedule of `{id}`");
+    assert_eq!(actual.time_zone, expected.time_zone, "time zone of `{id}`");
+    assert_eq!(actual.misfire, expected.misfire, "misfire of `{id}`");
+    assert_eq!(actual.overlap, expected.overlap, "overlap of `{id}`");
+    assert_eq!(actual.job.name, expected.job.name, "job name of `{id}`");
+    assert_eq!(actual.job.args, expected.job.args, "job args of `{id}`");
+    assert_eq!(actual.job.queue, expected.job.queue, "job queue of `{id}`");
+    assert_eq!(
+        actual.job.priority, expected.job.priority,
+        "job priority of `{id}`"
+    );
+    assert_eq!(
+        actual.job.max_attempts, expected.job.max_attempts,
+        "job attempts of `{id}`"
+    );
+}
+
+/// `cron_upsert` creates an entry with its whole definition (policies
+/// included), not paused, with `next_run_at` unset and no run yet; a new
+/// entry is due at once so that the next scheduler pass computes its first
+/// tick.
+pub async fn cron_upsert_creates_an_entry_due_at_once<S: Store>(store: S) {
+    let mut def = cron_def(CRON_ID, "*/10 * * * * *");
+    def.misfire = Misfire::RunAll { limit: 7 };
+    def.overlap = Overlap::Skip;
+    def.job.queue = "reports".to_owned();
+    def.time_zone = "Europe/Berlin".to_owned();
+    cron_upsert(&store, def.clone()).await;
+
+    let rows = cron_list(&store).await;
+    assert_eq!(rows.len(), 1, "one entry after one upsert");
+    let row = &rows[0];
+    assert_same_def(&row.def, &def);
+    assert_eq!(
+        row.def
+            .cron()
+            .expect("the stored schedule parses")
+            .time_zone(),
+        crate::Tz::Europe__Berlin
+    );
+    assert!(!row.paused, "a new entry is not paused");
+    assert_eq!(row.next_run_at, None, "a new entry has no next_run_at yet");
+    assert_eq!(row.last_run_at, None);
+    assert_eq!(row.last_job_id, None);
+    assert_eq!(row.last_job_state, None);
+    assert_eq!(row.last_error, None);
+    assert_eq!(row.last_skipped, None);
+
+    let due = cron_due(&store, 10).await;
+    assert_eq!(due.due.len(), 1, "a new entry is due at once");
+    assert_same_def(&due.due[0].def, &def);
+    assert_eq!(due.due[0].next_run_at, None);
+    assert!(
+        all_jobs(&store).await.is_empty(),
+        "an upsert inserts no job"
+    );
+}
+
+/// `cron_due` returns the entries that are not paused and whose
+/// `next_run_at` is unset or at or before the store's clock, at most `limit`
+/// of them, with the store's clock (between the creation times of jobs
+/// inserted just before and just after).
+pub async fn cron_due_returns_unset_and_past_entries_with_the_store_clock<S: Store>(store: S) {
+    for id in ["past", "unset", "future", "paused", "paused-unset"] {
+        cron_upsert(&store, cron_def(id, HOURLY)).await;
+    }
+    let now = cron_now(&store).await;
+    let hour = chrono::Duration::hours(1);
+    cron_set_next(&store, "past", None, now - hour).await;
+    cron_set_next(&store, "future", None, now + hour).await;
+    cron_set_next(&store, "paused", None, now - hour).await;
+    for id in ["paused", "paused-unset"] {
+        store
+            .cron_pause(CronPauseParams::new(id.to_owned(), true))
+            .await
+            .expect("pausing");
+    }
+    assert_eq!(
+        cron_due_ids(&store).await,
+        ["past", "unset"],
+        "due: not paused, next_run_at unset or passed"
+    );
+    let due = cron_due(&store, 10).await;
+    let past = due.due.iter().find(|row| row.def.id == "past").unwrap();
+    assert_eq!(past.next_run_at, Some(now - hour));
+    assert!(!past.paused);
+    assert_eq!(
+        cron_due(&store, 1).await.due.len(),
+        1,
+        "cron_due returns at most `limit` entries"
+    );
+
+    let before = row(&store, insert_one(&store, new_job()).await)
+        .await
+        .created_at;
+    let due = cron_due(&store, 10).await;
+    let after = row(&store, insert_one(&store, new_job()).await)
+        .await
+        .created_at;
+    assert!(
+        before <= due.now && due.now <= after,
+        "cron_due's now must be the store's clock: {} is not between {before} and {after}",
+        due.now
+    );
+}
+
+/// A fire with the right expected `next_run_at` inserts its runs, in order,
+/// with their recurring origin (id and tick, as `JobRow::recurring`) and the
+/// definition's job fields; moves `next_run_at`; and records the latest tick
+/// and job. A fire without runs (a new entry, or skipped misfires) moves
+/// `next_run_at` only.
+pub async fn cron_fire_inserts_runs_with_their_origin_and_moves_next_run_at<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let tick = |n: i64| now + chrono::Duration::hours(n);
+
+    cron_set_next(&store, CRON_ID, None, tick(1)).await;
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_eq!(entry.next_run_at, Some(tick(1)));
+    assert_eq!(entry.last_run_at, None, "a fire without runs is no run");
+    assert_eq!(entry.last_job_id, None);
+    assert!(all_jobs(&store).await.is_empty());
+
+    let outcome = cron_fire(
+        &store,
+        CRON_ID,
+        Some(tick(1)),
+        tick(2),
+        vec![cron_run(&def, tick(1))],
+        false,
+    )
+    .await;
+    let CronFireOutcome::Fired(ids) = outcome else {
+        panic!("a fire with the right expected value fires, got {outcome:?}")
+    };
+    assert_eq!(ids.len(), 1, "one run inserted");
+    let first = ids[0];
+    let job = row(&store, first).await;
+    assert_eq!(
+        job.recurring,
+        Some(RecurringOrigin {
+            id: CRON_ID.to_owned(),
+            scheduled_for: tick(1),
+        }),
+        "the run carries its recurring id and tick"
+    );
+    assert_eq!(job.name, def.job.name);
+    assert_eq!(job.args, def.job.args);
+    assert_eq!(job.queue, def.job.queue);
+    assert_eq!(job.priority, def.job.priority);
+    assert_eq!(job.max_attempts, def.job.max_attempts);
+    assert_eq!(job.state, JobState::Enqueued, "a run is runnable at once");
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_eq!(entry.next_run_at, Some(tick(2)), "next_run_at moved on");
+    assert_eq!(entry.last_run_at, Some(tick(1)));
+    assert_eq!(entry.last_job_id, Some(first));
+    assert_eq!(entry.last_job_state, Some(JobState::Enqueued));
+
+    // Catching up (`Misfire::RunAll`): several runs in one fire.
+    let runs = (2..5).map(|n| cron_run(&def, tick(n))).collect();
+    let outcome = cron_fire(&store, CRON_ID, Some(tick(2)), tick(5), runs, false).await;
+    let CronFireOutcome::Fired(ids) = outcome else {
+        panic!("expected a fire, got {outcome:?}")
+    };
+    assert_eq!(ids.len(), 3, "every run of the fire inserted");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > first);
+    for (n, id) in (2..5).zip(&ids) {
+        assert_eq!(
+            row(&store, *id).await.recurring.map(|o| o.scheduled_for),
+            Some(tick(n)),
+            "runs are inserted in order with their ticks"
+        );
+    }
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_eq!(entry.next_run_at, Some(tick(5)));
+    assert_eq!(entry.last_run_at, Some(tick(4)), "the latest tick");
+    assert_eq!(entry.last_job_id, Some(ids[2]), "the latest run");
+
+    let mut claimed: Vec<JobId> = claim(&store, ServerId::new(), 10)
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        [first, ids[0], ids[1], ids[2]],
+        "runs are claimable"
+    );
+}
+
+/// A fire whose expected `next_run_at` is stale (another server fired the
+/// tick, or the entry changed) is `Lost` and changes nothing: no job, the
+/// same `next_run_at` and last run. A fire of an unknown id is `Lost` too.
+pub async fn cron_fire_with_a_stale_expected_value_is_lost_and_changes_nothing<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let tick = |n: i64| now + chrono::Duration::hours(n);
+    cron_set_next(&store, CRON_ID, None, tick(1)).await;
+    let fired = cron_fire(
+        &store,
+        CRON_ID,
+        Some(tick(1)),
+        tick(2),
+        vec![cron_run(&def, tick(1))],
+        false,
+    )
+    .await;
+    assert!(matches!(fired, CronFireOutcome::Fired(ref ids) if ids.len() == 1));
+    let before = cron_entry(&store, CRON_ID).await;
+    let jobs_before = all_jobs(&store).await;
+
+    for stale in [None, Some(tick(1)), Some(tick(3)), Some(now)] {
+        let outcome = cron_fire(
+            &store,
+            CRON_ID,
+            stale,
+            tick(9),
+            vec![cron_run(&def, tick(2))],
+            false,
+        )
+        .await;
+        assert_eq!(
+            outcome,
+            CronFireOutcome::Lost,
+            "a fire expecting next_run_at {stale:?} (it is {:?}) must be lost",
+            before.next_run_at
+        );
+    }
+    let outcome = cron_fire(
+        &store,
+        "no-such-recurring-job",
+        None,
+        tick(9),
+        vec![],
+        false,
+    )
+    .await;
+    assert_eq!(outcome, CronFireOutcome::Lost, "firing an unknown id");
+
+    assert_eq!(cron_entry(&store, CRON_ID).await, before, "nothing changed");
+    assert_eq!(all_jobs(&store).await, jobs_before, "no job inserted");
+    assert_eq!(cron_list(&store).await.len(), 1, "no entry created");
+}
+
+/// Exactly once per tick: many servers racing to fire the same tick (each
+/// with the same plan) make exactly one `Fired` with one run; the others are
+/// `Lost`. Holds for the first fire of a new entry and for later ticks.
+pub async fn cron_fire_races_fire_each_tick_once<S: Store>(store: S) {
+    const RACERS: usize = 8;
+    const TICKS: i64 = 4;
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let tick = move |n: i64| now + chrono::Duration::hours(n);
+    let store = Arc::new(store);
+
+    let mut expected = None;
+    for n in 0..=TICKS {
+        let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let runs: Vec<NewJob> = expected.map_or_else(Vec::new, |t| vec![cron_run(&def, t)]);
+        let tasks: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let start = Arc::clone(&start);
+                let runs = runs.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    cron_fire(&*store, CRON_ID, expected, tick(n + 1), runs, false).await
+                })
+            })
+            .collect();
+        let mut fired = Vec::new();
+        for task in tasks {
+            match task.await.expect("a firing task panicked") {
+                CronFireOutcome::Fired(ids) => fired.push(ids),
+                CronFireOutcome::Lost => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        assert_eq!(
+            fired.len(),
+            1,
+            "tick {n}: exactly one of {RACERS} racing fires must win, got {fired:?}"
+        );
+        assert_eq!(fired[0].len(), runs.len(), "the winner inserts the runs");
+        expected = Some(tick(n + 1));
+        assert_eq!(cron_entry(&*store, CRON_ID).await.next_run_at, expected);
+    }
+
+    let jobs = all_jobs(&*store).await;
+    assert_eq!(jobs.len(), TICKS as usize, "one run per tick, no duplicate");
+    let mut ticks = Vec::new();
+    for id in jobs {
+        ticks.push(row(&*store, id).await.recurring.unwrap().scheduled_for);
+    }
+    assert_eq!(ticks, (1..=TICKS).map(tick).collect::<Vec<_>>());
+}
+
+/// With `skip_if_running`, a fire while an earlier run of the same recurring
+/// job is enqueued, processing or scheduled (waiting for a retry) is
+/// `SkippedRunning`: no job, `next_run_at` moved on, the skip recorded in
+/// `last_skipped`. Unfinished jobs of other recurring ids or none do not
+/// count; once the run has finished the next tick fires; without
+/// `skip_if_running` the tick fires whatever runs.
+pub async fn cron_fire_skips_while_an_earlier_run_is_unfinished<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    let other = cron_def("other-recurring", HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let tick = |n: i64| now + chrono::Duration::hours(n);
+    let fire = |n: i64, skip: bool| {
+        let store = &store;
+        let def = &def;
+        async move {
+            cron_fire(
+                store,
+                CRON_ID,
+                Some(tick(n)),
+                tick(n + 1),
+                vec![cron_run(def, tick(n))],
+                skip,
+            )
+            .await
+        }
+    };
+    // Unfinished jobs that are not runs of this recurring job.
+    insert(&store, vec![new_job(), cron_run(&other, tick(0))]).await;
+    cron_set_next(&store, CRON_ID, None, tick(1)).await;
+    let CronFireOutcome::Fired(ids) = fire(1, true).await else {
+        panic!("nothing of this recurring job runs: the tick must fire")
+    };
+    let first = ids[0];
+    assert_eq!(cron_entry(&store, CRON_ID).await.last_skipped, None);
+    let jobs_before = all_jobs(&store).await;
+
+    // Enqueued.
+    assert_eq!(fire(2, true).await, CronFireOutcome::SkippedRunning);
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_eq!(entry.next_run_at, Some(tick(3)), "a skip moves next_run_at");
+    assert_eq!(entry.last_job_id, Some(first), "a skip is no run");
+    assert_eq!(entry.last_run_at, Some(tick(1)));
+    let (_, why) = entry
+        .last_skipped
+        .clone()
+        .expect("the skip must be recorded in last_skipped");
+    assert!(!why.trim().is_empty(), "the skip says why");
+    assert_eq!(
+        all_jobs(&store).await,
+        jobs_before,
+        "a skip inserts nothing"
+    );
+
+    // Processing.
+    let server = ServerId::new();
+    let claimed = claim(&store, server, 10).await;
+    let run = claimed
+        .iter()
+        .find(|r| r.id == first)
+        .expect("the run is claimable")
+        .clone();
+    for other in claimed.iter().filter(|r| r.id != first) {
+        assert!(complete(&store, server, other.claim(), JobOutcome::Succeeded).await);
+    }
+    assert_eq!(fire(3, true).await, CronFireOutcome::SkippedRunning);
+
+    // Scheduled for a retry.
+    let retry = JobOutcome::Retry {
+        error: "boom".to_owned(),
+        after: HOUR,
+    };
+    assert!(complete(&store, server, run.claim(), retry).await);
+    assert_eq!(row(&store, first).await.state, JobState::Scheduled);
+    assert_eq!(fire(4, true).await, CronFireOutcome::SkippedRunning);
+    assert_eq!(all_jobs(&store).await, jobs_before, "skips insert nothing");
+
+    // Without skip_if_running the tick fires anyway.
+    let CronFireOutcome::Fired(ids) = fire(5, false).await else {
+        panic!("without skip_if_running a tick fires while a run is unfinished")
+    };
+    assert_eq!(ids.len(), 1);
+    store
+        .job_cancel(JobCancelParams::new(ids[0], "done".to_owned()))
+        .await
+        .expect("cancelling the extra run");
+
+    // Finished: the next tick fires.
+    store
+        .job_cancel(JobCancelParams::new(first, "done".to_owned()))
+        .await
+        .expect("cancelling the first run");
+    let outcome = fire(6, true).await;
+    assert!(
+        matches!(outcome, CronFireOutcome::Fired(ref ids) if ids.len() == 1),
+        "every run finished: the tick must fire, got {outcome:?}"
+    );
+    assert_eq!(cron_entry(&store, CRON_ID).await.next_run_at, Some(tick(7)));
+}
+
+/// Calling `cron_upsert` again with an unchanged definition changes
+/// nothing: `next_run_at` and the last run are kept (applications call
+/// `add_or_update` at every start).
+pub async fn cron_upsert_of_an_unchanged_def_keeps_next_run_at<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let tick = |n: i64| now + chrono::Duration::hours(n);
+    cron_set_next(&store, CRON_ID, None, tick(1)).await;
+    let fired = cron_fire(
+        &store,
+        CRON_ID,
+        Some(tick(1)),
+        tick(2),
+        vec![cron_run(&def, tick(1))],
+        false,
+    )
+    .await;
+    assert!(matches!(fired, CronFireOutcome::Fired(_)));
+    let before = cron_entry(&store, CRON_ID).await;
+    for _ in 0..3 {
+        cron_upsert(&store, def.clone()).await;
+    }
+    let rows = cron_list(&store).await;
+    assert_eq!(rows.len(), 1, "upserting one id keeps one entry");
+    assert_eq!(rows[0], before, "an unchanged definition changes nothing");
+    assert_eq!(rows[0].next_run_at, Some(tick(2)));
+}
+
+/// A changed schedule or time zone resets `next_run_at` to `None` (due at
+/// once, so the next pass computes the new first tick) and is stored; the
+/// last run and pausing are kept.
+pub async fn cron_upsert_with_a_changed_schedule_or_time_zone_resets_next_run_at<S: Store>(
+    store: S,
+) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let tick = |n: i64| now + chrono::Duration::hours(n);
+    cron_set_next(&store, CRON_ID, None, tick(1)).await;
+    let CronFireOutcome::Fired(ids) = cron_fire(
+        &store,
+        CRON_ID,
+        Some(tick(1)),
+        tick(2),
+        vec![cron_run(&def, tick(1))],
+        false,
+    )
+    .await
+    else {
+        panic!("expected a fire")
+    };
+
+    let mut rescheduled = def.clone();
+    rescheduled.schedule = "30 * * * *".to_owned();
+    cron_upsert(&store, rescheduled.clone()).await;
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_same_def(&entry.def, &rescheduled);
+    assert_eq!(
+        entry.next_run_at, None,
+        "a changed schedule resets next_run_at"
+    );
+    assert_eq!(entry.last_job_id, Some(ids[0]), "the last run is kept");
+    assert_eq!(entry.last_run_at, Some(tick(1)));
+    assert_eq!(cron_due_ids(&store).await, [CRON_ID], "due at once");
+
+    cron_set_next(&store, CRON_ID, None, tick(3)).await;
+    let mut moved = rescheduled.clone();
+    moved.time_zone = "America/New_York".to_owned();
+    cron_upsert(&store, moved.clone()).await;
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_same_def(&entry.def, &moved);
+    assert_eq!(
+        entry.next_run_at, None,
+        "a changed time zone resets next_run_at"
+    );
+
+    cron_set_next(&store, CRON_ID, None, tick(4)).await;
+    store
+        .cron_pause(CronPauseParams::new(CRON_ID.to_owned(), true))
+        .await
+        .expect("pausing");
+    let mut again = moved.clone();
+    again.schedule = "45 * * * *".to_owned();
+    cron_upsert(&store, again).await;
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert!(entry.paused, "an upsert keeps the entry paused");
+    assert_eq!(entry.next_run_at, None);
+    assert!(cron_due_ids(&store).await.is_empty(), "paused: not due");
+}
+
+/// A change of the job (arguments, queue, priority, attempts) or of the
+/// policies keeps `next_run_at`, and is what the next pass reads: `cron_due`
+/// returns the new definition, so the next fire runs the new arguments, and
+/// so does `cron_trigger`.
+pub async fn cron_upsert_with_changed_args_keeps_next_run_at_and_the_next_fire_uses_them<
+    S: Store,
+>(
+    store: S,
+) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let past = now - chrono::Duration::hours(1);
+    cron_set_next(&store, CRON_ID, None, past).await;
+
+    let mut changed = def.clone();
+    changed.job.args = json!({ "recurring": CRON_ID, "n": 2, "new": true });
+    changed.job.queue = "reports".to_owned();
+    changed.job.priority = 7;
+    changed.job.max_attempts = 9;
+    changed.misfire = Misfire::Skip;
+    changed.overlap = Overlap::Skip;
+    cron_upsert(&store, changed.clone()).await;
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_same_def(&entry.def, &changed);
+    assert_eq!(
+        entry.next_run_at,
+        Some(past),
+        "changing only the job or the policies keeps next_run_at"
+    );
+
+    // The next pass reads the new definition and fires it.
+    let due = cron_due(&store, 10).await;
+    assert_eq!(due.due.len(), 1);
+    let read = &due.due[0];
+    assert_same_def(&read.def, &changed);
+    let outcome = cron_fire(
+        &store,
+        CRON_ID,
+        read.next_run_at,
+        now + chrono::Duration::hours(1),
+        vec![cron_run(&read.def, past)],
+        false,
+    )
+    .await;
+    let CronFireOutcome::Fired(ids) = outcome else {
+        panic!("expected a fire, got {outcome:?}")
+    };
+    let run = row(&store, ids[0]).await;
+    assert_eq!(
+        run.args, changed.job.args,
+        "the next fire runs the new args"
+    );
+    assert_eq!(run.queue, "reports");
+    assert_eq!(run.priority, 7);
+    assert_eq!(run.max_attempts, 9);
+
+    let triggered = row(&store, cron_trigger(&store, CRON_ID).await).await;
+    assert_eq!(
+        triggered.args, changed.job.args,
+        "a trigger runs the new args"
+    );
+    assert_eq!(triggered.queue, "reports");
+    assert_eq!(triggered.priority, 7);
+    assert_eq!(triggered.max_attempts, 9);
+}
+
+/// A paused entry is never due (with `next_run_at` passed or unset) and is
+/// listed as paused; resuming resets `next_run_at` to `None` (ticks passed
+/// while paused are not run) and makes it due again. Pausing or resuming an
+/// unknown id is `NotFound`.
+pub async fn cron_pause_and_resume<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def).await;
+    let now = cron_now(&store).await;
+    let past = now - chrono::Duration::hours(1);
+    cron_set_next(&store, CRON_ID, None, past).await;
+    assert_eq!(cron_due_ids(&store).await, [CRON_ID]);
+    let pause = |paused: bool| store.cron_pause(CronPauseParams::new(CRON_ID.to_owned(), paused));
+
+    pause(true).await.expect("pausing");
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert!(entry.paused, "listed as paused");
+    assert!(
+        cron_due_ids(&store).await.is_empty(),
+        "a paused entry is not due, though its next_run_at has passed"
+    );
+    pause(true).await.expect("pausing twice");
+    assert!(cron_entry(&store, CRON_ID).await.paused);
+
+    pause(false).await.expect("resuming");
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert!(!entry.paused);
+    assert_eq!(
+        entry.next_run_at, None,
+        "resuming resets next_run_at: ticks passed while paused are not run"
+    );
+    assert_eq!(cron_due_ids(&store).await, [CRON_ID], "due again");
+
+    for paused in [true, false] {
+        assert_kind(
+            store
+                .cron_pause(CronPauseParams::new(
+                    "no-such-recurring-job".to_owned(),
+                    paused,
+                ))
+                .await,
+            StoreErrorKind::NotFound,
+            "pausing or resuming an unknown recurring job",
+        );
+    }
+    assert_eq!(cron_list(&store).await.len(), 1, "no entry created");
+}
+
+/// `cron_remove` removes the entry and says it existed; removing it again
+/// says it did not. A removed entry is not listed, not due, cannot fire or be
+/// triggered; its past runs stay.
+pub async fn cron_remove_removes_once<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    cron_upsert(&store, cron_def("kept", HOURLY)).await;
+    let now = cron_now(&store).await;
+    cron_set_next(&store, CRON_ID, None, now).await;
+    let CronFireOutcome::Fired(ids) = cron_fire(
+        &store,
+        CRON_ID,
+        Some(now),
+        now + chrono::Duration::hours(1),
+        vec![cron_run(&def, now)],
+        false,
+    )
+    .await
+    else {
+        panic!("expected a fire")
+    };
+
+    let remove = |id: &str| store.cron_remove(CronRemoveParams::new(id.to_owned()));
+    assert!(remove(CRON_ID).await.expect("removing"), "it existed");
+    assert!(
+        !remove(CRON_ID).await.expect("removing again"),
+        "it is gone"
+    );
+    assert!(!remove("never-existed")
+        .await
+        .expect("removing an unknown id"));
+    let listed: Vec<String> = cron_list(&store)
+        .await
+        .into_iter()
+        .map(|r| r.def.id)
+        .collect();
+    assert_eq!(listed, ["kept"], "a removed entry is not listed");
+    assert_eq!(cron_due_ids(&store).await, ["kept"], "nor due");
+    assert_eq!(
+        cron_fire(
+            &store,
+            CRON_ID,
+            Some(now + chrono::Duration::hours(1)),
+            now + chrono::Duration::hours(2),
+            vec![cron_run(&def, now)],
+            false
+        )
+        .await,
+        CronFireOutcome::Lost,
+        "a removed entry cannot fire"
+    );
+    assert_kind(
+        store
+            .cron_trigger(CronTriggerParams::new(CRON_ID.to_owned()))
+            .await,
+        StoreErrorKind::NotFound,
+        "triggering a removed recurring job",
+    );
+    assert_eq!(all_jobs(&store).await, ids, "its past runs stay");
+}
+
+/// `cron_trigger` enqueues a run now, off schedule: runnable at once, with
+/// the definition's job and a recurring origin whose tick is the store's
+/// clock; it does not move `next_run_at`, and the list shows it as the
+/// latest run. An unknown id is `NotFound`.
+pub async fn cron_trigger_runs_now_without_moving_the_schedule<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let next = now + chrono::Duration::hours(1);
+    cron_set_next(&store, CRON_ID, None, next).await;
+
+    let id = cron_trigger(&store, CRON_ID).await;
+    let job = row(&store, id).await;
+    assert_eq!(job.state, JobState::Enqueued, "a triggered run is runnable");
+    assert_eq!(job.name, def.job.name);
+    assert_eq!(job.args, def.job.args);
+    let origin = job
+        .recurring
+        .clone()
+        .expect("a triggered run has an origin");
+    assert_eq!(origin.id, CRON_ID);
+    assert_about(
+        origin.scheduled_for - job.created_at,
+        Duration::ZERO,
+        "a triggered run's tick is the store's clock",
+    );
+    let entry = cron_entry(&store, CRON_ID).await;
+    assert_eq!(entry.next_run_at, Some(next), "a trigger keeps next_run_at");
+    assert_eq!(
+        entry.last_job_id,
+        Some(id),
+        "the latest run is the triggered one"
+    );
+    assert_eq!(entry.last_job_state, Some(JobState::Enqueued));
+    assert!(cron_due_ids(&store).await.is_empty(), "and it is not due");
+    claim_only(&store, ServerId::new(), id).await;
+
+    let second = cron_trigger(&store, CRON_ID).await;
+    assert!(second > id, "each trigger enqueues a run");
+    assert_kind(
+        store
+            .cron_trigger(CronTriggerParams::new("no-such-recurring-job".to_owned()))
+            .await,
+        StoreErrorKind::NotFound,
+        "triggering an unknown recurring job",
+    );
+}
+
+/// `cron_list` returns every entry ordered by id, each with its latest run:
+/// its tick, its job, that job's current state, and its latest error once
+/// it failed. An entry never run has none of these.
+pub async fn cron_list_reports_the_last_run_ordered_by_id<S: Store>(store: S) {
+    let (failing, passing, idle) = ("b-failing", "a-passing", "c-idle");
+    for id in [idle, failing, passing] {
+        cron_upsert(&store, cron_def(id, HOURLY)).await;
+    }
+    let ids: Vec<String> = cron_list(&store)
+        .await
+        .into_iter()
+        .map(|r| r.def.id)
+        .collect();
+    assert_eq!(ids, [passing, failing, idle], "listed by id");
+
+    let now = cron_now(&store).await;
+    let mut runs = Vec::new();
+    for id in [failing, passing] {
+        cron_set_next(&store, id, None, now).await;
+        let outcome = cron_fire(
+            &store,
+            id,
+            Some(now),
+            now + chrono::Duration::hours(1),
+            vec![cron_run(&cron_def(id, HOURLY), now)],
+            false,
+        )
+        .await;
+        let CronFireOutcome::Fired(ids) = outcome else {
+            panic!("expected a fire, got {outcome:?}")
+        };
+        runs.push(ids[0]);
+    }
+    let (failing_run, passing_run) = (runs[0], runs[1]);
+    let server = ServerId::new();
+    for claimed in claim(&store, server, 10).await {
+        let outcome = if claimed.id == failing_run {
+            JobOutcome::Failed {
+                error: "the report server is down".to_owned(),
+            }
+        } else {
+            JobOutcome::Succeeded
+        };
+        assert!(complete(&store, server, claimed.claim(), outcome).await);
+    }
+
+    let rows = cron_list(&store).await;
+    let ids: Vec<&str> = rows.iter().map(|r| r.def.id.as_str()).collect();
+    assert_eq!(ids, [passing, failing, idle], "still listed by id");
+    let (passed, failed, never) = (&rows[0], &rows[1], &rows[2]);
+
+    assert_eq!(failed.last_run_at, Some(now));
+    assert_eq!(failed.last_job_id, Some(failing_run));
+    assert_eq!(failed.last_job_state, Some(JobState::Failed));
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("the report server is down"),
+        "the latest run's error"
+    );
+    assert_eq!(failed.next_run_at, Some(now + chrono::Duration::hours(1)));
+
+    assert_eq!(passed.last_run_at, Some(now));
+    assert_eq!(passed.last_job_id, Some(passing_run));
+    assert_eq!(passed.last_job_state, Some(JobState::Succeeded));
+    assert_eq!(passed.last_error, None);
+
+    assert_eq!(never.last_run_at, None);
+    assert_eq!(never.last_job_id, None);
+    assert_eq!(never.last_job_state, None);
+    assert_eq!(never.last_error, None);
+    assert_eq!(never.next_run_at, None);
 }

@@ -199,6 +199,20 @@ macro_rules! __jobs_conformance_cases {
             server_heartbeat_list_remove,
             signal_fires_on_insert,
             signal_fires_when_jobs_become_runnable_again,
+            rescue_cancels_a_job_whose_cancel_was_requested,
+            cron_upsert_creates_an_entry_due_at_once,
+            cron_due_returns_unset_and_past_entries_with_the_store_clock,
+            cron_fire_inserts_runs_with_their_origin_and_moves_next_run_at,
+            cron_fire_with_a_stale_expected_value_is_lost_and_changes_nothing,
+            cron_fire_races_fire_each_tick_once,
+            cron_fire_skips_while_an_earlier_run_is_unfinished,
+            cron_upsert_of_an_unchanged_def_keeps_next_run_at,
+            cron_upsert_with_a_changed_schedule_or_time_zone_resets_next_run_at,
+            cron_upsert_with_changed_args_keeps_next_run_at_and_the_next_fire_uses_them,
+            cron_pause_and_resume,
+            cron_remove_removes_once,
+            cron_trigger_runs_now_without_moving_the_schedule,
+            cron_list_reports_the_last_run_ordered_by_id,
         }
     };
 }
