@@ -194,6 +194,13 @@ pub struct RecurringOrigin {
     pub scheduled_for: Timestamp,
 }
 
+impl RecurringOrigin {
+    /// The origin of a run of recurring job `id` for the tick `scheduled_for`.
+    pub fn new(id: String, scheduled_for: Timestamp) -> Self {
+        Self { id, scheduled_for }
+    }
+}
+
 /// The fence of one claimed attempt: a job id and the token its claim was
 /// given. Every write about a running attempt names its claim, and the store
 /// ignores a write whose claim is no longer current, so a stale server's late
@@ -247,6 +254,39 @@ pub struct JobRow {
 }
 
 impl JobRow {
+    /// A row as a store reads it back: the given fields, and for the others
+    /// a job that was never claimed (priority 0, attempt 0 of the default
+    /// attempts, runnable at `created_at`). Stores set the remaining public
+    /// fields from their columns.
+    pub fn new(
+        id: JobId,
+        name: String,
+        queue: String,
+        args: serde_json::Value,
+        state: JobState,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            queue,
+            args,
+            state,
+            priority: 0,
+            attempt: 0,
+            max_attempts: crate::DEFAULT_MAX_ATTEMPTS,
+            run_at: created_at,
+            created_at,
+            finished_at: None,
+            claim_token: 0,
+            server_id: None,
+            lease_expires_at: None,
+            cancel_requested: false,
+            last_error: None,
+            recurring: None,
+        }
+    }
+
     /// The fence of the current attempt.
     pub fn claim(&self) -> Claim {
         Claim {
