@@ -179,7 +179,9 @@ impl Queries {
         );
 
         // $1 limit. SET expressions read the old row, so the message names
-        // the server that lost the lease.
+        // the server that lost the lease. A job a user asked to cancel is
+        // `cancelled` (the request outlives the server that was to carry it
+        // out), one without attempts left `failed`, the others retried now.
         let rescue = format!(
             "WITH expired AS (
                 SELECT id FROM {s}.jobs
@@ -189,9 +191,13 @@ impl Queries {
                 FOR UPDATE SKIP LOCKED
             ), upd AS (
                 UPDATE {s}.jobs j
-                SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'failed' ELSE 'scheduled' END,
-                    finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE j.finished_at END,
-                    run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at ELSE now() END,
+                SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                                 WHEN j.attempt >= j.max_attempts THEN 'failed'
+                                 ELSE 'scheduled' END,
+                    finished_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts
+                                       THEN now() ELSE j.finished_at END,
+                    run_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts
+                                  THEN j.run_at ELSE now() END,
                     last_error = format('lease expired: server %s stopped renewing it (attempt %s)',
                                         coalesce(j.server_id::text, 'unknown'), j.attempt),
                     server_id = NULL,
