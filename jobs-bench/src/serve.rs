@@ -1,0 +1,122 @@
+//! The hidden `serve` subcommand: W2's server, alone in a process so that
+//! its peak RSS is the server's. It starts one server with default settings
+//! (but the concurrency), waits until the handler counted the expected
+//! completions and the store shows them all succeeded, shuts down, and
+//! prints one JSON line with its timings and its own `VmHWM`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use jobs::{Jobs, MemoryStore, Server, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::args::{ServeOptions, StoreKind};
+use crate::{job, stores};
+
+/// What the child reports to the parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ServeReport {
+    /// From just before `start()` to the handler's last completion.
+    pub(crate) handler_s: f64,
+    /// From just before `start()` to the store showing every job succeeded.
+    pub(crate) drain_s: f64,
+    /// How long `shutdown()` took afterwards.
+    pub(crate) shutdown_s: f64,
+    /// Completions the handler counted.
+    pub(crate) completed: u64,
+    /// Peak resident set of the process, from `/proc/self/status`.
+    pub(crate) rss_kb: u64,
+}
+
+/// The longest a drain may take before the run counts as failed.
+const DRAIN_LIMIT: Duration = Duration::from_secs(600);
+
+/// Runs the child and prints its report.
+pub(crate) async fn run(o: ServeOptions) -> Result<()> {
+    let report = match o.store {
+        StoreKind::Pg => {
+            let store = stores::connect_pg(&o.url, &o.schema).await?;
+            drain(store, &o).await?
+        }
+        StoreKind::Memory => {
+            let store = MemoryStore::new();
+            let jobs = Jobs::new(store.clone());
+            insert(&jobs, o.expect, o.batch).await?;
+            drain(store, &o).await?
+        }
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    if report.completed != o.expect {
+        bail!(
+            "check failed: the handler counted {} completions, expected {}",
+            report.completed,
+            o.expect
+        );
+    }
+    Ok(())
+}
+
+/// Enqueues `n` jobs through the batch API, `batch` a call.
+pub(crate) async fn insert(jobs: &Jobs, n: u64, batch: usize) -> Result<()> {
+    let mut next = 0;
+    while next < n {
+        let end = (next + batch as u64).min(n);
+        jobs.enqueue_many((next..end).map(job::request))
+            .await
+            .context("enqueueing the jobs to drain")?;
+        next = end;
+    }
+    Ok(())
+}
+
+async fn drain(store: impl Store + Clone, o: &ServeOptions) -> Result<ServeReport> {
+    let jobs = Jobs::new(store.clone());
+    job::reset(false, 0);
+    let started = Instant::now();
+    let server = Server::builder(store)
+        .concurrency(o.concurrency)
+        .start()
+        .await
+        .context("starting the server")?;
+    let deadline = started + DRAIN_LIMIT;
+    while job::completed() < o.expect {
+        if Instant::now() > deadline {
+            bail!(
+                "the server completed {} of {} jobs within {DRAIN_LIMIT:?}",
+                job::completed(),
+                o.expect
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let handler_s = started.elapsed().as_secs_f64();
+    // The last completions are still being written: the drain ends when the
+    // store shows them. Polled only now, so the drain itself pays nothing.
+    stores::wait_all_succeeded(&jobs, o.expect, Duration::from_millis(2), DRAIN_LIMIT).await?;
+    let drain_s = started.elapsed().as_secs_f64();
+    let shutdown_started = Instant::now();
+    server.shutdown().await;
+    let shutdown_s = shutdown_started.elapsed().as_secs_f64();
+    Ok(ServeReport {
+        handler_s,
+        drain_s,
+        shutdown_s,
+        completed: job::completed(),
+        rss_kb: peak_rss_kb()?,
+    })
+}
+
+/// `VmHWM` of this process, in kB.
+fn peak_rss_kb() -> Result<u64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM in /proc/self/status")?;
+    line.split_whitespace()
+        .nth(1)
+        .context("malformed VmHWM line")?
+        .parse()
+        .context("malformed VmHWM value")
+}
