@@ -44,15 +44,40 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     Ok(job)
 }
 
-/// A history event from `at, state, attempt, server_id, error`.
-pub(crate) fn job_event(row: &PgRow) -> Result<JobEvent, sqlx::Error> {
-    Ok(JobEvent::new(
-        row.try_get("at")?,
-        state(row, "state")?,
-        row.try_get("attempt")?,
-        row.try_get::<Option<Uuid>, _>("server_id")?.map(ServerId),
-        row.try_get("error")?,
-    ))
+/// A job's history from the arrays `event_at`, `event_state`,
+/// `event_attempt`, `event_server_id` and `event_error` (one element per
+/// event, oldest first), as `sql::Queries::get_job` returns them.
+pub(crate) fn job_history(row: &PgRow) -> Result<Vec<JobEvent>, sqlx::Error> {
+    let at: Vec<Timestamp> = row.try_get("event_at")?;
+    let states: Vec<String> = row.try_get("event_state")?;
+    let attempts: Vec<i32> = row.try_get("event_attempt")?;
+    let servers: Vec<Option<Uuid>> = row.try_get("event_server_id")?;
+    let errors: Vec<Option<String>> = row.try_get("event_error")?;
+    let n = at.len();
+    if [states.len(), attempts.len(), servers.len(), errors.len()] != [n; 4] {
+        return Err(sqlx::Error::Protocol(
+            "the history arrays of a job differ in length".to_owned(),
+        ));
+    }
+    at.into_iter()
+        .zip(states)
+        .zip(attempts)
+        .zip(servers)
+        .zip(errors)
+        .map(|((((at, state), attempt), server), error)| {
+            let state = state.parse().map_err(|e| sqlx::Error::ColumnDecode {
+                index: "event_state".to_owned(),
+                source: Box::new(e),
+            })?;
+            Ok(JobEvent::new(
+                at,
+                state,
+                attempt,
+                server.map(ServerId),
+                error,
+            ))
+        })
+        .collect()
 }
 
 /// A server from the columns of `servers`.

@@ -46,8 +46,8 @@ pub(crate) struct Queries {
     pub(crate) complete: String,
     pub(crate) renew: String,
     pub(crate) rescue: String,
+    /// A job with its history, in one statement.
     pub(crate) get_job: String,
-    pub(crate) get_history: String,
     /// Indexed by `state filter? * 2 + queue filter?`.
     pub(crate) list: [String; 4],
     pub(crate) count: String,
@@ -218,10 +218,23 @@ impl Queries {
             counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd"),
         );
 
-        let get_job = format!("SELECT {cols} FROM {s}.jobs WHERE id = $1");
-        let get_history = format!(
-            "SELECT at, state, attempt, server_id, error FROM {s}.job_events
-             WHERE job_id = $1 ORDER BY id"
+        // $1 id. The job and its history in one statement, so both come
+        // from one snapshot: the history is aggregated into one array per
+        // column, oldest event first.
+        let get_job = format!(
+            "SELECT {j_cols}, h.event_at, h.event_state, h.event_attempt, h.event_server_id,
+                    h.event_error
+             FROM {s}.jobs j
+             CROSS JOIN LATERAL (
+                SELECT coalesce(array_agg(e.at ORDER BY e.id), '{{}}') AS event_at,
+                       coalesce(array_agg(e.state ORDER BY e.id), '{{}}') AS event_state,
+                       coalesce(array_agg(e.attempt ORDER BY e.id), '{{}}') AS event_attempt,
+                       coalesce(array_agg(e.server_id ORDER BY e.id), '{{}}') AS event_server_id,
+                       coalesce(array_agg(e.error ORDER BY e.id), '{{}}') AS event_error
+                FROM {s}.job_events e
+                WHERE e.job_id = j.id
+             ) h
+             WHERE j.id = $1"
         );
 
         // Keyset paging by id, newest first: `(state, id)` serves the state
@@ -379,7 +392,6 @@ impl Queries {
             renew,
             rescue,
             get_job,
-            get_history,
             list: lists,
             count,
             retry,

@@ -509,6 +509,7 @@ impl Store for PgStore {
     }
 
     async fn job_get(&self, p: JobGetParams) -> StoreResult<Option<JobDetail>> {
+        // One statement, one snapshot: the history matches the row.
         let Some(row) = sqlx::query(&self.inner.sql.get_job)
             .bind(p.id.0)
             .fetch_optional(&self.inner.pool)
@@ -517,16 +518,9 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        let job = rows::job_row(&row).map_err(|e| store_error("reading a job", e))?;
-        let history = sqlx::query(&self.inner.sql.get_history)
-            .bind(p.id.0)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(|e| store_error("reading a job's history", e))?
-            .iter()
-            .map(rows::job_event)
-            .collect::<Result<_, _>>()
-            .map_err(|e| store_error("reading a job's history", e))?;
+        let read =
+            || -> Result<_, sqlx::Error> { Ok((rows::job_row(&row)?, rows::job_history(&row)?)) };
+        let (job, history) = read().map_err(|e| store_error("reading a job", e))?;
         Ok(Some(JobDetail::new(job, history)))
     }
 
