@@ -142,19 +142,69 @@ pub mod __private {
         deserializer.deserialize_map(ArgsVisitor(job))
     }
 
+    /// What a `#[job]` function may return. Reported instead of
+    /// `IntoJobResult`'s inner bounds, so the message names the return type.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a return type `#[job]` accepts",
+        label = "a job returns `()` or `Result<(), E>`",
+        note = "the error type `E` must convert into `Box<dyn std::error::Error + Send + Sync>`: return `anyhow::Result<()>`, or implement `std::error::Error` for your error type (for example with `thiserror`)"
+    )]
+    pub trait JobReturn {
+        /// The outcome as the server sees it.
+        fn into_job_result(self) -> Result<(), BoxError>;
+    }
+
+    #[diagnostic::do_not_recommend]
+    impl<R: IntoJobResult> JobReturn for R {
+        fn into_job_result(self) -> Result<(), BoxError> {
+            IntoJobResult::into_job_result(self)
+        }
+    }
+
     /// Converts what a job function returned; the bound is checked at the
     /// return type's span.
-    pub fn job_result<R: IntoJobResult>(result: R) -> Result<(), BoxError> {
+    pub fn job_result<R: JobReturn>(result: R) -> Result<(), BoxError> {
         result.into_job_result()
     }
 
-    /// Checks that an injected parameter is something the server can provide.
-    pub fn inject<I: Inject>(invocation: &Invocation) -> Result<I, BoxError> {
-        I::inject(invocation)
+    /// A parameter the server can provide. Reported instead of `Inject`'s
+    /// inner bounds, so the message names the parameter's type.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be given to a job by the server",
+        label = "the server hands each job a clone of this resource",
+        note = "a resource taken as `State<T>` must be `Clone + Send + Sync + 'static`; wrap it in an `Arc` if it is not `Clone`"
+    )]
+    pub trait InjectParam: Sized {
+        /// See [`Inject::requirement`].
+        fn requirement() -> Option<Requirement>;
+        /// See [`Inject::inject`].
+        fn inject(invocation: &Invocation) -> Result<Self, BoxError>;
     }
 
-    /// The resource an injected parameter needs, if any.
-    pub fn requirement<I: Inject>() -> Option<Requirement> {
-        I::requirement()
+    #[diagnostic::do_not_recommend]
+    impl<I: Inject> InjectParam for I {
+        fn requirement() -> Option<Requirement> {
+            I::requirement()
+        }
+        fn inject(invocation: &Invocation) -> Result<Self, BoxError> {
+            I::inject(invocation)
+        }
+    }
+
+    /// How the generated runner obtains one injected parameter; built only
+    /// by [`injector`], for the same reason as [`ArgCodec`].
+    pub struct Injector<I> {
+        /// Takes the value out of the invocation.
+        pub inject: fn(&Invocation) -> Result<I, BoxError>,
+        /// The resource the server must have.
+        pub requirement: fn() -> Option<Requirement>,
+    }
+
+    /// Checks that `I` can be injected, and how.
+    pub fn injector<I: InjectParam>() -> Injector<I> {
+        Injector {
+            inject: I::inject,
+            requirement: I::requirement,
+        }
     }
 }

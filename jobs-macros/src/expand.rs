@@ -45,10 +45,10 @@ fn first_span(tokens: &TokenStream) -> Span {
         .map_or_else(Span::call_site, |t| t.span())
 }
 
-fn duration(krate: &syn::Path, duration: std::time::Duration) -> TokenStream {
+fn duration(duration: std::time::Duration) -> TokenStream {
     // Durations are whole milliseconds (see `parse_duration`).
     let millis = duration.as_millis() as u64;
-    quote!(#krate::__private::core::time::Duration::from_millis(#millis))
+    quote!(__jobs::core::time::Duration::from_millis(#millis))
 }
 
 fn generate(def: &JobDef) -> TokenStream {
@@ -64,7 +64,9 @@ fn generate(def: &JobDef) -> TokenStream {
         params,
         ret,
     } = def;
-    let p = quote!(#krate::__private);
+    // One alias for the facade: a wrong `crate = "..."` path is then one
+    // error, at the `use`, instead of one per generated path.
+    let p = quote!(__jobs);
     let result = quote!(#p::core::result::Result);
     let fn_name = fn_ident.to_string();
     let fn_name = fn_name.strip_prefix("r#").unwrap_or(&fn_name);
@@ -136,7 +138,6 @@ fn generate(def: &JobDef) -> TokenStream {
         quote!(Self { #(#arg_idents),* })
     };
     let inherent = quote! {
-        #(#cfgs)*
         #[allow(dead_code)]
         impl #type_ident {
             /// The name jobs of this type are stored under.
@@ -171,18 +172,18 @@ fn generate(def: &JobDef) -> TokenStream {
     if let Some(backoff) = &options.backoff {
         let backoff = match backoff {
             Backoff::Fixed(delay) => {
-                let delay = duration(krate, *delay);
+                let delay = duration(*delay);
                 quote!(#p::Backoff::fixed(#delay))
             }
             Backoff::Exponential { base, max } => {
-                let (base, max) = (duration(krate, *base), duration(krate, *max));
+                let (base, max) = (duration(*base), duration(*max));
                 quote!(#p::Backoff::exponential(#base, #max))
             }
         };
         option_calls.push(quote!(.backoff(#backoff)));
     }
     if let Some(timeout) = options.timeout {
-        let timeout = duration(krate, timeout);
+        let timeout = duration(timeout);
         option_calls.push(quote!(.timeout(#timeout)));
     }
 
@@ -222,23 +223,29 @@ fn generate(def: &JobDef) -> TokenStream {
     let mut call_args = Vec::new();
     let mut injections = Vec::new();
     let mut requirements = Vec::new();
+    let mut destructure = Vec::new();
     for (index, param) in params.iter().enumerate() {
         let var = format_ident!("__jobs_param_{}", index);
         match param {
             Param::Arg { ident, .. } => {
-                call_args.push(quote!(__jobs_args.#ident));
+                destructure.push(quote!(#ident: #var));
+                call_args.push(quote!(#var));
             }
             Param::Inject { ty } => {
-                injections.push(quote_spanned! {ty.span()=>
-                    let #var = #p::inject::<#ty>(&__jobs_invocation)?;
+                // Both uses go through the same spanned call, so a type the
+                // server cannot provide is reported once.
+                let injector = quote_spanned!(ty.span()=> #p::injector::<#ty>());
+                injections.push(quote! {
+                    let #var = (#injector.inject)(&__jobs_invocation)?;
                 });
-                requirements.push(quote_spanned! {ty.span()=>
-                    #p::requirement::<#ty>()
-                });
+                requirements.push(quote!((#injector.requirement)()));
                 call_args.push(quote!(#var));
             }
         }
     }
+    let call = quote_spanned! {fn_ident.span()=>
+        #fn_ident(#(#call_args),*).await
+    };
     let ret_ty = match ret {
         Some(ty) => ty.to_token_stream(),
         None => quote!(()),
@@ -253,15 +260,16 @@ fn generate(def: &JobDef) -> TokenStream {
     let requirement_count = requirements.len();
     let location = quote!(#p::core::concat!(#p::core::file!(), ":", #p::core::line!()));
     let registration = quote! {
-        #(#cfgs)*
-        const _: () = {
             async fn __jobs_run_async(
                 __jobs_invocation: #p::Invocation,
             ) -> #result<(), #p::BoxError> {
-                let __jobs_args: #type_ident =
-                    __jobs_invocation.args(<#type_ident as #p::Job>::NAME)?;
+                // Nothing of ours is held across the `.await`: only the
+                // user's own future decides whether the runner is `Send`.
+                #[allow(unused_variables)]
+                let #type_ident { #(#destructure,)* .. } =
+                    __jobs_invocation.args::<#type_ident>(#name)?;
                 #(#injections)*
-                let __jobs_outcome = #fn_ident(#(#call_args),*).await;
+                let __jobs_outcome = #call;
                 #convert
             }
 
@@ -274,39 +282,46 @@ fn generate(def: &JobDef) -> TokenStream {
             fn __jobs_requirements() -> #p::std::vec::Vec<#p::Requirement> {
                 let __jobs_all: [#p::core::option::Option<#p::Requirement>; #requirement_count] =
                     [#(#requirements),*];
-                #p::core::iter::Iterator::collect(#p::core::iter::IntoIterator::into_iter(__jobs_all).flatten())
+                #p::core::iter::Iterator::collect(#p::core::iter::Iterator::flatten(
+                    #p::core::iter::IntoIterator::into_iter(__jobs_all),
+                ))
             }
 
             #p::inventory::submit! {
                 #p::JobRegistration {
-                    name: <#type_ident as #p::Job>::NAME,
+                    name: #name,
                     type_name: #p::core::concat!(#p::core::module_path!(), "::", #type_name),
                     location: #location,
-                    options: <#type_ident as #p::Job>::options,
+                    options: __jobs_options,
                     requirements: __jobs_requirements,
                     run: __jobs_run,
                 }
             }
-        };
     };
 
     quote! {
         #type_def
-        #inherent
 
         #(#cfgs)*
         const _: () = {
+            use #krate::__private as __jobs;
+
+            #inherent
             #serde_impls
+
+            fn __jobs_options() -> #p::JobOptions {
+                <#p::JobOptions as #p::core::default::Default>::default() #(#option_calls)*
+            }
 
             impl #p::Job for #type_ident {
                 const NAME: &'static str = #name;
 
                 fn options() -> #p::JobOptions {
-                    <#p::JobOptions as #p::core::default::Default>::default() #(#option_calls)*
+                    __jobs_options()
                 }
             }
-        };
 
-        #registration
+            #registration
+        };
     }
 }

@@ -549,7 +549,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             return Err(format!("expected a number at `{rest}`"));
         }
         let number: u128 = rest[..digits].parse().map_err(|_| "the number is too large".to_owned())?;
-        rest = &rest[digits..];
+        rest = rest[digits..].trim_start();
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         let millis_per = match unit {

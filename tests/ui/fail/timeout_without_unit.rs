@@ -1,0 +1,9 @@
+use jobs::job;
+
+#[job(timeout = 30)]
+async fn send_mail(user_id: i64) -> Result<(), std::io::Error> {
+    let _ = user_id;
+    Ok(())
+}
+
+fn main() {}
