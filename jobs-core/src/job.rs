@@ -446,9 +446,29 @@ impl IntoJobResult for () {
     }
 }
 
-impl<E: Into<BoxError>> IntoJobResult for Result<(), E> {
+impl<E: Into<BoxError> + 'static> IntoJobResult for Result<(), E> {
     fn into_job_result(self) -> Result<(), BoxError> {
-        self.map_err(Into::into)
+        self.map_err(into_box_error)
+    }
+}
+
+/// Boxes a job's error so that the server can downcast a [`Snooze`] or a
+/// [`Permanent`] in it. `anyhow::Error` boxes itself around the original
+/// error, which would hide them, so those two are taken out of it first.
+fn into_box_error<E: Into<BoxError> + 'static>(error: E) -> BoxError {
+    let error: Box<dyn Any> = Box::new(error);
+    match error.downcast::<anyhow::Error>() {
+        Ok(error) => match error.downcast::<Snooze>() {
+            Ok(snooze) => Box::new(snooze),
+            Err(error) => match error.downcast::<Permanent>() {
+                Ok(permanent) => Box::new(permanent),
+                Err(error) => error.into(),
+            },
+        },
+        Err(error) => match error.downcast::<E>() {
+            Ok(error) => (*error).into(),
+            Err(_) => unreachable!("the box holds an `E`"),
+        },
     }
 }
 

@@ -55,10 +55,12 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
         match claimed {
             Ok(rows) => {
                 failures = 0;
-                let full = rows.len() == permits.len();
+                let full = rows.len() >= permits.len();
                 for row in rows {
-                    let permit = permits.pop().expect("never more rows than the limit");
-                    start_job(&shared, row, permit);
+                    match permits.pop() {
+                        Some(permit) => start_job(&shared, row, permit),
+                        None => hand_back_excess(&shared, row),
+                    }
                 }
                 drop(permits);
                 if full {
@@ -99,6 +101,25 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
 pub(crate) fn retry_pause(failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(7);
     Duration::from_millis(100 * (1u64 << exponent)).min(Duration::from_secs(10))
+}
+
+/// A store returned more jobs than asked for (a store bug): hand the extra
+/// ones back at once rather than leave them leased until rescue.
+fn hand_back_excess(shared: &Arc<Shared>, row: JobRow) {
+    tracing::error!(job = %row.id, "the store returned more jobs than the claim's limit; handing the extra job back");
+    shared.running().insert(
+        row.id,
+        Running {
+            claim: row.claim(),
+            stop: Arc::new(StopSignal::default()),
+        },
+    );
+    let outcome = JobOutcome::Released {
+        reason: "claimed beyond the server's free slots".to_owned(),
+    };
+    if shared.completions.send(JobCompletion::new(row.claim(), outcome)).is_err() {
+        tracing::error!("the completer has stopped; the job will be rescued when its lease expires");
+    }
 }
 
 fn start_job(shared: &Arc<Shared>, row: JobRow, permit: OwnedSemaphorePermit) {

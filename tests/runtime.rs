@@ -1,0 +1,257 @@
+//! End to end on the in-memory store: `#[job]` functions enqueued through the
+//! generated API, run by a `Server`, observed through `Jobs` and the testing
+//! helpers. Paused clock: backoff and delays take no time.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jobs::testing::{assert_enqueued, assert_not_enqueued, enqueued, run_until_empty};
+use jobs::{job, JobContext, JobState, Jobs, MemoryStore, Permanent, Server, Snooze, State};
+
+/// What the jobs of this file did, shared with them as a resource.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    fn write(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[job]
+async fn send_account_confirmation_email(
+    user_id: i64,
+    journal: State<Journal>,
+) -> anyhow::Result<()> {
+    journal.write(format!("mail to {user_id}"));
+    Ok(())
+}
+
+static SNOOZED: AtomicU32 = AtomicU32::new(0);
+
+#[job(max_attempts = 1)]
+async fn wait_for_the_bank(transfer: String, journal: State<Journal>) -> anyhow::Result<()> {
+    if SNOOZED.fetch_add(1, Ordering::SeqCst) < 2 {
+        // anyhow carries the typed value through to the server.
+        return Err(Snooze::after(Duration::from_secs(600)).into());
+    }
+    journal.write(format!("transfer {transfer} settled"));
+    Ok(())
+}
+
+#[job]
+async fn close_account(account: u64) -> anyhow::Result<()> {
+    Err(Permanent::new(anyhow::anyhow!("account {account} does not exist")).into())
+}
+
+#[job(max_attempts = 3, backoff = fixed("30s"))]
+async fn flaky_export(day: String, ctx: JobContext) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        ctx.attempt() >= 3,
+        "export of {day} failed on attempt {}",
+        ctx.attempt()
+    );
+    Ok(())
+}
+
+#[job(max_attempts = 2, backoff = fixed("1s"))]
+async fn explodes(_n: u8) {
+    panic!("index out of bounds");
+}
+
+fn store_and_jobs() -> (MemoryStore, Jobs) {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    (store, jobs)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_enqueued_job_runs_with_its_arguments_and_injected_state() {
+    let (store, jobs) = store_and_jobs();
+    let journal = Journal::default();
+    let id = SendAccountConfirmationEmail::enqueue(&jobs, 9)
+        .await
+        .unwrap();
+    assert_enqueued::<SendAccountConfirmationEmail>(&jobs, |job| job.user_id == 9).await;
+    assert_not_enqueued::<SendAccountConfirmationEmail>(&jobs, |job| job.user_id == 10).await;
+
+    let report = run_until_empty(Server::builder(store).state(journal.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(journal.lines(), ["mail to 9"]);
+    let detail = jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(detail.job.state, JobState::Succeeded);
+    assert_eq!(detail.job.args, serde_json::json!({ "user_id": 9 }));
+    assert!(enqueued::<SendAccountConfirmationEmail>(&jobs)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snooze_returned_through_anyhow_does_not_use_up_the_only_attempt() {
+    let (store, jobs) = store_and_jobs();
+    let journal = Journal::default();
+    let id = WaitForTheBank::enqueue(&jobs, "T-1".to_owned())
+        .await
+        .unwrap();
+    run_until_empty(Server::builder(store).state(journal.clone()))
+        .await
+        .unwrap();
+    let detail = jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(detail.job.state, JobState::Succeeded, "{detail:?}");
+    assert_eq!(detail.job.attempt, 1);
+    assert_eq!(journal.lines(), ["transfer T-1 settled"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_returned_through_anyhow_fails_at_once() {
+    let (store, jobs) = store_and_jobs();
+    let id = CloseAccount::enqueue(&jobs, 4).await.unwrap();
+    let report = run_until_empty(Server::builder(store).state(Journal::default()))
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    let detail = jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(detail.job.attempt, 1);
+    assert_eq!(
+        detail.job.last_error.as_deref(),
+        Some("account 4 does not exist")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_are_retried_with_the_attribute_backoff_and_kept_in_the_history() {
+    let (store, jobs) = store_and_jobs();
+    let id = FlakyExport::enqueue(&jobs, "2026-11-27".to_owned())
+        .await
+        .unwrap();
+    run_until_empty(Server::builder(store).state(Journal::default()))
+        .await
+        .unwrap();
+    let detail = jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(detail.job.state, JobState::Succeeded);
+    assert_eq!(detail.job.attempt, 3);
+    let errors: Vec<_> = detail
+        .history
+        .iter()
+        .filter_map(|e| e.error.clone())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "export of 2026-11-27 failed on attempt 1",
+            "export of 2026-11-27 failed on attempt 2"
+        ]
+    );
+    let claims: Vec<_> = detail
+        .history
+        .iter()
+        .filter(|e| e.state == JobState::Processing)
+        .map(|e| e.at)
+        .collect();
+    assert!(claims[1] - claims[0] >= chrono::Duration::seconds(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_job_ends_failed_with_the_panic_message() {
+    let (store, jobs) = store_and_jobs();
+    let id = Explodes::enqueue(&jobs, 1).await.unwrap();
+    let report = run_until_empty(Server::builder(store).state(Journal::default()))
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    let detail = jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(detail.job.attempt, 2);
+    assert_eq!(
+        detail.job.last_error.as_deref(),
+        Some("panicked: index out of bounds")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_without_a_state_its_jobs_need_refuses_to_start_naming_job_and_type() {
+    let (store, _jobs) = store_and_jobs();
+    let error = Server::builder(store)
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("send_account_confirmation_email"), "{error}");
+    assert!(error.contains("State<runtime::Journal>"), "{error}");
+    assert!(error.contains(".state("), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_carry_queue_priority_attempts_and_delay() {
+    let (_store, jobs) = store_and_jobs();
+    let id = SendAccountConfirmationEmail::new(9)
+        .queue("mail")
+        .priority(5)
+        .max_attempts(2)
+        .delay(Duration::from_secs(3600))
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let job = jobs.get(id).await.unwrap().unwrap().job;
+    assert_eq!(job.state, JobState::Scheduled);
+    assert_eq!(
+        (job.queue.as_str(), job.priority, job.max_attempts),
+        ("mail", 5, 2)
+    );
+    assert!(job.run_at - job.created_at >= chrono::Duration::seconds(3600));
+
+    let ids = jobs
+        .enqueue_many((0..100).map(SendAccountConfirmationEmail::new))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 100);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn recurring_jobs_fire_on_their_schedule_with_the_tick_they_stand_for() {
+    let (store, jobs) = store_and_jobs();
+    let journal = Journal::default();
+    jobs.add_or_update(
+        "hourly-mail",
+        "0 * * * *",
+        SendAccountConfirmationEmail::new(1),
+    )
+    .await
+    .unwrap();
+    assert!(jobs
+        .add_or_update("broken", "0 25 * * *", SendAccountConfirmationEmail::new(1))
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("hour"));
+    let server = Server::builder(store)
+        .state(journal.clone())
+        .start()
+        .await
+        .unwrap();
+    // Three hours and a minute of (paused) time: three ticks.
+    tokio::time::sleep(Duration::from_secs(3 * 3600 + 60)).await;
+    server.shutdown().await;
+    assert_eq!(journal.lines(), ["mail to 1", "mail to 1", "mail to 1"]);
+    let recurring = jobs.recurring_jobs().await.unwrap();
+    assert_eq!(recurring.len(), 1);
+    let entry = &recurring[0];
+    assert_eq!(entry.def.id, "hourly-mail");
+    assert_eq!(entry.last_job_state, Some(JobState::Succeeded));
+    let last = jobs
+        .get(entry.last_job_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .job;
+    let tick = last.recurring.unwrap().scheduled_for;
+    assert_eq!(tick.format("%M:%S%.f").to_string(), "00:00");
+    assert_eq!(Some(tick), entry.last_run_at);
+}
