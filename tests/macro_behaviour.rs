@@ -1,11 +1,14 @@
-//! What `#[job]` generates, exercised through the registry: the stored
-//! arguments, the options, the runner's injection and its errors.
+//! What `#[job]` generates: the stored arguments, the options, the
+//! registration, and the runner (injection, argument errors) on a server
+//! with the in-memory store.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jobs::{job, Backoff, Job, JobContext, State};
+use jobs::testing::run_until_empty;
+use jobs::{job, Backoff, Job, JobContext, JobState, Jobs, MemoryStore, Server, State};
+use serde::{Deserialize, Serialize};
 
 static LAST_USER: AtomicI64 = AtomicI64::new(0);
 
@@ -28,9 +31,45 @@ async fn welcome(user_id: i64, nickname: Option<String>, mailer: State<Mailer>) 
     mailer.sent.store(user_id, Ordering::SeqCst);
 }
 
-#[job]
+#[job(max_attempts = 1)]
 async fn failing(reason: String) -> Result<(), String> {
     Err(reason)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Invoice {
+    number: String,
+    lines: Vec<(String, u32)>,
+}
+
+static RECEIVED: Mutex<Vec<(Invoice, Option<chrono::NaiveDate>, Vec<u8>)>> = Mutex::new(Vec::new());
+
+#[job(queue = "billing")]
+async fn file_invoice(
+    invoice: Invoice,
+    due: Option<chrono::NaiveDate>,
+    raw: Vec<u8>,
+) -> anyhow::Result<()> {
+    RECEIVED.lock().unwrap().push((invoice, due, raw));
+    Ok(())
+}
+
+fn mailer() -> Mailer {
+    Mailer {
+        sent: Arc::new(AtomicI64::new(0)),
+    }
+}
+
+/// A server for this test binary: every job here runs in one of these
+/// queues, and `welcome` needs a `Mailer`.
+fn server(store: MemoryStore, mailer: Mailer) -> jobs::ServerBuilder {
+    Server::builder(store)
+        .queues(["default", "mail", "billing"])
+        .state(mailer)
+}
+
+async fn detail(jobs: &Jobs, id: jobs::JobId) -> jobs::JobDetail {
+    jobs.get(id).await.unwrap().expect("the job exists")
 }
 
 fn registration(name: &str) -> &'static jobs::__private::JobRegistration {
@@ -41,7 +80,10 @@ fn registration(name: &str) -> &'static jobs::__private::JobRegistration {
 
 #[test]
 fn names_and_options_come_from_the_attribute() {
-    assert_eq!(SendAccountConfirmationEmail::NAME, "send_account_confirmation_email");
+    assert_eq!(
+        SendAccountConfirmationEmail::NAME,
+        "send_account_confirmation_email"
+    );
     assert_eq!(<Welcome as Job>::NAME, "mail.welcome");
     let options = SendAccountConfirmationEmail::options();
     assert_eq!(options.queue, "mail");
@@ -59,5 +101,161 @@ fn arguments_are_stored_as_a_json_object() {
     assert_eq!(row.args, serde_json::json!({ "user_id": 9 }));
     assert_eq!(row.queue, "mail");
     let row = Welcome::new(1, Some("ann".into())).into_new_job().unwrap();
-    assert_eq!(row.args, serde_json::json!({ "user_id": 1, "nickname": "ann" }));
+    assert_eq!(
+        row.args,
+        serde_json::json!({ "user_id": 1, "nickname": "ann" })
+    );
+}
+
+#[test]
+fn registration_describes_the_job() {
+    let mail = registration("send_account_confirmation_email");
+    assert!(mail.type_name.ends_with("::SendAccountConfirmationEmail"));
+    assert!(
+        mail.location.starts_with("tests/macro_behaviour.rs:"),
+        "{}",
+        mail.location
+    );
+    assert_eq!((mail.options)(), SendAccountConfirmationEmail::options());
+    assert!(
+        (mail.requirements)().is_empty(),
+        "a JobContext is not a resource"
+    );
+
+    let requirements = (registration("mail.welcome").requirements)();
+    assert_eq!(requirements.len(), 1);
+    assert!(
+        requirements[0].type_name.ends_with("::Mailer"),
+        "{}",
+        requirements[0].type_name
+    );
+    assert_eq!(requirements[0].type_id, std::any::TypeId::of::<Mailer>());
+}
+
+#[test]
+fn the_function_stays_callable() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mailer = mailer();
+    runtime.block_on(welcome(4, None, State(mailer.clone())));
+    assert_eq!(mailer.sent.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn enqueued_jobs_run_with_their_arguments_intact() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let mailer = mailer();
+
+    SendAccountConfirmationEmail::enqueue(&jobs, 9)
+        .await
+        .unwrap();
+    Welcome::enqueue(&jobs, 12, Some("ann".into()))
+        .await
+        .unwrap();
+    let invoice = Invoice {
+        number: "F-1".into(),
+        lines: vec![("tea".into(), 2)],
+    };
+    let due = chrono::NaiveDate::from_ymd_opt(2030, 1, 31);
+    FileInvoice::enqueue(&jobs, invoice.clone(), due, vec![0, 255])
+        .await
+        .unwrap();
+
+    let report = run_until_empty(server(store, mailer.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded, 3);
+    assert_eq!(LAST_USER.load(Ordering::SeqCst), 9);
+    assert_eq!(mailer.sent.load(Ordering::SeqCst), 12);
+    let received = RECEIVED.lock().unwrap().clone();
+    assert!(
+        received.contains(&(invoice, due, vec![0, 255])),
+        "{received:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn arguments_of_the_wrong_shape_fail_the_job_with_serdes_message() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let ids = jobs
+        .insert(vec![
+            jobs_core::NewJob::new(
+                "send_account_confirmation_email",
+                serde_json::json!({ "user_id": "nine" }),
+            ),
+            jobs_core::NewJob::new("send_account_confirmation_email", serde_json::json!({})),
+            jobs_core::NewJob::new("send_account_confirmation_email", serde_json::json!([9])),
+        ])
+        .await
+        .unwrap();
+    // The server survives the bad rows and keeps running good ones.
+    let good = SendAccountConfirmationEmail::enqueue(&jobs, 5)
+        .await
+        .unwrap();
+
+    run_until_empty(server(store, mailer())).await.unwrap();
+
+    let expected = [
+        "argument `user_id`: invalid type: string \"nine\", expected i64",
+        "missing field `user_id`",
+        "expected the arguments of job `send_account_confirmation_email` as a JSON object",
+    ];
+    for (id, expected) in ids.into_iter().zip(expected) {
+        let detail = detail(&jobs, id).await;
+        assert_eq!(detail.job.state, JobState::Failed, "{detail:?}");
+        let error = detail.job.last_error.clone().unwrap_or_default();
+        assert!(
+            error.contains(expected),
+            "{error:?} should contain {expected:?}"
+        );
+        assert!(
+            error.contains("send_account_confirmation_email"),
+            "{error:?}"
+        );
+    }
+    assert_eq!(detail(&jobs, good).await.job.state, JobState::Succeeded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_option_argument_missing_from_the_stored_row_reads_as_none() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let mailer = mailer();
+    let mut row = jobs_core::NewJob::new("mail.welcome", serde_json::json!({ "user_id": 77 }));
+    row.queue = "mail".into();
+    let id = jobs.insert(vec![row]).await.unwrap()[0];
+    run_until_empty(server(store, mailer.clone()))
+        .await
+        .unwrap();
+    assert_eq!(detail(&jobs, id).await.job.state, JobState::Succeeded);
+    assert_eq!(mailer.sent.load(Ordering::SeqCst), 77);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_returned_by_the_job_is_recorded() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let id = Failing::enqueue(&jobs, "smtp is down".into())
+        .await
+        .unwrap();
+    run_until_empty(server(store, mailer())).await.unwrap();
+    let detail = detail(&jobs, id).await;
+    assert_eq!(detail.job.state, JobState::Failed);
+    assert_eq!(detail.job.last_error.as_deref(), Some("smtp is down"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_without_a_requested_resource_does_not_start() {
+    let error = Server::builder(MemoryStore::new())
+        .queues(["default", "mail", "billing"])
+        .start()
+        .await
+        .err()
+        .expect("the server needs a Mailer");
+    let message = error.to_string();
+    assert!(message.contains("Mailer"), "{message}");
+    assert!(message.contains("mail.welcome"), "{message}");
 }

@@ -101,7 +101,11 @@ impl Parse for Attrs {
             let eq: syn::Result<Token![=]> = input.parse();
             if eq.is_err() {
                 return Err(syn::Error::new(
-                    if input.is_empty() { key.span() } else { input.span() },
+                    if input.is_empty() {
+                        key.span()
+                    } else {
+                        input.span()
+                    },
                     format!("expected `=` after `{key}`: write `{key} = ...`"),
                 ));
             }
@@ -111,7 +115,10 @@ impl Parse for Attrs {
                     key.span(),
                     format!("`{key}` is given twice in `#[job(...)]`; keep one"),
                 );
-                error.combine(syn::Error::new(first.key.span(), format!("first `{key}` here")));
+                error.combine(syn::Error::new(
+                    first.key.span(),
+                    format!("first `{key}` here"),
+                ));
                 attrs.duplicates.push(error);
             } else {
                 *slot = Some(Setting { key, value });

@@ -120,7 +120,10 @@ fn injected_kind(ty: &Type) -> Option<Injected> {
 }
 
 /// Checks the whole function and attribute.
-pub(crate) fn validate(attrs: syn::Result<Attrs>, item: &syn::ItemFn) -> Result<JobDef, syn::Error> {
+pub(crate) fn validate(
+    attrs: syn::Result<Attrs>,
+    item: &syn::ItemFn,
+) -> Result<JobDef, syn::Error> {
     let mut cx = Ctxt::default();
     let attrs = match attrs {
         Ok(attrs) => attrs,
@@ -150,7 +153,10 @@ pub(crate) fn validate(attrs: syn::Result<Attrs>, item: &syn::ItemFn) -> Result<
             .as_ref()
             .and_then(|s| non_empty_string(&mut cx, s, "the queue", "queue = \"mail\"")),
         priority: attrs.priority.as_ref().and_then(|s| priority(&mut cx, s)),
-        max_attempts: attrs.max_attempts.as_ref().and_then(|s| max_attempts(&mut cx, s)),
+        max_attempts: attrs
+            .max_attempts
+            .as_ref()
+            .and_then(|s| max_attempts(&mut cx, s)),
         backoff: attrs.backoff.as_ref().and_then(|s| backoff(&mut cx, s)),
         timeout: attrs.timeout.as_ref().and_then(|s| timeout(&mut cx, s)),
     };
@@ -168,8 +174,18 @@ pub(crate) fn validate(attrs: syn::Result<Attrs>, item: &syn::ItemFn) -> Result<
         fn_ident: sig.ident.clone(),
         type_ident,
         vis: item.vis.clone(),
-        docs: item.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect(),
-        cfgs: item.attrs.iter().filter(|a| a.path().is_ident("cfg")).cloned().collect(),
+        docs: item
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("doc"))
+            .cloned()
+            .collect(),
+        cfgs: item
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg"))
+            .cloned()
+            .collect(),
         name,
         options,
         params,
@@ -209,7 +225,10 @@ pub(crate) fn pascal_case(snake: &str) -> String {
 
 fn check_signature(cx: &mut Ctxt, sig: &syn::Signature) {
     if let Some(constness) = &sig.constness {
-        cx.error_spanned_by(constness, "`#[job]` functions cannot be `const`; write `async fn`");
+        cx.error_spanned_by(
+            constness,
+            "`#[job]` functions cannot be `const`; write `async fn`",
+        );
     }
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
@@ -224,7 +243,10 @@ fn check_signature(cx: &mut Ctxt, sig: &syn::Signature) {
         );
     }
     if let Some(abi) = &sig.abi {
-        cx.error_spanned_by(abi, "`#[job]` functions cannot have an `extern` ABI; remove it");
+        cx.error_spanned_by(
+            abi,
+            "`#[job]` functions cannot have an `extern` ABI; remove it",
+        );
     }
     if !sig.generics.params.is_empty() {
         cx.error_spanned_by(
@@ -287,7 +309,10 @@ fn check_params(cx: &mut Ctxt, sig: &syn::Signature) -> Vec<Param> {
                 let ident = arg_ident(cx, &pat_type.pat);
                 check_storable_syntax(cx, ty);
                 if let Some(ident) = ident {
-                    params.push(Param::Arg { ident, ty: ty.clone() });
+                    params.push(Param::Arg {
+                        ident,
+                        ty: ty.clone(),
+                    });
                 }
             }
         }
@@ -343,9 +368,18 @@ fn check_storable_syntax(cx: &mut Ctxt, ty: &Type) {
                 "[u8]" => "`Vec<u8>` instead of `&[u8]`".to_owned(),
                 "Path" => "`PathBuf` instead of `&Path`".to_owned(),
                 _ if inner.starts_with('[') => "`Vec<T>` instead of `&[T]`".to_owned(),
-                _ => format!("`{}` instead of a reference to it", inner.replace(" < ", "<").replace(" >", ">")),
+                _ => format!(
+                    "`{}` instead of a reference to it",
+                    inner.replace(" < ", "<").replace(" >", ">")
+                ),
             };
-            let top = self.top.to_token_stream().to_string().replace(" < ", "<").replace(" >", ">").replace("& ", "&");
+            let top = self
+                .top
+                .to_token_stream()
+                .to_string()
+                .replace(" < ", "<")
+                .replace(" >", ">")
+                .replace("& ", "&");
             self.report(
                 r,
                 format!(
@@ -365,11 +399,9 @@ fn check_storable_syntax(cx: &mut Ctxt, ty: &Type) {
         }
         fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
             let closure = t.bounds.iter().any(|b| match b {
-                syn::TypeParamBound::Trait(tb) => tb
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|s| matches!(s.ident.to_string().as_str(), "Fn" | "FnMut" | "FnOnce")),
+                syn::TypeParamBound::Trait(tb) => tb.path.segments.last().is_some_and(|s| {
+                    matches!(s.ident.to_string().as_str(), "Fn" | "FnMut" | "FnOnce")
+                }),
                 _ => false,
             });
             let message = if closure {
@@ -386,18 +418,27 @@ fn check_storable_syntax(cx: &mut Ctxt, ty: &Type) {
             );
         }
         fn visit_type_infer(&mut self, t: &'ast syn::TypeInfer) {
-            self.report(t, "`#[job]` arguments need a written type; `_` cannot be stored".to_owned());
+            self.report(
+                t,
+                "`#[job]` arguments need a written type; `_` cannot be stored".to_owned(),
+            );
         }
         fn visit_type_bare_fn(&mut self, _: &'ast syn::TypeBareFn) {
             // Left to the compiler's `JobArg` check; its lifetimes are not borrows.
         }
     }
-    let mut finder = Finder { cx, top: ty, reported: false };
+    let mut finder = Finder {
+        cx,
+        top: ty,
+        reported: false,
+    };
     finder.visit_type(ty);
 }
 
 fn check_return(cx: &mut Ctxt, output: &ReturnType) -> Option<Type> {
-    let ReturnType::Type(_, ty) = output else { return None };
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
     match &**ty {
         Type::Tuple(tuple) if tuple.elems.is_empty() => None,
         Type::ImplTrait(_) => {
@@ -412,7 +453,10 @@ fn check_return(cx: &mut Ctxt, output: &ReturnType) -> Option<Type> {
 }
 
 fn string_value<'a>(cx: &mut Ctxt, setting: &'a Setting, example: &str) -> Option<&'a syn::LitStr> {
-    if let Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) = &setting.value {
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(lit), ..
+    }) = &setting.value
+    {
         return Some(lit);
     }
     cx.error_spanned_by(
@@ -439,21 +483,38 @@ fn non_empty_string(cx: &mut Ctxt, setting: &Setting, what: &str, example: &str)
 /// An integer literal, maybe negated; `None` after reporting if it is not one.
 fn integer(cx: &mut Ctxt, setting: &Setting, example: &str) -> Option<i128> {
     let (negative, lit) = match &setting.value {
-        Expr::Lit(syn::ExprLit { lit: Lit::Int(lit), .. }) => (false, lit),
-        Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => match &**expr {
-            Expr::Lit(syn::ExprLit { lit: Lit::Int(lit), .. }) => (true, lit),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => (false, lit),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(lit), ..
+            }) => (true, lit),
             _ => {
-                cx.error_spanned_by(&setting.value, format!("`{}` takes an integer literal: `{example}`", setting.key));
+                cx.error_spanned_by(
+                    &setting.value,
+                    format!("`{}` takes an integer literal: `{example}`", setting.key),
+                );
                 return None;
             }
         },
         _ => {
-            cx.error_spanned_by(&setting.value, format!("`{}` takes an integer literal: `{example}`", setting.key));
+            cx.error_spanned_by(
+                &setting.value,
+                format!("`{}` takes an integer literal: `{example}`", setting.key),
+            );
             return None;
         }
     };
     if !lit.suffix().is_empty() {
-        cx.error_spanned_by(lit, format!("write `{}` without a type suffix: `{example}`", setting.key));
+        cx.error_spanned_by(
+            lit,
+            format!("write `{}` without a type suffix: `{example}`", setting.key),
+        );
         return None;
     }
     match lit.base10_parse::<i128>() {
@@ -472,7 +533,11 @@ fn priority(cx: &mut Ctxt, setting: &Setting) -> Option<i16> {
         Err(_) => {
             cx.error_spanned_by(
                 &setting.value,
-                format!("`priority` must fit in an `i16` ({} to {}); higher runs first", i16::MIN, i16::MAX),
+                format!(
+                    "`priority` must fit in an `i16` ({} to {}); higher runs first",
+                    i16::MIN,
+                    i16::MAX
+                ),
             );
             None
         }
@@ -491,7 +556,10 @@ fn max_attempts(cx: &mut Ctxt, setting: &Setting) -> Option<i32> {
     match i32::try_from(value) {
         Ok(attempts) => Some(attempts),
         Err(_) => {
-            cx.error_spanned_by(&setting.value, format!("`max_attempts` must be at most {}", i32::MAX));
+            cx.error_spanned_by(
+                &setting.value,
+                format!("`max_attempts` must be at most {}", i32::MAX),
+            );
             None
         }
     }
@@ -503,7 +571,10 @@ const DURATION_HELP: &str =
 fn timeout(cx: &mut Ctxt, setting: &Setting) -> Option<Duration> {
     let timeout = duration(cx, &setting.value, "timeout")?;
     if timeout.is_zero() {
-        cx.error_spanned_by(&setting.value, "`timeout` must be longer than zero; leave it out for no timeout");
+        cx.error_spanned_by(
+            &setting.value,
+            "`timeout` must be longer than zero; leave it out for no timeout",
+        );
         return None;
     }
     Some(timeout)
@@ -512,16 +583,26 @@ fn timeout(cx: &mut Ctxt, setting: &Setting) -> Option<Duration> {
 /// A duration written as a string literal.
 fn duration(cx: &mut Ctxt, value: &Expr, key: &str) -> Option<Duration> {
     match value {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) => match parse_duration(&lit.value()) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => match parse_duration(&lit.value()) {
             Ok(duration) => Some(duration),
             Err(reason) => {
-                cx.error_spanned_by(lit, format!("invalid duration for `{key}`: {reason}; {DURATION_HELP}"));
+                cx.error_spanned_by(
+                    lit,
+                    format!("invalid duration for `{key}`: {reason}; {DURATION_HELP}"),
+                );
                 None
             }
         },
-        Expr::Lit(syn::ExprLit { lit: Lit::Int(lit), .. }) => {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => {
             let help = if lit.suffix().is_empty() {
-                format!("give the unit in a string: `{key} = \"{}s\"`", lit.base10_digits())
+                format!(
+                    "give the unit in a string: `{key} = \"{}s\"`",
+                    lit.base10_digits()
+                )
             } else {
                 format!("write durations as strings: `{key} = \"{lit}\"`")
             };
@@ -529,7 +610,10 @@ fn duration(cx: &mut Ctxt, value: &Expr, key: &str) -> Option<Duration> {
             None
         }
         _ => {
-            cx.error_spanned_by(value, format!("`{key}` takes a duration string; {DURATION_HELP}"));
+            cx.error_spanned_by(
+                value,
+                format!("`{key}` takes a duration string; {DURATION_HELP}"),
+            );
             None
         }
     }
@@ -548,7 +632,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("expected a number at `{rest}`"));
         }
-        let number: u128 = rest[..digits].parse().map_err(|_| "the number is too large".to_owned())?;
+        let number: u128 = rest[..digits]
+            .parse()
+            .map_err(|_| "the number is too large".to_owned())?;
         rest = rest[digits..].trim_start();
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
@@ -558,7 +644,12 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            "" => return Err(format!("`{}` has no unit", &text[..text.len() - rest.len()].trim())),
+            "" => {
+                return Err(format!(
+                    "`{}` has no unit",
+                    &text[..text.len() - rest.len()].trim()
+                ))
+            }
             other => return Err(format!("unknown unit `{other}` (units: ms, s, m, h, d)")),
         };
         total = number
@@ -586,7 +677,10 @@ fn backoff(cx: &mut Ctxt, setting: &Setting) -> Option<Backoff> {
     match kind.as_deref() {
         Some("fixed") => {
             if args.len() != 1 {
-                cx.error_at(call.paren_token.span.join(), "`fixed` takes one delay: `backoff = fixed(\"30s\")`");
+                cx.error_at(
+                    call.paren_token.span.join(),
+                    "`fixed` takes one delay: `backoff = fixed(\"30s\")`",
+                );
                 return None;
             }
             Some(Backoff::Fixed(duration(cx, args[0], "backoff")?))
@@ -603,7 +697,10 @@ fn backoff(cx: &mut Ctxt, setting: &Setting) -> Option<Backoff> {
             let max = duration(cx, args[1], "backoff");
             let (base, max) = (base?, max?);
             if base.is_zero() {
-                cx.error_spanned_by(args[0], "the first delay of `exponential` must be longer than zero");
+                cx.error_spanned_by(
+                    args[0],
+                    "the first delay of `exponential` must be longer than zero",
+                );
                 return None;
             }
             if max < base {
@@ -654,14 +751,19 @@ mod tests {
     fn rejects_bad_durations() {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(parse_duration("30 seconds").unwrap_err().contains("unknown unit `seconds`"));
+        assert!(parse_duration("30 seconds")
+            .unwrap_err()
+            .contains("unknown unit `seconds`"));
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("99999999999999999999999999d").is_err());
     }
 
     #[test]
     fn pascal_cases_function_names() {
-        assert_eq!(pascal_case("send_account_confirmation_email"), "SendAccountConfirmationEmail");
+        assert_eq!(
+            pascal_case("send_account_confirmation_email"),
+            "SendAccountConfirmationEmail"
+        );
         assert_eq!(pascal_case("_private_job"), "PrivateJob");
         assert_eq!(pascal_case("sync2db"), "Sync2db");
     }
