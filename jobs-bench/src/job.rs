@@ -12,8 +12,8 @@ use jobs::job;
 static COMPLETED: AtomicU64 = AtomicU64::new(0);
 /// Whether handlers record their latency (W3 only, so the drain of W2 pays nothing for it).
 static RECORDING: AtomicBool = AtomicBool::new(false);
-/// Pickup latencies in µs, while recording.
-static LATENCIES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// `(i, now - t)` in µs of each run, while recording.
+static LATENCIES: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 
 /// Microseconds since the epoch, the unit of `t`.
 pub(crate) fn now_us() -> u64 {
@@ -26,13 +26,12 @@ pub(crate) fn now_us() -> u64 {
 /// The no-op job of PERFORMANCE.md.
 #[job]
 pub(crate) async fn bench_noop(i: u64, t: u64) -> anyhow::Result<()> {
-    let _ = i;
     if RECORDING.load(Ordering::Relaxed) {
         let latency = now_us().saturating_sub(t);
         LATENCIES
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(latency);
+            .push((i, latency));
     }
     COMPLETED.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -43,9 +42,9 @@ pub(crate) fn request(i: u64) -> jobs::Request<BenchNoop> {
     BenchNoop::new(i, now_us())
 }
 
-/// Enqueues job `i` alone (one call, one transaction), stamped now.
-pub(crate) async fn enqueue(jobs: &jobs::Jobs, i: u64) -> jobs::Result<jobs::JobId> {
-    BenchNoop::enqueue(jobs, i, now_us()).await
+/// Enqueues job `i` alone (one call, one transaction), stamped `t`.
+pub(crate) async fn enqueue(jobs: &jobs::Jobs, i: u64, t: u64) -> jobs::Result<jobs::JobId> {
+    BenchNoop::enqueue(jobs, i, t).await
 }
 
 /// Completions counted by the handler.
@@ -62,8 +61,8 @@ pub(crate) fn reset(record: bool, capacity: usize) {
     RECORDING.store(record, Ordering::Relaxed);
 }
 
-/// Stops recording and takes the latencies recorded so far.
-pub(crate) fn take_latencies() -> Vec<u64> {
+/// Stops recording and takes the `(i, latency)` pairs recorded so far.
+pub(crate) fn take_latencies() -> Vec<(u64, u64)> {
     RECORDING.store(false, Ordering::Relaxed);
     std::mem::take(&mut *LATENCIES.lock().unwrap_or_else(|e| e.into_inner()))
 }

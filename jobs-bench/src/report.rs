@@ -57,6 +57,8 @@ pub(crate) struct Line {
     p95: Vec<f64>,
     p99: Vec<f64>,
     max: Vec<f64>,
+    /// W3: `[enqueue p50, enqueue p99, after-return p50, after-return p99]` per rep.
+    split: Vec<[f64; 4]>,
     /// The floor's configuration.
     floor: Option<(usize, i64)>,
     /// The 1-minute load average at the start of each repetition.
@@ -77,6 +79,7 @@ impl Line {
             p95: Vec::new(),
             p99: Vec::new(),
             max: Vec::new(),
+            split: Vec::new(),
             floor: None,
             loads: Vec::new(),
             jobs: 0,
@@ -111,6 +114,12 @@ impl Line {
         self.p95.push(latency.p95);
         self.p99.push(latency.p99);
         self.max.push(latency.max);
+        self.split.push([
+            latency.enqueue_p50,
+            latency.enqueue_p99,
+            latency.after_p50,
+            latency.after_p99,
+        ]);
     }
 
     fn json(&self, o: &Options) -> Value {
@@ -130,6 +139,12 @@ impl Line {
                 map.insert("p95".into(), json!(rounded(&self.p95, 3)));
                 map.insert("p99".into(), json!(rounded(&self.p99, 3)));
                 map.insert("max".into(), json!(rounded(&self.max, 3)));
+                let split =
+                    |k: usize| rounded(&self.split.iter().map(|s| s[k]).collect::<Vec<_>>(), 3);
+                map.insert("enqueue_call_p50".into(), json!(split(0)));
+                map.insert("enqueue_call_p99".into(), json!(split(1)));
+                map.insert("after_return_p50".into(), json!(split(2)));
+                map.insert("after_return_p99".into(), json!(split(3)));
                 map.insert(
                     "median".into(),
                     json!({
