@@ -44,6 +44,8 @@ pub(crate) struct Queries {
     pub(crate) insert: String,
     pub(crate) claim: String,
     pub(crate) complete: String,
+    /// Succeeds one running job inside the caller's transaction.
+    pub(crate) complete_in: String,
     pub(crate) renew: String,
     pub(crate) rescue: String,
     /// A job with its history, in one statement.
@@ -166,6 +168,31 @@ impl Queries {
                 ) AS runnable
             )
             SELECT id, claim_token, (SELECT count(*) FROM notified) AS notified FROM upd",
+            counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd"),
+        );
+
+        // $1 id, $2 attempt. Succeeds the running attempt `$2` of job `$1`
+        // on the caller's connection (inside its transaction); the row lock
+        // it takes is held until that transaction ends, so the server's own
+        // writes about the job wait for its outcome. The old server is kept
+        // for the history event.
+        let complete_in = format!(
+            "WITH old AS (
+                SELECT id, server_id FROM {s}.jobs
+                WHERE id = $1 AND attempt = $2 AND state = 'processing'
+                FOR UPDATE
+            ), upd AS (
+                UPDATE {s}.jobs j
+                SET state = 'succeeded', finished_at = now(), server_id = NULL,
+                    lease_expires_at = NULL, cancel_requested = false
+                FROM old
+                WHERE j.id = old.id
+                RETURNING j.id, j.queue, j.state, j.attempt, old.server_id AS old_server
+            ), ev AS (
+                INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
+                SELECT id, now(), state, attempt, old_server FROM upd
+            ), {counted}
+            SELECT count(*)::bigint FROM upd",
             counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd"),
         );
 
@@ -389,6 +416,7 @@ impl Queries {
             insert,
             claim,
             complete,
+            complete_in,
             renew,
             rescue,
             get_job,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use jobs_core::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
-    JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobDetail,
+    JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
     JobGetParams, JobId, JobInsertManyParams, JobListParams, JobOutcome, JobPruneParams,
     JobRetryParams, JobRow, JobSignal, JobState, LeaseRenewManyParams, LeaseRescueParams,
     LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request, RunAt, ServerHeartbeatParams,
@@ -194,6 +194,54 @@ impl PgStore {
         jobs: Vec<NewJob>,
     ) -> StoreResult<Vec<JobId>> {
         self.insert(&mut *conn, jobs).await
+    }
+
+    /// Marks the running job of `ctx` succeeded on the application's own
+    /// connection or transaction (`&mut *tx`), for jobs whose effects live in
+    /// the same database: the effects and the completion commit together or
+    /// not at all (an outbox that cannot run twice after a commit).
+    ///
+    /// Call it last, just before committing: it locks the job's row until
+    /// the transaction ends, and the server's lease renewals wait for it.
+    /// It fails with a `Conflict` store error when the attempt is no longer
+    /// the job's running attempt (its lease expired and it was rescued, or it
+    /// was cancelled and finished): roll back then, as `?` does by dropping
+    /// the transaction, and return the error.
+    ///
+    /// The fence is the job id and the attempt number of `ctx` with the
+    /// `processing` state; a server hands a job back (which reuses the attempt
+    /// number) only after its run has ended. After the commit the job must
+    /// return `Ok`: the server's own "succeeded" write then finds the job
+    /// finished and is not applied (see the crate notes on completions).
+    ///
+    /// ```no_run
+    /// # async fn job(store: jobs_postgres::PgStore, ctx: jobs_core::JobContext) -> anyhow::Result<()> {
+    /// let mut tx = store.pool().begin().await?;
+    /// sqlx::query("UPDATE offers SET is_valid = false WHERE id = $1")
+    ///     .bind(7_i64)
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// store.complete_in(&mut tx, &ctx).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn complete_in(&self, conn: &mut PgConnection, ctx: &JobContext) -> StoreResult<()> {
+        let applied: i64 = sqlx::query_scalar(&self.inner.sql.complete_in)
+            .bind(ctx.id().0)
+            .bind(ctx.attempt())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| store_error("completing a job in a transaction", e))?;
+        if applied == 1 {
+            Ok(())
+        } else {
+            Err(conflict(format!(
+                "job {} is no longer running attempt {} (its lease expired, or it was \
+                 cancelled or finished); roll the transaction back",
+                ctx.id(),
+                ctx.attempt()
+            )))
+        }
     }
 
     async fn insert<'e>(
