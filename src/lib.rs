@@ -19,6 +19,39 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! Shared resources and the run's context are injected by type, settings go
+//! in the attribute, and the generated `new` builds a request that carries
+//! per-enqueue options (see [`job`] for everything it generates):
+//!
+//! ```
+//! use std::time::Duration;
+//! use jobs::{job, JobContext, Jobs, MemoryStore, Server, State};
+//!
+//! #[derive(Clone)]
+//! struct Mailer; // a pool, a client, config: anything `Clone + Send + Sync`
+//!
+//! /// Mails the invoice; the generated `SendInvoice` carries this comment.
+//! #[job(queue = "mail", max_attempts = 5, backoff = exponential("30s", "1h"), timeout = "2m")]
+//! async fn send_invoice(invoice_id: i64, mailer: State<Mailer>, ctx: JobContext) -> anyhow::Result<()> {
+//!     let Mailer = *mailer;
+//!     println!("invoice {invoice_id}, attempt {} of {}", ctx.attempt(), ctx.max_attempts());
+//!     Ok(())
+//! }
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let store = MemoryStore::new();
+//! let jobs = Jobs::new(store.clone());
+//! SendInvoice::enqueue(&jobs, 7).await?;
+//! SendInvoice::new(8).delay(Duration::from_secs(60)).priority(5).enqueue(&jobs).await?;
+//! assert_eq!(SendInvoice::NAME, "send_invoice");
+//!
+//! let server = Server::builder(store).queues(["mail"]).state(Mailer).start().await?;
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+//! ```
 
 pub use jobs_core::{
     Backoff, CancelOutcome, Cron, Error, IntoCron, Job, JobContext, JobDetail, JobEvent, JobId,

@@ -42,7 +42,9 @@ struct Invoice {
     lines: Vec<(String, u32)>,
 }
 
-static RECEIVED: Mutex<Vec<(Invoice, Option<chrono::NaiveDate>, Vec<u8>)>> = Mutex::new(Vec::new());
+type Received = (Invoice, Option<chrono::NaiveDate>, Vec<u8>);
+
+static RECEIVED: Mutex<Vec<Received>> = Mutex::new(Vec::new());
 
 #[job(queue = "billing")]
 async fn file_invoice(
@@ -249,12 +251,13 @@ async fn an_error_returned_by_the_job_is_recorded() {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_without_a_requested_resource_does_not_start() {
-    let error = Server::builder(MemoryStore::new())
+    let started = Server::builder(MemoryStore::new())
         .queues(["default", "mail", "billing"])
         .start()
-        .await
-        .err()
-        .expect("the server needs a Mailer");
+        .await;
+    let Err(error) = started else {
+        panic!("the server needs a Mailer")
+    };
     let message = error.to_string();
     assert!(message.contains("Mailer"), "{message}");
     assert!(message.contains("mail.welcome"), "{message}");
