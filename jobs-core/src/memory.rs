@@ -768,7 +768,10 @@ impl State {
                 if row.def.schedule != def.schedule || row.def.time_zone != def.time_zone {
                     row.next_run_at = None;
                 }
-                row.def = def;
+                if row.def != def {
+                    row.revision += 1;
+                    row.def = def;
+                }
             }
             None => {
                 self.recurring
@@ -779,7 +782,10 @@ impl State {
 
     fn cron_fire(&mut self, now: Timestamp, p: CronFireParams) -> (CronFireOutcome, bool) {
         match self.recurring.get(&p.id) {
-            Some(row) if row.next_run_at == p.expected_next_run_at => {}
+            Some(row)
+                if !row.paused
+                    && row.next_run_at == p.expected_next_run_at
+                    && p.expected_revision.is_none_or(|r| r == row.revision) => {}
             _ => return (CronFireOutcome::Lost, false),
         }
         if p.skip_if_running && !p.jobs.is_empty() && self.recurring_unfinished(&p.id) {
@@ -926,6 +932,9 @@ impl Store for MemoryStore {
         if row.paused && !p.paused {
             // Ticks passed while paused are not run.
             row.next_run_at = None;
+        }
+        if row.paused != p.paused {
+            row.revision += 1;
         }
         row.paused = p.paused;
         Ok(())

@@ -217,6 +217,9 @@ pub struct RecurringRow {
     pub last_error: Option<String>,
     /// When a tick was last skipped, and why.
     pub last_skipped: Option<(Timestamp, String)>,
+    /// Bumped by every change of the definition and every pause or resume; a
+    /// fire planned from an older revision is lost.
+    pub revision: i64,
 }
 
 impl RecurringRow {
@@ -231,6 +234,7 @@ impl RecurringRow {
             last_job_state: None,
             last_error: None,
             last_skipped: None,
+            revision: 0,
         }
     }
 }
@@ -289,6 +293,13 @@ pub(crate) fn plan(row: &RecurringRow, cron: &Cron, now: Timestamp) -> Option<Fi
         next_run_at,
         jobs,
     })
+}
+
+/// The `next_run_at` of an entry that will never fire (an invalid schedule,
+/// or one with no tick left): the last day of year 9999, which every store
+/// can represent.
+pub(crate) fn never() -> Timestamp {
+    chrono::DateTime::from_timestamp(253_402_214_400, 0).expect("a valid instant")
 }
 
 /// Checks an application's recurring id.

@@ -379,7 +379,8 @@ params!(
     /// Insert a recurring job, or update the one with the same id. A changed
     /// schedule or time zone resets `next_run_at` to `None` (the next scheduler
     /// pass computes it from the store's clock); other changes keep it, and a
-    /// call with an unchanged definition changes nothing. Pausing is kept.
+    /// call with an unchanged definition changes nothing. Any change bumps the
+    /// entry's revision. Pausing is kept.
     CronUpsertParams {
         /// The definition.
         def: RecurringDef,
@@ -395,8 +396,9 @@ params!(
 );
 
 params!(
-    /// Pause or resume a recurring job. Resuming resets `next_run_at` to `None`,
-    /// so ticks passed while paused are not run. `NotFound` if there is none.
+    /// Pause or resume a recurring job (bumping its revision when that changes
+    /// it). Resuming resets `next_run_at` to `None`, so ticks passed while
+    /// paused are not run. `NotFound` if there is none.
     CronPauseParams {
         /// Its id.
         id: String,
@@ -437,25 +439,55 @@ impl CronDue {
     }
 }
 
-params!(
-    /// Fire a recurring job, atomically and at most once per tick: only if its
-    /// `next_run_at` still equals `expected_next_run_at` (compare-and-set),
-    /// insert `jobs` (unless `skip_if_running` and a job of this recurring id
-    /// is scheduled, enqueued or processing: then record the skip and insert
-    /// nothing), record the latest tick and job, and set `next_run_at`.
-    CronFireParams {
-        /// The recurring job.
+/// Fire a recurring job, atomically and at most once per tick: only if it
+/// is not paused, its `next_run_at` still equals `expected_next_run_at` and
+/// (when given) its revision still equals `expected_revision` (a
+/// compare-and-set), insert `jobs` (unless `skip_if_running` and a job of this
+/// recurring id is scheduled, enqueued or processing: then record the skip
+/// and insert nothing), record the latest tick and job, and set `next_run_at`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CronFireParams {
+    /// The recurring job.
+    pub id: String,
+    /// The `next_run_at` the caller read; the fire is lost if it changed.
+    pub expected_next_run_at: Option<Timestamp>,
+    /// The revision the caller planned from; the fire is lost if the entry
+    /// was changed, paused or resumed since. `None` skips this check.
+    pub expected_revision: Option<i64>,
+    /// The new `next_run_at`.
+    pub next_run_at: Timestamp,
+    /// The runs to insert (their `recurring` origin set).
+    pub jobs: Vec<NewJob>,
+    /// Skip the runs while an earlier run is unfinished.
+    pub skip_if_running: bool,
+}
+
+impl CronFireParams {
+    /// The params, without a revision check.
+    pub fn new(
         id: String,
-        /// The `next_run_at` the caller read; the fire is lost if it changed.
         expected_next_run_at: Option<Timestamp>,
-        /// The new `next_run_at`.
         next_run_at: Timestamp,
-        /// The runs to insert (their `recurring` origin set).
         jobs: Vec<NewJob>,
-        /// Skip the runs while an earlier run is unfinished.
         skip_if_running: bool,
+    ) -> Self {
+        Self {
+            id,
+            expected_next_run_at,
+            expected_revision: None,
+            next_run_at,
+            jobs,
+            skip_if_running,
+        }
     }
-);
+
+    /// Also requires the entry's revision to be unchanged.
+    pub fn expected_revision(mut self, revision: i64) -> Self {
+        self.expected_revision = Some(revision);
+        self
+    }
+}
 
 /// What a fire did.
 #[derive(Debug, Clone, PartialEq, Eq)]

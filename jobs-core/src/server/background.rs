@@ -235,15 +235,20 @@ pub(crate) async fn scheduler(shared: Arc<Shared>) {
             };
             for row in due.due {
                 let id = row.def.id.clone();
-                let cron = match row.def.cron() {
-                    Ok(cron) => cron,
+                let plan = match row.def.cron() {
+                    Ok(cron) => recurring::plan(&row, &cron, due.now),
                     Err(error) => {
                         tracing::warn!(recurring = %id, %error, "recurring job has an invalid schedule and does not fire; fix it with add_or_update");
-                        continue;
+                        None
                     }
                 };
-                let Some(plan) = recurring::plan(&row, &cron, due.now) else {
-                    tracing::debug!(recurring = %id, "recurring job has no tick left");
+                let Some(plan) = plan else {
+                    // Invalid, or no tick left: park it far ahead so that it
+                    // stops coming back on every pass; add_or_update with a
+                    // new schedule makes it due again.
+                    let park = CronFireParams::new(id, row.next_run_at, recurring::never(), Vec::new(), false)
+                        .expected_revision(row.revision);
+                    let _ = timeout_call(shared.settings.store_timeout, shared.store.cron_fire(park)).await;
                     continue;
                 };
                 let params = CronFireParams::new(
@@ -252,7 +257,8 @@ pub(crate) async fn scheduler(shared: Arc<Shared>) {
                     plan.next_run_at,
                     plan.jobs,
                     row.def.overlap == Overlap::Skip,
-                );
+                )
+                .expected_revision(row.revision);
                 match timeout_call(shared.settings.store_timeout, shared.store.cron_fire(params)).await {
                     Ok(CronFireOutcome::Fired(ids)) if !ids.is_empty() => {
                         tracing::info!(recurring = %id, jobs = ?ids, next = %plan.next_run_at, "recurring job fired")
