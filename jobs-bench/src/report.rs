@@ -51,7 +51,9 @@ pub(crate) struct Line {
     /// W2: jobs/s up to the handler's last completion, peak RSS, shutdown time.
     handler_rates: Vec<f64>,
     rss_mb: Vec<f64>,
+    rss_before_start_mb: Vec<f64>,
     shutdown_s: Vec<f64>,
+    batching: Vec<crate::stores::Batching>,
     /// W3, in ms.
     p50: Vec<f64>,
     p95: Vec<f64>,
@@ -74,7 +76,9 @@ impl Line {
             rates: Vec::new(),
             handler_rates: Vec::new(),
             rss_mb: Vec::new(),
+            rss_before_start_mb: Vec::new(),
             shutdown_s: Vec::new(),
+            batching: Vec::new(),
             p50: Vec::new(),
             p95: Vec::new(),
             p99: Vec::new(),
@@ -106,6 +110,9 @@ impl Line {
         self.handler_rates
             .push(report.completed as f64 / report.handler_s);
         self.rss_mb.push(report.rss_kb as f64 / 1024.0);
+        self.rss_before_start_mb
+            .push(report.rss_before_start_kb as f64 / 1024.0);
+        self.batching.extend(report.batching);
         self.shutdown_s.push(report.shutdown_s);
     }
 
@@ -186,6 +193,33 @@ impl Line {
                         "rss_mb_median".into(),
                         json!(round(median(&self.rss_mb), 1)),
                     );
+                    map.insert(
+                        "rss_before_start_mb".into(),
+                        json!(rounded(&self.rss_before_start_mb, 1)),
+                    );
+                    if !self.batching.is_empty() {
+                        let b = &self.batching;
+                        let field = |f: fn(&crate::stores::Batching) -> f64, places| {
+                            rounded(&b.iter().map(f).collect::<Vec<_>>(), places)
+                        };
+                        map.insert("claims".into(), json!(field(|b| b.claims as f64, 0)));
+                        map.insert(
+                            "jobs_per_claim".into(),
+                            json!(field(|b| b.jobs_per_claim, 1)),
+                        );
+                        map.insert(
+                            "ms_between_claims".into(),
+                            json!(field(|b| b.ms_between_claims, 2)),
+                        );
+                        map.insert(
+                            "completion_writes".into(),
+                            json!(field(|b| b.completion_writes as f64, 0)),
+                        );
+                        map.insert(
+                            "jobs_per_completion".into(),
+                            json!(field(|b| b.jobs_per_completion, 1)),
+                        );
+                    }
                 }
             }
         }

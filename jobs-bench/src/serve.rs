@@ -26,6 +26,12 @@ pub(crate) struct ServeReport {
     pub(crate) completed: u64,
     /// Peak resident set of the process, from `/proc/self/status`.
     pub(crate) rss_kb: u64,
+    /// Resident set just before the server started (store connected; for
+    /// MemoryStore, the jobs inserted): what the server adds is the rest.
+    pub(crate) rss_before_start_kb: u64,
+    /// How the server batched its store calls (PostgreSQL only; the parent fills it in).
+    #[serde(skip)]
+    pub(crate) batching: Option<stores::Batching>,
 }
 
 /// The longest a drain may take before the run counts as failed.
@@ -72,6 +78,7 @@ pub(crate) async fn insert(jobs: &Jobs, n: u64, batch: usize) -> Result<()> {
 async fn drain(store: impl Store + Clone, o: &ServeOptions) -> Result<ServeReport> {
     let jobs = Jobs::new(store.clone());
     job::reset(false, 0);
+    let rss_before_start_kb = proc_status_kb("VmRSS:")?;
     let started = Instant::now();
     let server = Server::builder(store)
         .concurrency(o.concurrency)
@@ -102,21 +109,24 @@ async fn drain(store: impl Store + Clone, o: &ServeOptions) -> Result<ServeRepor
         drain_s,
         shutdown_s,
         completed: job::completed(),
-        rss_kb: peak_rss_kb()?,
+        rss_kb: proc_status_kb("VmHWM:")?,
+        rss_before_start_kb,
+        batching: None,
     })
 }
 
-/// `VmHWM` of this process, in kB.
-fn peak_rss_kb() -> Result<u64> {
+/// A field of this process's `/proc/self/status` in kB (`VmHWM:`, the peak
+/// resident set; `VmRSS:`, the current one).
+fn proc_status_kb(field: &str) -> Result<u64> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM in /proc/self/status")?;
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("no {field} in /proc/self/status"))?;
     line.split_whitespace()
         .nth(1)
-        .context("malformed VmHWM line")?
+        .context("malformed /proc/self/status line")?
         .parse()
-        .context("malformed VmHWM value")
+        .context("malformed /proc/self/status value")
 }

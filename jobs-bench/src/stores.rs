@@ -138,3 +138,50 @@ pub(crate) async fn wait_all_succeeded(
         tokio::time::sleep(every).await;
     }
 }
+
+/// How the server batched its store calls in a PostgreSQL drain, read from
+/// the history PgStore writes (`job_events`): the rows of one claim or one
+/// completion write share the transaction's `now()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Batching {
+    /// Claim statements that returned jobs.
+    pub(crate) claims: i64,
+    /// Jobs per claim, on average.
+    pub(crate) jobs_per_claim: f64,
+    /// Completion writes.
+    pub(crate) completion_writes: i64,
+    /// Jobs per completion write, on average.
+    pub(crate) jobs_per_completion: f64,
+    /// Milliseconds between consecutive claims, on average.
+    pub(crate) ms_between_claims: f64,
+}
+
+/// Reads [`Batching`] from the history of the drained jobs; `None` when the
+/// history does not have the expected shape.
+pub(crate) async fn batching(admin: &PgPool, schema: &str) -> Option<Batching> {
+    let row = sqlx::query(&format!(
+        "WITH claims AS (
+            SELECT at, count(*) AS n FROM \"{schema}\".job_events
+            WHERE state = 'processing' GROUP BY at
+        ), completions AS (
+            SELECT at, count(*) AS n FROM \"{schema}\".job_events
+            WHERE state = 'succeeded' GROUP BY at
+        )
+        SELECT (SELECT count(*) FROM claims)::bigint,
+               (SELECT avg(n) FROM claims)::float8,
+               (SELECT count(*) FROM completions)::bigint,
+               (SELECT avg(n) FROM completions)::float8,
+               (SELECT extract(epoch FROM max(at) - min(at)) * 1000 / greatest(count(*) - 1, 1)
+                FROM claims)::float8"
+    ))
+    .fetch_one(admin)
+    .await
+    .ok()?;
+    Some(Batching {
+        claims: row.try_get(0).ok()?,
+        jobs_per_claim: row.try_get::<Option<f64>, _>(1).ok()??,
+        completion_writes: row.try_get(2).ok()?,
+        jobs_per_completion: row.try_get::<Option<f64>, _>(3).ok()??,
+        ms_between_claims: row.try_get::<Option<f64>, _>(4).ok()??,
+    })
+}

@@ -83,12 +83,13 @@ pub(crate) async fn w2(
         .await?;
         pg.pool().close().await;
     }
-    let report = run_child(o, store).await?;
+    let mut report = run_child(o, store).await?;
     if let (StoreKind::Pg, Some(admin)) = (store, admin) {
         let pg = stores::connect_pg(&o.url, &o.schema).await?;
         let jobs = Jobs::new(pg.clone());
         stores::check_pg("W2", &jobs, admin, &o.schema, JobState::Succeeded, o.jobs).await?;
         pg.pool().close().await;
+        report.batching = stores::batching(admin, &o.schema).await;
     }
     if report.completed != o.jobs {
         bail!(
