@@ -1,5 +1,5 @@
 -- Recurring jobs: one row per schedule. A tick fires by compare-and-set on
--- `next_run_at` (one statement, under the row's lock), so each tick runs once
+-- `next_run_at` and `revision` (one statement, under the row's lock), so each tick runs once
 -- whatever the number of servers; the unique index on the runs'
 -- (recurring_id, scheduled_for) backs it up.
 CREATE TABLE {{schema}}.recurring (
@@ -14,6 +14,9 @@ CREATE TABLE {{schema}}.recurring (
     misfire             text        NOT NULL,
     overlap             text        NOT NULL,
     paused              boolean     NOT NULL DEFAULT false,
+    -- Bumped by every change of the definition and every pause or resume;
+    -- a fire planned from an older revision loses its compare-and-set.
+    revision            bigint      NOT NULL DEFAULT 0,
     next_run_at         timestamptz,
     last_run_at         timestamptz,
     last_job_id         bigint,

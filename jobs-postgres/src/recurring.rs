@@ -35,7 +35,8 @@ impl CronQueries {
         let s = &schema.quoted();
         let view = format!(
             "SELECT r.id, r.schedule, r.time_zone, r.name, r.queue, r.args, r.priority,
-                    r.max_attempts, r.misfire, r.overlap, r.paused, r.next_run_at, r.last_run_at,
+                    r.max_attempts, r.misfire, r.overlap, r.paused, r.revision, r.next_run_at,
+                    r.last_run_at,
                     r.last_job_id, r.last_skipped_at, r.last_skipped_reason,
                     j.state AS last_job_state, j.last_error
              FROM {s}.recurring r LEFT JOIN {s}.jobs j ON j.id = r.last_job_id"
@@ -47,6 +48,14 @@ impl CronQueries {
                      priority, max_attempts, misfire, overlap)
                  VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9, $10)
                  ON CONFLICT (id) DO UPDATE SET
+                     revision = r.revision + CASE
+                         WHEN (r.schedule, r.time_zone, r.name, r.queue, r.args, r.priority,
+                               r.max_attempts, r.misfire, r.overlap)
+                              IS DISTINCT FROM
+                              (EXCLUDED.schedule, EXCLUDED.time_zone, EXCLUDED.name,
+                               EXCLUDED.queue, EXCLUDED.args, EXCLUDED.priority,
+                               EXCLUDED.max_attempts, EXCLUDED.misfire, EXCLUDED.overlap)
+                         THEN 1 ELSE 0 END,
                      next_run_at = CASE WHEN r.schedule = EXCLUDED.schedule
                                          AND r.time_zone = EXCLUDED.time_zone
                                         THEN r.next_run_at END,
@@ -60,6 +69,7 @@ impl CronQueries {
             pause: format!(
                 "UPDATE {s}.recurring
                  SET next_run_at = CASE WHEN paused AND NOT $2 THEN NULL ELSE next_run_at END,
+                     revision = revision + CASE WHEN paused <> $2 THEN 1 ELSE 0 END,
                      paused = $2
                  WHERE id = $1"
             ),
@@ -70,7 +80,8 @@ impl CronQueries {
             ),
             fire_cas: format!(
                 "UPDATE {s}.recurring SET next_run_at = $2
-                 WHERE id = $1 AND next_run_at IS NOT DISTINCT FROM $3
+                 WHERE id = $1 AND NOT paused AND next_run_at IS NOT DISTINCT FROM $3
+                   AND ($4::bigint IS NULL OR revision = $4)
                  RETURNING id"
             ),
             unfinished: format!(
@@ -129,6 +140,7 @@ fn recurring_row(row: &PgRow) -> Result<RecurringRow, sqlx::Error> {
     def.schedule = schedule;
     def.time_zone = time_zone;
     let mut out = RecurringRow::new(def, row.try_get("paused")?, row.try_get("next_run_at")?);
+    out.revision = row.try_get("revision")?;
     out.last_run_at = row.try_get("last_run_at")?;
     out.last_job_id = row.try_get::<Option<i64>, _>("last_job_id")?.map(JobId);
     out.last_job_state = row
@@ -238,6 +250,7 @@ impl PgStore {
             .bind(&p.id)
             .bind(p.next_run_at)
             .bind(p.expected_next_run_at)
+            .bind(p.expected_revision)
             .fetch_optional(&mut *tx)
             .await
             .map_err(fail)?

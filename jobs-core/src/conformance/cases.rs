@@ -2611,6 +2611,77 @@ pub async fn cron_pause_and_resume<S: Store>(store: S) {
     assert_eq!(cron_list(&store).await.len(), 1, "no entry created");
 }
 
+/// A fire planned before a pause, a resume or an edit of the entry is lost:
+/// the revision it names is stale. A paused entry never fires, and an edit
+/// that keeps `next_run_at` still makes an older plan lose (so a schedule
+/// changed while `next_run_at` is unset cannot be overwritten by a plan made
+/// from the old schedule).
+pub async fn cron_fire_is_lost_after_a_pause_or_an_edit<S: Store>(store: S) {
+    let def = cron_def(CRON_ID, HOURLY);
+    cron_upsert(&store, def.clone()).await;
+    let now = cron_now(&store).await;
+    let next = now + chrono::Duration::hours(1);
+    let fire = |revision: i64, expected: Option<Timestamp>| {
+        store.cron_fire(
+            CronFireParams::new(
+                CRON_ID.to_owned(),
+                expected,
+                next,
+                vec![cron_run(&def, now)],
+                false,
+            )
+            .expected_revision(revision),
+        )
+    };
+
+    // A plan read before a pause loses, even with the right next_run_at.
+    let before_pause = cron_entry(&store, CRON_ID).await.revision;
+    store
+        .cron_pause(CronPauseParams::new(CRON_ID.to_owned(), true))
+        .await
+        .expect("pausing");
+    assert_eq!(
+        fire(before_pause, None).await.expect("fire"),
+        CronFireOutcome::Lost,
+        "paused"
+    );
+    let paused = cron_entry(&store, CRON_ID).await;
+    assert_ne!(paused.revision, before_pause, "pausing bumps the revision");
+    assert_eq!(
+        fire(paused.revision, None).await.expect("fire"),
+        CronFireOutcome::Lost,
+        "a paused entry never fires"
+    );
+    store
+        .cron_pause(CronPauseParams::new(CRON_ID.to_owned(), false))
+        .await
+        .expect("resuming");
+
+    // A plan read before an edit of the schedule loses.
+    let before_edit = cron_entry(&store, CRON_ID).await.revision;
+    cron_upsert(&store, cron_def(CRON_ID, "30 * * * *")).await;
+    let edited = cron_entry(&store, CRON_ID).await;
+    assert_eq!(edited.next_run_at, None);
+    assert_ne!(edited.revision, before_edit, "an edit bumps the revision");
+    assert_eq!(
+        fire(before_edit, None).await.expect("fire"),
+        CronFireOutcome::Lost,
+        "stale plan"
+    );
+    assert!(
+        cron_entry(&store, CRON_ID).await.next_run_at.is_none(),
+        "nothing changed"
+    );
+
+    // An unchanged upsert keeps the revision, and the current plan fires.
+    cron_upsert(&store, cron_def(CRON_ID, "30 * * * *")).await;
+    assert_eq!(cron_entry(&store, CRON_ID).await.revision, edited.revision);
+    assert!(matches!(
+        fire(edited.revision, None).await.expect("fire"),
+        CronFireOutcome::Fired(ids) if ids.len() == 1
+    ));
+}
+
 /// `cron_remove` removes the entry and says it existed; removing it again
 /// says it did not. A removed entry is not listed, not due, cannot fire or be
 /// triggered; its past runs stay.

@@ -210,6 +210,7 @@ macro_rules! __jobs_conformance_cases {
             cron_upsert_with_a_changed_schedule_or_time_zone_resets_next_run_at,
             cron_upsert_with_changed_args_keeps_next_run_at_and_the_next_fire_uses_them,
             cron_pause_and_resume,
+            cron_fire_is_lost_after_a_pause_or_an_edit,
             cron_remove_removes_once,
             cron_trigger_runs_now_without_moving_the_schedule,
             cron_list_reports_the_last_run_ordered_by_id,
