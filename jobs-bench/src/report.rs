@@ -52,6 +52,8 @@ pub(crate) struct Line {
     handler_rates: Vec<f64>,
     rss_mb: Vec<f64>,
     rss_before_start_mb: Vec<f64>,
+    /// `[anonymous, file]` resident MB at the end of each W2 repetition.
+    rss_split_mb: Vec<[f64; 2]>,
     shutdown_s: Vec<f64>,
     batching: Vec<crate::stores::Batching>,
     /// W3, in ms.
@@ -77,6 +79,7 @@ impl Line {
             handler_rates: Vec::new(),
             rss_mb: Vec::new(),
             rss_before_start_mb: Vec::new(),
+            rss_split_mb: Vec::new(),
             shutdown_s: Vec::new(),
             batching: Vec::new(),
             p50: Vec::new(),
@@ -112,6 +115,10 @@ impl Line {
         self.rss_mb.push(report.rss_kb as f64 / 1024.0);
         self.rss_before_start_mb
             .push(report.rss_before_start_kb as f64 / 1024.0);
+        self.rss_split_mb.push([
+            report.rss_anon_kb as f64 / 1024.0,
+            report.rss_file_kb as f64 / 1024.0,
+        ]);
         self.batching.extend(report.batching);
         self.shutdown_s.push(report.shutdown_s);
     }
@@ -197,6 +204,14 @@ impl Line {
                         "rss_before_start_mb".into(),
                         json!(rounded(&self.rss_before_start_mb, 1)),
                     );
+                    let split = |k: usize| {
+                        rounded(
+                            &self.rss_split_mb.iter().map(|s| s[k]).collect::<Vec<_>>(),
+                            1,
+                        )
+                    };
+                    map.insert("rss_anon_mb_at_end".into(), json!(split(0)));
+                    map.insert("rss_file_mb_at_end".into(), json!(split(1)));
                     if !self.batching.is_empty() {
                         let b = &self.batching;
                         let field = |f: fn(&crate::stores::Batching) -> f64, places| {

@@ -29,6 +29,10 @@ pub(crate) struct ServeReport {
     /// Resident set just before the server started (store connected; for
     /// MemoryStore, the jobs inserted): what the server adds is the rest.
     pub(crate) rss_before_start_kb: u64,
+    /// The resident set at the end, split into anonymous memory (heaps,
+    /// stacks) and file pages (mostly this binary's code).
+    pub(crate) rss_anon_kb: u64,
+    pub(crate) rss_file_kb: u64,
     /// How the server batched its store calls (PostgreSQL only; the parent fills it in).
     #[serde(skip)]
     pub(crate) batching: Option<stores::Batching>,
@@ -111,6 +115,8 @@ async fn drain(store: impl Store + Clone, o: &ServeOptions) -> Result<ServeRepor
         completed: job::completed(),
         rss_kb: proc_status_kb("VmHWM:")?,
         rss_before_start_kb,
+        rss_anon_kb: proc_status_kb("RssAnon:")?,
+        rss_file_kb: proc_status_kb("RssFile:")?,
         batching: None,
     })
 }
