@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::model::{JobId, NewJob, RunAt, Timestamp};
+use crate::model::{Claim, JobId, NewJob, RunAt, Timestamp};
 use crate::retry::Backoff;
 use crate::store::BoxFuture;
 
@@ -247,6 +247,7 @@ pub struct JobContext {
 #[derive(Debug)]
 struct ContextInner {
     id: JobId,
+    claim_token: i64,
     name: String,
     queue: String,
     attempt: i32,
@@ -258,7 +259,7 @@ struct ContextInner {
 impl JobContext {
     /// A context; the server builds one per attempt.
     pub fn new(
-        id: JobId,
+        claim: Claim,
         name: String,
         queue: String,
         attempt: i32,
@@ -268,7 +269,8 @@ impl JobContext {
     ) -> Self {
         Self {
             inner: Arc::new(ContextInner {
-                id,
+                id: claim.job_id,
+                claim_token: claim.token,
                 name,
                 queue,
                 attempt,
@@ -282,6 +284,14 @@ impl JobContext {
     /// The job's id.
     pub fn id(&self) -> JobId {
         self.inner.id
+    }
+    /// The claim of this attempt: what a store's writes about the attempt
+    /// are fenced by (PostgreSQL's `complete_in` takes it from here).
+    pub fn claim(&self) -> Claim {
+        Claim {
+            job_id: self.inner.id,
+            token: self.inner.claim_token,
+        }
     }
     /// The job's stored name.
     pub fn name(&self) -> &str {

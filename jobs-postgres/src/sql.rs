@@ -179,7 +179,7 @@ impl Queries {
         let complete_in = format!(
             "WITH old AS (
                 SELECT id, server_id FROM {s}.jobs
-                WHERE id = $1 AND attempt = $2 AND state = 'processing'
+                WHERE id = $1 AND claim_token = $2 AND state = 'processing'
                 FOR UPDATE
             ), upd AS (
                 UPDATE {s}.jobs j

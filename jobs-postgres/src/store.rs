@@ -208,11 +208,11 @@ impl PgStore {
     /// was cancelled and finished): roll back then, as `?` does by dropping
     /// the transaction, and return the error.
     ///
-    /// The fence is the job id and the attempt number of `ctx` with the
-    /// `processing` state; a server hands a job back (which reuses the attempt
-    /// number) only after its run has ended. After the commit the job must
-    /// return `Ok`: the server's own "succeeded" write then finds the job
-    /// finished and is not applied (see the crate notes on completions).
+    /// The fence is the attempt's claim (`ctx.claim()`: the job id and its
+    /// claim token) with the `processing` state, like every other write about
+    /// a running attempt. After the commit the job must return `Ok`: the
+    /// server's own "succeeded" write then finds the job already finished
+    /// under the same claim and is not applied.
     ///
     /// ```no_run
     /// # async fn job(store: jobs_postgres::PgStore, ctx: jobs_core::JobContext) -> anyhow::Result<()> {
@@ -228,7 +228,7 @@ impl PgStore {
     pub async fn complete_in(&self, conn: &mut PgConnection, ctx: &JobContext) -> StoreResult<()> {
         let applied: i64 = sqlx::query_scalar(&self.inner.sql.complete_in)
             .bind(ctx.id().0)
-            .bind(ctx.attempt())
+            .bind(ctx.claim().token)
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| store_error("completing a job in a transaction", e))?;

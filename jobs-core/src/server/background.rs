@@ -14,8 +14,8 @@ use crate::model::ServerInfo;
 use crate::recurring::{self, Overlap};
 use crate::store::{
     CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
-    JobPruneParams, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
-    ServerRemoveParams,
+    JobGetParams, JobPruneParams, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus,
+    ServerHeartbeatParams, ServerRemoveParams,
 };
 
 /// At most this many outcomes are written in one store call.
@@ -68,7 +68,7 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
             Ok(applied) => {
                 for (completion, applied) in batch.iter().zip(applied) {
                     if !applied {
-                        tracing::warn!(job = %completion.claim.job_id, "the outcome of job {} was not recorded: its claim is no longer current (it was rescued, cancelled or claimed again)", completion.claim.job_id);
+                        explain_unrecorded(shared, completion).await;
                     }
                 }
                 break;
@@ -92,6 +92,27 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
     let mut running = shared.running();
     for completion in &batch {
         running.remove(&completion.claim.job_id);
+    }
+}
+
+/// Logs why an outcome was not recorded. Usually nothing is wrong: the job
+/// completed itself in its own transaction, or an earlier try of this write
+/// committed before its connection died. Only a claim that is no longer
+/// current (the job was rescued and claimed again) deserves a warning.
+async fn explain_unrecorded(shared: &Shared, completion: &JobCompletion) {
+    let id = completion.claim.job_id;
+    let read = shared.store.job_get(JobGetParams::new(id));
+    let job = timeout_call(shared.settings.store_timeout, read).await;
+    match job {
+        Ok(Some(detail))
+            if detail.job.claim_token == completion.claim.token
+                && detail.job.state.is_finished() =>
+        {
+            tracing::debug!(job = %id, state = %detail.job.state, "the outcome was already recorded under this claim");
+        }
+        _ => {
+            tracing::warn!(job = %id, "the outcome of job {id} was not recorded: its claim is no longer current (it was rescued, cancelled or claimed again)");
+        }
     }
 }
 

@@ -168,7 +168,7 @@ async fn supervise(
     };
     let options = (registration.options)();
     let context = JobContext::new(
-        row.id,
+        claim,
         row.name.clone(),
         row.queue.clone(),
         row.attempt,
