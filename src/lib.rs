@@ -128,15 +128,20 @@ pub mod __private {
             key: &'static str,
             value: &T,
         ) -> Result<(), S::Error> {
-            let value = (self.to_json)(value)
-                .map_err(|e| <S::Error as ser::Error>::custom(format_args!("argument `{key}`: {e}")))?;
+            let value = (self.to_json)(value).map_err(|e| {
+                <S::Error as ser::Error>::custom(format_args!("argument `{key}`: {e}"))
+            })?;
             state.serialize_field(key, &value)
         }
 
         /// Takes the field `key` out of the stored arguments. A missing field
         /// reads as `null`, so an `Option` parameter added later reads as `None`
         /// in jobs stored before.
-        pub fn take<E: de::Error>(self, map: &mut Map<String, Value>, key: &'static str) -> Result<T, E> {
+        pub fn take<E: de::Error>(
+            self,
+            map: &mut Map<String, Value>,
+            key: &'static str,
+        ) -> Result<T, E> {
             match map.remove(key) {
                 Some(value) => (self.from_json)(value)
                     .map_err(|e| E::custom(format_args!("argument `{key}`: {e}"))),

@@ -42,9 +42,9 @@ pub use server::{Server, ServerBuilder, ServerHandle};
 pub use store::{
     BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
-    DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams,
-    JobCompletion, JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams,
-    JobListParams, JobOutcome, JobPruneParams, JobRetryParams, JobSignal, LeaseRenewManyParams,
-    LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams,
-    Store, StoreError, StoreErrorKind, StoreResult,
+    DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
+    JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
+    JobPruneParams, JobRetryParams, JobSignal, LeaseRenewManyParams, LeaseRescueParams,
+    LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreError,
+    StoreErrorKind, StoreResult,
 };

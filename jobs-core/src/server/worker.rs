@@ -117,8 +117,14 @@ fn hand_back_excess(shared: &Arc<Shared>, row: JobRow) {
     let outcome = JobOutcome::Released {
         reason: "claimed beyond the server's free slots".to_owned(),
     };
-    if shared.completions.send(JobCompletion::new(row.claim(), outcome)).is_err() {
-        tracing::error!("the completer has stopped; the job will be rescued when its lease expires");
+    if shared
+        .completions
+        .send(JobCompletion::new(row.claim(), outcome))
+        .is_err()
+    {
+        tracing::error!(
+            "the completer has stopped; the job will be rescued when its lease expires"
+        );
     }
 }
 
