@@ -86,15 +86,8 @@ CREATE TABLE {{schema}}.servers (
     heartbeat_at timestamptz NOT NULL
 );
 
--- Wake-ups: one NOTIFY per inserting statement (not per row), whoever
--- inserts, including the application's own transactions (delivered at commit).
-CREATE FUNCTION {{schema}}.jobs_notify_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify(TG_ARGV[0], '');
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER jobs_notify_insert AFTER INSERT ON {{schema}}.jobs
-    FOR EACH STATEMENT EXECUTE FUNCTION {{schema}}.jobs_notify_insert('{{channel}}');
+-- Wake-ups are sent by the store, not by a trigger: NOTIFY takes a global
+-- lock from commit until the WAL is flushed, which would serialize every
+-- inserting transaction. The store's own inserts notify from a coalescing
+-- background task after they commit; inserts in the application's
+-- transaction notify within it (delivered at its commit).

@@ -9,11 +9,13 @@
 //! is dropped. Servers poll whatever happens here: NOTIFY only makes pickup
 //! faster.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jobs_core::JobSignal;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -96,6 +98,61 @@ async fn listen(pool: &PgPool, channel: &str, signal: &JobSignal) -> Result<(), 
                 // the half-reconnected state of the old one.
                 return Ok(());
             }
+        }
+    }
+}
+
+/// Sends the store's NOTIFY for inserts made through its own pool, after they
+/// committed. Requests that arrive while one is being sent are coalesced into
+/// the next, so a burst of enqueues costs one NOTIFY or two. The NOTIFY runs in
+/// a transaction of its own with `synchronous_commit` off: NOTIFY holds a
+/// global lock until its commit is flushed, and a wake-up needs no durability
+/// (servers poll anyway). Aborted when the store's last clone is dropped.
+#[derive(Debug)]
+pub(crate) struct Notifier {
+    requested: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Notifier {
+    /// Asks for one NOTIFY soon; never waits.
+    pub(crate) fn request(&self) {
+        self.requested.notify_one();
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the notifier on the current tokio runtime, or returns `None`
+/// outside one (other processes' servers then find the jobs by polling).
+pub(crate) fn spawn_notifier(pool: &PgPool, channel: String) -> Option<Notifier> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let requested = Arc::new(Notify::new());
+    let task = runtime.spawn(notify_loop(pool.clone(), channel, requested.clone()));
+    Some(Notifier { requested, task })
+}
+
+async fn notify_loop(pool: PgPool, channel: String, requested: Arc<Notify>) {
+    // One statement, so one implicit transaction: the local setting holds
+    // for its commit.
+    const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')";
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        requested.notified().await;
+        let send = sqlx::query(NOTIFY).bind(&channel).execute(&pool);
+        let sent = tokio::time::timeout(MAX_BACKOFF, send).await;
+        match sent {
+            Ok(Ok(_)) => backoff = MIN_BACKOFF,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "jobs: sending a wake-up failed; servers poll meanwhile");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(_) => tracing::debug!("jobs: sending a wake-up timed out; servers poll meanwhile"),
         }
     }
 }

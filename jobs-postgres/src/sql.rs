@@ -42,6 +42,7 @@ fn counted_cte(s: &str, source: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct Queries {
     pub(crate) insert: String,
+    pub(crate) insert_notify: String,
     pub(crate) claim: String,
     pub(crate) complete: String,
     /// Succeeds one running job inside the caller's transaction.
@@ -95,6 +96,13 @@ impl Queries {
                 SELECT id, now(), state, attempt FROM ins
             )
             SELECT id FROM ins ORDER BY id"
+        );
+        // The same in the application's transaction, plus the NOTIFY that
+        // PostgreSQL delivers when (and only if) that transaction commits.
+        // $10 is the channel.
+        let insert_notify = insert.replace(
+            "SELECT id FROM ins ORDER BY id",
+            "SELECT id FROM ins CROSS JOIN (SELECT pg_notify($10, '')) AS wake ORDER BY id",
         );
 
         // $1 queues in order of preference, $2 names, $3 limit, $4 server,
@@ -414,6 +422,7 @@ impl Queries {
 
         Self {
             insert,
+            insert_notify,
             claim,
             complete,
             complete_in,

@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgExecutor, PgPool, Row};
 
 use crate::error::{store_error, Error, Result};
-use crate::listener::{self, ListenerGuard};
+use crate::listener::{self, ListenerGuard, Notifier};
 use crate::migrate;
 use crate::options::{PgStoreOptions, Schema};
 use crate::recurring::CronQueries;
@@ -73,6 +73,19 @@ struct Inner {
     /// Started on the first `job_signal()`: a client that only enqueues
     /// holds no listening connection.
     listener: OnceLock<Option<ListenerGuard>>,
+    /// Started on the first insert through the store's pool.
+    notifier: OnceLock<Option<Notifier>>,
+}
+
+/// How an insert wakes servers in other processes.
+#[derive(Debug, Clone, Copy)]
+enum Wake {
+    /// In the statement: the NOTIFY is delivered when the caller's
+    /// transaction commits (and never if it rolls back).
+    AtCommit,
+    /// From the coalescing notifier after the insert committed, so that
+    /// inserting transactions do not queue on NOTIFY's commit lock.
+    Afterwards,
 }
 
 impl fmt::Debug for PgStore {
@@ -130,6 +143,7 @@ impl PgStore {
                 options,
                 signal: JobSignal::new(),
                 listener: OnceLock::new(),
+                notifier: OnceLock::new(),
             }),
         })
     }
@@ -193,7 +207,7 @@ impl PgStore {
         conn: &mut PgConnection,
         jobs: Vec<NewJob>,
     ) -> StoreResult<Vec<JobId>> {
-        self.insert(&mut *conn, jobs).await
+        self.insert(&mut *conn, jobs, Wake::AtCommit).await
     }
 
     /// Marks the running job of `ctx` succeeded on the application's own
@@ -248,6 +262,7 @@ impl PgStore {
         &self,
         executor: impl PgExecutor<'e>,
         jobs: Vec<NewJob>,
+        wake: Wake,
     ) -> StoreResult<Vec<JobId>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
@@ -297,7 +312,11 @@ impl PgStore {
                 }
             }
         }
-        let rows = sqlx::query(&self.inner.sql.insert)
+        let sql = match wake {
+            Wake::AtCommit => &self.inner.sql.insert_notify,
+            Wake::Afterwards => &self.inner.sql.insert,
+        };
+        let mut query = sqlx::query(sql)
             .bind(names)
             .bind(queues)
             .bind(args)
@@ -306,7 +325,11 @@ impl PgStore {
             .bind(run_at_abs)
             .bind(delays)
             .bind(recurring_ids)
-            .bind(ticks)
+            .bind(ticks);
+        if let Wake::AtCommit = wake {
+            query = query.bind(self.inner.schema.channel());
+        }
+        let rows = query
             .fetch_all(executor)
             .await
             .map_err(insert_error)?;
@@ -318,6 +341,18 @@ impl PgStore {
 
     fn wake(&self) {
         self.inner.signal.notify();
+    }
+
+    /// Wakes servers in other processes, through the coalescing notifier
+    /// (started on first use).
+    fn notify_others(&self) {
+        let inner = &self.inner;
+        let notifier = inner
+            .notifier
+            .get_or_init(|| listener::spawn_notifier(&inner.pool, inner.schema.channel()));
+        if let Some(notifier) = notifier {
+            notifier.request();
+        }
     }
 
     pub(crate) fn wake_local(&self) {
@@ -396,10 +431,13 @@ fn outcome_columns(outcome: JobOutcome) -> StoreResult<OutcomeColumns> {
 
 impl Store for PgStore {
     async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
-        let ids = self.insert(&self.inner.pool, p.jobs).await?;
+        let ids = self
+            .insert(&self.inner.pool, p.jobs, Wake::Afterwards)
+            .await?;
         if !ids.is_empty() {
             // Our own servers need not wait for the NOTIFY round trip.
             self.wake();
+            self.notify_others();
         }
         Ok(ids)
     }

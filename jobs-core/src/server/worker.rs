@@ -18,6 +18,9 @@ use crate::job::{BoxError, Invocation, JobContext, Permanent, Snooze};
 use crate::model::JobRow;
 use crate::store::{JobClaimParams, JobCompletion, JobOutcome};
 
+/// How many times the fetch loop yields to let more slots free up before it claims.
+const COALESCE_YIELDS: usize = 4;
+
 /// Claims jobs whenever slots are free, until shutdown stops it.
 pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     let mut signal = shared.store.job_signal().map(|s| s.subscribe());
@@ -32,8 +35,17 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
             _ = shared.stop_fetching.cancelled() => return,
         };
         let mut permits = vec![first];
-        while let Ok(permit) = shared.slots.clone().try_acquire_owned() {
-            permits.push(permit);
+        // Jobs that end together free their slots a moment apart; give them
+        // a few turns of the scheduler (microseconds, not a timer) so that one
+        // claim fills them all instead of claiming one or two at a time.
+        for _ in 0..COALESCE_YIELDS {
+            while let Ok(permit) = shared.slots.clone().try_acquire_owned() {
+                permits.push(permit);
+            }
+            if permits.len() == shared.settings.concurrency {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
         // Mark the signal seen before claiming: a wake-up raised from here on
         // is kept for the wait below, never lost in between.
