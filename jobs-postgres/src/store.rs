@@ -329,10 +329,7 @@ impl PgStore {
         if let Wake::AtCommit = wake {
             query = query.bind(self.inner.schema.channel());
         }
-        let rows = query
-            .fetch_all(executor)
-            .await
-            .map_err(insert_error)?;
+        let rows = query.fetch_all(executor).await.map_err(insert_error)?;
         rows.iter()
             .map(|row| row.try_get::<i64, _>(0).map(JobId))
             .collect::<Result<Vec<_>, _>>()
