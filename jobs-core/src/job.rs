@@ -254,6 +254,24 @@ struct ContextInner {
     max_attempts: i32,
     scheduled_for: Option<Timestamp>,
     cancellation: CancellationToken,
+    progress: ProgressSlot,
+}
+
+/// The latest progress an attempt reported, waiting for the server to write it.
+#[derive(Debug, Default)]
+pub(crate) struct ProgressSlot {
+    latest: std::sync::Mutex<Option<serde_json::Value>>,
+}
+
+impl ProgressSlot {
+    fn set(&self, value: serde_json::Value) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+    }
+
+    /// The progress reported since the last call, if any.
+    pub(crate) fn take(&self) -> Option<serde_json::Value> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 impl JobContext {
@@ -277,6 +295,7 @@ impl JobContext {
                 max_attempts,
                 scheduled_for,
                 cancellation,
+                progress: ProgressSlot::default(),
             }),
         }
     }
@@ -321,6 +340,27 @@ impl JobContext {
     pub async fn cancelled(&self) {
         self.inner.cancellation.cancelled().await
     }
+    /// Reports how far the attempt has come, in percent (capped at 100), for
+    /// `Jobs::get` and the dashboard. Cheap to call often: the server writes
+    /// the latest value about once a second, fenced by this attempt's claim.
+    pub fn set_progress(&self, percent: u8) {
+        self.inner
+            .progress
+            .set(serde_json::json!({ "percent": percent.min(100) }));
+    }
+
+    /// [`JobContext::set_progress`] with a line saying what is going on.
+    pub fn set_progress_with(&self, percent: u8, message: impl Into<String>) {
+        self.inner.progress.set(serde_json::json!({
+            "percent": percent.min(100),
+            "message": message.into(),
+        }));
+    }
+
+    pub(crate) fn progress_updates(&self) -> Option<serde_json::Value> {
+        self.inner.progress.take()
+    }
+
     /// The token behind [`JobContext::cancelled`], to hand to other code.
     pub fn cancellation_token(&self) -> &CancellationToken {
         &self.inner.cancellation

@@ -44,7 +44,7 @@ pub use store::{
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
     DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
-    JobPruneParams, JobRetryParams, JobSignal, LeaseRenewManyParams, LeaseRescueParams,
-    LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreError,
-    StoreErrorKind, StoreResult,
+    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, LeaseRenewManyParams,
+    LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams,
+    Store, StoreError, StoreErrorKind, StoreResult,
 };

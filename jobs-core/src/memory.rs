@@ -41,9 +41,10 @@ use crate::store::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobGetParams,
-    JobInsertManyParams, JobListParams, JobOutcome, JobPruneParams, JobRetryParams, JobSignal,
-    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams,
-    ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult,
+    JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
+    JobRetryParams, JobSignal, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus,
+    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreError, StoreErrorKind,
+    StoreResult,
 };
 
 /// An in-memory [`Store`], for the quickstart, for development and for tests.
@@ -356,6 +357,7 @@ impl State {
                     cancel_requested: false,
                     last_error: None,
                     recurring: new.recurring,
+                    progress: None,
                 },
                 history: Vec::new(),
             };
@@ -431,6 +433,7 @@ impl State {
                     row.server_id = Some(p.server_id);
                     row.lease_expires_at = Some(lease_expires_at);
                     row.cancel_requested = false;
+                    row.progress = None;
                     job.record(now, Some(p.server_id), None);
                     job.row.clone()
                 })
@@ -529,6 +532,18 @@ impl State {
                     }
                 })
                 .unwrap_or(LeaseStatus::Lost)
+            })
+            .collect()
+    }
+
+    fn job_progress_many(&mut self, p: JobProgressManyParams) -> Vec<bool> {
+        p.updates
+            .into_iter()
+            .map(|(claim, progress)| {
+                self.holds(claim.job_id, claim.token)
+                    && self
+                        .update(claim.job_id, |job| job.row.progress = Some(progress))
+                        .is_some()
             })
             .collect()
     }
@@ -845,6 +860,10 @@ impl Store for MemoryStore {
 
     async fn lease_renew_many(&self, p: LeaseRenewManyParams) -> StoreResult<Vec<LeaseStatus>> {
         Ok(self.with_state(|state, now| state.lease_renew_many(now, p)))
+    }
+
+    async fn job_progress_many(&self, p: JobProgressManyParams) -> StoreResult<Vec<bool>> {
+        Ok(self.lock().job_progress_many(p))
     }
 
     async fn lease_rescue(&self, p: LeaseRescueParams) -> StoreResult<Vec<JobId>> {

@@ -251,6 +251,10 @@ pub struct JobRow {
     pub last_error: Option<String>,
     /// The recurring schedule and tick that enqueued it, if any.
     pub recurring: Option<RecurringOrigin>,
+    /// What the running (or last) attempt reported of its progress, as
+    /// `JobContext::set_progress` wrote it: `{"percent": 40, "message": "..."}`.
+    /// Cleared when the job is claimed again.
+    pub progress: Option<serde_json::Value>,
 }
 
 impl JobRow {
@@ -284,6 +288,7 @@ impl JobRow {
             cancel_requested: false,
             last_error: None,
             recurring: None,
+            progress: None,
         }
     }
 

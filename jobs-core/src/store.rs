@@ -260,6 +260,17 @@ pub enum LeaseStatus {
 }
 
 params!(
+    /// Record the progress running attempts reported. An update whose claim
+    /// is no longer current changes nothing.
+    JobProgressManyParams {
+        /// The server reporting.
+        server_id: ServerId,
+        /// Each attempt's claim and its latest progress.
+        updates: Vec<(Claim, serde_json::Value)>,
+    }
+);
+
+params!(
     /// Make the jobs of dead servers runnable again: every `processing` job
     /// whose lease ran out is retried (`scheduled` now, the error saying the
     /// lease expired), or `failed` when it has no attempts left, or
@@ -540,6 +551,13 @@ pub trait Store: Send + Sync + 'static {
         p: LeaseRenewManyParams,
     ) -> impl Future<Output = StoreResult<Vec<LeaseStatus>>> + Send;
 
+    /// Record running attempts' progress; for each update, whether it was
+    /// applied (`false`: its claim was stale).
+    fn job_progress_many(
+        &self,
+        p: JobProgressManyParams,
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
+
     /// Make jobs with expired leases runnable again; the ids rescued.
     fn lease_rescue(
         &self,
@@ -666,6 +684,8 @@ pub trait DynStore: Send + Sync + 'static {
         &self,
         p: LeaseRenewManyParams,
     ) -> BoxFuture<'_, StoreResult<Vec<LeaseStatus>>>;
+    /// See [`Store::job_progress_many`].
+    fn job_progress_many(&self, p: JobProgressManyParams) -> BoxFuture<'_, StoreResult<Vec<bool>>>;
     /// See [`Store::lease_rescue`].
     fn lease_rescue(&self, p: LeaseRescueParams) -> BoxFuture<'_, StoreResult<Vec<JobId>>>;
     /// See [`Store::job_get`].
@@ -731,6 +751,7 @@ forward! {
     job_claim(JobClaimParams) -> Vec<JobRow>;
     job_complete_many(JobCompleteManyParams) -> Vec<bool>;
     lease_renew_many(LeaseRenewManyParams) -> Vec<LeaseStatus>;
+    job_progress_many(JobProgressManyParams) -> Vec<bool>;
     lease_rescue(LeaseRescueParams) -> Vec<JobId>;
     job_get(JobGetParams) -> Option<JobDetail>;
     job_list(JobListParams) -> Vec<JobRow>;

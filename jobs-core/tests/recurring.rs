@@ -12,11 +12,11 @@ use jobs_core::{
     CancelOutcome, Cron, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobDetail,
-    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobOptions, JobPruneParams,
-    JobRetryParams, JobRow, JobSignal, JobState, Jobs, LeaseRenewManyParams, LeaseRescueParams,
-    LeaseStatus, ListJobs, MemoryStore, Misfire, Overlap, QueueStateCount, RecurringOptions,
-    RecurringRow, Request, Server, ServerHandle, ServerHeartbeatParams, ServerInfo,
-    ServerListParams, ServerRemoveParams, Store, StoreResult, Timestamp,
+    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobOptions, JobProgressManyParams,
+    JobPruneParams, JobRetryParams, JobRow, JobSignal, JobState, Jobs, LeaseRenewManyParams,
+    LeaseRescueParams, LeaseStatus, ListJobs, MemoryStore, Misfire, Overlap, QueueStateCount,
+    RecurringOptions, RecurringRow, Request, Server, ServerHandle, ServerHeartbeatParams,
+    ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreResult, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -267,6 +267,9 @@ impl Store for SlowFire {
     }
     async fn lease_renew_many(&self, p: LeaseRenewManyParams) -> StoreResult<Vec<LeaseStatus>> {
         self.inner.lease_renew_many(p).await
+    }
+    async fn job_progress_many(&self, p: JobProgressManyParams) -> StoreResult<Vec<bool>> {
+        self.inner.job_progress_many(p).await
     }
     async fn lease_rescue(&self, p: LeaseRescueParams) -> StoreResult<Vec<JobId>> {
         self.inner.lease_rescue(p).await

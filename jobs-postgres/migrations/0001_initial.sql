@@ -24,6 +24,7 @@ CREATE TABLE {{schema}}.jobs (
     last_error       text,
     recurring_id     text,
     scheduled_for    timestamptz,
+    progress         jsonb,
     CHECK ((recurring_id IS NULL) = (scheduled_for IS NULL))
 );
 

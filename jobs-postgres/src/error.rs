@@ -104,3 +104,27 @@ mod tests {
         assert_eq!(kind_of(&sqlx::Error::RowNotFound), StoreErrorKind::Other);
     }
 }
+
+/// Ends a transaction on the store's pool: commits after `result` is `Ok`, and
+/// rolls back explicitly after an error. sqlx only queues the rollback of a
+/// dropped transaction until its connection is next used, and until then the
+/// pooled connection sits "idle in transaction" holding its locks (a later
+/// migration or `DROP SCHEMA` would wait on them indefinitely).
+pub(crate) async fn finish<T, E>(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    result: std::result::Result<T, E>,
+    commit_error: impl FnOnce(sqlx::Error) -> E,
+) -> std::result::Result<T, E> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(commit_error)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::debug!(error = %rollback, "jobs: rollback failed; the connection is dropped");
+            }
+            Err(error)
+        }
+    }
+}

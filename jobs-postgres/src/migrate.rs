@@ -108,12 +108,18 @@ impl From<sqlx::Error> for MigrateError {
 
 async fn migrate_on(conn: &mut PgConnection, schema: &Schema) -> Result<(), MigrateError> {
     let mut tx = conn.begin().await?;
+    let applied = apply(&mut tx, schema).await;
+    crate::error::finish(tx, applied, MigrateError::Sqlx).await
+}
+
+/// The migration's work, in the transaction `migrate_on` ends.
+async fn apply(tx: &mut PgConnection, schema: &Schema) -> Result<(), MigrateError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(lock_key(schema))
         .execute(&mut *tx)
         .await?;
     let bootstrap = bootstrap_sql(schema);
-    let conn: &mut PgConnection = &mut tx;
+    let conn: &mut PgConnection = tx;
     conn.execute(bootstrap.as_str()).await?;
     let select = format!(
         "SELECT version FROM {}.jobs_migrations ORDER BY version",
@@ -150,6 +156,5 @@ async fn migrate_on(conn: &mut PgConnection, schema: &Schema) -> Result<(), Migr
             .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use jobs_core::{
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
-use crate::error::store_error;
+use crate::error::{finish, store_error};
 use crate::options::Schema;
 use crate::store::PgStore;
 
@@ -216,117 +216,122 @@ impl PgStore {
     }
 
     pub(crate) async fn pg_cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(|e| store_error("reading due recurring jobs", e))?;
-        // `now()` is the transaction's start: the same clock the query used.
-        let now: Timestamp = sqlx::query_scalar("SELECT now()")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| store_error("reading the clock", e))?;
-        let due = sqlx::query(&self.cron_sql().due)
-            .bind(i64::from(p.limit))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| store_error("reading due recurring jobs", e))?
-            .iter()
-            .map(recurring_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| store_error("reading due recurring jobs", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| store_error("reading due recurring jobs", e))?;
-        Ok(CronDue::new(now, due))
+        let fail = |e| store_error("reading due recurring jobs", e);
+        let mut tx = self.pool().begin().await.map_err(fail)?;
+        let due = async {
+            // `now()` is the transaction's start: the same clock the query used.
+            let now: Timestamp = sqlx::query_scalar("SELECT now()")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(fail)?;
+            let due = sqlx::query(&self.cron_sql().due)
+                .bind(i64::from(p.limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(fail)?
+                .iter()
+                .map(recurring_row)
+                .collect::<Result<_, _>>()
+                .map_err(fail)?;
+            Ok(CronDue::new(now, due))
+        }
+        .await;
+        finish(tx, due, fail).await
     }
 
     pub(crate) async fn pg_cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
         let sql = self.cron_sql();
         let fail = |e| store_error("firing a recurring job", e);
         let mut tx = self.pool().begin().await.map_err(fail)?;
-        // Compare-and-set under the row's lock: one fire per tick.
-        let won = sqlx::query(&sql.fire_cas)
-            .bind(&p.id)
-            .bind(p.next_run_at)
-            .bind(p.expected_next_run_at)
-            .bind(p.expected_revision)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(fail)?
-            .is_some();
-        if !won {
-            return Ok(CronFireOutcome::Lost);
-        }
-        if p.skip_if_running && !p.jobs.is_empty() {
-            let running: bool = sqlx::query_scalar(&sql.unfinished)
+        let fired = async {
+            // Compare-and-set under the row's lock: one fire per tick.
+            let won = sqlx::query(&sql.fire_cas)
                 .bind(&p.id)
-                .fetch_one(&mut *tx)
+                .bind(p.next_run_at)
+                .bind(p.expected_next_run_at)
+                .bind(p.expected_revision)
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(fail)?;
-            if running {
-                sqlx::query(&sql.skipped)
+                .map_err(fail)?
+                .is_some();
+            if !won {
+                return Ok(CronFireOutcome::Lost);
+            }
+            if p.skip_if_running && !p.jobs.is_empty() {
+                let running: bool = sqlx::query_scalar(&sql.unfinished)
                     .bind(&p.id)
-                    .bind(SKIPPED_RUNNING)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                if running {
+                    sqlx::query(&sql.skipped)
+                        .bind(&p.id)
+                        .bind(SKIPPED_RUNNING)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                    return Ok(CronFireOutcome::SkippedRunning);
+                }
+            }
+            let tick = p
+                .jobs
+                .last()
+                .and_then(|job| job.recurring.as_ref())
+                .map(|origin| origin.scheduled_for);
+            let ids = self.insert_in(&mut tx, p.jobs).await?;
+            if let Some(last) = ids.last() {
+                sqlx::query(&sql.fired)
+                    .bind(&p.id)
+                    .bind(last.0)
+                    .bind(tick)
                     .execute(&mut *tx)
                     .await
                     .map_err(fail)?;
-                tx.commit().await.map_err(fail)?;
-                return Ok(CronFireOutcome::SkippedRunning);
             }
+            Ok(CronFireOutcome::Fired(ids))
         }
-        let tick = p
-            .jobs
-            .last()
-            .and_then(|job| job.recurring.as_ref())
-            .map(|origin| origin.scheduled_for);
-        let ids = self.insert_in(&mut tx, p.jobs).await?;
-        if let Some(last) = ids.last() {
-            sqlx::query(&sql.fired)
-                .bind(&p.id)
-                .bind(last.0)
-                .bind(tick)
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-        }
-        tx.commit().await.map_err(fail)?;
-        if !ids.is_empty() {
+        .await;
+        let outcome = finish(tx, fired, fail).await?;
+        if matches!(&outcome, CronFireOutcome::Fired(ids) if !ids.is_empty()) {
             self.wake_local();
         }
-        Ok(CronFireOutcome::Fired(ids))
+        Ok(outcome)
     }
 
     pub(crate) async fn pg_cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
         let sql = self.cron_sql();
         let fail = |e| store_error("triggering a recurring job", e);
         let mut tx = self.pool().begin().await.map_err(fail)?;
-        let row = sqlx::query(&sql.get_def)
-            .bind(&p.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(fail)?
-            .ok_or_else(|| not_found(&p.id))?;
-        let def = recurring_row(&row).map_err(fail)?.def;
-        let now: Timestamp = sqlx::query_scalar("SELECT now()")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(fail)?;
-        let mut job = def.job;
-        job.run_at = RunAt::Now;
-        job.recurring = Some(origin(&p.id, now)?);
-        let ids = self.insert_in(&mut tx, vec![job]).await?;
-        let id = *ids.first().ok_or_else(|| {
-            StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")
-        })?;
-        sqlx::query(&sql.fired)
-            .bind(&p.id)
-            .bind(id.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
+        let triggered = async {
+            let row = sqlx::query(&sql.get_def)
+                .bind(&p.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| not_found(&p.id))?;
+            let def = recurring_row(&row).map_err(fail)?.def;
+            let now: Timestamp = sqlx::query_scalar("SELECT now()")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(fail)?;
+            let mut job = def.job;
+            job.run_at = RunAt::Now;
+            job.recurring = Some(origin(&p.id, now)?);
+            let ids = self.insert_in(&mut tx, vec![job]).await?;
+            let id = *ids.first().ok_or_else(|| {
+                StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")
+            })?;
+            sqlx::query(&sql.fired)
+                .bind(&p.id)
+                .bind(id.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            Ok(id)
+        }
+        .await;
+        let id = finish(tx, triggered, fail).await?;
         self.wake_local();
         Ok(id)
     }

@@ -35,6 +35,7 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     job.lease_expires_at = row.try_get("lease_expires_at")?;
     job.cancel_requested = row.try_get("cancel_requested")?;
     job.last_error = row.try_get("last_error")?;
+    job.progress = row.try_get("progress")?;
     let recurring_id: Option<String> = row.try_get("recurring_id")?;
     let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
     job.recurring = match (recurring_id, scheduled_for) {

@@ -8,7 +8,7 @@ use crate::options::Schema;
 /// The columns of a job, in the order `rows::job_row` reads them.
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
-     cancel_requested, last_error, recurring_id, scheduled_for";
+     cancel_requested, last_error, recurring_id, scheduled_for, progress";
 
 /// The same columns qualified by the alias `j`.
 fn job_columns_of(alias: &str) -> String {
@@ -48,6 +48,7 @@ pub(crate) struct Queries {
     /// Succeeds one running job inside the caller's transaction.
     pub(crate) complete_in: String,
     pub(crate) renew: String,
+    pub(crate) progress: String,
     pub(crate) rescue: String,
     /// A job with its history, in one statement.
     pub(crate) get_job: String,
@@ -133,7 +134,7 @@ impl Queries {
                     claim_token = j.claim_token + 1,
                     server_id = $4,
                     lease_expires_at = now() + $5 * interval '1 microsecond',
-                    cancel_requested = false
+                    cancel_requested = false, progress = NULL
                 FROM picked
                 WHERE j.id = picked.id
                 RETURNING {j_cols}, picked.ord
@@ -211,6 +212,15 @@ impl Queries {
              FROM unnest($1::int8[], $2::int8[]) AS i(id, token)
              WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
              RETURNING j.id, j.claim_token, j.cancel_requested"
+        );
+
+        // $1 ids, $2 tokens, $3 progress (JSON text). Fenced like a completion.
+        let progress = format!(
+            "UPDATE {s}.jobs j
+             SET progress = i.progress::jsonb
+             FROM unnest($1::int8[], $2::int8[], $3::text[]) AS i(id, token, progress)
+             WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
+             RETURNING j.id, j.claim_token"
         );
 
         // $1 limit. SET expressions read the old row, so the message names
@@ -427,6 +437,7 @@ impl Queries {
             complete,
             complete_in,
             renew,
+            progress,
             rescue,
             get_job,
             list: lists,

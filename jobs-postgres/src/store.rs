@@ -10,11 +10,11 @@ use jobs_core::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
-    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobOutcome, JobPruneParams,
-    JobRetryParams, JobRow, JobSignal, JobState, LeaseRenewManyParams, LeaseRescueParams,
-    LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request, RunAt, ServerHeartbeatParams,
-    ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError, StoreErrorKind,
-    StoreResult, Timestamp,
+    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams,
+    JobPruneParams, JobRetryParams, JobRow, JobSignal, JobState, LeaseRenewManyParams,
+    LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request, RunAt,
+    ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError,
+    StoreErrorKind, StoreResult, Timestamp,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgExecutor, PgPool, Row};
@@ -528,6 +528,36 @@ impl Store for PgStore {
         Ok(is_first
             .into_iter()
             .map(|(claim, fresh)| fresh && applied.contains(&(claim.job_id.0, claim.token)))
+            .collect())
+    }
+
+    async fn job_progress_many(&self, p: JobProgressManyParams) -> StoreResult<Vec<bool>> {
+        if p.updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = p.updates.iter().map(|(c, _)| c.job_id.0).collect();
+        let tokens: Vec<i64> = p.updates.iter().map(|(c, _)| c.token).collect();
+        let progress: Vec<String> = p.updates.iter().map(|(_, v)| v.to_string()).collect();
+        let rows = sqlx::query(&self.inner.sql.progress)
+            .bind(ids)
+            .bind(tokens)
+            .bind(progress)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| store_error("writing job progress", e))?;
+        let mut applied = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row
+                .try_get(0)
+                .map_err(|e| store_error("reading progress", e))?;
+            let token: i64 = row
+                .try_get(1)
+                .map_err(|e| store_error("reading progress", e))?;
+            applied.insert((id, token));
+        }
+        Ok(p.updates
+            .iter()
+            .map(|(c, _)| applied.contains(&(c.job_id.0, c.token)))
             .collect())
     }
 

@@ -181,6 +181,7 @@ macro_rules! __jobs_conformance_cases {
             complete_snooze_does_not_count_the_attempt,
             complete_cancel,
             complete_release_hands_the_job_back_at_once,
+            progress_is_recorded_fenced_and_cleared_on_the_next_claim,
             complete_many_reports_each_completion,
             stale_claim_completion_changes_nothing,
             stale_claim_after_manual_retry_changes_nothing,

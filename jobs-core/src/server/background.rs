@@ -14,8 +14,8 @@ use crate::model::ServerInfo;
 use crate::recurring::{self, Overlap};
 use crate::store::{
     CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
-    JobGetParams, JobPruneParams, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus,
-    ServerHeartbeatParams, ServerRemoveParams,
+    JobGetParams, JobProgressManyParams, JobPruneParams, LeaseRenewManyParams, LeaseRescueParams,
+    LeaseStatus, ServerHeartbeatParams, ServerRemoveParams,
 };
 
 /// At most this many outcomes are written in one store call.
@@ -144,6 +144,31 @@ pub(crate) async fn lease_keeper(shared: Arc<Shared>) {
             Err(error) => {
                 tracing::warn!(server = %shared.id, %error, "renewing leases failed; retrying at the next renewal");
             }
+        }
+    })
+    .await
+}
+
+/// How often reported progress is written.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Writes the progress running attempts reported since the last pass, in one
+/// call, fenced by their claims. Costs nothing while no job reports progress.
+pub(crate) async fn progress_writer(shared: Arc<Shared>) {
+    every_until_stopped(&shared, PROGRESS_INTERVAL, || async {
+        let updates: Vec<_> = shared
+            .running()
+            .values()
+            .filter_map(|r| Some((r.claim, r.context.as_ref()?.progress_updates()?)))
+            .collect();
+        if updates.is_empty() {
+            return;
+        }
+        let params = JobProgressManyParams::new(shared.id, updates);
+        let write = shared.store.job_progress_many(params);
+        if let Err(error) = timeout_call(shared.settings.store_timeout, write).await {
+            // Progress is informative: the next report replaces this one.
+            tracing::debug!(server = %shared.id, %error, "writing job progress failed");
         }
     })
     .await

@@ -337,6 +337,8 @@ impl StopSignal {
 pub(crate) struct Running {
     pub(crate) claim: Claim,
     pub(crate) stop: Arc<StopSignal>,
+    /// The attempt's context, once it started: where its progress waits.
+    pub(crate) context: Option<crate::job::JobContext>,
 }
 
 /// What every task of one server shares.
@@ -429,6 +431,7 @@ impl ServerHandle {
                 tokio::spawn(background::rescuer(shared.clone())),
                 tokio::spawn(background::pruner(shared.clone())),
                 tokio::spawn(background::scheduler(shared.clone())),
+                tokio::spawn(background::progress_writer(shared.clone())),
             ],
         };
         Self {

@@ -527,6 +527,37 @@ async fn a_running_job_can_be_cancelled_through_jobs() {
     assert_eq!(d.job.attempt, 1);
 }
 
+test_job!(
+    ReportsProgress,
+    "test_reports_progress",
+    quick(),
+    |args, ctx| {
+        ctx.set_progress_with(40, "halfway there");
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(())
+    }
+);
+
+#[tokio::test(start_paused = true)]
+async fn progress_reported_by_a_running_job_is_written_for_readers() {
+    let (store, jobs) = setup().await;
+    let id = jobs
+        .enqueue(Request::new(ReportsProgress { n: 0 }))
+        .await
+        .unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    wait_for(&jobs, id, JobState::Processing).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let running = detail(&jobs, id).await.job;
+    assert_eq!(running.state, JobState::Processing);
+    assert_eq!(
+        running.progress,
+        Some(serde_json::json!({ "percent": 40, "message": "halfway there" }))
+    );
+    wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_server_writes_heartbeats_with_a_fresh_identity() {
     let (store, jobs) = setup().await;

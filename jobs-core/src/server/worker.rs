@@ -124,6 +124,7 @@ fn hand_back_excess(shared: &Arc<Shared>, row: JobRow) {
         Running {
             claim: row.claim(),
             stop: Arc::new(StopSignal::default()),
+            context: None,
         },
     );
     let outcome = JobOutcome::Released {
@@ -147,6 +148,7 @@ fn start_job(shared: &Arc<Shared>, row: JobRow, permit: OwnedSemaphorePermit) {
         Running {
             claim: row.claim(),
             stop: stop.clone(),
+            context: None,
         },
     );
     let span = tracing::info_span!("job", id = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt);
@@ -194,6 +196,9 @@ async fn supervise(
         row.recurring.as_ref().map(|r| r.scheduled_for),
         stop.token.clone(),
     );
+    if let Some(running) = shared.running().get_mut(&row.id) {
+        running.context = Some(context.clone());
+    }
     let invocation = Invocation {
         args: row.args,
         context,
