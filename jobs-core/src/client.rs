@@ -102,7 +102,13 @@ impl Jobs {
     /// Stores one job; its id once it is durable.
     pub async fn enqueue<J: Job>(&self, request: Request<J>) -> Result<JobId> {
         let ids = self.insert(vec![request.into_new_job()?]).await?;
-        Ok(ids[0])
+        ids.first().copied().ok_or_else(|| {
+            crate::store::StoreError::new(
+                crate::store::StoreErrorKind::Other,
+                "the store inserted the job but returned no id",
+            )
+            .into()
+        })
     }
 
     /// Stores many jobs in one call, all or none; their ids in order.

@@ -81,30 +81,6 @@ fn kind_of_sqlstate(code: &str) -> StoreErrorKind {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlstates_map_to_kinds() {
-        assert_eq!(kind_of_sqlstate("08006"), StoreErrorKind::Unavailable);
-        assert_eq!(kind_of_sqlstate("57P01"), StoreErrorKind::Unavailable);
-        assert_eq!(kind_of_sqlstate("40001"), StoreErrorKind::Unavailable);
-        assert_eq!(kind_of_sqlstate("40P01"), StoreErrorKind::Unavailable);
-        assert_eq!(kind_of_sqlstate("23505"), StoreErrorKind::Conflict);
-        assert_eq!(kind_of_sqlstate("42P01"), StoreErrorKind::Other);
-        assert_eq!(
-            kind_of(&sqlx::Error::PoolTimedOut),
-            StoreErrorKind::Unavailable
-        );
-        assert_eq!(
-            kind_of(&sqlx::Error::PoolClosed),
-            StoreErrorKind::Unavailable
-        );
-        assert_eq!(kind_of(&sqlx::Error::RowNotFound), StoreErrorKind::Other);
-    }
-}
-
 /// Ends a transaction on the store's pool: commits after `result` is `Ok`, and
 /// rolls back explicitly after an error. sqlx only queues the rollback of a
 /// dropped transaction until its connection is next used, and until then the
@@ -126,5 +102,29 @@ pub(crate) async fn finish<T, E>(
             }
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_kinds() {
+        assert_eq!(kind_of_sqlstate("08006"), StoreErrorKind::Unavailable);
+        assert_eq!(kind_of_sqlstate("57P01"), StoreErrorKind::Unavailable);
+        assert_eq!(kind_of_sqlstate("40001"), StoreErrorKind::Unavailable);
+        assert_eq!(kind_of_sqlstate("40P01"), StoreErrorKind::Unavailable);
+        assert_eq!(kind_of_sqlstate("23505"), StoreErrorKind::Conflict);
+        assert_eq!(kind_of_sqlstate("42P01"), StoreErrorKind::Other);
+        assert_eq!(
+            kind_of(&sqlx::Error::PoolTimedOut),
+            StoreErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind_of(&sqlx::Error::PoolClosed),
+            StoreErrorKind::Unavailable
+        );
+        assert_eq!(kind_of(&sqlx::Error::RowNotFound), StoreErrorKind::Other);
     }
 }
