@@ -7,6 +7,8 @@
 
 mod client;
 mod cron;
+#[cfg(any(test, feature = "conformance"))]
+mod delayed;
 mod error;
 mod job;
 mod memory;

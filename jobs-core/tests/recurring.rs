@@ -8,15 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use jobs_core::conformance::DelayedStore;
 use jobs_core::{
-    CancelOutcome, Cron, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
-    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
-    JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobDetail,
-    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobOptions, JobProgressManyParams,
-    JobPruneParams, JobRetryParams, JobRow, JobSignal, JobState, Jobs, LeaseRenewManyParams,
-    LeaseRescueParams, LeaseStatus, ListJobs, MemoryStore, Misfire, Overlap, QueueStateCount,
-    RecurringOptions, RecurringRow, Request, Server, ServerHandle, ServerHeartbeatParams,
-    ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreResult, Timestamp,
+    Cron, CronDueParams, Job, JobId, JobOptions, JobState, Jobs, ListJobs, MemoryStore, Misfire,
+    Overlap, RecurringOptions, RecurringRow, Request, Server, ServerHandle, Store, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -245,92 +240,6 @@ async fn three_servers_run_each_tick_exactly_once_with_scheduled_for_the_tick() 
     }
 }
 
-/// A store whose `cron_fire` lands a while after the scheduler pass read
-/// the due entries, so the passes of several servers overlap and fire the
-/// same tick from stale reads: only the store's compare-and-set keeps each
-/// tick to one run (on a paused clock passes never overlap otherwise).
-#[derive(Clone)]
-struct SlowFire {
-    inner: MemoryStore,
-    delay: Duration,
-}
-
-impl Store for SlowFire {
-    async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
-        self.inner.job_insert_many(p).await
-    }
-    async fn job_claim(&self, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {
-        self.inner.job_claim(p).await
-    }
-    async fn job_complete_many(&self, p: JobCompleteManyParams) -> StoreResult<Vec<bool>> {
-        self.inner.job_complete_many(p).await
-    }
-    async fn lease_renew_many(&self, p: LeaseRenewManyParams) -> StoreResult<Vec<LeaseStatus>> {
-        self.inner.lease_renew_many(p).await
-    }
-    async fn job_progress_many(&self, p: JobProgressManyParams) -> StoreResult<Vec<bool>> {
-        self.inner.job_progress_many(p).await
-    }
-    async fn lease_rescue(&self, p: LeaseRescueParams) -> StoreResult<Vec<JobId>> {
-        self.inner.lease_rescue(p).await
-    }
-    async fn job_get(&self, p: JobGetParams) -> StoreResult<Option<JobDetail>> {
-        self.inner.job_get(p).await
-    }
-    async fn job_list(&self, p: JobListParams) -> StoreResult<Vec<JobRow>> {
-        self.inner.job_list(p).await
-    }
-    async fn job_count(&self, p: JobCountParams) -> StoreResult<Vec<QueueStateCount>> {
-        self.inner.job_count(p).await
-    }
-    async fn job_retry(&self, p: JobRetryParams) -> StoreResult<()> {
-        self.inner.job_retry(p).await
-    }
-    async fn job_cancel(&self, p: JobCancelParams) -> StoreResult<CancelOutcome> {
-        self.inner.job_cancel(p).await
-    }
-    async fn job_delete(&self, p: JobDeleteParams) -> StoreResult<()> {
-        self.inner.job_delete(p).await
-    }
-    async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {
-        self.inner.job_prune(p).await
-    }
-    async fn server_heartbeat(&self, p: ServerHeartbeatParams) -> StoreResult<()> {
-        self.inner.server_heartbeat(p).await
-    }
-    async fn server_list(&self, p: ServerListParams) -> StoreResult<Vec<ServerInfo>> {
-        self.inner.server_list(p).await
-    }
-    async fn server_remove(&self, p: ServerRemoveParams) -> StoreResult<u64> {
-        self.inner.server_remove(p).await
-    }
-    async fn cron_upsert(&self, p: CronUpsertParams) -> StoreResult<()> {
-        self.inner.cron_upsert(p).await
-    }
-    async fn cron_remove(&self, p: CronRemoveParams) -> StoreResult<bool> {
-        self.inner.cron_remove(p).await
-    }
-    async fn cron_pause(&self, p: CronPauseParams) -> StoreResult<()> {
-        self.inner.cron_pause(p).await
-    }
-    async fn cron_list(&self, p: CronListParams) -> StoreResult<Vec<RecurringRow>> {
-        self.inner.cron_list(p).await
-    }
-    async fn cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
-        self.inner.cron_due(p).await
-    }
-    async fn cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.cron_fire(p).await
-    }
-    async fn cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
-        self.inner.cron_trigger(p).await
-    }
-    fn job_signal(&self) -> Option<JobSignal> {
-        self.inner.job_signal()
-    }
-}
-
 static SEEN_SLOW_FIRE: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 test_job!(SlowFired, "recurring_slow_fired", |args, ctx| {
     record(&SEEN_SLOW_FIRE, &ctx, args.n);
@@ -343,10 +252,11 @@ test_job!(SlowFired, "recurring_slow_fired", |args, ctx| {
 #[tokio::test(start_paused = true)]
 async fn three_servers_with_overlapping_passes_run_each_tick_exactly_once() {
     let memory = MemoryStore::new();
-    let store = SlowFire {
-        inner: memory.clone(),
-        delay: Duration::from_millis(700),
-    };
+    // Each fire lands 700 ms after the pass read the due entries, so the
+    // passes of several servers overlap and fire the same tick from stale
+    // reads: only the store's compare-and-set keeps each tick to one run (on
+    // a paused clock passes never overlap otherwise).
+    let store = DelayedStore::new(memory.clone()).fires(Duration::from_millis(700));
     let jobs = Jobs::new(memory.clone());
     let cron = Cron::parse(EVERY_5S).unwrap();
     jobs.add_or_update("slow-fire", EVERY_5S, Request::new(SlowFired { n: 1 }))

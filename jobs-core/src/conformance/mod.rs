@@ -42,6 +42,8 @@ use crate::store::Store;
 
 pub mod cases;
 
+pub use crate::delayed::DelayedStore;
+
 /// How long one case may take before it is reported as hung.
 const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 

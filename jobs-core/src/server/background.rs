@@ -91,7 +91,14 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
     }
     let mut running = shared.running();
     for completion in &batch {
-        running.remove(&completion.claim.job_id);
+        // Only this claim: the job may have been claimed again meanwhile.
+        let id = completion.claim.job_id;
+        if running
+            .get(&id)
+            .is_some_and(|r| r.claim == completion.claim)
+        {
+            running.remove(&id);
+        }
     }
 }
 

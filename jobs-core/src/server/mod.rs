@@ -15,6 +15,7 @@
 //! | lease renewal | `lease / 3` | how often running jobs' leases are extended |
 //! | `rescue_interval` | 15 s | how often expired leases are looked for |
 //! | `heartbeat_interval` | 10 s | how often the server record is refreshed |
+//! | `prefetch` | 256 | the most jobs claimed ahead of free slots, while jobs finish faster than a claim's round trip |
 //! | `poll_interval` | 500 ms | the longest an idle server waits before looking for work |
 //! | `scheduler_interval` | 1 s | how often due recurring jobs are fired |
 //! | `shutdown_timeout` | 30 s | how long shutdown lets running jobs finish |
@@ -41,6 +42,9 @@ use crate::error::{Error, Result};
 use crate::job::{registered_jobs, JobRegistration, Resources};
 use crate::model::{Claim, JobId, ServerId, ServerInfo};
 use crate::store::{DynStore, JobCompletion, ServerRemoveParams, Store};
+
+/// How many jobs a server may claim ahead of its free slots by default.
+const DEFAULT_PREFETCH: usize = 256;
 
 /// The background job server. Build one with [`Server::builder`].
 #[derive(Debug)]
@@ -77,6 +81,7 @@ impl std::fmt::Debug for ServerBuilder {
 pub(crate) struct Settings {
     pub(crate) queues: Vec<String>,
     pub(crate) concurrency: usize,
+    pub(crate) prefetch: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) cancel_grace: Duration,
     pub(crate) poll_interval: Duration,
@@ -97,6 +102,7 @@ impl Default for Settings {
         Self {
             queues: vec![crate::DEFAULT_QUEUE.to_owned()],
             concurrency: 16,
+            prefetch: DEFAULT_PREFETCH,
             shutdown_timeout: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
@@ -142,6 +148,22 @@ impl ServerBuilder {
     /// How many jobs run at once (default 16).
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.settings.concurrency = concurrency;
+        self
+    }
+
+    /// The most jobs the server may claim ahead of its free slots (default
+    /// 256; 0 claims only for free slots).
+    ///
+    /// Jobs are claimed ahead only while they finish faster than a claim's
+    /// round trip to the store, and only as many as the slots are expected
+    /// to finish during one, so that slots running short jobs never wait for
+    /// the store. Servers running jobs longer than that claim only what
+    /// their free slots can start, leaving the rest to other servers. A job
+    /// claimed ahead is `processing` (its lease renewed) from its claim, and
+    /// is handed back without spending an attempt if the server shuts down
+    /// before starting it.
+    pub fn prefetch(mut self, jobs: usize) -> Self {
+        self.settings.prefetch = jobs;
         self
     }
 
@@ -351,6 +373,7 @@ pub(crate) struct Shared {
     pub(crate) resources: Arc<Resources>,
     pub(crate) running: Mutex<HashMap<JobId, Running>>,
     pub(crate) slots: Arc<Semaphore>,
+    pub(crate) attempt_time: worker::AttemptTime,
     pub(crate) completions: mpsc::UnboundedSender<JobCompletion>,
     pub(crate) stop_fetching: CancellationToken,
     pub(crate) stop_completer: CancellationToken,
@@ -410,6 +433,7 @@ impl ServerHandle {
             id,
             store,
             slots: Arc::new(Semaphore::new(settings.concurrency)),
+            attempt_time: worker::AttemptTime::default(),
             settings,
             registry,
             names,

@@ -656,3 +656,155 @@ fn invalid_settings_are_an_error_at_start() {
     assert!(error.contains("concurrency must be at least 1"), "{error}");
     assert!(error.contains("at least one queue"), "{error}");
 }
+
+// Claiming ahead of free slots. The claims of these stores take 5 ms (of
+// paused time): the round trip that decides how many jobs are worth claiming
+// ahead.
+
+fn slow_claims(store: &MemoryStore) -> crate::delayed::DelayedStore<MemoryStore> {
+    crate::delayed::DelayedStore::new(store.clone()).claims(Duration::from_millis(5))
+}
+
+/// Teaches a server that its jobs are short: a few no-op attempts.
+async fn run_quick_jobs(jobs: &Jobs) {
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(jobs.enqueue(Request::new(Succeeds { n: 0 })).await.unwrap());
+    }
+    for id in ids {
+        wait_for(jobs, id, JobState::Succeeded).await;
+    }
+}
+
+async fn processing(jobs: &Jobs) -> i64 {
+    jobs.counts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.state == JobState::Processing)
+        .map(|c| c.count)
+        .sum()
+}
+
+test_job!(
+    SleepsTenSeconds,
+    "test_sleeps_ten_seconds",
+    quick(),
+    |args, ctx| {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(())
+    }
+);
+
+#[tokio::test(start_paused = true)]
+async fn jobs_longer_than_a_claim_are_claimed_only_for_free_slots() {
+    let (store, jobs) = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(
+            jobs.enqueue(Request::new(SleepsTenSeconds { n }))
+                .await
+                .unwrap(),
+        );
+    }
+    let server = Server::builder(slow_claims(&store))
+        .concurrency(2)
+        .start()
+        .await
+        .unwrap();
+    // Three rounds of two: at no point does the server hold more than it runs.
+    for _ in 0..70 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(processing(&jobs).await <= 2, "{:?}", jobs.counts().await);
+    }
+    for id in ids {
+        wait_for(&jobs, id, JobState::Succeeded).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn short_jobs_are_claimed_ahead_and_handed_back_unstarted_at_shutdown() {
+    let (store, jobs) = setup().await;
+    let server = Server::builder(slow_claims(&store))
+        .concurrency(1)
+        .shutdown_timeout(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    run_quick_jobs(&jobs).await;
+    // Runnable together, so that one claim finds them all: the first holds
+    // the only slot until shutdown, the others wait claimed ahead.
+    let later = Duration::from_secs(1);
+    let blocker = jobs
+        .enqueue(Request::new(Hangs { n: 0 }).delay(later))
+        .await
+        .unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..5 {
+        let request = Request::new(Succeeds { n: 0 }).delay(later);
+        waiting.push(jobs.enqueue(request).await.unwrap());
+    }
+    wait_for(&jobs, blocker, JobState::Processing).await;
+    for &id in &waiting {
+        wait_for(&jobs, id, JobState::Processing).await;
+    }
+    // Their leases are renewed while they wait.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(processing(&jobs).await, 6);
+
+    server.shutdown().await;
+    for id in waiting {
+        let d = detail(&jobs, id).await;
+        assert_eq!(d.job.state, JobState::Enqueued, "{d:?}");
+        assert_eq!(d.job.attempt, 0, "the claim is not counted: {d:?}");
+        let last = d.history.last().unwrap();
+        assert_eq!(
+            last.error.as_deref(),
+            Some("the server shut down before the job started"),
+            "{d:?}"
+        );
+    }
+    assert_eq!(detail(&jobs, blocker).await.job.state, JobState::Enqueued);
+}
+
+static CANCELLED_RUNS: AtomicU32 = AtomicU32::new(0);
+test_job!(
+    CountsCancelledRuns,
+    "test_counts_cancelled_runs",
+    quick(),
+    |args, ctx| {
+        CANCELLED_RUNS.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+);
+
+#[tokio::test(start_paused = true)]
+async fn a_job_cancelled_while_claimed_ahead_is_cancelled_without_running() {
+    let (store, jobs) = setup().await;
+    let server = Server::builder(slow_claims(&store))
+        .concurrency(1)
+        .start()
+        .await
+        .unwrap();
+    run_quick_jobs(&jobs).await;
+    let later = Duration::from_secs(1);
+    let first = jobs
+        .enqueue(Request::new(SleepsTenSeconds { n: 0 }).delay(later))
+        .await
+        .unwrap();
+    let second = jobs
+        .enqueue(Request::new(CountsCancelledRuns { n: 0 }).delay(later))
+        .await
+        .unwrap();
+    wait_for(&jobs, second, JobState::Processing).await;
+    assert_eq!(jobs.cancel(second).await.unwrap(), CancelOutcome::Requested);
+    let d = wait_for(&jobs, second, JobState::Cancelled).await;
+    assert_eq!(CANCELLED_RUNS.load(Ordering::SeqCst), 0, "it never ran");
+    assert_eq!(
+        d.history.last().unwrap().error.as_deref(),
+        Some("cancelled by a user before it started")
+    );
+    wait_for(&jobs, first, JobState::Succeeded).await;
+    server.shutdown().await;
+}

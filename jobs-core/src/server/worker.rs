@@ -1,110 +1,260 @@
-//! The fetch loop (claim as many jobs as there are free slots, in one call)
-//! and the supervisor of one attempt (panics, timeouts, cancellation, the
-//! outcome it reports).
+//! The fetch loop (claims jobs for free slots, and a few ahead of them while
+//! jobs finish faster than a claim's round trip) and the supervisor of one
+//! attempt (panics, timeouts, cancellation, the outcome it reports).
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{timeout_call, Running, Shared, StopReason, StopSignal};
 use crate::job::{BoxError, Invocation, JobContext, Permanent, Snooze};
-use crate::model::JobRow;
-use crate::store::{JobClaimParams, JobCompletion, JobOutcome};
+use crate::model::{Claim, JobRow};
+use crate::store::{BoxFuture, JobClaimParams, JobCompletion, JobOutcome, StoreResult};
 
 /// How many times the fetch loop yields to let more slots free up before it claims.
 const COALESCE_YIELDS: usize = 4;
 
-/// Claims jobs whenever slots are free, until shutdown stops it.
+/// A claim in flight: what it returned, how many jobs it asked for, and how
+/// long its round trip took.
+type ClaimCall = BoxFuture<'static, (StoreResult<Vec<JobRow>>, usize, Duration)>;
+
+/// How long attempts take, as a moving average (in nanoseconds; 0 until the
+/// first attempt ends). Written by every supervisor, read by the fetch loop;
+/// a lost update between two supervisors only delays the average a little.
+#[derive(Debug, Default)]
+pub(crate) struct AttemptTime(AtomicU64);
+
+impl AttemptTime {
+    fn record(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let old = self.0.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            took
+        } else {
+            // An eighth of the way to the new value: a few dozen attempts
+            // decide the average, not the latest one.
+            (old - old / 8).saturating_add(took / 8)
+        };
+        self.0.store(new.max(1), Ordering::Relaxed);
+    }
+
+    fn average(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+}
+
+/// How many jobs to claim ahead of free slots: as many as the slots are
+/// expected to finish during one claim's round trip, so that short jobs never
+/// leave a slot idle while the next claim is on its way, and none for jobs
+/// that run longer than a round trip (a busy server then does not sit on jobs
+/// another server could run).
+fn read_ahead(shared: &Shared, round_trip: Duration) -> usize {
+    let limit = shared.settings.prefetch;
+    let Some(attempt) = shared.attempt_time.average() else {
+        return 0;
+    };
+    let slots = shared.settings.concurrency as f64;
+    let expected = slots * round_trip.as_secs_f64() / attempt.as_secs_f64().max(1e-9);
+    if expected < 1.0 {
+        0
+    } else {
+        (expected as usize).min(limit)
+    }
+}
+
+/// Claims jobs whenever slots are free, until shutdown stops it; then hands
+/// back the jobs it claimed ahead.
+///
+/// One claim is in flight at a time. It asks for the free slots plus the
+/// read-ahead (see [`read_ahead`]), and the next one is sent once half of the
+/// read-ahead has been started, so that claiming overlaps running. Jobs
+/// claimed ahead are in the running set from the claim on: their leases are
+/// renewed, and a cancel or a lost lease reaches them before they start.
 pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     let mut signal = shared.store.job_signal().map(|s| s.subscribe());
+    let mut ahead: VecDeque<JobRow> = VecDeque::new();
+    let mut in_flight: Option<ClaimCall> = None;
+    let mut read_ahead_now = 0usize;
+    // After a short claim or a failure: how long to wait (for a wake-up from
+    // the store, or the poll interval; the retry pause after a failure)
+    // before claiming again.
+    let mut wait: Option<Duration> = None;
     let mut failures = 0u32;
     loop {
-        // Wait for one free slot, then take every other free one: one claim per batch.
-        let first = tokio::select! {
-            permit = shared.slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            _ = shared.stop_fetching.cancelled() => return,
-        };
-        let mut permits = vec![first];
-        // Jobs that end together free their slots a moment apart; give them
-        // a few turns of the scheduler (microseconds, not a timer) so that one
-        // claim fills them all instead of claiming one or two at a time.
-        for _ in 0..COALESCE_YIELDS {
-            while let Ok(permit) = shared.slots.clone().try_acquire_owned() {
-                permits.push(permit);
-            }
-            if permits.len() == shared.settings.concurrency {
+        // Fill free slots from the jobs claimed ahead.
+        while !ahead.is_empty() {
+            let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
                 break;
+            };
+            if let Some(row) = ahead.pop_front() {
+                start_job(&shared, row, permit);
             }
-            tokio::task::yield_now().await;
         }
-        // Mark the signal seen before claiming: a wake-up raised from here on
-        // is kept for the wait below, never lost in between.
-        if let Some(signal) = signal.as_mut() {
-            signal.borrow_and_update();
+
+        if in_flight.is_none() && wait.is_none() {
+            let mut free = shared.slots.available_permits();
+            if read_ahead_now == 0 && free > 0 && free < shared.settings.concurrency {
+                // Jobs that end together free their slots a moment apart;
+                // give them a few turns of the scheduler (microseconds, not
+                // a timer) so that one claim fills them all instead of
+                // claiming one or two at a time.
+                for _ in 0..COALESCE_YIELDS {
+                    tokio::task::yield_now().await;
+                    free = shared.slots.available_permits();
+                    if free == shared.settings.concurrency {
+                        break;
+                    }
+                }
+            }
+            let want = (free + read_ahead_now).saturating_sub(ahead.len());
+            if want > 0 && ahead.len() <= read_ahead_now / 2 {
+                // Mark the signal seen before claiming: a wake-up raised
+                // from here on is kept for the wait below, never lost.
+                if let Some(signal) = signal.as_mut() {
+                    signal.borrow_and_update();
+                }
+                in_flight = Some(claim(&shared, want));
+            }
         }
-        let limit = u32::try_from(permits.len()).unwrap_or(u32::MAX);
-        let params = JobClaimParams::new(
-            shared.id,
-            shared.settings.queues.clone(),
-            shared.names.clone(),
-            limit,
-            shared.settings.lease,
-        );
-        let claimed = tokio::select! {
-            claimed = timeout_call(shared.settings.store_timeout, shared.store.job_claim(params)) => claimed,
-            _ = shared.stop_fetching.cancelled() => return,
+
+        // What can happen next: the claim returns; a slot frees up (for a
+        // job claimed ahead, or for a claim when none is in flight); the wait
+        // ends; shutdown.
+        let watch_slots = !ahead.is_empty() || (in_flight.is_none() && wait.is_none());
+        let claimed = async {
+            match in_flight.as_mut() {
+                Some(call) => call.await,
+                None => std::future::pending().await,
+            }
         };
-        match claimed {
-            Ok(rows) => {
-                failures = 0;
-                let full = rows.len() >= permits.len();
-                for row in rows {
-                    match permits.pop() {
-                        Some(permit) => start_job(&shared, row, permit),
-                        None => hand_back_excess(&shared, row),
-                    }
-                }
-                drop(permits);
-                if full {
-                    continue;
-                }
+        let slot = async {
+            if watch_slots {
+                shared.slots.clone().acquire_owned().await
+            } else {
+                std::future::pending().await
             }
-            Err(error) => {
-                drop(permits);
-                failures = failures.saturating_add(1);
-                let pause = retry_pause(failures);
-                tracing::warn!(server = %shared.id, %error, retry_in = ?pause, "claiming jobs failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => continue,
-                    _ = shared.stop_fetching.cancelled() => return,
-                }
-            }
-        }
-        // Nothing more to claim: wait for a wake-up from the store, or poll.
-        let woken = async {
+        };
+        let waited = async {
+            let Some(pause) = wait else {
+                return std::future::pending().await;
+            };
             match signal.as_mut() {
-                Some(signal) => {
-                    if signal.changed().await.is_err() {
-                        std::future::pending::<()>().await
+                // After a failure, only the retry pause.
+                Some(signal) if failures == 0 => {
+                    tokio::select! {
+                        changed = signal.changed() => {
+                            if changed.is_err() {
+                                tokio::time::sleep(pause).await;
+                            }
+                        }
+                        _ = tokio::time::sleep(pause) => {}
                     }
                 }
-                None => std::future::pending::<()>().await,
+                _ => tokio::time::sleep(pause).await,
             }
         };
         tokio::select! {
-            _ = woken => {}
-            _ = tokio::time::sleep(shared.settings.poll_interval) => {}
-            _ = shared.stop_fetching.cancelled() => return,
+            (result, limit, round_trip) = claimed => {
+                in_flight = None;
+                match result {
+                    Ok(rows) => {
+                        failures = 0;
+                        read_ahead_now = read_ahead(&shared, round_trip);
+                        // A short claim: nothing more is runnable now.
+                        if rows.len() < limit {
+                            wait = Some(shared.settings.poll_interval);
+                        }
+                        accept(&shared, rows, limit, &mut ahead);
+                    }
+                    Err(error) => {
+                        failures = failures.saturating_add(1);
+                        let pause = retry_pause(failures);
+                        tracing::warn!(server = %shared.id, %error, retry_in = ?pause, "claiming jobs failed");
+                        wait = Some(pause);
+                    }
+                }
+            }
+            permit = slot => {
+                // With a job waiting, the slot is its; otherwise the loop
+                // goes round to claim for it.
+                let Ok(permit) = permit else { break };
+                if let Some(row) = ahead.pop_front() {
+                    start_job(&shared, row, permit);
+                }
+            }
+            _ = waited => wait = None,
+            _ = shared.stop_fetching.cancelled() => break,
+        }
+    }
+
+    // Shutdown. A claim in flight may already have committed: wait for it
+    // (it is bounded by the store timeout) so that its jobs are handed back
+    // now rather than rescued when their leases expire.
+    if let Some(call) = in_flight.take() {
+        if let (Ok(rows), limit, _) = call.await {
+            accept(&shared, rows, limit, &mut ahead);
+        }
+    }
+    for row in ahead {
+        hand_back(&shared, &row, "the server shut down before the job started");
+    }
+}
+
+/// Sends a claim for up to `limit` jobs.
+fn claim(shared: &Arc<Shared>, limit: usize) -> ClaimCall {
+    let params = JobClaimParams::new(
+        shared.id,
+        shared.settings.queues.clone(),
+        shared.names.clone(),
+        u32::try_from(limit).unwrap_or(u32::MAX),
+        shared.settings.lease,
+    );
+    let shared = shared.clone();
+    Box::pin(async move {
+        let sent = Instant::now();
+        let call = shared.store.job_claim(params);
+        let result = timeout_call(shared.settings.store_timeout, call).await;
+        (result, limit, sent.elapsed())
+    })
+}
+
+/// Puts claimed jobs in the running set (from now on their leases are
+/// renewed) and in line for a slot. A store that returned more than the
+/// limit has a bug: the extra jobs are handed back at once rather than left
+/// leased until rescue.
+fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque<JobRow>) {
+    {
+        let mut running = shared.running();
+        for row in &rows {
+            running.insert(
+                row.id,
+                Running {
+                    claim: row.claim(),
+                    stop: Arc::new(StopSignal::default()),
+                    context: None,
+                },
+            );
+        }
+    }
+    for (i, row) in rows.into_iter().enumerate() {
+        if i < limit {
+            ahead.push_back(row);
+        } else {
+            tracing::error!(job = %row.id, "the store returned more jobs than the claim's limit; handing the extra job back");
+            hand_back(shared, &row, "claimed beyond the server's limit");
         }
     }
 }
@@ -115,20 +265,24 @@ pub(crate) fn retry_pause(failures: u32) -> Duration {
     Duration::from_millis(100 * (1u64 << exponent)).min(Duration::from_secs(10))
 }
 
-/// A store returned more jobs than asked for (a store bug): hand the extra
-/// ones back at once rather than leave them leased until rescue.
-fn hand_back_excess(shared: &Arc<Shared>, row: JobRow) {
-    tracing::error!(job = %row.id, "the store returned more jobs than the claim's limit; handing the extra job back");
-    shared.running().insert(
-        row.id,
-        Running {
-            claim: row.claim(),
-            stop: Arc::new(StopSignal::default()),
-            context: None,
+/// Hands a claimed job that never started back as runnable at once, without
+/// spending its attempt; it stays in the running set (its lease renewed)
+/// until the completer has written that. A cancel that reached it while it
+/// waited makes it `cancelled` instead, and a lost lease leaves nothing to
+/// write.
+fn hand_back(shared: &Shared, row: &JobRow, reason: &str) {
+    let stopped = shared.running().get(&row.id).and_then(|r| r.stop.reason());
+    let outcome = match stopped {
+        Some(StopReason::LeaseLost) => {
+            shared.running().remove(&row.id);
+            return;
+        }
+        Some(StopReason::UserCancel) => JobOutcome::Cancelled {
+            reason: CANCELLED_BEFORE_START.to_owned(),
         },
-    );
-    let outcome = JobOutcome::Released {
-        reason: "claimed beyond the server's free slots".to_owned(),
+        _ => JobOutcome::Released {
+            reason: reason.to_owned(),
+        },
     };
     if shared
         .completions
@@ -141,16 +295,19 @@ fn hand_back_excess(shared: &Arc<Shared>, row: JobRow) {
     }
 }
 
+const CANCELLED_BEFORE_START: &str = "cancelled by a user before it started";
+
+/// Runs a claimed job (already in the running set, see [`accept`]) on its own task.
 fn start_job(shared: &Arc<Shared>, row: JobRow, permit: OwnedSemaphorePermit) {
-    let stop = Arc::new(StopSignal::default());
-    shared.running().insert(
-        row.id,
-        Running {
-            claim: row.claim(),
-            stop: stop.clone(),
-            context: None,
-        },
-    );
+    let stop = shared
+        .running()
+        .get(&row.id)
+        .map(|running| running.stop.clone());
+    let Some(stop) = stop else {
+        // Only the completer removes claims, after writing their outcome:
+        // this job was handed back already.
+        return;
+    };
     let span = tracing::info_span!("job", id = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt);
     tokio::spawn(supervise(shared.clone(), row, stop, permit).instrument(span));
 }
@@ -161,6 +318,9 @@ enum Ended {
     Panicked(String),
     /// Cancelled and still running after the grace period: dropped.
     Aborted,
+    /// Asked to stop (cancelled, or its lease lost) while it waited for a
+    /// slot after being claimed ahead: never started.
+    NotStarted,
 }
 
 /// Runs one attempt to its end and queues its outcome.
@@ -204,7 +364,20 @@ async fn supervise(
         context,
         resources: shared.resources.clone(),
     };
+    if stop.reason().is_some() {
+        let outcome = decide(
+            &row.name,
+            row.attempt,
+            row.max_attempts,
+            &options,
+            stop.reason(),
+            Ended::NotStarted,
+        );
+        report(&shared, claim, outcome, permit);
+        return;
+    }
     tracing::debug!("job started");
+    let started = Instant::now();
     let mut attempt = CatchUnwind((registration.run)(invocation));
     let timeout = async {
         match options.timeout {
@@ -229,6 +402,7 @@ async fn supervise(
         },
     };
     drop(attempt);
+    shared.attempt_time.record(started.elapsed());
 
     let outcome = decide(
         &row.name,
@@ -238,15 +412,26 @@ async fn supervise(
         stop.reason(),
         ended,
     );
-    match &outcome {
+    report(&shared, claim, outcome, permit);
+}
+
+/// Queues the outcome of an attempt, or forgets the claim when its lease was
+/// lost (`None`: nothing may be written).
+fn report(
+    shared: &Shared,
+    claim: Claim,
+    outcome: Option<JobOutcome>,
+    permit: OwnedSemaphorePermit,
+) {
+    match outcome {
         None => {
             tracing::warn!("the job's lease was lost (rescued by another server or cancelled); its result is discarded");
-            shared.running().remove(&row.id);
+            shared.running().remove(&claim.job_id);
             drop(permit);
         }
         Some(outcome) => {
-            log_outcome(outcome);
-            finish(&shared, JobCompletion::new(claim, outcome.clone()), permit);
+            log_outcome(&outcome);
+            finish(shared, JobCompletion::new(claim, outcome), permit);
         }
     }
 }
@@ -282,9 +467,13 @@ fn decide(
             })
         }
         Some(StopReason::UserCancel) => {
+            let reason = match ended {
+                Ended::NotStarted => CANCELLED_BEFORE_START,
+                _ => "cancelled by a user while running",
+            };
             return Some(JobOutcome::Cancelled {
-                reason: "cancelled by a user while running".to_owned(),
-            })
+                reason: reason.to_owned(),
+            });
         }
         Some(StopReason::Timeout) => {
             let limit = options.timeout.unwrap_or_default();
@@ -309,8 +498,8 @@ fn decide(
                 text
             }
             Ended::Panicked(message) => format!("panicked: {message}"),
-            Ended::Returned(Ok(())) | Ended::Aborted => {
-                unreachable!("success returns early; abort needs a stop reason")
+            Ended::Returned(Ok(())) | Ended::Aborted | Ended::NotStarted => {
+                unreachable!("success returns early; abort and not starting need a stop reason")
             }
         },
     };
