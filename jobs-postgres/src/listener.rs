@@ -1,5 +1,7 @@
 //! The LISTEN/NOTIFY wake-up: a background task that listens on the store's
-//! channel and raises the store's [`JobSignal`] on every notification.
+//! channel and raises the store's [`JobSignal`] on every notification but
+//! its own store's: the notifier's NOTIFY carries the store's origin, and
+//! the store raised its signal already when it inserted.
 //!
 //! It holds one connection of its own, from a one-connection pool built from
 //! the store pool's options, so it never takes a connection from the
@@ -35,7 +37,12 @@ impl Drop for ListenerGuard {
 
 /// Starts the listener on the current tokio runtime, or returns `None` (with
 /// a warning) outside one.
-pub(crate) fn spawn(pool: &PgPool, channel: String, signal: JobSignal) -> Option<ListenerGuard> {
+pub(crate) fn spawn(
+    pool: &PgPool,
+    channel: String,
+    origin: String,
+    signal: JobSignal,
+) -> Option<ListenerGuard> {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         tracing::warn!(
             "jobs: no tokio runtime, LISTEN/NOTIFY wake-ups are off (servers still poll)"
@@ -52,14 +59,14 @@ pub(crate) fn spawn(pool: &PgPool, channel: String, signal: JobSignal) -> Option
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options);
-    let task = runtime.spawn(run(listen_pool, channel, signal));
+    let task = runtime.spawn(run(listen_pool, channel, origin, signal));
     Some(ListenerGuard { task })
 }
 
-async fn run(pool: PgPool, channel: String, signal: JobSignal) {
+async fn run(pool: PgPool, channel: String, origin: String, signal: JobSignal) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        match listen(&pool, &channel, &signal).await {
+        match listen(&pool, &channel, &origin, &signal).await {
             Ok(()) => {
                 backoff = MIN_BACKOFF;
                 tokio::time::sleep(MIN_BACKOFF).await;
@@ -82,7 +89,12 @@ async fn run(pool: PgPool, channel: String, signal: JobSignal) {
 
 /// Connects, listens, and forwards notifications until the connection fails.
 /// `Ok` after a lost connection was noticed, `Err` when (re)connecting failed.
-async fn listen(pool: &PgPool, channel: &str, signal: &JobSignal) -> Result<(), sqlx::Error> {
+async fn listen(
+    pool: &PgPool,
+    channel: &str,
+    origin: &str,
+    signal: &JobSignal,
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(channel).await?;
     tracing::debug!(channel, "jobs: listening for wake-ups");
@@ -90,6 +102,9 @@ async fn listen(pool: &PgPool, channel: &str, signal: &JobSignal) -> Result<(), 
     signal.notify();
     loop {
         match listener.try_recv().await? {
+            // Our own inserts woke our servers already; waking them again
+            // would only cost an empty claim.
+            Some(notification) if notification.payload() == origin => {}
             Some(_) => signal.notify(),
             None => {
                 tracing::warn!(channel, "jobs: LISTEN connection lost, reconnecting");
@@ -103,7 +118,7 @@ async fn listen(pool: &PgPool, channel: &str, signal: &JobSignal) -> Result<(), 
 }
 
 /// Sends the store's NOTIFY for inserts made through its own pool, after they
-/// committed. Requests that arrive while one is being sent are coalesced into
+/// committed, with the store's origin as the payload. Requests that arrive while one is being sent are coalesced into
 /// the next, so a burst of enqueues costs one NOTIFY or two. The NOTIFY runs in
 /// a transaction of its own with `synchronous_commit` off: NOTIFY holds a
 /// global lock until its commit is flushed, and a wake-up needs no durability
@@ -129,21 +144,29 @@ impl Drop for Notifier {
 
 /// Starts the notifier on the current tokio runtime, or returns `None`
 /// outside one (other processes' servers then find the jobs by polling).
-pub(crate) fn spawn_notifier(pool: &PgPool, channel: String) -> Option<Notifier> {
+pub(crate) fn spawn_notifier(pool: &PgPool, channel: String, origin: String) -> Option<Notifier> {
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     let requested = Arc::new(Notify::new());
-    let task = runtime.spawn(notify_loop(pool.clone(), channel, requested.clone()));
+    let task = runtime.spawn(notify_loop(
+        pool.clone(),
+        channel,
+        origin,
+        requested.clone(),
+    ));
     Some(Notifier { requested, task })
 }
 
-async fn notify_loop(pool: PgPool, channel: String, requested: Arc<Notify>) {
+async fn notify_loop(pool: PgPool, channel: String, origin: String, requested: Arc<Notify>) {
     // One statement, so one implicit transaction: the local setting holds
     // for its commit.
-    const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')";
+    const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
     let mut backoff = MIN_BACKOFF;
     loop {
         requested.notified().await;
-        let send = sqlx::query(NOTIFY).bind(&channel).execute(&pool);
+        let send = sqlx::query(NOTIFY)
+            .bind(&channel)
+            .bind(&origin)
+            .execute(&pool);
         let sent = tokio::time::timeout(MAX_BACKOFF, send).await;
         match sent {
             Ok(Ok(_)) => backoff = MIN_BACKOFF,

@@ -31,6 +31,9 @@ use crate::sql::Queries;
 /// so operators can find them in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "jobs";
 
+/// Pooled connections idle this long are pinged before they are handed out.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// The longest duration the store passes to the database (1,000 years):
 /// longer delays and ages are clamped to it, and mean "never".
 const MAX_MICROS: i64 = 1_000 * 366 * 24 * 3600 * 1_000_000;
@@ -70,6 +73,9 @@ struct Inner {
     cron_sql: CronQueries,
     options: PgStoreOptions,
     signal: JobSignal,
+    /// The payload of this store's own NOTIFYs, so that its listener can
+    /// skip them (the store woke its servers when it inserted).
+    origin: String,
     /// Started on the first `job_signal()`: a client that only enqueues
     /// holds no listening connection.
     listener: OnceLock<Option<ListenerGuard>>,
@@ -115,6 +121,21 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out by default: a round
+            // trip before each statement, doubling the cost of an enqueue
+            // or a claim. Like pgx, ping only connections that sat idle
+            // (those a restart or a network fault may have broken); a hot
+            // connection that broke fails its statement, which the
+            // server's loops retry and the caller sees as an error.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(Error::Connect)?;
@@ -142,6 +163,7 @@ impl PgStore {
                 schema,
                 options,
                 signal: JobSignal::new(),
+                origin: uuid::Uuid::new_v4().simple().to_string(),
                 listener: OnceLock::new(),
                 notifier: OnceLock::new(),
             }),
@@ -344,9 +366,9 @@ impl PgStore {
     /// (started on first use).
     fn notify_others(&self) {
         let inner = &self.inner;
-        let notifier = inner
-            .notifier
-            .get_or_init(|| listener::spawn_notifier(&inner.pool, inner.schema.channel()));
+        let notifier = inner.notifier.get_or_init(|| {
+            listener::spawn_notifier(&inner.pool, inner.schema.channel(), inner.origin.clone())
+        });
         if let Some(notifier) = notifier {
             notifier.request();
         }
@@ -836,7 +858,12 @@ impl Store for PgStore {
         let inner = &self.inner;
         inner.listener.get_or_init(|| {
             inner.options.listen.then(|| {
-                listener::spawn(&inner.pool, inner.schema.channel(), inner.signal.clone())
+                listener::spawn(
+                    &inner.pool,
+                    inner.schema.channel(),
+                    inner.origin.clone(),
+                    inner.signal.clone(),
+                )
             })?
         });
         Some(inner.signal.clone())
