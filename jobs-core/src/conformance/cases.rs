@@ -2091,7 +2091,7 @@ pub async fn cron_upsert_creates_an_entry_due_at_once<S: Store>(store: S) {
             .cron()
             .expect("the stored schedule parses")
             .time_zone(),
-        crate::Tz::Europe__Berlin
+        &crate::Tz::named("Europe/Berlin").unwrap()
     );
     assert!(!row.paused, "a new entry is not paused");
     assert_eq!(row.next_run_at, None, "a new entry has no next_run_at yet");

@@ -9,6 +9,7 @@ mod next;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod zone;
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,9 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
 
-/// An IANA time zone, as [`Cron::with_time_zone`] takes it: `Tz::Europe__Berlin`,
-/// `Tz::UTC`, or `"America/New_York".parse::<Tz>()`. Re-exported from `chrono-tz`.
-pub use chrono_tz::Tz;
+pub use zone::Tz;
 
 /// A recurring schedule: a cron expression and the IANA time zone its fields
 /// are read in (UTC unless set).
@@ -35,7 +34,7 @@ pub use chrono_tz::Tz;
 /// let b = Cron::daily_at(3, 0)?;
 /// assert_eq!(a, b);
 /// let c = Cron::parse("0 3 * * *")?.in_time_zone("America/New_York")?;
-/// assert_eq!(c.time_zone(), Tz::America__New_York);
+/// assert_eq!(c.time_zone(), &Tz::named("America/New_York")?);
 /// assert_eq!(c.to_string(), "0 3 * * *"); // Display is the expression
 /// # Ok::<(), jobs_core::Error>(())
 /// ```
@@ -130,7 +129,7 @@ pub use chrono_tz::Tz;
 /// use jobs_core::{Cron, Tz};
 /// use chrono::{TimeZone, Utc};
 ///
-/// let daily = Cron::daily_at(2, 30)?.with_time_zone(Tz::Europe__Berlin);
+/// let daily = Cron::daily_at(2, 30)?.with_time_zone(Tz::named("Europe/Berlin")?);
 /// let before = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
 /// assert_eq!(
 ///     daily.next_n(before, 2),
@@ -266,7 +265,7 @@ impl Cron {
     ///
     /// [`Error::Schedule`] naming the zone if it is not an IANA time zone.
     pub fn in_time_zone(self, name: &str) -> Result<Cron, Error> {
-        Ok(self.with_time_zone(parse_time_zone(name)?))
+        Ok(self.with_time_zone(Tz::named(name)?))
     }
 
     /// The expression, as given.
@@ -275,14 +274,14 @@ impl Cron {
     }
 
     /// The zone the fields are read in.
-    pub fn time_zone(&self) -> Tz {
-        self.time_zone
+    pub fn time_zone(&self) -> &Tz {
+        &self.time_zone
     }
 
     /// The first fire time strictly after `after`, or `None` if there is none
     /// (a schedule that ends, or a date that never comes, like `0 0 30 2 *`).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        next::next_after(&self.compiled, self.time_zone, after, false)
+        next::next_after(&self.compiled, &self.time_zone, after, false)
     }
 
     /// The next `n` fire times strictly after `after`, in increasing order
@@ -372,15 +371,6 @@ fn check(expression: &str, field: &str, value: u32, min: u32, max: u32) -> Resul
             reason: format!("{field} {value} is out of range {min}-{max}"),
         })
     }
-}
-
-fn parse_time_zone(name: &str) -> Result<Tz, Error> {
-    name.trim().parse::<Tz>().map_err(|_| Error::Schedule {
-        expression: name.to_owned(),
-        reason: "not an IANA time zone name; expected one like `Europe/Berlin`, \
-                 `America/New_York` or `UTC`"
-            .to_owned(),
-    })
 }
 
 impl FromStr for Cron {

@@ -2,22 +2,22 @@
 //!
 //! The `cron` crate is used only to find the next matching *wall-clock* time
 //! (its schedules are run in UTC here, where no time is missing or doubled).
-//! Its own zone handling is not used: given a `chrono-tz` zone it skips a
+//! Its own zone handling is not used: given a zone it skips a
 //! time that falls in a spring-forward gap (a daily 02:30 job does not run
 //! that day), fires a fixed-time job twice when the clocks fall back, and
 //! starting from the second pass of a repeated hour it can answer an instant
 //! *before* the one it was asked about. So this module walks the UTC time
 //! line one constant-offset stretch at a time instead.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 
 use super::parse::Compiled;
+use super::Tz;
 
 /// The first fire time after `start` (at or after it if `inclusive`).
 pub(super) fn next_after(
     compiled: &Compiled,
-    tz: Tz,
+    tz: &Tz,
     mut start: DateTime<Utc>,
     mut inclusive: bool,
 ) -> Option<DateTime<Utc>> {
@@ -38,12 +38,11 @@ pub(super) fn next_after(
         if offset_at(tz, candidate.timestamp()) == offset {
             // `wall` is a real time at the current offset.
             if !compiled.every_hour {
-                if let LocalResult::Ambiguous(earlier, later) = tz.from_local_datetime(&wall) {
-                    if later.with_timezone(&Utc) == candidate {
+                if let Some((earlier, later)) = tz.repeated(wall.and_utc().timestamp()) {
+                    if later == candidate.timestamp() {
                         // The second pass of a repeated hour: a fixed-time
                         // schedule ran at the first. Resume where the repeated
                         // stretch of wall-clock time ends.
-                        let earlier = earlier.with_timezone(&Utc).timestamp();
                         let earlier_offset = offset_at(tz, earlier);
                         let transition = first_change(tz, earlier, candidate.timestamp());
                         start = utc(transition + (earlier_offset - offset))?;
@@ -92,20 +91,13 @@ fn next_wall_time(compiled: &Compiled, after: NaiveDateTime) -> Option<NaiveDate
 }
 
 /// UTC offset in seconds at the Unix time `at`.
-fn offset_at(tz: Tz, at: i64) -> i64 {
-    match DateTime::from_timestamp(at, 0) {
-        Some(instant) => i64::from(
-            tz.offset_from_utc_datetime(&instant.naive_utc())
-                .fix()
-                .local_minus_utc(),
-        ),
-        None => 0,
-    }
+fn offset_at(tz: &Tz, at: i64) -> i64 {
+    tz.offset_at(at)
 }
 
 /// The first second in `(from, to]` whose offset differs from the offset at
 /// `from`; the offset at `to` must differ.
-fn first_change(tz: Tz, from: i64, to: i64) -> i64 {
+fn first_change(tz: &Tz, from: i64, to: i64) -> i64 {
     // Walk in half days, then bisect: offsets can change and change back
     // between two far-apart instants, but not twice within half a day.
     const STRIDE: i64 = 12 * 60 * 60;

@@ -1,6 +1,6 @@
 //! Unit tests for `Cron`: syntax, errors, constructors, time zones, DST.
 //!
-//! DST instants used below, checked against chrono-tz by
+//! DST instants used below, checked against the time zone database by
 //! `dst_transitions_used_in_these_tests_are_where_we_think`:
 //! - Europe/Berlin 2026-03-29: 02:00 CET -> 03:00 CEST at 01:00 UTC.
 //! - Europe/Berlin 2026-10-25: 03:00 CEST -> 02:00 CET at 01:00 UTC; wall
@@ -9,13 +9,24 @@
 //! - America/New_York 2026-11-01: 02:00 EDT -> 01:00 EST at 06:00 UTC; wall
 //!   times 01:00-01:59 happen at 05:00-05:59 UTC and again at 06:00-06:59 UTC.
 
-use chrono::{DateTime, Duration, Offset, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Duration, TimeZone, Utc, Weekday};
 
 use super::{Cron, Tz};
 use crate::Error;
 
-const BERLIN: Tz = Tz::Europe__Berlin;
-const NEW_YORK: Tz = Tz::America__New_York;
+fn zone(name: &str) -> Tz {
+    Tz::named(name).unwrap()
+}
+
+#[allow(non_snake_case)]
+fn BERLIN() -> Tz {
+    zone("Europe/Berlin")
+}
+
+#[allow(non_snake_case)]
+fn NEW_YORK() -> Tz {
+    zone("America/New_York")
+}
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
@@ -38,11 +49,8 @@ fn reason(expression: &str) -> String {
     }
 }
 
-fn offset_hours(tz: Tz, at: DateTime<Utc>) -> i32 {
-    tz.offset_from_utc_datetime(&at.naive_utc())
-        .fix()
-        .local_minus_utc()
-        / 3600
+fn offset_hours(tz: &Tz, at: DateTime<Utc>) -> i64 {
+    tz.offset_at(at.timestamp()) / 3600
 }
 
 // ---- syntax ----
@@ -51,13 +59,13 @@ fn offset_hours(tz: Tz, at: DateTime<Utc>) -> i32 {
 fn dst_transitions_used_in_these_tests_are_where_we_think() {
     let second = Duration::seconds(1);
     for (tz, at, before, after) in [
-        (BERLIN, utc(2026, 3, 29, 1, 0, 0), 1, 2),
-        (BERLIN, utc(2026, 10, 25, 1, 0, 0), 2, 1),
-        (NEW_YORK, utc(2026, 3, 8, 7, 0, 0), -5, -4),
-        (NEW_YORK, utc(2026, 11, 1, 6, 0, 0), -4, -5),
+        (BERLIN(), utc(2026, 3, 29, 1, 0, 0), 1, 2),
+        (BERLIN(), utc(2026, 10, 25, 1, 0, 0), 2, 1),
+        (NEW_YORK(), utc(2026, 3, 8, 7, 0, 0), -5, -4),
+        (NEW_YORK(), utc(2026, 11, 1, 6, 0, 0), -4, -5),
     ] {
-        assert_eq!(offset_hours(tz, at - second), before, "{tz} before {at}");
-        assert_eq!(offset_hours(tz, at), after, "{tz} at {at}");
+        assert_eq!(offset_hours(&tz, at - second), before, "{tz} before {at}");
+        assert_eq!(offset_hours(&tz, at), after, "{tz} at {at}");
     }
 }
 
@@ -341,7 +349,7 @@ fn named_constructors_fire_when_their_names_say() {
     ];
     for (schedule, expression, expected) in cases {
         assert_eq!(schedule.expression(), expression);
-        assert_eq!(schedule.time_zone(), Tz::UTC);
+        assert_eq!(schedule.time_zone(), &Tz::UTC);
         assert_eq!(schedule.next_n(from, 2), expected, "{expression}");
         assert_eq!(schedule, cron(expression));
     }
@@ -386,7 +394,7 @@ fn named_constructors_refuse_out_of_range_arguments() {
 
 #[test]
 fn fields_are_read_in_the_time_zone() {
-    let nine = Cron::daily_at(9, 0).unwrap().with_time_zone(NEW_YORK);
+    let nine = Cron::daily_at(9, 0).unwrap().with_time_zone(NEW_YORK());
     // EST (-5) in January, EDT (-4) in July.
     assert_eq!(
         nine.next_after(utc(2026, 1, 15, 0, 0, 0)),
@@ -424,11 +432,11 @@ fn time_zone_names_are_validated() {
             .in_time_zone("America/New_York")
             .unwrap()
             .time_zone(),
-        NEW_YORK
+        &NEW_YORK()
     );
     assert_eq!(
         daily.clone().in_time_zone("UTC").unwrap().time_zone(),
-        Tz::UTC
+        &Tz::UTC
     );
     match daily.in_time_zone("Europe/Berln") {
         Err(Error::Schedule { expression, reason }) => {
@@ -442,7 +450,7 @@ fn time_zone_names_are_validated() {
 #[test]
 fn the_time_zone_is_part_of_equality_but_not_of_display() {
     let utc_daily = Cron::daily();
-    let berlin_daily = Cron::daily().with_time_zone(BERLIN);
+    let berlin_daily = Cron::daily().with_time_zone(BERLIN());
     assert_ne!(utc_daily, berlin_daily);
     assert_eq!(berlin_daily.to_string(), "0 0 * * *");
     assert_eq!(
@@ -455,7 +463,7 @@ fn the_time_zone_is_part_of_equality_but_not_of_display() {
 
 #[test]
 fn berlin_spring_forward_fixed_time_runs_when_the_clock_jumps() {
-    let daily = Cron::daily_at(2, 30).unwrap().with_time_zone(BERLIN);
+    let daily = Cron::daily_at(2, 30).unwrap().with_time_zone(BERLIN());
     assert_eq!(
         daily.next_n(utc(2026, 3, 27, 12, 0, 0), 3),
         [
@@ -477,7 +485,7 @@ fn berlin_spring_forward_fixed_time_runs_when_the_clock_jumps() {
 
 #[test]
 fn berlin_spring_forward_several_missing_times_make_one_run() {
-    let twice = cron("0,30 2 * * *").with_time_zone(BERLIN);
+    let twice = cron("0,30 2 * * *").with_time_zone(BERLIN());
     assert_eq!(
         twice.next_n(utc(2026, 3, 28, 12, 0, 0), 3),
         [
@@ -487,7 +495,7 @@ fn berlin_spring_forward_several_missing_times_make_one_run() {
         ]
     );
     // 02:00 (missing, moved to 03:00) and 03:00 are the same instant: one run.
-    let two_and_three = cron("0 2,3 * * *").with_time_zone(BERLIN);
+    let two_and_three = cron("0 2,3 * * *").with_time_zone(BERLIN());
     assert_eq!(
         two_and_three.next_n(utc(2026, 3, 28, 12, 0, 0), 3),
         [
@@ -500,7 +508,7 @@ fn berlin_spring_forward_several_missing_times_make_one_run() {
 
 #[test]
 fn berlin_spring_forward_interval_schedules_fire_every_real_hour() {
-    let hourly = Cron::hourly().with_time_zone(BERLIN);
+    let hourly = Cron::hourly().with_time_zone(BERLIN());
     assert_eq!(
         hourly.next_n(utc(2026, 3, 28, 23, 30, 0), 4),
         [
@@ -510,7 +518,7 @@ fn berlin_spring_forward_interval_schedules_fire_every_real_hour() {
             utc(2026, 3, 29, 3, 0, 0),
         ]
     );
-    let half_past = Cron::hourly_at(30).unwrap().with_time_zone(BERLIN);
+    let half_past = Cron::hourly_at(30).unwrap().with_time_zone(BERLIN());
     assert_eq!(
         half_past.next_n(utc(2026, 3, 29, 0, 0, 0), 2),
         [utc(2026, 3, 29, 0, 30, 0), utc(2026, 3, 29, 1, 30, 0)] // 01:30 CET, 03:30 CEST
@@ -519,7 +527,7 @@ fn berlin_spring_forward_interval_schedules_fire_every_real_hour() {
 
 #[test]
 fn new_york_spring_forward() {
-    let daily = Cron::daily_at(2, 30).unwrap().with_time_zone(NEW_YORK);
+    let daily = Cron::daily_at(2, 30).unwrap().with_time_zone(NEW_YORK());
     assert_eq!(
         daily.next_n(utc(2026, 3, 7, 0, 0, 0), 3),
         [
@@ -528,7 +536,7 @@ fn new_york_spring_forward() {
             utc(2026, 3, 9, 6, 30, 0), // 02:30 EDT
         ]
     );
-    let hourly = Cron::hourly().with_time_zone(NEW_YORK);
+    let hourly = Cron::hourly().with_time_zone(NEW_YORK());
     assert_eq!(
         hourly.next_n(utc(2026, 3, 8, 5, 30, 0), 3),
         [
@@ -543,7 +551,7 @@ fn new_york_spring_forward() {
 
 #[test]
 fn berlin_fall_back_fixed_time_runs_once_at_the_first_occurrence() {
-    let daily = Cron::daily_at(2, 30).unwrap().with_time_zone(BERLIN);
+    let daily = Cron::daily_at(2, 30).unwrap().with_time_zone(BERLIN());
     assert_eq!(
         daily.next_n(utc(2026, 10, 24, 12, 0, 0), 2),
         [
@@ -561,12 +569,12 @@ fn berlin_fall_back_fixed_time_runs_once_at_the_first_occurrence() {
         Some(utc(2026, 10, 26, 1, 30, 0))
     );
     // The same with seconds, and with a fixed hour but several minutes.
-    let with_seconds = cron("0 30 2 * * *").with_time_zone(BERLIN);
+    let with_seconds = cron("0 30 2 * * *").with_time_zone(BERLIN());
     assert_eq!(
         with_seconds.next_n(utc(2026, 10, 24, 12, 0, 0), 2),
         daily.next_n(utc(2026, 10, 24, 12, 0, 0), 2)
     );
-    let every_half_hour_at_two = cron("*/30 2 * * *").with_time_zone(BERLIN);
+    let every_half_hour_at_two = cron("*/30 2 * * *").with_time_zone(BERLIN());
     assert_eq!(
         every_half_hour_at_two.next_n(utc(2026, 10, 24, 12, 0, 0), 3),
         [
@@ -576,7 +584,7 @@ fn berlin_fall_back_fixed_time_runs_once_at_the_first_occurrence() {
         ]
     );
     // 03:00 happens once (CET), right after the repeated hour.
-    let three = Cron::daily_at(3, 0).unwrap().with_time_zone(BERLIN);
+    let three = Cron::daily_at(3, 0).unwrap().with_time_zone(BERLIN());
     assert_eq!(
         three.next_after(utc(2026, 10, 24, 12, 0, 0)),
         Some(utc(2026, 10, 25, 2, 0, 0))
@@ -585,7 +593,7 @@ fn berlin_fall_back_fixed_time_runs_once_at_the_first_occurrence() {
 
 #[test]
 fn berlin_fall_back_interval_schedules_fire_every_real_hour() {
-    let hourly = Cron::hourly().with_time_zone(BERLIN);
+    let hourly = Cron::hourly().with_time_zone(BERLIN());
     assert_eq!(
         hourly.next_n(utc(2026, 10, 24, 22, 30, 0), 4),
         [
@@ -597,7 +605,7 @@ fn berlin_fall_back_interval_schedules_fire_every_real_hour() {
     );
     // From inside the first pass: the earlier fire times of the second pass
     // come after the later ones of the first.
-    let ten = cron("*/10 * * * *").with_time_zone(BERLIN);
+    let ten = cron("*/10 * * * *").with_time_zone(BERLIN());
     assert_eq!(
         ten.next_n(utc(2026, 10, 25, 0, 40, 0), 3), // 02:40 CEST
         [
@@ -615,7 +623,7 @@ fn berlin_fall_back_interval_schedules_fire_every_real_hour() {
 
 #[test]
 fn new_york_fall_back() {
-    let daily = Cron::daily_at(1, 30).unwrap().with_time_zone(NEW_YORK);
+    let daily = Cron::daily_at(1, 30).unwrap().with_time_zone(NEW_YORK());
     assert_eq!(
         daily.next_n(utc(2026, 10, 31, 12, 0, 0), 2),
         [
@@ -623,7 +631,7 @@ fn new_york_fall_back() {
             utc(2026, 11, 2, 6, 30, 0), // 01:30 EST
         ]
     );
-    let hourly = Cron::hourly().with_time_zone(NEW_YORK);
+    let hourly = Cron::hourly().with_time_zone(NEW_YORK());
     assert_eq!(
         hourly.next_n(utc(2026, 11, 1, 4, 30, 0), 3),
         [
@@ -639,15 +647,18 @@ fn interval_schedules_keep_a_constant_real_interval_all_year() {
     // Lord Howe shifts by half an hour, so only sub-half-hour steps can be
     // regular there: `0 * * * *` has a 90-minute gap at both transitions.
     for (tz, expressions) in [
-        (BERLIN, &[("0 * * * *", 3600), ("*/15 * * * *", 900)][..]),
-        (NEW_YORK, &[("0 * * * *", 3600), ("*/15 * * * *", 900)][..]),
+        (BERLIN(), &[("0 * * * *", 3600), ("*/15 * * * *", 900)][..]),
         (
-            Tz::Australia__Lord_Howe,
+            NEW_YORK(),
+            &[("0 * * * *", 3600), ("*/15 * * * *", 900)][..],
+        ),
+        (
+            zone("Australia/Lord_Howe"),
             &[("*/15 * * * *", 900), ("*/30 * * * *", 1800)][..],
         ),
     ] {
         for &(expression, seconds) in expressions {
-            let schedule = cron(expression).with_time_zone(tz);
+            let schedule = cron(expression).with_time_zone(tz.clone());
             let start = utc(2026, 1, 1, 0, 0, 0);
             let times = schedule.next_n(start, 366 * 24 * 3600 / seconds as usize);
             for pair in times.windows(2) {
@@ -665,23 +676,24 @@ fn interval_schedules_keep_a_constant_real_interval_all_year() {
 #[test]
 fn fixed_time_schedules_fire_once_per_local_day_all_year() {
     for tz in [
-        BERLIN,
-        NEW_YORK,
-        Tz::Australia__Lord_Howe,
-        Tz::America__Santiago,
+        BERLIN(),
+        NEW_YORK(),
+        zone("Australia/Lord_Howe"),
+        zone("America/Santiago"),
     ] {
         for (hour, minute) in [(0, 0), (1, 30), (2, 0), (2, 30), (3, 0), (12, 0)] {
-            let schedule = Cron::daily_at(hour, minute).unwrap().with_time_zone(tz);
-            let start = tz
-                .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-                .earliest()
+            let schedule = Cron::daily_at(hour, minute)
                 .unwrap()
-                .with_timezone(&Utc)
+                .with_time_zone(tz.clone());
+            // Local midnight of 1 January (no zone here changes its offset then).
+            let new_year = utc(2026, 1, 1, 0, 0, 0);
+            let start = new_year
+                - Duration::seconds(tz.offset_at(new_year.timestamp()))
                 - Duration::seconds(1);
             let times = schedule.next_n(start, 365);
             let dates: Vec<_> = times
                 .iter()
-                .map(|at| at.with_timezone(&tz).date_naive())
+                .map(|at| (*at + Duration::seconds(tz.offset_at(at.timestamp()))).date_naive())
                 .collect();
             for (day, date) in dates.iter().enumerate() {
                 assert_eq!(
@@ -703,10 +715,10 @@ fn next_after_is_strictly_after_and_agrees_with_next_n() {
     // transition, and every 7 seconds in between: next_after(t) is the first
     // fire time of the full sequence that is after t.
     for (tz, around) in [
-        (BERLIN, utc(2026, 3, 29, 1, 0, 0)),
-        (BERLIN, utc(2026, 10, 25, 1, 0, 0)),
-        (NEW_YORK, utc(2026, 3, 8, 7, 0, 0)),
-        (NEW_YORK, utc(2026, 11, 1, 6, 0, 0)),
+        (BERLIN(), utc(2026, 3, 29, 1, 0, 0)),
+        (BERLIN(), utc(2026, 10, 25, 1, 0, 0)),
+        (NEW_YORK(), utc(2026, 3, 8, 7, 0, 0)),
+        (NEW_YORK(), utc(2026, 11, 1, 6, 0, 0)),
     ] {
         for expression in [
             "*/10 * * * *",
@@ -714,7 +726,7 @@ fn next_after_is_strictly_after_and_agrees_with_next_n() {
             "30 2 * * *",
             "0 1,2 * * *",
         ] {
-            let schedule = cron(expression).with_time_zone(tz);
+            let schedule = cron(expression).with_time_zone(tz.clone());
             let from = around - Duration::hours(4);
             let all = schedule.next_n(from, 400);
             assert!(
@@ -780,7 +792,7 @@ fn ticks_between_lists_missed_ticks_up_to_a_limit() {
         .ticks_between(from, utc(2026, 5, 1, 10, 59, 59), 10)
         .is_empty());
     // Across a fall back, each real hour is a tick.
-    let berlin = Cron::hourly().with_time_zone(BERLIN);
+    let berlin = Cron::hourly().with_time_zone(BERLIN());
     assert_eq!(
         berlin
             .ticks_between(utc(2026, 10, 24, 23, 0, 0), utc(2026, 10, 25, 3, 0, 0), 100)
@@ -809,7 +821,7 @@ fn display_and_from_str_round_trip() {
 
 #[test]
 fn serde_round_trip_keeps_expression_and_time_zone() {
-    let schedule = Cron::daily_at(3, 0).unwrap().with_time_zone(NEW_YORK);
+    let schedule = Cron::daily_at(3, 0).unwrap().with_time_zone(NEW_YORK());
     let json = serde_json::to_string(&schedule).unwrap();
     assert_eq!(
         json,
@@ -823,7 +835,7 @@ fn serde_round_trip_keeps_expression_and_time_zone() {
     );
 
     let default_zone: Cron = serde_json::from_str(r#"{"expression":"0 3 * * *"}"#).unwrap();
-    assert_eq!(default_zone.time_zone(), Tz::UTC);
+    assert_eq!(default_zone.time_zone(), &Tz::UTC);
 
     let bad_expression = serde_json::from_str::<Cron>(r#"{"expression":"0 3 *"}"#).unwrap_err();
     assert!(
