@@ -334,20 +334,39 @@ impl PgStore {
                 }
             }
         }
-        let sql = match wake {
-            Wake::AtCommit => &self.inner.sql.insert_notify,
-            Wake::Afterwards => &self.inner.sql.insert,
+        let sql = &self.inner.sql;
+        let mut query = match (n, wake) {
+            (1, Wake::AtCommit) => sqlx::query(&sql.insert_one_notify),
+            (1, Wake::Afterwards) => sqlx::query(&sql.insert_one),
+            (_, Wake::AtCommit) => sqlx::query(&sql.insert_notify),
+            (_, Wake::Afterwards) => sqlx::query(&sql.insert),
         };
-        let mut query = sqlx::query(sql)
-            .bind(names)
-            .bind(queues)
-            .bind(args)
-            .bind(priorities)
-            .bind(max_attempts)
-            .bind(run_at_abs)
-            .bind(delays)
-            .bind(recurring_ids)
-            .bind(ticks);
+        query = if n == 1 {
+            fn only<T>(column: Vec<T>) -> Option<T> {
+                column.into_iter().next()
+            }
+            query
+                .bind(only(names))
+                .bind(only(queues))
+                .bind(only(args))
+                .bind(only(priorities))
+                .bind(only(max_attempts))
+                .bind(only(run_at_abs).flatten())
+                .bind(only(delays).flatten())
+                .bind(only(recurring_ids).flatten())
+                .bind(only(ticks).flatten())
+        } else {
+            query
+                .bind(names)
+                .bind(queues)
+                .bind(args)
+                .bind(priorities)
+                .bind(max_attempts)
+                .bind(run_at_abs)
+                .bind(delays)
+                .bind(recurring_ids)
+                .bind(ticks)
+        };
         if let Wake::AtCommit = wake {
             query = query.bind(self.inner.schema.channel());
         }
