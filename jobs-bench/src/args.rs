@@ -22,6 +22,9 @@ options:
   --reps N             repetitions of each workload (default 3)
   --w3-jobs N          jobs enqueued one by one in W3 (default 500)
   --w3-interval-ms N   pause between W3's enqueues (default 10)
+  --w3-warmup N        jobs enqueued the same way before W3's timed ones, not
+                       timed: the first statements on a fresh connection are
+                       prepared, which is not pickup latency (default 20)
   --only LIST          comma-separated workloads: w1,w1b,w2,w3,floor (default all but floor)
   --store pg|memory|both   which stores (default both)
   --floor              also run the raw-SQL floor of W2 (same as adding floor to --only)
@@ -100,6 +103,7 @@ pub(crate) struct Options {
     pub(crate) reps: usize,
     pub(crate) w3_jobs: u64,
     pub(crate) w3_interval_ms: u64,
+    pub(crate) w3_warmup: u64,
     pub(crate) workloads: Vec<Workload>,
     pub(crate) stores: Vec<StoreKind>,
     pub(crate) floor_clients: Vec<usize>,
@@ -119,6 +123,7 @@ impl Options {
             reps: 3,
             w3_jobs: 500,
             w3_interval_ms: 10,
+            w3_warmup: 20,
             workloads: vec![Workload::W1, Workload::W1b, Workload::W2, Workload::W3],
             stores: vec![StoreKind::Pg, StoreKind::Memory],
             floor_clients: vec![2, 4, 8],
@@ -212,6 +217,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--reps" => o.reps = number(&flag, value())?,
             "--w3-jobs" => o.w3_jobs = number(&flag, value())?,
             "--w3-interval-ms" => o.w3_interval_ms = number(&flag, value())?,
+            "--w3-warmup" => o.w3_warmup = number(&flag, value())?,
             "--schema" => o.schema = value().context("--schema needs a value")?,
             "--floor" => floor = true,
             "--floor-clients" => o.floor_clients = list(&flag, value())?,
@@ -291,7 +297,7 @@ mod tests {
             (o.jobs, o.producers, o.concurrency, o.batch, o.reps),
             (20_000, 8, 16, 1_000, 3)
         );
-        assert_eq!((o.w3_jobs, o.w3_interval_ms), (500, 10));
+        assert_eq!((o.w3_jobs, o.w3_interval_ms, o.w3_warmup), (500, 10, 20));
         assert!(!o.workloads.contains(&Workload::Floor));
         assert!(o.runs(Workload::W2, StoreKind::Memory));
         assert!(!o.runs(Workload::W1, StoreKind::Memory));

@@ -147,6 +147,7 @@ impl Line {
             Workload::W3 => {
                 map.insert("jobs".into(), json!(o.w3_jobs));
                 map.insert("interval_ms".into(), json!(o.w3_interval_ms));
+                map.insert("warmup".into(), json!(o.w3_warmup));
                 map.insert("concurrency".into(), json!(o.concurrency));
                 map.insert("unit".into(), json!("ms"));
                 map.insert("p50".into(), json!(rounded(&self.p50, 3)));
@@ -273,7 +274,7 @@ impl Report {
                 "load": load(),
                 "jobs": o.jobs, "producers": o.producers, "concurrency": o.concurrency,
                 "batch": o.batch, "reps": o.reps, "w3_jobs": o.w3_jobs,
-                "w3_interval_ms": o.w3_interval_ms,
+                "w3_interval_ms": o.w3_interval_ms, "w3_warmup": o.w3_warmup,
                 "workloads": o.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
                 "stores": o.stores.iter().map(|s| s.name()).collect::<Vec<_>>(),
                 "schema": o.schema,

@@ -78,7 +78,8 @@ impl Queries {
         // $5 max attempts, $6 absolute run times, $7 delays in µs,
         // $8 recurring ids, $9 recurring ticks. One row per job; ids come back
         // in input order because they are drawn in `ord` order.
-        let many = "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
+        let many =
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
                                   $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[])
                      WITH ORDINALITY
                      AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
