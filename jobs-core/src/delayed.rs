@@ -2,6 +2,8 @@
 //! how the server behaves when the store is slow. On a paused tokio clock
 //! the delays cost no real time and are exact.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo};
@@ -17,6 +19,7 @@ use crate::store::{
 
 /// Wraps a store; claims and recurring fires take the given extra time
 /// (a `tokio::time::sleep` before the call), everything else is passed on.
+/// It counts how many claims were in flight at once, at most.
 ///
 /// ```ignore
 /// let store = DelayedStore::new(MemoryStore::new()).claims(Duration::from_millis(5));
@@ -26,6 +29,30 @@ pub struct DelayedStore<S> {
     inner: S,
     claim: Duration,
     fire: Duration,
+    claims: Arc<ClaimCount>,
+}
+
+#[derive(Debug, Default)]
+struct ClaimCount {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+/// Counts a claim as in flight until dropped.
+struct InFlight<'a>(&'a ClaimCount);
+
+impl<'a> InFlight<'a> {
+    fn start(count: &'a ClaimCount) -> Self {
+        let now = count.now.fetch_add(1, Ordering::SeqCst) + 1;
+        count.most.fetch_max(now, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl<S> DelayedStore<S> {
@@ -35,7 +62,13 @@ impl<S> DelayedStore<S> {
             inner,
             claim: Duration::ZERO,
             fire: Duration::ZERO,
+            claims: Arc::default(),
         }
+    }
+
+    /// The most claims that were in flight at once (clones share the count).
+    pub fn most_claims_in_flight(&self) -> usize {
+        self.claims.most.load(Ordering::SeqCst)
     }
 
     /// Every `job_claim` takes this long before it reaches the store.
@@ -62,6 +95,7 @@ impl<S: Store> Store for DelayedStore<S> {
         self.inner.job_insert_many(p).await
     }
     async fn job_claim(&self, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {
+        let _counted = InFlight::start(&self.claims);
         after(self.claim).await;
         self.inner.job_claim(p).await
     }

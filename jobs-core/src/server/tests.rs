@@ -707,7 +707,8 @@ async fn jobs_longer_than_a_claim_are_claimed_only_for_free_slots() {
                 .unwrap(),
         );
     }
-    let server = Server::builder(slow_claims(&store))
+    let slow = slow_claims(&store);
+    let server = Server::builder(slow.clone())
         .concurrency(2)
         .start()
         .await
@@ -721,6 +722,29 @@ async fn jobs_longer_than_a_claim_are_claimed_only_for_free_slots() {
         wait_for(&jobs, id, JobState::Succeeded).await;
     }
     server.shutdown().await;
+    assert_eq!(slow.most_claims_in_flight(), 1, "one claim at a time");
+}
+
+#[tokio::test(start_paused = true)]
+async fn short_jobs_keep_two_claims_in_flight() {
+    let (store, jobs) = setup().await;
+    let slow = slow_claims(&store);
+    let server = Server::builder(slow.clone())
+        .concurrency(2)
+        .start()
+        .await
+        .unwrap();
+    run_quick_jobs(&jobs).await;
+    let requests = (0..2000).map(|_| Request::new(Succeeds { n: 0 }));
+    let ids = jobs.enqueue_many(requests).await.unwrap();
+    wait_for(&jobs, *ids.last().unwrap(), JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(slow.most_claims_in_flight(), 2);
+    let counts = jobs.counts().await.unwrap();
+    assert!(
+        counts.iter().all(|c| c.state == JobState::Succeeded),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

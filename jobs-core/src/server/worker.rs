@@ -24,6 +24,9 @@ use crate::store::{BoxFuture, JobClaimParams, JobCompletion, JobOutcome, StoreRe
 /// How many times the fetch loop yields to let more slots free up before it claims.
 const COALESCE_YIELDS: usize = 4;
 
+/// At most this many claims are in flight at once (see [`fetch_loop`]).
+const MAX_CLAIMS_IN_FLIGHT: usize = 2;
+
 /// A claim in flight: what it returned, how many jobs it asked for, and how
 /// long its round trip took.
 type ClaimCall = BoxFuture<'static, (StoreResult<Vec<JobRow>>, usize, Duration)>;
@@ -78,15 +81,20 @@ fn read_ahead(shared: &Shared, round_trip: Duration) -> usize {
 /// Claims jobs whenever slots are free, until shutdown stops it; then hands
 /// back the jobs it claimed ahead.
 ///
-/// One claim is in flight at a time. It asks for the free slots plus the
-/// read-ahead (see [`read_ahead`]), and the next one is sent once half of the
-/// read-ahead has been started, so that claiming overlaps running. Jobs
-/// claimed ahead are in the running set from the claim on: their leases are
-/// renewed, and a cancel or a lost lease reaches them before they start.
+/// A claim asks for the free slots plus the read-ahead (see [`read_ahead`]),
+/// less what is already claimed ahead or asked for, and is sent once half of
+/// the read-ahead has been started, so that claiming overlaps running. While
+/// jobs are claimed ahead, a second claim may be in flight beside the first:
+/// a claim spends much of its round trip waiting for its commit to be
+/// flushed, and a second one uses that time. Jobs claimed ahead are in the
+/// running set from the claim on: their leases are renewed, and a cancel or
+/// a lost lease reaches them before they start.
 pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     let mut signal = shared.store.job_signal().map(|s| s.subscribe());
     let mut ahead: VecDeque<JobRow> = VecDeque::new();
-    let mut in_flight: Option<ClaimCall> = None;
+    let mut in_flight: Vec<ClaimCall> = Vec::with_capacity(MAX_CLAIMS_IN_FLIGHT);
+    // How many jobs the claims in flight asked for.
+    let mut asked = 0usize;
     let mut read_ahead_now = 0usize;
     // After a short claim or a failure: how long to wait (for a wake-up from
     // the store, or the poll interval; the retry pause after a failure)
@@ -104,7 +112,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
             }
         }
 
-        if in_flight.is_none() && wait.is_none() {
+        if in_flight.is_empty() && wait.is_none() {
             let mut free = shared.slots.available_permits();
             if read_ahead_now == 0 && free > 0 && free < shared.settings.concurrency {
                 // Jobs that end together free their slots a moment apart;
@@ -126,20 +134,23 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
                 if let Some(signal) = signal.as_mut() {
                     signal.borrow_and_update();
                 }
-                in_flight = Some(claim(&shared, want));
+                asked = want;
+                in_flight.push(claim(&shared, want));
+            }
+        } else if read_ahead_now > 0 && wait.is_none() && in_flight.len() < MAX_CLAIMS_IN_FLIGHT {
+            let free = shared.slots.available_permits();
+            let want = (free + read_ahead_now).saturating_sub(ahead.len() + asked);
+            if want >= (read_ahead_now / 2).max(1) {
+                asked += want;
+                in_flight.push(claim(&shared, want));
             }
         }
 
         // What can happen next: the claim returns; a slot frees up (for a
         // job claimed ahead, or for a claim when none is in flight); the wait
         // ends; shutdown.
-        let watch_slots = !ahead.is_empty() || (in_flight.is_none() && wait.is_none());
-        let claimed = async {
-            match in_flight.as_mut() {
-                Some(call) => call.await,
-                None => std::future::pending().await,
-            }
-        };
+        let watch_slots = !ahead.is_empty() || (in_flight.is_empty() && wait.is_none());
+        let claimed = next_claim(&mut in_flight);
         let slot = async {
             if watch_slots {
                 shared.slots.clone().acquire_owned().await
@@ -168,7 +179,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
         };
         tokio::select! {
             (result, limit, round_trip) = claimed => {
-                in_flight = None;
+                asked = asked.saturating_sub(limit);
                 match result {
                     Ok(rows) => {
                         failures = 0;
@@ -203,7 +214,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     // Shutdown. A claim in flight may already have committed: wait for it
     // (it is bounded by the store timeout) so that its jobs are handed back
     // now rather than rescued when their leases expire.
-    if let Some(call) = in_flight.take() {
+    for call in in_flight {
         if let (Ok(rows), limit, _) = call.await {
             accept(&shared, rows, limit, &mut ahead);
         }
@@ -211,6 +222,21 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     for row in ahead {
         hand_back(&shared, &row, "the server shut down before the job started");
     }
+}
+
+/// The next claim in flight to return (never, when none is in flight).
+async fn next_claim(in_flight: &mut Vec<ClaimCall>) -> (StoreResult<Vec<JobRow>>, usize, Duration) {
+    std::future::poll_fn(|cx| {
+        for i in 0..in_flight.len() {
+            if let Poll::Ready(returned) = in_flight[i].as_mut().poll(cx) {
+                // Dropped only once returned: a claim is never abandoned.
+                drop(in_flight.swap_remove(i));
+                return Poll::Ready(returned);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Sends a claim for up to `limit` jobs.
