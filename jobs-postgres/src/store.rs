@@ -121,9 +121,10 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .acquire_timeout(Duration::from_secs(10))
-            // sqlx pings every connection it hands out by default: a round
-            // trip before each statement, doubling the cost of an enqueue
-            // or a claim. Like pgx, ping only connections that sat idle
+            // sqlx pings every connection it hands out by default: one
+            // more round trip before each statement (single enqueues went
+            // from 8,300 to 9,400 a second without it). Like pgx, ping only
+            // connections that sat idle
             // (those a restart or a network fault may have broken); a hot
             // connection that broke fails its statement, which the
             // server's loops retry and the caller sees as an error.

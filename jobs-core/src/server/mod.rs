@@ -155,13 +155,15 @@ impl ServerBuilder {
     /// 256; 0 claims only for free slots).
     ///
     /// Jobs are claimed ahead only while they finish faster than a claim's
-    /// round trip to the store, and only as many as the slots are expected
-    /// to finish during one, so that slots running short jobs never wait for
-    /// the store. Servers running jobs longer than that claim only what
-    /// their free slots can start, leaving the rest to other servers. A job
-    /// claimed ahead is `processing` (its lease renewed) from its claim, and
-    /// is handed back without spending an attempt if the server shuts down
-    /// before starting it.
+    /// round trip to the store, and only as many as the slots finished
+    /// lately during a few round trips, so that slots running short jobs
+    /// never wait for the store. Servers running jobs longer than that (or
+    /// just back from idling) claim only what their free slots can start,
+    /// leaving the rest to other servers. A job claimed ahead is
+    /// `processing` (its lease renewed) from its claim, is cancelled without
+    /// running if a user cancels it meanwhile, and is handed back without
+    /// spending an attempt if the server shuts down before starting it; if
+    /// the server dies, it is rescued like a running job, its attempt spent.
     pub fn prefetch(mut self, jobs: usize) -> Self {
         self.settings.prefetch = jobs;
         self
@@ -373,7 +375,8 @@ pub(crate) struct Shared {
     pub(crate) resources: Arc<Resources>,
     pub(crate) running: Mutex<HashMap<JobId, Running>>,
     pub(crate) slots: Arc<Semaphore>,
-    pub(crate) attempt_time: worker::AttemptTime,
+    /// Attempts ended (run or not) since the server started.
+    pub(crate) finished: std::sync::atomic::AtomicU64,
     pub(crate) completions: mpsc::UnboundedSender<JobCompletion>,
     pub(crate) stop_fetching: CancellationToken,
     pub(crate) stop_completer: CancellationToken,
@@ -433,7 +436,7 @@ impl ServerHandle {
             id,
             store,
             slots: Arc::new(Semaphore::new(settings.concurrency)),
-            attempt_time: worker::AttemptTime::default(),
+            finished: std::sync::atomic::AtomicU64::new(0),
             settings,
             registry,
             names,

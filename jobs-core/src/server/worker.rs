@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,61 +27,60 @@ const COALESCE_YIELDS: usize = 4;
 /// At most this many claims are in flight at once (see [`fetch_loop`]).
 const MAX_CLAIMS_IN_FLIGHT: usize = 2;
 
+/// How many claim round trips' worth of jobs are claimed ahead (see [`Throughput`]).
+const ROUND_TRIPS_AHEAD: f64 = 4.0;
+
 /// A claim in flight: what it returned, how many jobs it asked for, and how
 /// long its round trip took.
 type ClaimCall = BoxFuture<'static, (StoreResult<Vec<JobRow>>, usize, Duration)>;
 
-/// How long attempts take, as a moving average (in nanoseconds; 0 until the
-/// first attempt ends). Written by every supervisor, read by the fetch loop;
-/// a lost update between two supervisors only delays the average a little.
+/// How fast the server's slots are finishing jobs, measured between the
+/// returns of two claims: what decides how many jobs are worth claiming
+/// ahead. Measured, not averaged over attempts' durations, so that it
+/// follows a change at once: after an idle spell, or when the queue turns
+/// from short jobs to long ones, the next measure is near zero.
 #[derive(Debug, Default)]
-pub(crate) struct AttemptTime(AtomicU64);
-
-impl AttemptTime {
-    fn record(&self, took: Duration) {
-        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let old = self.0.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            took
-        } else {
-            // An eighth of the way to the new value: a few dozen attempts
-            // decide the average, not the latest one.
-            (old - old / 8).saturating_add(took / 8)
-        };
-        self.0.store(new.max(1), Ordering::Relaxed);
-    }
-
-    fn average(&self) -> Option<Duration> {
-        match self.0.load(Ordering::Relaxed) {
-            0 => None,
-            nanos => Some(Duration::from_nanos(nanos)),
-        }
-    }
+struct Throughput {
+    /// When the last claim returned, and the count of attempts ended then.
+    last: Option<(Instant, u64)>,
 }
 
-/// How many jobs to claim ahead of free slots: as many as the slots are
-/// expected to finish during one claim's round trip, so that short jobs never
-/// leave a slot idle while the next claim is on its way, and none for jobs
-/// that run longer than a round trip (a busy server then does not sit on jobs
-/// another server could run).
-fn read_ahead(shared: &Shared, round_trip: Duration) -> usize {
-    let limit = shared.settings.prefetch;
-    let Some(attempt) = shared.attempt_time.average() else {
-        return 0;
-    };
-    let slots = shared.settings.concurrency as f64;
-    let expected = slots * round_trip.as_secs_f64() / attempt.as_secs_f64().max(1e-9);
-    if expected < 1.0 {
-        0
-    } else {
-        (expected as usize).min(limit)
+impl Throughput {
+    /// How many jobs to claim ahead of free slots, as a claim with this round
+    /// trip returns: as many as the slots finished lately during four round
+    /// trips (two claims may be in flight, and the margin lets the
+    /// read-ahead grow until the store is the limit), so that short jobs
+    /// never leave a slot idle while the next claim is on its way; none for
+    /// jobs that run longer than a round trip, so that a busy server does
+    /// not sit on jobs another server could run.
+    fn read_ahead(&mut self, shared: &Shared, round_trip: Duration) -> usize {
+        let now = Instant::now();
+        let finished = shared.finished.load(Ordering::Relaxed);
+        let Some((then, finished_then)) = self.last.replace((now, finished)) else {
+            return 0;
+        };
+        let ended = finished.saturating_sub(finished_then) as f64;
+        let elapsed = now.duration_since(then).as_secs_f64();
+        let ahead = if elapsed > 0.0 {
+            ROUND_TRIPS_AHEAD * ended * round_trip.as_secs_f64() / elapsed
+        } else if ended > 0.0 {
+            // No time passed (a paused test clock): jobs end at once.
+            f64::INFINITY
+        } else {
+            0.0
+        };
+        if ahead < 1.0 {
+            0
+        } else {
+            (ahead as usize).min(shared.settings.prefetch)
+        }
     }
 }
 
 /// Claims jobs whenever slots are free, until shutdown stops it; then hands
 /// back the jobs it claimed ahead.
 ///
-/// A claim asks for the free slots plus the read-ahead (see [`read_ahead`]),
+/// A claim asks for the free slots plus the read-ahead (see [`Throughput`]),
 /// less what is already claimed ahead or asked for, and is sent once half of
 /// the read-ahead has been started, so that claiming overlaps running. While
 /// jobs are claimed ahead, a second claim may be in flight beside the first:
@@ -96,6 +95,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     // How many jobs the claims in flight asked for.
     let mut asked = 0usize;
     let mut read_ahead_now = 0usize;
+    let mut throughput = Throughput::default();
     // After a short claim or a failure: how long to wait (for a wake-up from
     // the store, or the poll interval; the retry pause after a failure)
     // before claiming again.
@@ -183,7 +183,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
                 match result {
                     Ok(rows) => {
                         failures = 0;
-                        read_ahead_now = read_ahead(&shared, round_trip);
+                        read_ahead_now = throughput.read_ahead(&shared, round_trip);
                         // A short claim: nothing more is runnable now.
                         if rows.len() < limit {
                             wait = Some(shared.settings.poll_interval);
@@ -403,7 +403,6 @@ async fn supervise(
         return;
     }
     tracing::debug!("job started");
-    let started = Instant::now();
     let mut attempt = CatchUnwind((registration.run)(invocation));
     let timeout = async {
         match options.timeout {
@@ -428,7 +427,6 @@ async fn supervise(
         },
     };
     drop(attempt);
-    shared.attempt_time.record(started.elapsed());
 
     let outcome = decide(
         &row.name,
@@ -453,6 +451,7 @@ fn report(
         None => {
             tracing::warn!("the job's lease was lost (rescued by another server or cancelled); its result is discarded");
             shared.running().remove(&claim.job_id);
+            shared.finished.fetch_add(1, Ordering::Relaxed);
             drop(permit);
         }
         Some(outcome) => {
@@ -470,6 +469,7 @@ fn finish(shared: &Shared, completion: JobCompletion, permit: OwnedSemaphorePerm
             "the completer has stopped; the job will be rescued when its lease expires"
         );
     }
+    shared.finished.fetch_add(1, Ordering::Relaxed);
     drop(permit);
 }
 
