@@ -390,43 +390,19 @@ async fn supervise(
         context,
         resources: shared.resources.clone(),
     };
-    if stop.reason().is_some() {
-        let outcome = decide(
-            &row.name,
-            row.attempt,
-            row.max_attempts,
-            &options,
-            stop.reason(),
-            Ended::NotStarted,
-        );
-        report(&shared, claim, outcome, permit);
-        return;
-    }
-    tracing::debug!("job started");
-    let mut attempt = CatchUnwind((registration.run)(invocation));
-    let timeout = async {
-        match options.timeout {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
-        }
+    let ended = if stop.reason().is_some() {
+        // Cancelled, or its lease lost, while it waited claimed ahead.
+        Ended::NotStarted
+    } else {
+        tracing::debug!("job started");
+        run_attempt(
+            (registration.run)(invocation),
+            options.timeout,
+            &stop,
+            shared.settings.cancel_grace,
+        )
+        .await
     };
-    let first = tokio::select! {
-        ended = &mut attempt => Some(ended),
-        _ = timeout => { stop.stop(StopReason::Timeout); None }
-        _ = stop.token.cancelled() => None,
-    };
-    let ended = match first {
-        Some(Ok(result)) => Ended::Returned(result),
-        Some(Err(panic)) => Ended::Panicked(panic),
-        // Asked to stop: the job sees it through its context and gets a
-        // grace period to return on its own before it is dropped.
-        None => match tokio::time::timeout(shared.settings.cancel_grace, &mut attempt).await {
-            Ok(Ok(result)) => Ended::Returned(result),
-            Ok(Err(panic)) => Ended::Panicked(panic),
-            Err(_) => Ended::Aborted,
-        },
-    };
-    drop(attempt);
 
     let outcome = decide(
         &row.name,
@@ -437,6 +413,39 @@ async fn supervise(
         ended,
     );
     report(&shared, claim, outcome, permit);
+}
+
+/// Runs an attempt's future to its end: it returns, panics, or is asked to
+/// stop (by its timeout, a user, shutdown or a lost lease) and then gets the
+/// grace period to return on its own before it is dropped.
+async fn run_attempt(
+    future: BoxFuture<'static, Result<(), BoxError>>,
+    timeout: Option<Duration>,
+    stop: &StopSignal,
+    grace: Duration,
+) -> Ended {
+    let mut attempt = CatchUnwind(future);
+    let timeout = async {
+        match timeout {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let first = tokio::select! {
+        ended = &mut attempt => Some(ended),
+        _ = timeout => { stop.stop(StopReason::Timeout); None }
+        _ = stop.token.cancelled() => None,
+    };
+    match first {
+        Some(Ok(result)) => Ended::Returned(result),
+        Some(Err(panic)) => Ended::Panicked(panic),
+        // The job sees the stop through its context.
+        None => match tokio::time::timeout(grace, &mut attempt).await {
+            Ok(Ok(result)) => Ended::Returned(result),
+            Ok(Err(panic)) => Ended::Panicked(panic),
+            Err(_) => Ended::Aborted,
+        },
+    }
 }
 
 /// Queues the outcome of an attempt, or forgets the claim when its lease was
