@@ -1125,6 +1125,20 @@ pub async fn rescue_makes_expired_jobs_runnable_and_fails_exhausted_ones<S: Stor
         .as_deref()
         .unwrap_or_default()
         .contains("lease expired"));
+    let states_and_servers: Vec<_> = detail
+        .history
+        .iter()
+        .map(|e| (e.state, e.attempt, e.server_id))
+        .collect();
+    assert_eq!(
+        states_and_servers,
+        vec![
+            (JobState::Enqueued, 0, None),
+            (JobState::Processing, 1, Some(dead)),
+            (JobState::Scheduled, 1, None),
+        ],
+        "the rescued attempt's claim stays in the history, with its server"
+    );
 
     let detail = get(&store, exhausted).await;
     assert_eq!(detail.job.state, JobState::Failed, "no attempts left");
