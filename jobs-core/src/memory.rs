@@ -462,6 +462,7 @@ impl State {
                     return false;
                 }
                 self.update(claim.job_id, |job| {
+                    let cancel_requested = job.row.cancel_requested;
                     job.release_lease();
                     let row = &mut job.row;
                     let error = match completion.outcome {
@@ -494,6 +495,13 @@ impl State {
                             row.state = JobState::Cancelled;
                             row.finished_at = Some(now);
                             Some(reason)
+                        }
+                        // A cancel requested meanwhile outlives the
+                        // hand-back, as it outlives a rescue.
+                        JobOutcome::Released { reason } if cancel_requested => {
+                            row.state = JobState::Cancelled;
+                            row.finished_at = Some(now);
+                            Some(format!("cancelled by a user; {reason}"))
                         }
                         JobOutcome::Released { reason } => {
                             row.state = JobState::Enqueued;

@@ -11,6 +11,6 @@ async fn run_all_passes_on_memory_store() {
 
 #[test]
 fn every_case_is_listed() {
-    assert_eq!(jobs_core::conformance::CASES.len(), 49);
+    assert_eq!(jobs_core::conformance::CASES.len(), 50);
     assert!(jobs_core::conformance::CASES.contains(&"claim_is_exclusive_under_concurrency"));
 }

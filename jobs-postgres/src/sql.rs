@@ -175,19 +175,25 @@ impl Queries {
                                      $6::int4[], $7::bool[])
                        AS t(id, token, new_state, error, delay_us, attempt_delta, set_error)
             ), upd AS (
+                -- A cancel requested meanwhile outlives a hand-back (the
+                -- only outcome that makes a job `enqueued`), as it outlives
+                -- a rescue. SET expressions read the old row.
                 UPDATE {s}.jobs j
-                SET state = i.new_state,
-                    run_at = CASE WHEN i.delay_us IS NULL THEN j.run_at
+                SET state = CASE WHEN {cancels} THEN 'cancelled' ELSE i.new_state END,
+                    run_at = CASE WHEN i.delay_us IS NULL OR {cancels} THEN j.run_at
                                   ELSE now() + i.delay_us * interval '1 microsecond' END,
                     attempt = greatest(j.attempt + i.attempt_delta, 0),
-                    finished_at = CASE WHEN i.new_state IN {FINISHED} THEN now() ELSE j.finished_at END,
+                    finished_at = CASE WHEN i.new_state IN {FINISHED} OR {cancels} THEN now()
+                                       ELSE j.finished_at END,
                     last_error = CASE WHEN i.set_error THEN i.error ELSE j.last_error END,
                     server_id = NULL,
                     lease_expires_at = NULL,
                     cancel_requested = false
                 FROM input i
                 WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
-                RETURNING j.id, j.claim_token, j.queue, j.state, j.attempt, j.run_at, i.error
+                RETURNING j.id, j.claim_token, j.queue, j.state, j.attempt, j.run_at,
+                          CASE WHEN j.state = 'cancelled' AND i.new_state = 'enqueued'
+                               THEN 'cancelled by a user; ' || i.error ELSE i.error END AS error
             ), ev AS (
                 INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id, error)
                 SELECT id, now(), state, attempt, $8, error FROM upd
@@ -198,6 +204,7 @@ impl Queries {
             )
             SELECT id, claim_token, (SELECT count(*) FROM notified) AS notified FROM upd",
             counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd"),
+            cancels = "(i.new_state = 'enqueued' AND j.cancel_requested)",
         );
 
         // $1 id, $2 attempt. Succeeds the running attempt `$2` of job `$1`

@@ -1936,6 +1936,37 @@ pub async fn rescue_cancels_a_job_whose_cancel_was_requested<S: Store>(store: S)
     assert_nothing_claimable(&store, "the cancelled job must never run again").await;
 }
 
+/// A user's cancel outlives a hand-back too: a running job whose cancel was
+/// requested and that its server then hands back (shutting down, or never
+/// having started it) is `cancelled`, not made runnable again.
+pub async fn release_of_a_job_whose_cancel_was_requested_cancels_it<S: Store>(store: S) {
+    let id = insert_one(&store, new_job()).await;
+    let server = ServerId::new();
+    let claimed = claim_only(&store, server, id).await;
+    let outcome = store
+        .job_cancel(JobCancelParams::new(id, "not wanted".to_owned()))
+        .await
+        .expect("cancelling a running job");
+    assert_eq!(outcome, CancelOutcome::Requested);
+    let release = JobOutcome::Released {
+        reason: "the server shut down before the job started".to_owned(),
+    };
+    assert!(complete(&store, server, claimed.claim(), release).await);
+
+    let detail = get(&store, id).await;
+    assert_eq!(detail.job.state, JobState::Cancelled, "{detail:?}");
+    assert!(
+        detail.job.finished_at.is_some(),
+        "a cancelled job is finished"
+    );
+    assert!(!detail.job.cancel_requested);
+    assert_eq!(
+        detail.history.last().map(|e| e.state),
+        Some(JobState::Cancelled)
+    );
+    assert_nothing_claimable(&store, "the cancelled job must never run again").await;
+}
+
 // --------------------------------------------------------------- recurring
 
 /// The recurring id most cases use.

@@ -203,6 +203,7 @@ macro_rules! __jobs_conformance_cases {
             signal_fires_on_insert,
             signal_fires_when_jobs_become_runnable_again,
             rescue_cancels_a_job_whose_cancel_was_requested,
+            release_of_a_job_whose_cancel_was_requested_cancels_it,
             cron_upsert_creates_an_entry_due_at_once,
             cron_due_returns_unset_and_past_entries_with_the_store_clock,
             cron_fire_inserts_runs_with_their_origin_and_moves_next_run_at,
