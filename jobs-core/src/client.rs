@@ -8,12 +8,13 @@ use std::sync::Arc;
 use crate::cron::Cron;
 use crate::error::Result;
 use crate::job::{Job, Request};
-use crate::model::{JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, ServerInfo};
+use crate::model::{JobDetail, JobId, JobRow, NewJob, QueueStateCount, ServerInfo};
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
     CronUpsertParams, DynStore, JobCancelParams, JobCountParams, JobDeleteParams, JobGetParams,
-    JobInsertManyParams, JobListParams, JobRetryParams, ServerListParams, Store,
+    JobInsertManyParams, JobListParams, JobRetryParams, ServerListParams, Store, StoreError,
+    StoreErrorKind,
 };
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them.
@@ -29,57 +30,9 @@ impl fmt::Debug for Jobs {
     }
 }
 
-/// Which jobs [`Jobs::list`] returns: newest first, filtered, paged.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ListJobs {
-    /// Only this state.
-    pub state: Option<JobState>,
-    /// Only this queue.
-    pub queue: Option<String>,
-    /// The page after this id (pass the last id of the previous page).
-    pub before: Option<JobId>,
-    /// Page size (default 50).
-    pub limit: u32,
-}
-
-impl Default for ListJobs {
-    fn default() -> Self {
-        Self {
-            state: None,
-            queue: None,
-            before: None,
-            limit: 50,
-        }
-    }
-}
-
-impl ListJobs {
-    /// The first page of all jobs.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Only this state.
-    pub fn state(mut self, state: JobState) -> Self {
-        self.state = Some(state);
-        self
-    }
-    /// Only this queue.
-    pub fn queue(mut self, queue: impl Into<String>) -> Self {
-        self.queue = Some(queue.into());
-        self
-    }
-    /// The page after this id.
-    pub fn before(mut self, id: JobId) -> Self {
-        self.before = Some(id);
-        self
-    }
-    /// Page size.
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = limit;
-        self
-    }
-}
+/// Which jobs [`Jobs::list`] returns: newest first, filtered, paged. The
+/// same type the store's `job_list` takes.
+pub type ListJobs = JobListParams;
 
 impl Jobs {
     /// A client on this store.
@@ -103,8 +56,8 @@ impl Jobs {
     pub async fn enqueue<J: Job>(&self, request: Request<J>) -> Result<JobId> {
         let ids = self.insert(vec![request.into_new_job()?]).await?;
         ids.first().copied().ok_or_else(|| {
-            crate::store::StoreError::new(
-                crate::store::StoreErrorKind::Other,
+            StoreError::new(
+                StoreErrorKind::Other,
                 "the store inserted the job but returned no id",
             )
             .into()
@@ -149,7 +102,7 @@ impl Jobs {
     pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome> {
         Ok(self
             .store
-            .job_cancel(JobCancelParams::new(id, "cancelled by a user".to_owned()))
+            .job_cancel(JobCancelParams::new(id))
             .await?)
     }
 
@@ -160,15 +113,7 @@ impl Jobs {
 
     /// A page of jobs, newest first.
     pub async fn list(&self, which: ListJobs) -> Result<Vec<JobRow>> {
-        Ok(self
-            .store
-            .job_list(JobListParams::new(
-                which.state,
-                which.queue,
-                which.before,
-                which.limit,
-            ))
-            .await?)
+        Ok(self.store.job_list(which).await?)
     }
 
     /// How many jobs are in each state in each queue.
@@ -181,6 +126,30 @@ impl Jobs {
         Ok(self.store.server_list(ServerListParams::new()).await?)
     }
 
+    /// The recurring jobs: create, update, pause, resume, trigger, remove
+    /// and list them.
+    pub fn recurring(&self) -> Recurring<'_> {
+        Recurring {
+            store: self.store.as_ref(),
+        }
+    }
+}
+
+/// The recurring jobs of a store, from [`Jobs::recurring`]: each has an id
+/// chosen by the application, a cron schedule and the request each tick
+/// enqueues.
+#[derive(Clone, Copy)]
+pub struct Recurring<'a> {
+    store: &'a dyn DynStore,
+}
+
+impl fmt::Debug for Recurring<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recurring").finish_non_exhaustive()
+    }
+}
+
+impl Recurring<'_> {
     /// Creates the recurring job `id`, or updates it: meant to be called at
     /// every start. Each tick of `schedule` enqueues `request` (its queue,
     /// priority and attempts; its delay is ignored). Changing the schedule,
@@ -195,9 +164,10 @@ impl Jobs {
     /// # struct InvalidateInvoices {}
     /// # impl jobs::Job for InvalidateInvoices { const NAME: &'static str = "invalidate_invoices"; }
     /// # async fn start(jobs: Jobs) -> jobs::Result<()> {
-    /// jobs.add_or_update("invalidate-invoices", Cron::daily(), Request::new(InvalidateInvoices {})).await?;
-    /// jobs.add_or_update("hourly-report", "0 * * * *", Request::new(InvalidateInvoices {})).await?;
-    /// assert!(jobs.add_or_update("broken", "0 25 * * *", Request::new(InvalidateInvoices {})).await.is_err());
+    /// let recurring = jobs.recurring();
+    /// recurring.add_or_update("invalidate-invoices", Cron::daily(), Request::new(InvalidateInvoices {})).await?;
+    /// recurring.add_or_update("hourly-report", "0 * * * *", Request::new(InvalidateInvoices {})).await?;
+    /// assert!(recurring.add_or_update("broken", "0 25 * * *", Request::new(InvalidateInvoices {})).await.is_err());
     /// # Ok(()) }
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
     /// #     .block_on(start(Jobs::new(MemoryStore::new()))).unwrap();
@@ -212,7 +182,7 @@ impl Jobs {
             .await
     }
 
-    /// [`Jobs::add_or_update`] with a misfire or overlap policy.
+    /// [`Recurring::add_or_update`] with a misfire or overlap policy.
     pub async fn add_or_update_with<J: Job>(
         &self,
         id: &str,
@@ -228,41 +198,29 @@ impl Jobs {
 
     /// Removes the recurring job `id` if there is one (its past runs stay);
     /// whether there was.
-    pub async fn remove_if_exists(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .store
-            .cron_remove(CronRemoveParams::new(id.to_owned()))
-            .await?)
+    pub async fn remove(&self, id: &str) -> Result<bool> {
+        Ok(self.store.cron_remove(CronRemoveParams::new(id)).await?)
     }
 
     /// Runs the recurring job `id` now, off schedule, without moving its schedule.
     pub async fn trigger(&self, id: &str) -> Result<JobId> {
-        Ok(self
-            .store
-            .cron_trigger(CronTriggerParams::new(id.to_owned()))
-            .await?)
+        Ok(self.store.cron_trigger(CronTriggerParams::new(id)).await?)
     }
 
     /// Stops the recurring job `id` from firing until it is resumed.
     pub async fn pause(&self, id: &str) -> Result<()> {
-        Ok(self
-            .store
-            .cron_pause(CronPauseParams::new(id.to_owned(), true))
-            .await?)
+        Ok(self.store.cron_pause(CronPauseParams::pause(id)).await?)
     }
 
     /// Lets the recurring job `id` fire again, from its next tick on (ticks
     /// passed while it was paused are not run).
     pub async fn resume(&self, id: &str) -> Result<()> {
-        Ok(self
-            .store
-            .cron_pause(CronPauseParams::new(id.to_owned(), false))
-            .await?)
+        Ok(self.store.cron_pause(CronPauseParams::resume(id)).await?)
     }
 
     /// Every recurring job with its next and last run, the last run's job
     /// and state, and the last error.
-    pub async fn recurring_jobs(&self) -> Result<Vec<RecurringRow>> {
+    pub async fn list(&self) -> Result<Vec<RecurringRow>> {
         Ok(self.store.cron_list(CronListParams::new()).await?)
     }
 }

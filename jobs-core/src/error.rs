@@ -1,6 +1,7 @@
-//! The one error type of the core crate.
+//! The errors of the core crate: [`Error`], what its calls return, and
+//! [`StoreError`], what a store's calls return (with a kind the server acts on).
 
-use crate::store::StoreError;
+use crate::model::JobId;
 
 /// The result of a `jobs` call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -40,4 +41,69 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// The result of a store call.
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// What kind of failure a store call met. The server acts on it: `Unavailable`
+/// is retried with backoff forever, the others are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached or the call timed out; worth retrying.
+    Unavailable,
+    /// The job is not in a state that allows the call (retrying a running job, say).
+    Conflict,
+    /// No such job.
+    NotFound,
+    /// The input was refused (arguments too large, a bad identifier); not worth retrying.
+    Invalid,
+    /// Anything else.
+    Other,
+}
+
+/// An error from a store, with a kind that says whether retrying is worthwhile.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl StoreError {
+    /// An error of this kind with this message.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == StoreErrorKind::Unavailable
+    }
+
+    /// `NotFound` for a job id.
+    pub fn job_not_found(id: JobId) -> Self {
+        Self::new(StoreErrorKind::NotFound, format!("job {id} does not exist"))
+    }
 }

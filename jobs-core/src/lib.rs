@@ -8,7 +8,7 @@
 mod client;
 mod cron;
 #[cfg(any(test, feature = "conformance"))]
-mod delayed;
+mod slow;
 mod error;
 mod job;
 mod memory;
@@ -23,9 +23,9 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use client::{Jobs, ListJobs};
+pub use client::{Jobs, ListJobs, Recurring};
 pub use cron::{Cron, Tz};
-pub use error::{Error, Result};
+pub use error::{Error, Result, StoreError, StoreErrorKind, StoreResult};
 pub use job::{
     registered_jobs, BoxError, Inject, IntoJobResult, Invocation, Job, JobArg, JobContext,
     JobOptions, JobRegistration, Permanent, Request, Requirement, Resources, Snooze, State,
@@ -40,13 +40,13 @@ pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
 };
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS};
-pub use server::{Server, ServerBuilder, ServerHandle};
+pub use server::{Server, ServerBuilder};
 pub use store::{
     BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
     DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
-    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, LeaseRenewManyParams,
-    LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams,
-    Store, StoreError, StoreErrorKind, StoreResult,
+    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, Layered,
+    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, Retention, ServerHeartbeatParams,
+    ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
 };

@@ -714,15 +714,15 @@ impl State {
     fn job_prune(&mut self, now: Timestamp, p: JobPruneParams) -> u64 {
         let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
         let cutoff = |state: JobState| match state {
-            JobState::Succeeded => Some(minus(now, p.succeeded_older_than)),
-            JobState::Deleted | JobState::Cancelled => Some(minus(now, p.deleted_older_than)),
-            JobState::Failed => Some(minus(now, p.failed_older_than)),
+            JobState::Succeeded => Some(minus(now, p.retention.succeeded)),
+            JobState::Deleted | JobState::Cancelled => Some(minus(now, p.retention.deleted)),
+            JobState::Failed => Some(minus(now, p.retention.failed)),
             _ => None,
         };
         let latest = [
-            p.succeeded_older_than,
-            p.deleted_older_than,
-            p.failed_older_than,
+            p.retention.succeeded,
+            p.retention.deleted,
+            p.retention.failed,
         ]
         .into_iter()
         .map(|age| minus(now, age))

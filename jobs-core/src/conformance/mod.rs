@@ -42,7 +42,7 @@ use crate::store::Store;
 
 pub mod cases;
 
-pub use crate::delayed::DelayedStore;
+pub use crate::slow::SlowCalls;
 
 /// How long one case may take before it is reported as hung.
 const CASE_TIMEOUT: Duration = Duration::from_secs(120);

@@ -15,13 +15,11 @@ use crate::recurring::{self, Overlap};
 use crate::store::{
     CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
     JobGetParams, JobProgressManyParams, JobPruneParams, LeaseRenewManyParams, LeaseRescueParams,
-    LeaseStatus, ServerHeartbeatParams, ServerRemoveParams,
+    LeaseStatus, ServerHeartbeatParams, ServerRemoveParams, MAINTENANCE_BATCH,
 };
 
 /// At most this many outcomes are written in one store call.
 const COMPLETION_BATCH: usize = 512;
-/// At most this many jobs are rescued or pruned in one store call.
-const MAINTENANCE_BATCH: u32 = 1000;
 /// Outcome writes that retrying cannot fix (or that fail during shutdown) are
 /// given up after this many tries; the jobs are then rescued when their leases
 /// expire, and run again (at least once).
@@ -194,10 +192,9 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
             tracing::warn!(server = %shared.id, %error, "writing the heartbeat failed");
             return;
         }
-        let remove = shared.store.server_remove(ServerRemoveParams::new(
-            None,
-            stale_server_age(&shared.settings),
-        ));
+        let remove = shared
+            .store
+            .server_remove(ServerRemoveParams::silent_for(stale_server_age(&shared.settings)));
         if let Err(error) = timeout_call(shared.settings.store_timeout, remove).await {
             tracing::warn!(server = %shared.id, %error, "removing dead servers failed");
         }
@@ -210,7 +207,7 @@ pub(crate) async fn rescuer(shared: Arc<Shared>) {
     let every = shared.settings.rescue_interval;
     every_until_stopped(&shared, every, || async {
         loop {
-            let call = shared.store.lease_rescue(LeaseRescueParams::new(MAINTENANCE_BATCH));
+            let call = shared.store.lease_rescue(LeaseRescueParams::new());
             match timeout_call(shared.settings.store_timeout, call).await {
                 Ok(ids) => {
                     if !ids.is_empty() {
@@ -236,12 +233,7 @@ pub(crate) async fn pruner(shared: Arc<Shared>) {
     let settings = &shared.settings;
     every_until_stopped(&shared, every, || async {
         loop {
-            let params = JobPruneParams::new(
-                settings.retain_succeeded,
-                settings.retain_deleted,
-                settings.retain_failed,
-                MAINTENANCE_BATCH,
-            );
+            let params = JobPruneParams::new(settings.retention);
             match timeout_call(settings.store_timeout, shared.store.job_prune(params)).await {
                 Ok(removed) => {
                     if removed > 0 {
@@ -271,7 +263,7 @@ pub(crate) async fn scheduler(shared: Arc<Shared>) {
     every_until_stopped(&shared, every, || {
         let (shared, failures) = (&shared, &failures);
         async move {
-            let call = shared.store.cron_due(CronDueParams::new(MAINTENANCE_BATCH));
+            let call = shared.store.cron_due(CronDueParams::new());
             let due = match timeout_call(shared.settings.store_timeout, call).await {
                 Ok(due) => {
                     failures.store(0, Ordering::Relaxed);
@@ -299,19 +291,15 @@ pub(crate) async fn scheduler(shared: Arc<Shared>) {
                     // Invalid, or no tick left: park it far ahead so that it
                     // stops coming back on every pass; add_or_update with a
                     // new schedule makes it due again.
-                    let park = CronFireParams::new(id, row.next_run_at, recurring::never(), Vec::new(), false)
+                    let park = CronFireParams::new(id, row.next_run_at, recurring::never())
                         .expected_revision(row.revision);
                     let _ = timeout_call(shared.settings.store_timeout, shared.store.cron_fire(park)).await;
                     continue;
                 };
-                let params = CronFireParams::new(
-                    id.clone(),
-                    plan.expected_next_run_at,
-                    plan.next_run_at,
-                    plan.jobs,
-                    row.def.overlap == Overlap::Skip,
-                )
-                .expected_revision(row.revision);
+                let params = CronFireParams::new(id.clone(), plan.expected_next_run_at, plan.next_run_at)
+                    .expected_revision(row.revision)
+                    .jobs(plan.jobs)
+                    .skip_if_running(row.def.overlap == Overlap::Skip);
                 match timeout_call(shared.settings.store_timeout, shared.store.cron_fire(params)).await {
                     Ok(CronFireOutcome::Fired(ids)) if !ids.is_empty() => {
                         tracing::info!(recurring = %id, jobs = ?ids, next = %plan.next_run_at, "recurring job fired")

@@ -41,24 +41,13 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::job::{registered_jobs, JobRegistration, Resources};
 use crate::model::{Claim, JobId, ServerId, ServerInfo};
-use crate::store::{DynStore, JobCompletion, ServerRemoveParams, Store};
+use crate::store::{
+    DynStore, JobCompletion, Retention, ServerRemoveParams, Store, StoreError, StoreErrorKind,
+    StoreResult,
+};
 
 /// How many jobs a server may claim ahead of its free slots by default.
 const DEFAULT_PREFETCH: usize = 256;
-
-/// The background job server. Build one with [`Server::builder`].
-#[derive(Debug)]
-pub struct Server {
-    _private: (),
-}
-
-impl Server {
-    /// A server on this store, with default settings: queue `"default"`,
-    /// 16 jobs at once, the intervals in the module docs.
-    pub fn builder(store: impl Store) -> ServerBuilder {
-        ServerBuilder::from_dyn(Arc::new(store))
-    }
-}
 
 /// Configures and starts a [`Server`].
 #[must_use = "a server does nothing until it is started"]
@@ -91,14 +80,11 @@ pub(crate) struct Settings {
     pub(crate) store_timeout: Duration,
     pub(crate) prune_interval: Duration,
     pub(crate) scheduler_interval: Duration,
-    pub(crate) retain_succeeded: Duration,
-    pub(crate) retain_deleted: Duration,
-    pub(crate) retain_failed: Duration,
+    pub(crate) retention: Retention,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        const HOUR: u64 = 3600;
         Self {
             queues: vec![crate::DEFAULT_QUEUE.to_owned()],
             concurrency: 16,
@@ -112,9 +98,7 @@ impl Default for Settings {
             store_timeout: Duration::from_secs(30),
             prune_interval: Duration::from_secs(60),
             scheduler_interval: Duration::from_secs(1),
-            retain_succeeded: Duration::from_secs(24 * HOUR),
-            retain_deleted: Duration::from_secs(24 * HOUR),
-            retain_failed: Duration::from_secs(7 * 24 * HOUR),
+            retention: Retention::default(),
         }
     }
 }
@@ -228,12 +212,19 @@ impl ServerBuilder {
         self
     }
 
-    /// How long finished jobs are kept: succeeded, deleted or cancelled, and
-    /// failed (defaults 24 h, 24 h, 7 days). Pruned in bounded batches every minute.
-    pub fn retention(mut self, succeeded: Duration, deleted: Duration, failed: Duration) -> Self {
-        self.settings.retain_succeeded = succeeded;
-        self.settings.retain_deleted = deleted;
-        self.settings.retain_failed = failed;
+    /// How long finished jobs are kept, by how they ended (defaults: succeeded
+    /// 24 h, deleted or cancelled 24 h, failed 7 days). Pruned in bounded
+    /// batches every minute.
+    ///
+    /// ```
+    /// # use jobs_core::{MemoryStore, Retention, Server};
+    /// # use std::time::Duration;
+    /// let server = Server::builder(MemoryStore::new())
+    ///     .retention(Retention::default().failed(Duration::from_secs(30 * 24 * 3600)));
+    /// # let _ = server;
+    /// ```
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.settings.retention = retention;
         self
     }
 
@@ -242,9 +233,9 @@ impl ServerBuilder {
     ///
     /// Fails, naming every culprit, when two jobs share a stored name, a job
     /// asks for a `State<T>` the server was not given, or a setting is invalid.
-    pub async fn start(self) -> Result<ServerHandle> {
+    pub async fn start(self) -> Result<Server> {
         let registry = Registry::check(registered_jobs(), &self.resources, &self.settings)?;
-        Ok(ServerHandle::spawn(
+        Ok(Server::spawn(
             self.store,
             self.settings,
             registry,
@@ -392,9 +383,11 @@ impl Shared {
     }
 }
 
-/// A running server. Call [`ServerHandle::shutdown`] to stop it gracefully;
-/// dropping the handle starts the same shutdown without waiting for it.
-pub struct ServerHandle {
+/// A running job server: what Hangfire calls the background job server.
+/// Configure one with [`Server::builder`] and start it with
+/// [`ServerBuilder::start`]; call [`Server::shutdown`] to stop it gracefully.
+/// Dropping it starts the same shutdown without waiting for it.
+pub struct Server {
     shared: Arc<Shared>,
     tasks: Option<Tasks>,
 }
@@ -405,15 +398,21 @@ struct Tasks {
     background: Vec<JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for ServerHandle {
+impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle")
+        f.debug_struct("Server")
             .field("id", &self.shared.id)
             .finish_non_exhaustive()
     }
 }
 
-impl ServerHandle {
+impl Server {
+    /// A server on this store, with default settings: queue `"default"`,
+    /// 16 jobs at once, the intervals in the module docs.
+    pub fn builder(store: impl Store) -> ServerBuilder {
+        ServerBuilder::from_dyn(Arc::new(store))
+    }
+
     fn spawn(
         store: Arc<dyn DynStore>,
         settings: Settings,
@@ -483,7 +482,7 @@ impl ServerHandle {
     }
 }
 
-impl Drop for ServerHandle {
+impl Drop for Server {
     fn drop(&mut self) {
         if let Some(tasks) = self.tasks.take() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -524,10 +523,9 @@ async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
     for task in tasks.background {
         let _ = task.await;
     }
-    let remove = shared.store.server_remove(ServerRemoveParams::new(
-        Some(shared.id),
-        stale_server_age(settings),
-    ));
+    let remove = shared
+        .store
+        .server_remove(ServerRemoveParams::silent_for(stale_server_age(settings)).and_server(shared.id));
     if let Err(error) = timeout_call(settings.store_timeout, remove).await {
         tracing::warn!(server = %shared.id, %error, "could not remove the server record");
     }
@@ -542,12 +540,12 @@ pub(crate) fn stale_server_age(settings: &Settings) -> Duration {
 /// A store call bounded by the store timeout; a timeout is an `Unavailable` error.
 pub(crate) async fn timeout_call<T>(
     limit: Duration,
-    call: impl std::future::Future<Output = crate::store::StoreResult<T>>,
-) -> crate::store::StoreResult<T> {
+    call: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
     match tokio::time::timeout(limit, call).await {
         Ok(result) => result,
-        Err(_) => Err(crate::store::StoreError::new(
-            crate::store::StoreErrorKind::Unavailable,
+        Err(_) => Err(StoreError::new(
+            StoreErrorKind::Unavailable,
             format!("the store did not answer within {limit:?}"),
         )),
     }

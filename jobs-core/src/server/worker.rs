@@ -241,13 +241,11 @@ async fn next_claim(in_flight: &mut Vec<ClaimCall>) -> (StoreResult<Vec<JobRow>>
 
 /// Sends a claim for up to `limit` jobs.
 fn claim(shared: &Arc<Shared>, limit: usize) -> ClaimCall {
-    let params = JobClaimParams::new(
-        shared.id,
-        shared.settings.queues.clone(),
-        shared.names.clone(),
-        u32::try_from(limit).unwrap_or(u32::MAX),
-        shared.settings.lease,
-    );
+    let params = JobClaimParams::new(shared.id)
+        .queues(shared.settings.queues.iter().cloned())
+        .names(shared.names.iter().cloned())
+        .limit(u32::try_from(limit).unwrap_or(u32::MAX))
+        .lease(shared.settings.lease);
     let shared = shared.clone();
     Box::pin(async move {
         let sent = Instant::now();
