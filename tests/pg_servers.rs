@@ -333,7 +333,7 @@ async fn recurring_job_runs_once_per_tick_across_three_servers() {
     for i in 0..6 {
         let jobs = Jobs::new(stores[i % 3].clone());
         racers.push(tokio::spawn(async move {
-            jobs.add_or_update_with(
+            jobs.recurring().add_or_update_with(
                 ID,
                 "*/1 * * * * *",
                 EverySecond::new("tick".to_owned()),
@@ -346,10 +346,10 @@ async fn recurring_job_runs_once_per_tick_across_three_servers() {
         racer.await.unwrap().expect("add_or_update");
     }
     let jobs = Jobs::new(stores[0].clone());
-    assert_eq!(jobs.recurring_jobs().await.unwrap().len(), 1, "one entry");
+    assert_eq!(jobs.recurring().list().await.unwrap().len(), 1, "one entry");
 
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert!(jobs.remove_if_exists(ID).await.unwrap());
+    assert!(jobs.recurring().remove(ID).await.unwrap());
     eventually("the last runs to finish", DEADLINE, || async {
         let open = schema
             .scalar(&format!(

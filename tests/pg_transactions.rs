@@ -12,13 +12,13 @@ mod pg_support;
 use std::time::Duration;
 
 use jobs::postgres::PgStore;
-use jobs::{job, JobContext, Jobs, Server, ServerHandle, State, StoreErrorKind};
+use jobs::{job, JobContext, Jobs, Server, State, StoreErrorKind};
 use pg_support::{eventually, TestSchema};
 use sqlx::PgPool;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-async fn start(store: &PgStore, queue: &str) -> ServerHandle {
+async fn start(store: &PgStore, queue: &str) -> Server {
     Server::builder(store.clone())
         .state(store.clone())
         .state(store.pool().clone())

@@ -218,7 +218,7 @@ async fn requests_carry_queue_priority_attempts_and_delay() {
 async fn recurring_jobs_fire_on_their_schedule_with_the_tick_they_stand_for() {
     let (store, jobs) = store_and_jobs();
     let journal = Journal::default();
-    jobs.add_or_update(
+    jobs.recurring().add_or_update(
         "hourly-mail",
         "0 * * * *",
         SendAccountConfirmationEmail::new(1),
@@ -226,6 +226,7 @@ async fn recurring_jobs_fire_on_their_schedule_with_the_tick_they_stand_for() {
     .await
     .unwrap();
     assert!(jobs
+        .recurring()
         .add_or_update("broken", "0 25 * * *", SendAccountConfirmationEmail::new(1))
         .await
         .unwrap_err()
@@ -240,7 +241,7 @@ async fn recurring_jobs_fire_on_their_schedule_with_the_tick_they_stand_for() {
     tokio::time::sleep(Duration::from_secs(3 * 3600 + 60)).await;
     server.shutdown().await;
     assert_eq!(journal.lines(), ["mail to 1", "mail to 1", "mail to 1"]);
-    let recurring = jobs.recurring_jobs().await.unwrap();
+    let recurring = jobs.recurring().list().await.unwrap();
     assert_eq!(recurring.len(), 1);
     let entry = &recurring[0];
     assert_eq!(entry.def.id, "hourly-mail");

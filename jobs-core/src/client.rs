@@ -17,8 +17,8 @@ use crate::store::{
     StoreErrorKind,
 };
 
-/// The client: enqueue jobs, look at them, retry, cancel or delete them.
-/// The dashboard stands on these calls alone.
+/// The client: enqueue jobs, look at them, retry, cancel or delete them,
+/// and manage recurring jobs ([`Jobs::recurring`]).
 #[derive(Clone)]
 pub struct Jobs {
     store: Arc<dyn DynStore>,

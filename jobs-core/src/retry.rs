@@ -16,13 +16,15 @@ pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Backoff {
-    /// `min(base * 2^(attempt-1), max)`, scattered by `jitter` (a fraction, 0.0 to 1.0).
+    /// `min(base * 2^(attempt-1), max)`, each delay multiplied by a random
+    /// factor in `1 ± jitter_per_mille / 1000`.
     Exponential {
         /// The first delay.
         base: Duration,
         /// The longest delay.
         max: Duration,
-        /// Each delay is multiplied by a random factor in `1 ± jitter`; stored in per mille.
+        /// The scatter in thousandths of the delay: 250 is ±25 % (values
+        /// above 1000 count as 1000).
         jitter_per_mille: u16,
     },
     /// Always the same delay.

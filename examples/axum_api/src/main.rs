@@ -5,7 +5,7 @@
 //!   returns at once: if the insert rolls back, the job never existed.
 //! - A daily recurring job, `invalidate-invoices`, marks offers older than 14
 //!   days that were not accepted as invalid, through an injected pool. It is
-//!   registered with `add_or_update` at every start (idempotent).
+//!   registered with `jobs.recurring().add_or_update` at every start (idempotent).
 //! - `GET /jobs/{id}` shows a job's state and history.
 //! - Ctrl-c stops the HTTP server, then the job server, gracefully.
 //!
@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
     let jobs = Jobs::new(store.clone());
 
     // Called at every start: creates the schedule, or updates it if it changed.
-    jobs.add_or_update(
+    jobs.recurring().add_or_update(
         "invalidate-invoices",
         Cron::daily(),
         InvalidateInvoices::new(),
