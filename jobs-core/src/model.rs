@@ -399,25 +399,48 @@ pub struct ServerInfo {
 }
 
 impl ServerInfo {
-    /// A server record; `heartbeat_at` is overwritten by the store on each heartbeat.
-    pub fn new(
-        id: ServerId,
-        host: String,
-        pid: u32,
-        queues: Vec<String>,
-        concurrency: u32,
-        job_names: Vec<String>,
-        started_at: Timestamp,
-    ) -> Self {
+    /// The record of server `id`, started at `started_at`, with nothing else
+    /// known yet; `heartbeat_at` is overwritten by the store on each heartbeat.
+    pub fn new(id: ServerId, started_at: Timestamp) -> Self {
         Self {
             id,
-            host,
-            pid,
-            queues,
-            concurrency,
-            job_names,
+            host: String::new(),
+            pid: 0,
+            queues: Vec::new(),
+            concurrency: 0,
+            job_names: Vec::new(),
             started_at,
             heartbeat_at: started_at,
         }
+    }
+
+    /// The host it runs on.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Its process id.
+    pub fn pid(mut self, pid: u32) -> Self {
+        self.pid = pid;
+        self
+    }
+
+    /// The queues it serves, in the order it claims them.
+    pub fn queues(mut self, queues: Vec<String>) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// How many jobs it runs at once.
+    pub fn concurrency(mut self, concurrency: u32) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// The stored names of the jobs it can run.
+    pub fn job_names(mut self, names: Vec<String>) -> Self {
+        self.job_names = names;
+        self
     }
 }

@@ -422,15 +422,12 @@ impl Server {
         let id = ServerId::new();
         let names = registry.names();
         let (completions, completion_rx) = mpsc::unbounded_channel();
-        let info = ServerInfo::new(
-            id,
-            host_name(),
-            std::process::id(),
-            settings.queues.clone(),
-            u32::try_from(settings.concurrency).unwrap_or(u32::MAX),
-            names.clone(),
-            chrono::Utc::now(),
-        );
+        let info = ServerInfo::new(id, chrono::Utc::now())
+            .host(host_name())
+            .pid(std::process::id())
+            .queues(settings.queues.clone())
+            .concurrency(u32::try_from(settings.concurrency).unwrap_or(u32::MAX))
+            .job_names(names.clone());
         let shared = Arc::new(Shared {
             id,
             store,
