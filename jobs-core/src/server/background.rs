@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::worker::retry_pause;
+use super::fetch::retry_pause;
 use super::{stale_server_age, timeout_call, Shared, StopReason};
 use crate::model::ServerInfo;
 use crate::recurring::{self, Overlap};
