@@ -7,14 +7,12 @@ use chrono::{DateTime, Utc};
 
 use super::index::Index;
 use super::MemoryStore;
-use crate::model::{
-    Claim, JobId, JobRow, JobState, NewJob, RecurringOrigin, RunAt, ServerId, Timestamp,
-};
+use crate::model::{JobId, JobRow, JobState, NewJob, RecurringOrigin, RunAt, ServerId, Timestamp};
 use crate::store::{
     CronDueParams, CronFireOutcome, CronFireParams, CronListParams, CronPauseParams,
     CronRemoveParams, CronTriggerParams, CronUpsertParams, JobClaimParams, JobCompleteManyParams,
     JobCompletion, JobDeleteParams, JobGetParams, JobInsertManyParams, JobOutcome, JobPruneParams,
-    JobRetryParams, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, Store, StoreErrorKind,
+    JobRetryParams, LeaseRescueParams, Store, StoreErrorKind,
 };
 
 fn claim_params(server: ServerId, limit: u32, lease: Duration) -> JobClaimParams {
@@ -252,23 +250,6 @@ async fn indexes_stay_consistent_through_every_transition() {
             *ids
         );
     }
-}
-
-#[tokio::test]
-async fn stale_claim_is_lost_for_a_missing_job() {
-    let store = MemoryStore::new();
-    let statuses = store
-        .lease_renew_many(LeaseRenewManyParams::new(
-            ServerId::new(),
-            vec![Claim {
-                job_id: JobId(42),
-                token: 1,
-            }],
-            Duration::from_secs(1),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(statuses, vec![LeaseStatus::Lost]);
 }
 
 #[tokio::test]
