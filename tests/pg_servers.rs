@@ -333,13 +333,14 @@ async fn recurring_job_runs_once_per_tick_across_three_servers() {
     for i in 0..6 {
         let jobs = Jobs::new(stores[i % 3].clone());
         racers.push(tokio::spawn(async move {
-            jobs.recurring().add_or_update_with(
-                ID,
-                "*/1 * * * * *",
-                EverySecond::new("tick".to_owned()),
-                options,
-            )
-            .await
+            jobs.recurring()
+                .add_or_update_with(
+                    ID,
+                    "*/1 * * * * *",
+                    EverySecond::new("tick".to_owned()),
+                    options,
+                )
+                .await
         }));
     }
     for racer in racers {

@@ -218,13 +218,14 @@ async fn requests_carry_queue_priority_attempts_and_delay() {
 async fn recurring_jobs_fire_on_their_schedule_with_the_tick_they_stand_for() {
     let (store, jobs) = store_and_jobs();
     let journal = Journal::default();
-    jobs.recurring().add_or_update(
-        "hourly-mail",
-        "0 * * * *",
-        SendAccountConfirmationEmail::new(1),
-    )
-    .await
-    .unwrap();
+    jobs.recurring()
+        .add_or_update(
+            "hourly-mail",
+            "0 * * * *",
+            SendAccountConfirmationEmail::new(1),
+        )
+        .await
+        .unwrap();
     assert!(jobs
         .recurring()
         .add_or_update("broken", "0 25 * * *", SendAccountConfirmationEmail::new(1))

@@ -100,10 +100,7 @@ impl Jobs {
     /// Cancels a job that has not finished. A running job is asked to stop
     /// through its context and is aborted after its server's grace period.
     pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome> {
-        Ok(self
-            .store
-            .job_cancel(JobCancelParams::new(id))
-            .await?)
+        Ok(self.store.job_cancel(JobCancelParams::new(id)).await?)
     }
 
     /// Deletes a job that is not running.

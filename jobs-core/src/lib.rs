@@ -7,8 +7,6 @@
 
 mod client;
 mod cron;
-#[cfg(any(test, feature = "conformance"))]
-mod slow;
 mod error;
 mod job;
 mod memory;
@@ -16,6 +14,8 @@ mod model;
 mod recurring;
 mod retry;
 mod server;
+#[cfg(any(test, feature = "conformance"))]
+mod slow;
 mod store;
 
 #[cfg(feature = "conformance")]

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use jobs_core::conformance::DelayedStore;
+use jobs_core::conformance::SlowCalls;
 use jobs_core::{
-    Cron, CronDueParams, Job, JobId, JobOptions, JobState, Jobs, ListJobs, MemoryStore, Misfire,
-    Overlap, RecurringOptions, RecurringRow, Request, Server, ServerHandle, Store, Timestamp,
+    Cron, CronDueParams, Job, JobId, JobOptions, JobState, Jobs, Layered, ListJobs, MemoryStore,
+    Misfire, Overlap, RecurringOptions, RecurringRow, Request, Server, Store, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -69,10 +69,14 @@ fn record(seen: &Mutex<Vec<Seen>>, ctx: &jobs_core::JobContext, n: u32) {
 
 /// The store's clock.
 async fn now(store: &MemoryStore) -> Timestamp {
-    store.cron_due(CronDueParams::new(0)).await.unwrap().now
+    store
+        .cron_due(CronDueParams::new().limit(0))
+        .await
+        .unwrap()
+        .now
 }
 
-async fn start_server(store: &MemoryStore) -> ServerHandle {
+async fn start_server(store: &MemoryStore) -> Server {
     Server::builder(store.clone()).start().await.unwrap()
 }
 
@@ -81,7 +85,8 @@ async fn sleep_secs(secs: u64) {
 }
 
 async fn entry(jobs: &Jobs, id: &str) -> RecurringRow {
-    jobs.recurring_jobs()
+    jobs.recurring()
+        .list()
         .await
         .unwrap()
         .into_iter()
@@ -176,7 +181,8 @@ async fn three_servers_run_each_tick_exactly_once_with_scheduled_for_the_tick() 
     let store = MemoryStore::new();
     let jobs = Jobs::new(store.clone());
     let cron = Cron::parse(EVERY_5S).unwrap();
-    jobs.add_or_update("every-five", EVERY_5S, Request::new(EveryFive { n: 1 }))
+    jobs.recurring()
+        .add_or_update("every-five", EVERY_5S, Request::new(EveryFive { n: 1 }))
         .await
         .unwrap();
     let started = now(&store).await;
@@ -256,10 +262,14 @@ async fn three_servers_with_overlapping_passes_run_each_tick_exactly_once() {
     // passes of several servers overlap and fire the same tick from stale
     // reads: only the store's compare-and-set keeps each tick to one run (on
     // a paused clock passes never overlap otherwise).
-    let store = DelayedStore::new(memory.clone()).fires(Duration::from_millis(700));
+    let store = Layered::new(
+        memory.clone(),
+        SlowCalls::new().fires(Duration::from_millis(700)),
+    );
     let jobs = Jobs::new(memory.clone());
     let cron = Cron::parse(EVERY_5S).unwrap();
-    jobs.add_or_update("slow-fire", EVERY_5S, Request::new(SlowFired { n: 1 }))
+    jobs.recurring()
+        .add_or_update("slow-fire", EVERY_5S, Request::new(SlowFired { n: 1 }))
         .await
         .unwrap();
     let mut servers = Vec::new();
@@ -309,7 +319,8 @@ async fn add_or_update_racing_at_start_makes_one_entry_and_no_duplicate_runs() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let jobs = Jobs::new(store.clone());
-            jobs.add_or_update("raced", EVERY_5S, Request::new(Raced { n: 1 }))
+            jobs.recurring()
+                .add_or_update("raced", EVERY_5S, Request::new(Raced { n: 1 }))
                 .await
                 .unwrap();
             start_server(&store).await
@@ -319,7 +330,7 @@ async fn add_or_update_racing_at_start_makes_one_entry_and_no_duplicate_runs() {
     for task in tasks {
         servers.push(task.await.unwrap());
     }
-    assert_eq!(jobs.recurring_jobs().await.unwrap().len(), 1, "one entry");
+    assert_eq!(jobs.recurring().list().await.unwrap().len(), 1, "one entry");
     sleep_secs(41).await;
     for server in servers {
         server.shutdown().await;
@@ -351,14 +362,15 @@ async fn after_downtime(misfire: Misfire) -> (Vec<Run>, Vec<Run>, Timestamp, Tim
     let store = MemoryStore::new();
     let jobs = Jobs::new(store.clone());
     let id = "missed";
-    jobs.add_or_update_with(
-        id,
-        EVERY_5S,
-        Request::new(Missed { n: 1 }),
-        RecurringOptions::new().misfire(misfire),
-    )
-    .await
-    .unwrap();
+    jobs.recurring()
+        .add_or_update_with(
+            id,
+            EVERY_5S,
+            Request::new(Missed { n: 1 }),
+            RecurringOptions::new().misfire(misfire),
+        )
+        .await
+        .unwrap();
     let server = start_server(&store).await;
     sleep_secs(12).await;
     server.shutdown().await;
@@ -446,14 +458,15 @@ async fn overlap_skip_skips_ticks_while_the_previous_run_is_running() {
     let store = MemoryStore::new();
     let jobs = Jobs::new(store.clone());
     let cron = Cron::parse(EVERY_5S).unwrap();
-    jobs.add_or_update_with(
-        "slow",
-        EVERY_5S,
-        Request::new(Slow { n: 1 }),
-        RecurringOptions::new().overlap(Overlap::Skip),
-    )
-    .await
-    .unwrap();
+    jobs.recurring()
+        .add_or_update_with(
+            "slow",
+            EVERY_5S,
+            Request::new(Slow { n: 1 }),
+            RecurringOptions::new().overlap(Overlap::Skip),
+        )
+        .await
+        .unwrap();
     let servers = [start_server(&store).await, start_server(&store).await];
     sleep_secs(80).await;
     let row = entry(&jobs, "slow").await;
@@ -506,14 +519,16 @@ async fn add_or_update_changing_the_schedule_or_args_takes_effect() {
     let id = "changed";
     let every_5s = Cron::parse(EVERY_5S).unwrap();
     let every_10s = Cron::parse("*/10 * * * * *").unwrap();
-    jobs.add_or_update(id, EVERY_5S, Request::new(Changed { n: 1 }))
+    jobs.recurring()
+        .add_or_update(id, EVERY_5S, Request::new(Changed { n: 1 }))
         .await
         .unwrap();
     let server = start_server(&store).await;
     sleep_secs(27).await;
 
     let changed = now(&store).await;
-    jobs.add_or_update(id, every_10s.clone(), Request::new(Changed { n: 2 }))
+    jobs.recurring()
+        .add_or_update(id, every_10s.clone(), Request::new(Changed { n: 2 }))
         .await
         .unwrap();
     assert_eq!(
@@ -525,7 +540,8 @@ async fn add_or_update_changing_the_schedule_or_args_takes_effect() {
 
     let args_changed = now(&store).await;
     let next = entry(&jobs, id).await.next_run_at.unwrap();
-    jobs.add_or_update(id, every_10s.clone(), Request::new(Changed { n: 3 }))
+    jobs.recurring()
+        .add_or_update(id, every_10s.clone(), Request::new(Changed { n: 3 }))
         .await
         .unwrap();
     assert_eq!(
@@ -585,12 +601,13 @@ async fn pause_stops_the_runs_and_resume_goes_on_from_the_next_tick() {
     let jobs = Jobs::new(store.clone());
     let cron = Cron::parse(EVERY_5S).unwrap();
     let id = "paused";
-    jobs.add_or_update(id, EVERY_5S, Request::new(Paused { n: 1 }))
+    jobs.recurring()
+        .add_or_update(id, EVERY_5S, Request::new(Paused { n: 1 }))
         .await
         .unwrap();
     let server = start_server(&store).await;
     sleep_secs(16).await;
-    jobs.pause(id).await.unwrap();
+    jobs.recurring().pause(id).await.unwrap();
     let paused = now(&store).await;
     let before = runs(&jobs, id).await.len();
     assert!(before >= 2);
@@ -602,7 +619,7 @@ async fn pause_stops_the_runs_and_resume_goes_on_from_the_next_tick() {
         "nothing runs while paused"
     );
     let resumed = now(&store).await;
-    jobs.resume(id).await.unwrap();
+    jobs.recurring().resume(id).await.unwrap();
     sleep_secs(21).await;
     server.shutdown().await;
 
@@ -635,7 +652,8 @@ async fn trigger_runs_now_without_moving_the_schedule() {
     let store = MemoryStore::new();
     let jobs = Jobs::new(store.clone());
     let id = "triggered";
-    jobs.add_or_update(id, Cron::hourly(), Request::new(Triggered { n: 4 }))
+    jobs.recurring()
+        .add_or_update(id, Cron::hourly(), Request::new(Triggered { n: 4 }))
         .await
         .unwrap();
     let server = start_server(&store).await;
@@ -643,7 +661,7 @@ async fn trigger_runs_now_without_moving_the_schedule() {
     let next = entry(&jobs, id).await.next_run_at.expect("scheduled");
 
     let at = now(&store).await;
-    let job = jobs.trigger(id).await.unwrap();
+    let job = jobs.recurring().trigger(id).await.unwrap();
     wait_for(&jobs, job, JobState::Succeeded).await;
     let row = entry(&jobs, id).await;
     assert_eq!(row.next_run_at, Some(next), "a trigger keeps the schedule");
@@ -664,5 +682,5 @@ async fn trigger_runs_now_without_moving_the_schedule() {
         scheduled_for >= at && scheduled_for - at < chrono::Duration::seconds(1),
         "the tick of a trigger is the time it was triggered"
     );
-    assert!(jobs.trigger("no-such-job").await.is_err());
+    assert!(jobs.recurring().trigger("no-such-job").await.is_err());
 }

@@ -170,12 +170,13 @@ async fn main() -> anyhow::Result<()> {
     let jobs = Jobs::new(store.clone());
 
     // Called at every start: creates the schedule, or updates it if it changed.
-    jobs.recurring().add_or_update(
-        "invalidate-invoices",
-        Cron::daily(),
-        InvalidateInvoices::new(),
-    )
-    .await?;
+    jobs.recurring()
+        .add_or_update(
+            "invalidate-invoices",
+            Cron::daily(),
+            InvalidateInvoices::new(),
+        )
+        .await?;
 
     let server = Server::builder(store.clone())
         .queues(["default", "maintenance"])

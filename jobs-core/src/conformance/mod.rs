@@ -22,7 +22,8 @@
 //!
 //! [`run_all`] runs every case one after another in the current runtime, for
 //! callers that prefer one test; [`CASES`] lists the case names; the cases
-//! themselves are in [`cases`], each documented with the behaviour it checks.
+//! themselves are in [`cases`], one module per area of the store's API,
+//! each case documented with the behaviour it checks.
 //!
 //! # Time
 //!
@@ -100,11 +101,11 @@ where
     MF: Future<Output = S>,
 {
     macro_rules! run_each {
-        ($($case:ident),* $(,)?) => {
+        ($($area:ident::$case:ident),* $(,)?) => {
             $(
                 eprintln!("conformance case `{}`", stringify!($case));
                 let store = make().await;
-                if tokio::time::timeout(CASE_TIMEOUT, cases::$case(store)).await.is_err() {
+                if tokio::time::timeout(CASE_TIMEOUT, cases::$area::$case(store)).await.is_err() {
                     panic!("conformance case `{}` did not finish within {CASE_TIMEOUT:?}", stringify!($case));
                 }
             )*
@@ -114,7 +115,7 @@ where
 }
 
 macro_rules! case_names {
-    ($($case:ident),* $(,)?) => {
+    ($($area:ident::$case:ident),* $(,)?) => {
         /// The name of every case, in the order [`run_all`] runs them.
         pub const CASES: &[&str] = &[$(stringify!($case)),*];
     };
@@ -145,79 +146,80 @@ macro_rules! conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __jobs_conformance_test_fns {
-    ($make:expr; $($case:ident),* $(,)?) => {
+    ($make:expr; $($area:ident::$case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
                 $crate::conformance::run_case(
                     ::core::stringify!($case),
                     || $make,
-                    $crate::conformance::cases::$case,
+                    $crate::conformance::cases::$area::$case,
                 );
             }
         )*
     };
 }
 
-/// The list of cases, handed to a callback macro. Not public API: the one
-/// place the list is written, so the test functions, `CASES` and `run_all`
-/// cannot disagree.
+/// The list of cases, as `area::case` paths into `conformance::cases`, handed to a
+/// callback macro. Not public API: the one place the list is written, so the
+/// test functions, `CASES` and `run_all` cannot disagree. A new case is one
+/// line here plus its function in its area's module.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __jobs_conformance_cases {
     ([$($callback:tt)*] [$($prefix:tt)*]) => {
         $($callback)*! {
             $($prefix)*
-            insert_many_returns_ids_in_order,
-            insert_is_all_or_none,
-            insert_schedules_by_run_at,
-            delayed_job_is_not_claimable_before_its_time_and_is_after,
-            claim_marks_job_processing_with_a_lease,
-            claim_respects_queue_order_then_priority_then_run_at,
-            claim_respects_limit,
-            claim_skips_unknown_names_and_queues,
-            claim_is_exclusive_under_concurrency,
-            complete_success,
-            complete_retry_schedules_the_next_attempt,
-            complete_fail,
-            complete_snooze_does_not_count_the_attempt,
-            complete_cancel,
-            complete_release_hands_the_job_back_at_once,
-            progress_is_recorded_fenced_and_cleared_on_the_next_claim,
-            complete_many_reports_each_completion,
-            stale_claim_completion_changes_nothing,
-            stale_claim_after_manual_retry_changes_nothing,
-            lease_renew_keeps_job_from_rescue,
-            lease_renew_reports_lost_and_cancel_requested,
-            rescue_makes_expired_jobs_runnable_and_fails_exhausted_ones,
-            rescue_is_bounded_by_limit,
-            get_returns_history_with_times_servers_errors,
-            list_filters_and_pages,
-            counts_by_queue_and_state,
-            retry_by_hand,
-            cancel_waiting_and_running,
-            delete,
-            prune_is_bounded_and_respects_ages,
-            prune_keeps_jobs_younger_than_their_age,
-            server_heartbeat_list_remove,
-            signal_fires_on_insert,
-            signal_fires_when_jobs_become_runnable_again,
-            rescue_cancels_a_job_whose_cancel_was_requested,
-            release_of_a_job_whose_cancel_was_requested_cancels_it,
-            cron_upsert_creates_an_entry_due_at_once,
-            cron_due_returns_unset_and_past_entries_with_the_store_clock,
-            cron_fire_inserts_runs_with_their_origin_and_moves_next_run_at,
-            cron_fire_with_a_stale_expected_value_is_lost_and_changes_nothing,
-            cron_fire_races_fire_each_tick_once,
-            cron_fire_skips_while_an_earlier_run_is_unfinished,
-            cron_upsert_of_an_unchanged_def_keeps_next_run_at,
-            cron_upsert_with_a_changed_schedule_or_time_zone_resets_next_run_at,
-            cron_upsert_with_changed_args_keeps_next_run_at_and_the_next_fire_uses_them,
-            cron_pause_and_resume,
-            cron_fire_is_lost_after_a_pause_or_an_edit,
-            cron_remove_removes_once,
-            cron_trigger_runs_now_without_moving_the_schedule,
-            cron_list_reports_the_last_run_ordered_by_id,
+            insert::insert_many_returns_ids_in_order,
+            insert::insert_is_all_or_none,
+            insert::insert_schedules_by_run_at,
+            insert::delayed_job_is_not_claimable_before_its_time_and_is_after,
+            claim::claim_marks_job_processing_with_a_lease,
+            claim::claim_respects_queue_order_then_priority_then_run_at,
+            claim::claim_respects_limit,
+            claim::claim_skips_unknown_names_and_queues,
+            claim::claim_is_exclusive_under_concurrency,
+            complete::complete_success,
+            complete::complete_retry_schedules_the_next_attempt,
+            complete::complete_fail,
+            complete::complete_snooze_does_not_count_the_attempt,
+            complete::complete_cancel,
+            complete::complete_release_hands_the_job_back_at_once,
+            complete::complete_many_reports_each_completion,
+            progress::progress_is_recorded_fenced_and_cleared_on_the_next_claim,
+            fencing::stale_claim_completion_changes_nothing,
+            fencing::stale_claim_after_manual_retry_changes_nothing,
+            leases::lease_renew_keeps_job_from_rescue,
+            leases::lease_renew_reports_lost_and_cancel_requested,
+            leases::rescue_makes_expired_jobs_runnable_and_fails_exhausted_ones,
+            leases::rescue_is_bounded_by_limit,
+            reads::get_returns_history_with_times_servers_errors,
+            reads::list_filters_and_pages,
+            reads::counts_by_queue_and_state,
+            manage::retry_by_hand,
+            manage::cancel_waiting_and_running,
+            manage::delete,
+            manage::rescue_cancels_a_job_whose_cancel_was_requested,
+            manage::release_of_a_job_whose_cancel_was_requested_cancels_it,
+            prune::prune_is_bounded_and_respects_ages,
+            prune::prune_keeps_jobs_younger_than_their_age,
+            servers::server_heartbeat_list_remove,
+            signals::signal_fires_on_insert,
+            signals::signal_fires_when_jobs_become_runnable_again,
+            recurring::cron_upsert_creates_an_entry_due_at_once,
+            recurring::cron_due_returns_unset_and_past_entries_with_the_store_clock,
+            recurring::cron_upsert_of_an_unchanged_def_keeps_next_run_at,
+            recurring::cron_upsert_with_a_changed_schedule_or_time_zone_resets_next_run_at,
+            recurring::cron_upsert_with_changed_args_keeps_next_run_at_and_the_next_fire_uses_them,
+            recurring::cron_pause_and_resume,
+            recurring::cron_remove_removes_once,
+            recurring::cron_trigger_runs_now_without_moving_the_schedule,
+            recurring::cron_list_reports_the_last_run_ordered_by_id,
+            recurring_fire::cron_fire_inserts_runs_with_their_origin_and_moves_next_run_at,
+            recurring_fire::cron_fire_with_a_stale_expected_value_is_lost_and_changes_nothing,
+            recurring_fire::cron_fire_races_fire_each_tick_once,
+            recurring_fire::cron_fire_skips_while_an_earlier_run_is_unfinished,
+            recurring_fire::cron_fire_is_lost_after_a_pause_or_an_edit,
         }
     };
 }

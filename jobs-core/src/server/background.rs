@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::worker::retry_pause;
+use super::fetch::retry_pause;
 use super::{stale_server_age, timeout_call, Shared, StopReason};
 use crate::model::ServerInfo;
 use crate::recurring::{self, Overlap};
@@ -194,7 +194,9 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
         }
         let remove = shared
             .store
-            .server_remove(ServerRemoveParams::silent_for(stale_server_age(&shared.settings)));
+            .server_remove(ServerRemoveParams::silent_for(stale_server_age(
+                &shared.settings,
+            )));
         if let Err(error) = timeout_call(shared.settings.store_timeout, remove).await {
             tracing::warn!(server = %shared.id, %error, "removing dead servers failed");
         }

@@ -4,7 +4,8 @@
 //! task, renews the leases of what it runs, records outcomes in batches, and
 //! keeps the store healthy (rescuing jobs of dead servers, pruning old ones,
 //! writing heartbeats). The machinery lives in private submodules:
-//! `worker` (fetch loop and the per-job supervisor) and `background` (the
+//! `fetch` (the fetch loop), `attempt` (the supervisor of one attempt),
+//! `outcome` (what an attempt's end means for the job) and `background` (the
 //! completer and the periodic loops).
 //!
 //! # Intervals and the recovery bound
@@ -27,8 +28,10 @@
 //! lease period, so it is never rescued while its server lives, however
 //! long it runs.
 
+mod attempt;
 mod background;
-mod worker;
+mod fetch;
+mod outcome;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -446,7 +449,7 @@ impl Server {
         });
         tracing::info!(server = %id, queues = ?shared.settings.queues, concurrency = shared.settings.concurrency, jobs = shared.names.len(), "job server started");
         let tasks = Tasks {
-            fetcher: tokio::spawn(worker::fetch_loop(shared.clone())),
+            fetcher: tokio::spawn(fetch::fetch_loop(shared.clone())),
             completer: tokio::spawn(background::completer(shared.clone(), completion_rx)),
             background: vec![
                 tokio::spawn(background::lease_keeper(shared.clone())),
@@ -520,9 +523,9 @@ async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
     for task in tasks.background {
         let _ = task.await;
     }
-    let remove = shared
-        .store
-        .server_remove(ServerRemoveParams::silent_for(stale_server_age(settings)).and_server(shared.id));
+    let remove = shared.store.server_remove(
+        ServerRemoveParams::silent_for(stale_server_age(settings)).and_server(shared.id),
+    );
     if let Err(error) = timeout_call(settings.store_timeout, remove).await {
         tracing::warn!(server = %shared.id, %error, "could not remove the server record");
     }

@@ -11,7 +11,8 @@ use super::*;
 use crate::job::{BoxError, Invocation, Job, JobContext, JobOptions, Permanent, Request, Snooze};
 use crate::model::{JobDetail, JobState};
 use crate::retry::Backoff;
-use crate::store::{BoxFuture, CancelOutcome, JobClaimParams, Store};
+use crate::slow::SlowCalls;
+use crate::store::{BoxFuture, CancelOutcome, JobClaimParams, Layered, Store};
 use crate::{Jobs, MemoryStore};
 
 /// Declares a job type with one `u32` argument `n`, registered like `#[job]` does.
@@ -420,13 +421,11 @@ async fn the_job_of_a_dead_server_is_rescued_and_run_again() {
     let dead = crate::ServerId::new();
     let claimed = Store::job_claim(
         &store,
-        JobClaimParams::new(
-            dead,
-            vec!["default".into()],
-            vec![Succeeds::NAME.into()],
-            1,
-            Duration::from_secs(30),
-        ),
+        JobClaimParams::new(dead)
+            .queues(["default"])
+            .names([Succeeds::NAME])
+            .limit(1)
+            .lease(Duration::from_secs(30)),
     )
     .await
     .unwrap();
@@ -661,8 +660,9 @@ fn invalid_settings_are_an_error_at_start() {
 // paused time): the round trip that decides how many jobs are worth claiming
 // ahead.
 
-fn slow_claims(store: &MemoryStore) -> crate::delayed::DelayedStore<MemoryStore> {
-    crate::delayed::DelayedStore::new(store.clone()).claims(Duration::from_millis(5))
+fn slow_claims(store: &MemoryStore) -> Layered<MemoryStore, SlowCalls> {
+    let slow = SlowCalls::new().claims(Duration::from_millis(5));
+    Layered::new(store.clone(), slow)
 }
 
 /// A backlog of no-op jobs, runnable `after` from now: draining it shows the
@@ -739,7 +739,7 @@ async fn short_jobs_keep_two_claims_in_flight() {
     let ids = jobs.enqueue_many(requests).await.unwrap();
     wait_for(&jobs, *ids.last().unwrap(), JobState::Succeeded).await;
     server.shutdown().await;
-    assert_eq!(slow.most_claims_in_flight(), 2);
+    assert_eq!(slow.layer().most_claims_in_flight(), 2);
     let counts = jobs.counts().await.unwrap();
     assert!(
         counts.iter().all(|c| c.state == JobState::Succeeded),

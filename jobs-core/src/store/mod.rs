@@ -143,10 +143,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<CronFireOutcome>> + Send;
 
     /// Enqueue a run of a recurring job now.
-    fn cron_trigger(
-        &self,
-        p: CronTriggerParams,
-    ) -> impl Future<Output = StoreResult<JobId>> + Send;
+    fn cron_trigger(&self, p: CronTriggerParams)
+        -> impl Future<Output = StoreResult<JobId>> + Send;
 
     /// The signal this store raises when jobs may have become runnable, if it
     /// has one (a capability: PostgreSQL's comes from LISTEN/NOTIFY). Servers

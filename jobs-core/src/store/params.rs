@@ -19,9 +19,9 @@
 
 use std::time::Duration;
 
-use crate::DEFAULT_QUEUE;
 use crate::model::{Claim, JobId, JobState, NewJob, ServerId, ServerInfo, Timestamp};
 use crate::recurring::{RecurringDef, RecurringRow};
+use crate::DEFAULT_QUEUE;
 
 /// How many jobs a maintenance call (rescue, prune, due recurring jobs)
 /// handles at most, unless told otherwise.

@@ -1,24 +1,22 @@
-//! The fetch loop (claims jobs for free slots, and a few ahead of them while
-//! jobs finish faster than a claim's round trip) and the supervisor of one
-//! attempt (panics, timeouts, cancellation, the outcome it reports).
+//! The fetch loop: claims jobs whenever slots are free (and a few ahead of
+//! them while jobs finish faster than a claim's round trip), puts them in the
+//! running set, starts each on its own task, and hands back at shutdown the
+//! jobs it claimed ahead. Running one attempt is [`attempt`](super::attempt)'s.
 
-use std::any::Any;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::attempt::supervise;
+use super::outcome::CANCELLED_BEFORE_START;
 use super::{timeout_call, Running, Shared, StopReason, StopSignal};
-use crate::job::{BoxError, Invocation, JobContext, Permanent, Snooze};
-use crate::model::{Claim, JobRow};
+use crate::model::JobRow;
 use crate::store::{BoxFuture, JobClaimParams, JobCompletion, JobOutcome, StoreResult};
 
 /// How many times the fetch loop yields to let more slots free up before it claims.
@@ -319,8 +317,6 @@ fn hand_back(shared: &Shared, row: &JobRow, reason: &str) {
     }
 }
 
-const CANCELLED_BEFORE_START: &str = "cancelled by a user before it started";
-
 /// Runs a claimed job (already in the running set, see [`accept`]) on its own task.
 fn start_job(shared: &Arc<Shared>, row: JobRow, permit: OwnedSemaphorePermit) {
     let stop = shared
@@ -334,269 +330,4 @@ fn start_job(shared: &Arc<Shared>, row: JobRow, permit: OwnedSemaphorePermit) {
     };
     let span = tracing::info_span!("job", id = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt);
     tokio::spawn(supervise(shared.clone(), row, stop, permit).instrument(span));
-}
-
-/// How an attempt's future ended.
-enum Ended {
-    Returned(Result<(), BoxError>),
-    Panicked(String),
-    /// Cancelled and still running after the grace period: dropped.
-    Aborted,
-    /// Asked to stop (cancelled, or its lease lost) while it waited for a
-    /// slot after being claimed ahead: never started.
-    NotStarted,
-}
-
-/// Runs one attempt to its end and queues its outcome.
-async fn supervise(
-    shared: Arc<Shared>,
-    row: JobRow,
-    stop: Arc<StopSignal>,
-    permit: OwnedSemaphorePermit,
-) {
-    let claim = row.claim();
-    let Some(registration) = shared.registry.get(&row.name) else {
-        // Claims name only known jobs, so this is a registry race at most:
-        // hand the job back for a server that knows it.
-        finish(
-            &shared,
-            JobCompletion::new(
-                claim,
-                JobOutcome::Released {
-                    reason: format!("server {} does not know job `{}`", shared.id, row.name),
-                },
-            ),
-            permit,
-        );
-        return;
-    };
-    let options = (registration.options)();
-    let context = JobContext::new(
-        claim,
-        row.name.clone(),
-        row.queue.clone(),
-        row.attempt,
-        row.max_attempts,
-        row.recurring.as_ref().map(|r| r.scheduled_for),
-        stop.token.clone(),
-    );
-    if let Some(running) = shared.running().get_mut(&row.id) {
-        running.context = Some(context.clone());
-    }
-    let invocation = Invocation {
-        args: row.args,
-        context,
-        resources: shared.resources.clone(),
-    };
-    let ended = if stop.reason().is_some() {
-        // Cancelled, or its lease lost, while it waited claimed ahead.
-        Ended::NotStarted
-    } else {
-        tracing::debug!("job started");
-        run_attempt(
-            (registration.run)(invocation),
-            options.timeout,
-            &stop,
-            shared.settings.cancel_grace,
-        )
-        .await
-    };
-
-    let outcome = decide(
-        &row.name,
-        row.attempt,
-        row.max_attempts,
-        &options,
-        stop.reason(),
-        ended,
-    );
-    report(&shared, claim, outcome, permit);
-}
-
-/// Runs an attempt's future to its end: it returns, panics, or is asked to
-/// stop (by its timeout, a user, shutdown or a lost lease) and then gets the
-/// grace period to return on its own before it is dropped.
-async fn run_attempt(
-    future: BoxFuture<'static, Result<(), BoxError>>,
-    timeout: Option<Duration>,
-    stop: &StopSignal,
-    grace: Duration,
-) -> Ended {
-    let mut attempt = CatchUnwind(future);
-    let timeout = async {
-        match timeout {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
-        }
-    };
-    let first = tokio::select! {
-        ended = &mut attempt => Some(ended),
-        _ = timeout => { stop.stop(StopReason::Timeout); None }
-        _ = stop.token.cancelled() => None,
-    };
-    match first {
-        Some(Ok(result)) => Ended::Returned(result),
-        Some(Err(panic)) => Ended::Panicked(panic),
-        // The job sees the stop through its context.
-        None => match tokio::time::timeout(grace, &mut attempt).await {
-            Ok(Ok(result)) => Ended::Returned(result),
-            Ok(Err(panic)) => Ended::Panicked(panic),
-            Err(_) => Ended::Aborted,
-        },
-    }
-}
-
-/// Queues the outcome of an attempt, or forgets the claim when its lease was
-/// lost (`None`: nothing may be written).
-fn report(
-    shared: &Shared,
-    claim: Claim,
-    outcome: Option<JobOutcome>,
-    permit: OwnedSemaphorePermit,
-) {
-    match outcome {
-        None => {
-            tracing::warn!("the job's lease was lost (rescued by another server or cancelled); its result is discarded");
-            shared.running().remove(&claim.job_id);
-            shared.finished.fetch_add(1, Ordering::Relaxed);
-            drop(permit);
-        }
-        Some(outcome) => {
-            log_outcome(&outcome);
-            finish(shared, JobCompletion::new(claim, outcome), permit);
-        }
-    }
-}
-
-/// Queues the completion for the completer, then frees the slot. The claim
-/// stays in the running set (its lease renewed) until the completion is written.
-fn finish(shared: &Shared, completion: JobCompletion, permit: OwnedSemaphorePermit) {
-    if shared.completions.send(completion).is_err() {
-        tracing::error!(
-            "the completer has stopped; the job will be rescued when its lease expires"
-        );
-    }
-    shared.finished.fetch_add(1, Ordering::Relaxed);
-    drop(permit);
-}
-
-/// The outcome to record, or `None` when the lease was lost and nothing may be written.
-fn decide(
-    name: &str,
-    attempt: i32,
-    max_attempts: i32,
-    options: &crate::job::JobOptions,
-    reason: Option<StopReason>,
-    ended: Ended,
-) -> Option<JobOutcome> {
-    if let Ended::Returned(Ok(())) = ended {
-        return Some(JobOutcome::Succeeded);
-    }
-    let error = match reason {
-        Some(StopReason::LeaseLost) => return None,
-        Some(StopReason::Shutdown) => {
-            return Some(JobOutcome::Released {
-                reason: "the server shut down before the job finished".to_owned(),
-            })
-        }
-        Some(StopReason::UserCancel) => {
-            let reason = match ended {
-                Ended::NotStarted => CANCELLED_BEFORE_START,
-                _ => "cancelled by a user while running",
-            };
-            return Some(JobOutcome::Cancelled {
-                reason: reason.to_owned(),
-            });
-        }
-        Some(StopReason::Timeout) => {
-            let limit = options.timeout.unwrap_or_default();
-            match ended {
-                Ended::Aborted => {
-                    format!("timed out after {limit:?}; aborted after it ignored cancellation")
-                }
-                _ => format!("timed out after {limit:?}"),
-            }
-        }
-        None => match ended {
-            Ended::Returned(Err(error)) => {
-                if let Some(snooze) = error.downcast_ref::<Snooze>() {
-                    return Some(JobOutcome::Snooze {
-                        after: snooze.after,
-                    });
-                }
-                let text = error_chain(&*error);
-                if error.is::<Permanent>() {
-                    return Some(JobOutcome::Failed { error: text });
-                }
-                text
-            }
-            Ended::Panicked(message) => format!("panicked: {message}"),
-            Ended::Returned(Ok(())) | Ended::Aborted | Ended::NotStarted => {
-                unreachable!("success returns early; abort and not starting need a stop reason")
-            }
-        },
-    };
-    if attempt >= max_attempts {
-        Some(JobOutcome::Failed { error })
-    } else {
-        let after = options.backoff.delay(attempt);
-        tracing::debug!(job = name, ?after, "retrying after backoff");
-        Some(JobOutcome::Retry { error, after })
-    }
-}
-
-fn log_outcome(outcome: &JobOutcome) {
-    match outcome {
-        JobOutcome::Succeeded => tracing::debug!("job succeeded"),
-        JobOutcome::Retry { error, after } => {
-            tracing::warn!(%error, retry_in = ?after, "job failed; it will be retried")
-        }
-        JobOutcome::Failed { error } => tracing::warn!(%error, "job failed for good"),
-        JobOutcome::Snooze { after } => tracing::debug!(?after, "job snoozed"),
-        JobOutcome::Cancelled { reason } => tracing::info!(%reason, "job cancelled"),
-        JobOutcome::Released { reason } => tracing::info!(%reason, "job handed back"),
-    }
-}
-
-/// An error and its causes, joined with `: `.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some errors repeat their cause in their own message; don't print it twice.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// Turns a panic inside the attempt's future into an error value, so the
-/// server, the task and the slot survive it.
-struct CatchUnwind(Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>);
-
-impl Future for CatchUnwind {
-    type Output = Result<Result<(), BoxError>, String>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-            Err(payload) => Poll::Ready(Err(panic_message(payload))),
-        }
-    }
-}
-
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(message) => (*message).to_owned(),
-            Err(_) => "a panic with a non-string payload".to_owned(),
-        },
-    }
 }

@@ -1,0 +1,88 @@
+//! The secondary indexes over the jobs: waiting jobs by queue in claim
+//! order, leases and finished jobs by time, jobs by state, and counts.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
+
+use crate::model::{JobId, JobRow, JobState, Timestamp};
+
+/// Waiting jobs of one queue in claim order: priority descending, then run
+/// time, then id.
+type WaitingKey = (Reverse<i16>, Timestamp, JobId);
+
+/// Secondary indexes, kept in step with the jobs by [`Tables::update`](super::Tables::update).
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    /// `enqueued` and `scheduled` jobs, by queue, in claim order.
+    pub(super) waiting: HashMap<String, BTreeSet<WaitingKey>>,
+    /// `processing` jobs by lease expiry.
+    pub(super) leases: BTreeSet<(Timestamp, JobId)>,
+    /// Finished jobs by the time they finished.
+    pub(super) finished: BTreeSet<(Timestamp, JobId)>,
+    /// Every job by state, for listing.
+    pub(super) by_state: HashMap<JobState, BTreeSet<JobId>>,
+    /// Non-zero counts by queue and state.
+    pub(super) counts: HashMap<(String, JobState), i64>,
+}
+
+impl Index {
+    pub(super) fn add(&mut self, row: &JobRow) {
+        match row.state {
+            JobState::Enqueued | JobState::Scheduled => {
+                self.waiting.entry(row.queue.clone()).or_default().insert((
+                    Reverse(row.priority),
+                    row.run_at,
+                    row.id,
+                ));
+            }
+            JobState::Processing => {
+                if let Some(expires) = row.lease_expires_at {
+                    self.leases.insert((expires, row.id));
+                }
+            }
+            _ => {}
+        }
+        if row.state.is_finished() {
+            if let Some(finished) = row.finished_at {
+                self.finished.insert((finished, row.id));
+            }
+        }
+        self.by_state.entry(row.state).or_default().insert(row.id);
+        *self
+            .counts
+            .entry((row.queue.clone(), row.state))
+            .or_default() += 1;
+    }
+
+    pub(super) fn remove(&mut self, row: &JobRow) {
+        match row.state {
+            JobState::Enqueued | JobState::Scheduled => {
+                if let Some(set) = self.waiting.get_mut(&row.queue) {
+                    set.remove(&(Reverse(row.priority), row.run_at, row.id));
+                    if set.is_empty() {
+                        self.waiting.remove(&row.queue);
+                    }
+                }
+            }
+            JobState::Processing => {
+                if let Some(expires) = row.lease_expires_at {
+                    self.leases.remove(&(expires, row.id));
+                }
+            }
+            _ => {}
+        }
+        if let Some(finished) = row.finished_at {
+            self.finished.remove(&(finished, row.id));
+        }
+        if let Some(set) = self.by_state.get_mut(&row.state) {
+            set.remove(&row.id);
+        }
+        let key = (row.queue.clone(), row.state);
+        if let Some(count) = self.counts.get_mut(&key) {
+            *count -= 1;
+            if *count <= 0 {
+                self.counts.remove(&key);
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! What the store holds: jobs with their history, the indexes, servers and
+//! recurring entries, with the few helpers every change goes through, and
+//! the reads that are more than a lookup.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use super::clock::Clock;
+use super::index::Index;
+use crate::model::{
+    JobEvent, JobId, JobRow, JobState, QueueStateCount, ServerId, ServerInfo, Timestamp,
+};
+use crate::recurring::RecurringRow;
+use crate::store::{JobListParams, StoreError, StoreResult};
+
+/// A job and its history.
+#[derive(Debug)]
+pub(super) struct StoredJob {
+    pub(super) row: JobRow,
+    pub(super) history: Vec<JobEvent>,
+}
+
+impl StoredJob {
+    /// Appends an event for the state the job is now in.
+    pub(super) fn record(
+        &mut self,
+        at: Timestamp,
+        server_id: Option<ServerId>,
+        error: Option<String>,
+    ) {
+        self.history.push(JobEvent::new(
+            at,
+            self.row.state,
+            self.row.attempt,
+            server_id,
+            error,
+        ));
+    }
+
+    /// Ends the current attempt's hold on the job.
+    pub(super) fn release_lease(&mut self) {
+        self.row.server_id = None;
+        self.row.lease_expires_at = None;
+        self.row.cancel_requested = false;
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Tables {
+    /// The latest time handed out, so the clock never goes backwards.
+    pub(super) last_now: Option<Timestamp>,
+    /// The last id given to a job.
+    pub(super) last_id: i64,
+    pub(super) jobs: BTreeMap<JobId, StoredJob>,
+    pub(super) index: Index,
+    pub(super) servers: HashMap<ServerId, ServerInfo>,
+    /// Recurring jobs by id.
+    pub(super) recurring: BTreeMap<String, RecurringRow>,
+}
+
+impl Tables {
+    pub(super) fn now(&mut self, clock: &Clock) -> Timestamp {
+        let now = match self.last_now {
+            Some(last) => clock.now().max(last),
+            None => clock.now(),
+        };
+        self.last_now = Some(now);
+        now
+    }
+
+    /// Changes a job, keeping the indexes in step.
+    pub(super) fn update<R>(
+        &mut self,
+        id: JobId,
+        f: impl FnOnce(&mut StoredJob) -> R,
+    ) -> Option<R> {
+        let job = self.jobs.get_mut(&id)?;
+        self.index.remove(&job.row);
+        let result = f(job);
+        self.index.add(&job.row);
+        Some(result)
+    }
+
+    pub(super) fn get(&self, id: JobId) -> StoreResult<&StoredJob> {
+        self.jobs
+            .get(&id)
+            .ok_or_else(|| StoreError::job_not_found(id))
+    }
+
+    /// Whether `claim` is the current attempt of a running job.
+    pub(super) fn holds(&self, job_id: JobId, token: i64) -> bool {
+        self.jobs.get(&job_id).is_some_and(|job| {
+            job.row.state == JobState::Processing && job.row.claim_token == token
+        })
+    }
+
+    pub(super) fn job_list(&self, p: &JobListParams) -> Vec<JobRow> {
+        let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+        let upper = p.before.map_or(Bound::Unbounded, Bound::Excluded);
+        let matches_queue = |row: &JobRow| p.queue.as_ref().is_none_or(|q| *q == row.queue);
+        match p.state {
+            Some(state) => {
+                let Some(ids) = self.index.by_state.get(&state) else {
+                    return Vec::new();
+                };
+                ids.range((Bound::Unbounded, upper))
+                    .rev()
+                    .map(|id| &self.jobs[id].row)
+                    .filter(|row| matches_queue(row))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            }
+            None => self
+                .jobs
+                .range((Bound::Unbounded, upper))
+                .rev()
+                .map(|(_, job)| &job.row)
+                .filter(|row| matches_queue(row))
+                .take(limit)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub(super) fn job_count(&self) -> Vec<QueueStateCount> {
+        let mut counts: Vec<QueueStateCount> = self
+            .index
+            .counts
+            .iter()
+            .filter(|(_, &count)| count > 0)
+            .map(|((queue, state), &count)| QueueStateCount::new(queue.clone(), *state, count))
+            .collect();
+        let order = |state: JobState| JobState::ALL.iter().position(|s| *s == state);
+        counts.sort_by(|a, b| {
+            a.queue
+                .cmp(&b.queue)
+                .then_with(|| order(a.state).cmp(&order(b.state)))
+        });
+        counts
+    }
+}

@@ -1,0 +1,408 @@
+//! The state changes of jobs: insert, claim, complete, renew a lease, record
+//! progress, rescue, and a user's retry, cancel and delete; and pruning.
+
+use std::cmp::Reverse;
+use std::collections::HashSet;
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+
+use super::clock::{minus, plus};
+use super::tables::{StoredJob, Tables};
+use crate::model::{JobId, JobRow, JobState, RunAt, Timestamp};
+use crate::store::{
+    CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobInsertManyParams,
+    JobOutcome, JobProgressManyParams, JobPruneParams, LeaseRenewManyParams, LeaseRescueParams,
+    LeaseStatus, StoreError, StoreErrorKind, StoreResult,
+};
+
+impl Tables {
+    pub(super) fn insert_many(&mut self, now: Timestamp, p: JobInsertManyParams) -> Vec<JobId> {
+        let mut ids = Vec::with_capacity(p.jobs.len());
+        for new in p.jobs {
+            let run_at = match new.run_at {
+                RunAt::After(delay) => plus(now, delay),
+                RunAt::At(at) => at,
+                // `RunAt` is non-exhaustive only for other crates; anything
+                // unknown here is "now".
+                _ => now,
+            };
+            let state = if run_at > now {
+                JobState::Scheduled
+            } else {
+                JobState::Enqueued
+            };
+            self.last_id += 1;
+            let id = JobId(self.last_id);
+            let mut job = StoredJob {
+                row: JobRow {
+                    id,
+                    name: new.name,
+                    queue: new.queue,
+                    args: new.args,
+                    state,
+                    priority: new.priority,
+                    attempt: 0,
+                    max_attempts: new.max_attempts,
+                    run_at,
+                    created_at: now,
+                    finished_at: None,
+                    claim_token: 0,
+                    server_id: None,
+                    lease_expires_at: None,
+                    cancel_requested: false,
+                    last_error: None,
+                    recurring: new.recurring,
+                    progress: None,
+                },
+                history: Vec::new(),
+            };
+            job.record(now, None, None);
+            self.index.add(&job.row);
+            self.jobs.insert(id, job);
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// The ids of up to `limit` runnable jobs, in claim order.
+    fn pick(&self, now: Timestamp, p: &JobClaimParams) -> Vec<JobId> {
+        let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+        let names: HashSet<&str> = p.names.iter().map(String::as_str).collect();
+        let mut seen_queues = HashSet::new();
+        let mut picked = Vec::new();
+        for queue in &p.queues {
+            if picked.len() >= limit {
+                break;
+            }
+            if !seen_queues.insert(queue.as_str()) {
+                continue;
+            }
+            let Some(waiting) = self.index.waiting.get(queue) else {
+                continue;
+            };
+            let mut from = Bound::Unbounded;
+            'priorities: loop {
+                let mut next_priority = None;
+                for &(Reverse(priority), run_at, id) in waiting.range((from, Bound::Unbounded)) {
+                    if run_at > now {
+                        // Within one priority jobs are in run-time order, so
+                        // nothing else at this priority is due: go to the next.
+                        next_priority = priority.checked_sub(1);
+                        if next_priority.is_none() {
+                            break 'priorities;
+                        }
+                        break;
+                    }
+                    if names.contains(self.jobs[&id].row.name.as_str()) {
+                        picked.push(id);
+                        if picked.len() >= limit {
+                            break 'priorities;
+                        }
+                    }
+                }
+                match next_priority {
+                    Some(lower) => {
+                        from = Bound::Included((
+                            Reverse(lower),
+                            DateTime::<Utc>::MIN_UTC,
+                            JobId(i64::MIN),
+                        ));
+                    }
+                    None => break,
+                }
+            }
+        }
+        picked
+    }
+
+    pub(super) fn claim(&mut self, now: Timestamp, p: JobClaimParams) -> Vec<JobRow> {
+        let ids = self.pick(now, &p);
+        let lease_expires_at = plus(now, p.lease);
+        ids.into_iter()
+            .filter_map(|id| {
+                self.update(id, |job| {
+                    let row = &mut job.row;
+                    row.state = JobState::Processing;
+                    row.attempt = row.attempt.saturating_add(1);
+                    row.claim_token += 1;
+                    row.server_id = Some(p.server_id);
+                    row.lease_expires_at = Some(lease_expires_at);
+                    row.cancel_requested = false;
+                    row.progress = None;
+                    job.record(now, Some(p.server_id), None);
+                    job.row.clone()
+                })
+            })
+            .collect()
+    }
+
+    /// Applies the completions; whether each applied, and whether any made a
+    /// job runnable now.
+    pub(super) fn complete_many(
+        &mut self,
+        now: Timestamp,
+        p: JobCompleteManyParams,
+    ) -> (Vec<bool>, bool) {
+        let server = Some(p.server_id);
+        let mut runnable = false;
+        let applied = p
+            .completions
+            .into_iter()
+            .map(|completion| {
+                let claim = completion.claim;
+                if !self.holds(claim.job_id, claim.token) {
+                    return false;
+                }
+                self.update(claim.job_id, |job| {
+                    let cancel_requested = job.row.cancel_requested;
+                    job.release_lease();
+                    let row = &mut job.row;
+                    let error = match completion.outcome {
+                        JobOutcome::Succeeded => {
+                            row.state = JobState::Succeeded;
+                            row.finished_at = Some(now);
+                            None
+                        }
+                        JobOutcome::Retry { error, after } => {
+                            row.state = JobState::Scheduled;
+                            row.run_at = plus(now, after);
+                            row.last_error = Some(error.clone());
+                            runnable |= row.run_at <= now;
+                            Some(error)
+                        }
+                        JobOutcome::Failed { error } => {
+                            row.state = JobState::Failed;
+                            row.finished_at = Some(now);
+                            row.last_error = Some(error.clone());
+                            Some(error)
+                        }
+                        JobOutcome::Snooze { after } => {
+                            row.state = JobState::Scheduled;
+                            row.run_at = plus(now, after);
+                            row.attempt = (row.attempt - 1).max(0);
+                            runnable |= row.run_at <= now;
+                            None
+                        }
+                        JobOutcome::Cancelled { reason } => {
+                            row.state = JobState::Cancelled;
+                            row.finished_at = Some(now);
+                            Some(reason)
+                        }
+                        // A cancel requested meanwhile outlives the
+                        // hand-back, as it outlives a rescue.
+                        JobOutcome::Released { reason } if cancel_requested => {
+                            row.state = JobState::Cancelled;
+                            row.finished_at = Some(now);
+                            Some(format!("cancelled by a user; {reason}"))
+                        }
+                        JobOutcome::Released { reason } => {
+                            row.state = JobState::Enqueued;
+                            row.run_at = now;
+                            row.attempt = (row.attempt - 1).max(0);
+                            runnable = true;
+                            Some(reason)
+                        }
+                        // `JobOutcome` is non-exhaustive only for other
+                        // crates; a new outcome must be handled above.
+                        #[allow(unreachable_patterns)]
+                        other => unreachable!("unhandled outcome {other:?}"),
+                    };
+                    job.record(now, server, error);
+                })
+                .is_some()
+            })
+            .collect();
+        (applied, runnable)
+    }
+
+    pub(super) fn lease_renew_many(
+        &mut self,
+        now: Timestamp,
+        p: LeaseRenewManyParams,
+    ) -> Vec<LeaseStatus> {
+        let expires = plus(now, p.lease);
+        p.claims
+            .into_iter()
+            .map(|claim| {
+                if !self.holds(claim.job_id, claim.token) {
+                    return LeaseStatus::Lost;
+                }
+                self.update(claim.job_id, |job| {
+                    job.row.lease_expires_at = Some(expires);
+                    if job.row.cancel_requested {
+                        LeaseStatus::CancelRequested
+                    } else {
+                        LeaseStatus::Held
+                    }
+                })
+                .unwrap_or(LeaseStatus::Lost)
+            })
+            .collect()
+    }
+
+    pub(super) fn job_progress_many(&mut self, p: JobProgressManyParams) -> Vec<bool> {
+        p.updates
+            .into_iter()
+            .map(|(claim, progress)| {
+                self.holds(claim.job_id, claim.token)
+                    && self
+                        .update(claim.job_id, |job| job.row.progress = Some(progress))
+                        .is_some()
+            })
+            .collect()
+    }
+
+    /// Rescues expired leases; the ids, and whether any job became runnable.
+    pub(super) fn lease_rescue(
+        &mut self,
+        now: Timestamp,
+        p: LeaseRescueParams,
+    ) -> (Vec<JobId>, bool) {
+        let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+        let expired: Vec<JobId> = self
+            .index
+            .leases
+            .iter()
+            .take_while(|(expires, _)| *expires < now)
+            .take(limit)
+            .map(|&(_, id)| id)
+            .collect();
+        let mut runnable = false;
+        for &id in &expired {
+            self.update(id, |job| {
+                let server = job
+                    .row
+                    .server_id
+                    .map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+                let error = format!(
+                    "lease expired: server {server} stopped renewing it (attempt {})",
+                    job.row.attempt
+                );
+                let cancel_requested = job.row.cancel_requested;
+                job.release_lease();
+                let row = &mut job.row;
+                if cancel_requested {
+                    // The user's cancel outlives the server that was asked to carry it out.
+                    row.state = JobState::Cancelled;
+                    row.finished_at = Some(now);
+                } else if row.attempt >= row.max_attempts {
+                    row.state = JobState::Failed;
+                    row.finished_at = Some(now);
+                } else {
+                    row.state = JobState::Scheduled;
+                    row.run_at = now;
+                    runnable = true;
+                }
+                row.last_error = Some(error.clone());
+                job.record(now, None, Some(error));
+            });
+        }
+        (expired, runnable)
+    }
+
+    pub(super) fn job_retry(&mut self, now: Timestamp, id: JobId) -> StoreResult<()> {
+        let state = self.get(id)?.row.state;
+        if !matches!(
+            state,
+            JobState::Failed | JobState::Cancelled | JobState::Deleted
+        ) {
+            return Err(StoreError::new(
+                StoreErrorKind::Conflict,
+                format!(
+                    "job {id} is {state}; only failed, cancelled or deleted jobs can be retried"
+                ),
+            ));
+        }
+        self.update(id, |job| {
+            let row = &mut job.row;
+            row.state = JobState::Enqueued;
+            row.attempt = 0;
+            row.run_at = now;
+            row.finished_at = None;
+            job.release_lease();
+            job.record(now, None, None);
+        });
+        Ok(())
+    }
+
+    pub(super) fn job_cancel(
+        &mut self,
+        now: Timestamp,
+        p: JobCancelParams,
+    ) -> StoreResult<CancelOutcome> {
+        let id = p.id;
+        match self.get(id)?.row.state {
+            JobState::Scheduled | JobState::Enqueued => {
+                self.update(id, |job| {
+                    job.row.state = JobState::Cancelled;
+                    job.row.finished_at = Some(now);
+                    job.record(now, None, Some(p.reason));
+                });
+                Ok(CancelOutcome::Cancelled)
+            }
+            JobState::Processing => {
+                self.update(id, |job| job.row.cancel_requested = true);
+                Ok(CancelOutcome::Requested)
+            }
+            state => Err(StoreError::new(
+                StoreErrorKind::Conflict,
+                format!("job {id} is {state} and cannot be cancelled"),
+            )),
+        }
+    }
+
+    pub(super) fn job_delete(&mut self, now: Timestamp, id: JobId) -> StoreResult<()> {
+        match self.get(id)?.row.state {
+            JobState::Processing => Err(StoreError::new(
+                StoreErrorKind::Conflict,
+                format!("job {id} is running and cannot be deleted; cancel it first"),
+            )),
+            JobState::Deleted => Ok(()),
+            _ => {
+                self.update(id, |job| {
+                    job.row.state = JobState::Deleted;
+                    job.row.finished_at = Some(now);
+                    job.record(now, None, None);
+                });
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn job_prune(&mut self, now: Timestamp, p: JobPruneParams) -> u64 {
+        let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+        let cutoff = |state: JobState| match state {
+            JobState::Succeeded => Some(minus(now, p.retention.succeeded)),
+            JobState::Deleted | JobState::Cancelled => Some(minus(now, p.retention.deleted)),
+            JobState::Failed => Some(minus(now, p.retention.failed)),
+            _ => None,
+        };
+        let latest = [
+            p.retention.succeeded,
+            p.retention.deleted,
+            p.retention.failed,
+        ]
+        .into_iter()
+        .map(|age| minus(now, age))
+        .max()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let doomed: Vec<JobId> = self
+            .index
+            .finished
+            .iter()
+            .take_while(|(finished, _)| *finished <= latest)
+            .filter(|&&(finished, id)| {
+                cutoff(self.jobs[&id].row.state).is_some_and(|cutoff| finished <= cutoff)
+            })
+            .take(limit)
+            .map(|&(_, id)| id)
+            .collect();
+        for id in &doomed {
+            if let Some(job) = self.jobs.remove(id) {
+                self.index.remove(&job.row);
+            }
+        }
+        doomed.len() as u64
+    }
+}

@@ -1,0 +1,194 @@
+//! The supervisor of one attempt: builds the job's context, runs its future
+//! (catching a panic, enforcing its timeout, giving a stopped job its grace
+//! period), asks [`decide`] what the end means, and queues that outcome for
+//! the completer.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::outcome::{decide, Ended};
+use super::{Shared, StopReason, StopSignal};
+use crate::job::{BoxError, Invocation, JobContext};
+use crate::model::{Claim, JobRow};
+use crate::store::{BoxFuture, JobCompletion, JobOutcome};
+
+/// Runs one attempt to its end and queues its outcome.
+pub(super) async fn supervise(
+    shared: Arc<Shared>,
+    row: JobRow,
+    stop: Arc<StopSignal>,
+    permit: OwnedSemaphorePermit,
+) {
+    let claim = row.claim();
+    let Some(registration) = shared.registry.get(&row.name) else {
+        // Claims name only known jobs, so this is a registry race at most:
+        // hand the job back for a server that knows it.
+        finish(
+            &shared,
+            JobCompletion::new(
+                claim,
+                JobOutcome::Released {
+                    reason: format!("server {} does not know job `{}`", shared.id, row.name),
+                },
+            ),
+            permit,
+        );
+        return;
+    };
+    let options = (registration.options)();
+    let context = JobContext::new(
+        claim,
+        row.name.clone(),
+        row.queue.clone(),
+        row.attempt,
+        row.max_attempts,
+        row.recurring.as_ref().map(|r| r.scheduled_for),
+        stop.token.clone(),
+    );
+    if let Some(running) = shared.running().get_mut(&row.id) {
+        running.context = Some(context.clone());
+    }
+    let invocation = Invocation {
+        args: row.args,
+        context,
+        resources: shared.resources.clone(),
+    };
+    let ended = if stop.reason().is_some() {
+        // Cancelled, or its lease lost, while it waited claimed ahead.
+        Ended::NotStarted
+    } else {
+        tracing::debug!("job started");
+        run_attempt(
+            (registration.run)(invocation),
+            options.timeout,
+            &stop,
+            shared.settings.cancel_grace,
+        )
+        .await
+    };
+
+    let outcome = decide(
+        &row.name,
+        row.attempt,
+        row.max_attempts,
+        &options,
+        stop.reason(),
+        ended,
+    );
+    report(&shared, claim, outcome, permit);
+}
+
+/// Runs an attempt's future to its end: it returns, panics, or is asked to
+/// stop (by its timeout, a user, shutdown or a lost lease) and then gets the
+/// grace period to return on its own before it is dropped.
+async fn run_attempt(
+    future: BoxFuture<'static, Result<(), BoxError>>,
+    timeout: Option<Duration>,
+    stop: &StopSignal,
+    grace: Duration,
+) -> Ended {
+    let mut attempt = CatchUnwind(future);
+    let timeout = async {
+        match timeout {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let first = tokio::select! {
+        ended = &mut attempt => Some(ended),
+        _ = timeout => { stop.stop(StopReason::Timeout); None }
+        _ = stop.token.cancelled() => None,
+    };
+    match first {
+        Some(Ok(result)) => Ended::Returned(result),
+        Some(Err(panic)) => Ended::Panicked(panic),
+        // The job sees the stop through its context.
+        None => match tokio::time::timeout(grace, &mut attempt).await {
+            Ok(Ok(result)) => Ended::Returned(result),
+            Ok(Err(panic)) => Ended::Panicked(panic),
+            Err(_) => Ended::Aborted,
+        },
+    }
+}
+
+/// Queues the outcome of an attempt, or forgets the claim when its lease was
+/// lost (`None`: nothing may be written).
+fn report(
+    shared: &Shared,
+    claim: Claim,
+    outcome: Option<JobOutcome>,
+    permit: OwnedSemaphorePermit,
+) {
+    match outcome {
+        None => {
+            tracing::warn!("the job's lease was lost (rescued by another server or cancelled); its result is discarded");
+            shared.running().remove(&claim.job_id);
+            shared.finished.fetch_add(1, Ordering::Relaxed);
+            drop(permit);
+        }
+        Some(outcome) => {
+            log_outcome(&outcome);
+            finish(shared, JobCompletion::new(claim, outcome), permit);
+        }
+    }
+}
+
+/// Queues the completion for the completer, then frees the slot. The claim
+/// stays in the running set (its lease renewed) until the completion is written.
+fn finish(shared: &Shared, completion: JobCompletion, permit: OwnedSemaphorePermit) {
+    if shared.completions.send(completion).is_err() {
+        tracing::error!(
+            "the completer has stopped; the job will be rescued when its lease expires"
+        );
+    }
+    shared.finished.fetch_add(1, Ordering::Relaxed);
+    drop(permit);
+}
+
+fn log_outcome(outcome: &JobOutcome) {
+    match outcome {
+        JobOutcome::Succeeded => tracing::debug!("job succeeded"),
+        JobOutcome::Retry { error, after } => {
+            tracing::warn!(%error, retry_in = ?after, "job failed; it will be retried")
+        }
+        JobOutcome::Failed { error } => tracing::warn!(%error, "job failed for good"),
+        JobOutcome::Snooze { after } => tracing::debug!(?after, "job snoozed"),
+        JobOutcome::Cancelled { reason } => tracing::info!(%reason, "job cancelled"),
+        JobOutcome::Released { reason } => tracing::info!(%reason, "job handed back"),
+    }
+}
+
+/// Turns a panic inside the attempt's future into an error value, so the
+/// server, the task and the slot survive it.
+struct CatchUnwind(Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>);
+
+impl Future for CatchUnwind {
+    type Output = Result<Result<(), BoxError>, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(payload) => Poll::Ready(Err(panic_message(payload))),
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(message) => (*message).to_owned(),
+            Err(_) => "a panic with a non-string payload".to_owned(),
+        },
+    }
+}
