@@ -1,0 +1,405 @@
+//! Params and answers of the `job_*` operations: insert, claim, complete,
+//! progress, read, manage and prune jobs.
+
+use std::time::Duration;
+
+use super::MAINTENANCE_BATCH;
+use crate::model::{Claim, JobId, JobState, NewJob, ServerId};
+use crate::DEFAULT_QUEUE;
+
+/// Insert jobs, all or none.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobInsertManyParams {
+    /// The jobs, in order; their ids come back in the same order.
+    pub jobs: Vec<NewJob>,
+}
+
+impl JobInsertManyParams {
+    /// Insert these jobs.
+    pub fn new(jobs: Vec<NewJob>) -> Self {
+        Self { jobs }
+    }
+}
+
+/// Claim up to `limit` runnable jobs (`enqueued`, or `scheduled` whose time
+/// has come) in one step: earlier queues in `queues` first, then higher
+/// priority, then earlier run time, then lower id. Each claimed job becomes
+/// `processing` with `attempt + 1`, a new claim token and a lease.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobClaimParams {
+    /// The claiming server.
+    pub server_id: ServerId,
+    /// The queues to take from, in order of preference (default `["default"]`).
+    pub queues: Vec<String>,
+    /// The stored names this server can run; other jobs are left for servers
+    /// that can (default: none, so set it).
+    pub names: Vec<String>,
+    /// At most this many jobs (default 1).
+    pub limit: u32,
+    /// How long the lease lasts before it must be renewed (default 30 s).
+    pub lease: Duration,
+}
+
+impl JobClaimParams {
+    /// A claim by this server, with the defaults above.
+    pub fn new(server_id: ServerId) -> Self {
+        Self {
+            server_id,
+            queues: vec![DEFAULT_QUEUE.to_owned()],
+            names: Vec::new(),
+            limit: 1,
+            lease: Duration::from_secs(30),
+        }
+    }
+
+    /// The queues to take from, in order of preference.
+    pub fn queues<Q: Into<String>>(mut self, queues: impl IntoIterator<Item = Q>) -> Self {
+        self.queues = queues.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The stored names this server can run.
+    pub fn names<N: Into<String>>(mut self, names: impl IntoIterator<Item = N>) -> Self {
+        self.names = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// At most this many jobs.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// How long the lease lasts before it must be renewed.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+}
+
+/// How an attempt ended, as the server reports it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum JobOutcome {
+    /// It succeeded: `succeeded`.
+    Succeeded,
+    /// It failed and will be tried again after `after`: `scheduled`.
+    Retry {
+        /// The attempt's error.
+        error: String,
+        /// The backoff before the next attempt.
+        after: Duration,
+    },
+    /// It failed for good: `failed`.
+    Failed {
+        /// The attempt's error.
+        error: String,
+    },
+    /// The job asked to run again later; the attempt is not counted: `scheduled`.
+    Snooze {
+        /// When to run it again.
+        after: Duration,
+    },
+    /// Cancelled by a user or by the job: `cancelled`.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// Handed back unfinished (graceful shutdown): runnable again at once,
+    /// the attempt not counted: `enqueued`.
+    Released {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One attempt's end, fenced by its claim.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JobCompletion {
+    /// The attempt.
+    pub claim: Claim,
+    /// How it ended.
+    pub outcome: JobOutcome,
+}
+
+impl JobCompletion {
+    /// This attempt ended this way.
+    pub fn new(claim: Claim, outcome: JobOutcome) -> Self {
+        Self { claim, outcome }
+    }
+}
+
+/// Record how attempts ended. A completion whose claim is no longer current
+/// (the job was rescued and claimed again, or cancelled) changes nothing.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobCompleteManyParams {
+    /// The server reporting.
+    pub server_id: ServerId,
+    /// The completions.
+    pub completions: Vec<JobCompletion>,
+}
+
+impl JobCompleteManyParams {
+    /// This server reports these completions.
+    pub fn new(server_id: ServerId, completions: Vec<JobCompletion>) -> Self {
+        Self {
+            server_id,
+            completions,
+        }
+    }
+}
+
+/// Record the progress running attempts reported. An update whose claim is
+/// no longer current changes nothing.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobProgressManyParams {
+    /// The server reporting.
+    pub server_id: ServerId,
+    /// Each attempt's claim and its latest progress.
+    pub updates: Vec<(Claim, serde_json::Value)>,
+}
+
+impl JobProgressManyParams {
+    /// This server reports these updates.
+    pub fn new(server_id: ServerId, updates: Vec<(Claim, serde_json::Value)>) -> Self {
+        Self { server_id, updates }
+    }
+}
+
+/// Read one job with its history.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobGetParams {
+    /// The job.
+    pub id: JobId,
+}
+
+impl JobGetParams {
+    /// Read this job.
+    pub fn new(id: JobId) -> Self {
+        Self { id }
+    }
+}
+
+/// List jobs, newest first, filtered and paged by id. `Jobs::list` takes it
+/// under the name `ListJobs`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobListParams {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs in this queue.
+    pub queue: Option<String>,
+    /// Only jobs with ids below this one (the next page after it).
+    pub before: Option<JobId>,
+    /// At most this many (default 50).
+    pub limit: u32,
+}
+
+impl Default for JobListParams {
+    fn default() -> Self {
+        Self {
+            state: None,
+            queue: None,
+            before: None,
+            limit: 50,
+        }
+    }
+}
+
+impl JobListParams {
+    /// The first page of all jobs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only this state.
+    pub fn state(mut self, state: JobState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Only this queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// The page after this id (pass the last id of the previous page).
+    pub fn before(mut self, id: JobId) -> Self {
+        self.before = Some(id);
+        self
+    }
+
+    /// Page size.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
+/// Count jobs by queue and state. Pairs with no jobs are left out.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct JobCountParams {}
+
+impl JobCountParams {
+    /// Count every queue and state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Run a finished job again (`failed`, `cancelled` or `deleted`): it becomes
+/// `enqueued` with its attempts reset. Its history is kept.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobRetryParams {
+    /// The job.
+    pub id: JobId,
+}
+
+impl JobRetryParams {
+    /// Retry this job.
+    pub fn new(id: JobId) -> Self {
+        Self { id }
+    }
+}
+
+/// Cancel a job that has not finished. A waiting job is `cancelled` at once;
+/// a running one is asked to stop (its server sees the request when it
+/// renews the lease).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobCancelParams {
+    /// The job.
+    pub id: JobId,
+    /// Why, kept in its history (default "cancelled by a user").
+    pub reason: String,
+}
+
+impl JobCancelParams {
+    /// Cancel this job.
+    pub fn new(id: JobId) -> Self {
+        Self {
+            id,
+            reason: "cancelled by a user".to_owned(),
+        }
+    }
+
+    /// Why, kept in its history.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelOutcome {
+    /// The job was waiting and is now `cancelled`.
+    Cancelled,
+    /// The job is running; its server was asked to stop it.
+    Requested,
+}
+
+/// Delete a job that is not running: it becomes `deleted` (kept until
+/// retention removes it).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobDeleteParams {
+    /// The job.
+    pub id: JobId,
+}
+
+impl JobDeleteParams {
+    /// Delete this job.
+    pub fn new(id: JobId) -> Self {
+        Self { id }
+    }
+}
+
+/// How long finished jobs are kept before they are pruned, by how they
+/// ended. The server's pruner removes them in bounded batches.
+///
+/// ```
+/// # use jobs_core::Retention;
+/// # use std::time::Duration;
+/// const DAY: Duration = Duration::from_secs(24 * 3600);
+/// let keep_failures_longer = Retention::default().failed(30 * DAY);
+/// assert_eq!(keep_failures_longer.succeeded, DAY);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// `succeeded` jobs (default 24 h).
+    pub succeeded: Duration,
+    /// `deleted` and `cancelled` jobs (default 24 h).
+    pub deleted: Duration,
+    /// `failed` jobs (default 7 days).
+    pub failed: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        Self {
+            succeeded: DAY,
+            deleted: DAY,
+            failed: DAY * 7,
+        }
+    }
+}
+
+impl Retention {
+    /// Keeps `succeeded` jobs this long.
+    pub fn succeeded(mut self, age: Duration) -> Self {
+        self.succeeded = age;
+        self
+    }
+
+    /// Keeps `deleted` and `cancelled` jobs this long.
+    pub fn deleted(mut self, age: Duration) -> Self {
+        self.deleted = age;
+        self
+    }
+
+    /// Keeps `failed` jobs this long.
+    pub fn failed(mut self, age: Duration) -> Self {
+        self.failed = age;
+        self
+    }
+}
+
+/// Remove finished jobs older than their [`Retention`], and their history,
+/// at most `limit` per call.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobPruneParams {
+    /// How long each kind of finished job is kept.
+    pub retention: Retention,
+    /// At most this many jobs per call (default [`MAINTENANCE_BATCH`]).
+    pub limit: u32,
+}
+
+impl JobPruneParams {
+    /// Prune what is past this retention.
+    pub fn new(retention: Retention) -> Self {
+        Self {
+            retention,
+            limit: MAINTENANCE_BATCH,
+        }
+    }
+
+    /// At most this many jobs per call.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+}
