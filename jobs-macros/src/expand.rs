@@ -87,11 +87,24 @@ fn generate(def: &JobDef) -> TokenStream {
             s.strip_prefix("r#").unwrap_or(&s).to_owned()
         })
         .collect();
-    // The one check that an argument type can be stored: every use calls it
-    // with the type's span, so rustc reports one `JobArg` error per type.
-    let codecs: Vec<TokenStream> = arg_tys
+    // Every use of an argument goes through `job_arg::<T, _>` called at the
+    // type's span: the one place `T: JobArg` is required, so rustc reports
+    // one `JobArg` error per parameter instead of serde's bounds.
+    let arg_use = |ty: &syn::Type, use_: TokenStream| quote_spanned!(ty.span()=> #p::job_arg::<#ty, _>(#use_));
+    let serialize_fields: Vec<TokenStream> = args
         .iter()
-        .map(|ty| quote_spanned!(ty.span()=> #p::assert_job_arg::<#ty>()))
+        .zip(&arg_keys)
+        .map(|((ident, ty), key)| {
+            arg_use(
+                ty,
+                quote!(#p::SerializeField::new(&mut __jobs_state, #key, &self.#ident)),
+            )
+        })
+        .collect();
+    let take_fields: Vec<TokenStream> = args
+        .iter()
+        .zip(&arg_keys)
+        .map(|((_, ty), key)| arg_use(ty, quote!(#p::TakeField::new(&mut __jobs_map, #key))))
         .collect();
 
     // The type and its doc.
@@ -202,7 +215,7 @@ fn generate(def: &JobDef) -> TokenStream {
                     #type_name,
                     #field_count,
                 )?;
-                #( #codecs.serialize_field(&mut __jobs_state, #arg_keys, &self.#arg_idents)?; )*
+                #( #serialize_fields?; )*
                 #p::serde::ser::SerializeStruct::end(__jobs_state)
             }
         }
@@ -214,7 +227,7 @@ fn generate(def: &JobDef) -> TokenStream {
             ) -> #result<Self, __JobsD::Error> {
                 #[allow(unused_mut, unused_variables)]
                 let mut __jobs_map = #p::args_map(__jobs_deserializer, #name)?;
-                #result::Ok(#type_ident { #( #arg_idents: #codecs.take(&mut __jobs_map, #arg_keys)?, )* })
+                #result::Ok(#type_ident { #( #arg_idents: #take_fields?, )* })
             }
         }
     };
