@@ -53,196 +53,70 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 //! ```
 
-pub use jobs_core::{
-    Backoff, CancelOutcome, Cron, Error, IntoCron, Job, JobContext, JobDetail, JobEvent, JobId,
-    JobOptions, JobRow, JobState, Jobs, ListJobs, MemoryStore, Misfire, Overlap, Permanent,
-    QueueStateCount, RecurringOptions, RecurringRow, Request, Result, Server, ServerBuilder,
-    ServerHandle, ServerId, ServerInfo, Snooze, State, Store, StoreError, StoreErrorKind,
-    Timestamp, Tz, DEFAULT_MAX_ATTEMPTS, DEFAULT_QUEUE,
-};
+// What a job and its caller name.
+pub use jobs_core::{Error, Job, JobContext, JobId, Jobs, Request, Result, State};
 pub use jobs_macros::job;
+
+// Running jobs: the server, and what a job can ask of it.
+pub use jobs_core::{
+    Backoff, JobOptions, Permanent, Retention, Server, ServerBuilder, Snooze, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_QUEUE,
+};
+
+// The bounds `#[job]` puts on a function's types; its errors name them.
+pub use jobs_core::{BoxError, Inject, IntoJobResult, JobArg};
+
+// Recurring jobs, managed through `Jobs::recurring`.
+pub use jobs_core::{
+    Cron, IntoCron, Misfire, Overlap, Recurring, RecurringDef, RecurringOptions, RecurringOrigin,
+    RecurringRow, Tz,
+};
+
+// Inspecting and managing stored jobs.
+pub use jobs_core::{
+    CancelOutcome, Claim, JobDetail, JobEvent, JobRow, JobState, ListJobs, NewJob, QueueStateCount,
+    RunAt, ServerId, ServerInfo, Timestamp, UnknownState,
+};
+
+// Stores: the two that exist, and the trait. What a store's operations take
+// and answer is in `store`.
+pub use jobs_core::{MemoryStore, Store, StoreError, StoreErrorKind, StoreResult};
+
+/// What the [`Store`] trait's operations take and answer, for store authors
+/// and store wrappers: the params of each operation, the object-safe
+/// [`DynStore`](store::DynStore) that `Jobs` holds, and
+/// [`Layered`](store::Layered), which puts a [`StoreLayer`](store::StoreLayer)
+/// (delays, faults, spans) around every call of a store.
+pub mod store {
+    pub use jobs_core::{
+        BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
+        CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
+        DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
+        JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
+        JobOutcome, JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, Layered,
+        LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
+        ServerListParams, ServerRemoveParams, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+    };
+}
 
 /// The PostgreSQL store.
 #[cfg(feature = "postgres")]
 pub mod postgres {
-    pub use jobs_postgres::*;
+    pub use jobs_postgres::{
+        Error, PgStore, PgStoreOptions, Result, APPLICATION_NAME, DEFAULT_MAX_ARGS_BYTES,
+        DEFAULT_SCHEMA,
+    };
 }
 
 /// Helpers for your own tests: run what was enqueued on a paused clock, and
 /// assert on it.
 #[cfg(feature = "testing")]
 pub mod testing {
-    pub use jobs_core::testing::*;
+    pub use jobs_core::testing::{
+        assert_enqueued, assert_not_enqueued, enqueued, run_until_empty, DrainReport,
+    };
 }
 
 // Used by the code `#[job]` generates; not public API, may change in any release.
 #[doc(hidden)]
-pub mod __private {
-    pub use core;
-    pub use inventory;
-    pub use jobs_core::{
-        registered_jobs, Backoff, BoxError, BoxFuture, Error, Inject, IntoJobResult, Invocation,
-        Job, JobArg, JobContext, JobId, JobOptions, JobRegistration, Jobs, Request, Requirement,
-        State,
-    };
-    pub use serde;
-    pub use serde_json;
-    pub use std;
-
-    use serde::de::{self, Deserializer, MapAccess, Visitor};
-    use serde::ser::{self, SerializeStruct};
-    use serde_json::{Map, Value};
-
-    /// How the generated `Serialize`/`Deserialize` impls store one argument.
-    ///
-    /// Only [`assert_job_arg`] builds one, and only for a `T: JobArg`: every
-    /// place that needs `T` to be storable calls it with the same span (the
-    /// parameter's type), so rustc reports one `JobArg` error per parameter
-    /// (identical diagnostics are deduplicated) instead of serde's bounds.
-    pub struct ArgCodec<T> {
-        to_json: fn(&T) -> serde_json::Result<Value>,
-        from_json: fn(Value) -> serde_json::Result<T>,
-    }
-
-    impl<T> Clone for ArgCodec<T> {
-        fn clone(&self) -> Self {
-            *self
-        }
-    }
-
-    impl<T> Copy for ArgCodec<T> {}
-
-    /// Checks that `T` can be a job argument, and how to store it.
-    pub fn assert_job_arg<T: JobArg>() -> ArgCodec<T> {
-        ArgCodec {
-            to_json: |value| serde_json::to_value(value),
-            from_json: |value| serde_json::from_value(value),
-        }
-    }
-
-    impl<T> ArgCodec<T> {
-        /// Writes `value` as the field `key`.
-        pub fn serialize_field<S: SerializeStruct>(
-            self,
-            state: &mut S,
-            key: &'static str,
-            value: &T,
-        ) -> Result<(), S::Error> {
-            let value = (self.to_json)(value).map_err(|e| {
-                <S::Error as ser::Error>::custom(format_args!("argument `{key}`: {e}"))
-            })?;
-            state.serialize_field(key, &value)
-        }
-
-        /// Takes the field `key` out of the stored arguments. A missing field
-        /// reads as `null`, so an `Option` parameter added later reads as `None`
-        /// in jobs stored before.
-        pub fn take<E: de::Error>(
-            self,
-            map: &mut Map<String, Value>,
-            key: &'static str,
-        ) -> Result<T, E> {
-            match map.remove(key) {
-                Some(value) => (self.from_json)(value)
-                    .map_err(|e| E::custom(format_args!("argument `{key}`: {e}"))),
-                None => (self.from_json)(Value::Null).map_err(|_| E::missing_field(key)),
-            }
-        }
-    }
-
-    /// Reads a job's stored arguments: a JSON object, by field name.
-    pub fn args_map<'de, D: Deserializer<'de>>(
-        deserializer: D,
-        job: &'static str,
-    ) -> Result<Map<String, Value>, D::Error> {
-        struct ArgsVisitor(&'static str);
-
-        impl<'de> Visitor<'de> for ArgsVisitor {
-            type Value = Map<String, Value>;
-
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                write!(f, "the arguments of job `{}` as a JSON object", self.0)
-            }
-
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Map::new())
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    map.insert(key, value);
-                }
-                Ok(map)
-            }
-        }
-
-        deserializer.deserialize_map(ArgsVisitor(job))
-    }
-
-    /// What a `#[job]` function may return. Reported instead of
-    /// `IntoJobResult`'s inner bounds, so the message names the return type.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is not a return type `#[job]` accepts",
-        label = "a job returns `()` or `Result<(), E>`",
-        note = "the error type `E` must convert into `Box<dyn std::error::Error + Send + Sync>`: return `anyhow::Result<()>`, or implement `std::error::Error` for your error type (for example with `thiserror`)"
-    )]
-    pub trait JobReturn {
-        /// The outcome as the server sees it.
-        fn into_job_result(self) -> Result<(), BoxError>;
-    }
-
-    #[diagnostic::do_not_recommend]
-    impl<R: IntoJobResult> JobReturn for R {
-        fn into_job_result(self) -> Result<(), BoxError> {
-            IntoJobResult::into_job_result(self)
-        }
-    }
-
-    /// Converts what a job function returned; the bound is checked at the
-    /// return type's span.
-    pub fn job_result<R: JobReturn>(result: R) -> Result<(), BoxError> {
-        result.into_job_result()
-    }
-
-    /// A parameter the server can provide. Reported instead of `Inject`'s
-    /// inner bounds, so the message names the parameter's type.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be given to a job by the server",
-        label = "the server hands each job a clone of this resource",
-        note = "a resource taken as `State<T>` must be `Clone + Send + Sync + 'static`; wrap it in an `Arc` if it is not `Clone`"
-    )]
-    pub trait InjectParam: Sized {
-        /// See [`Inject::requirement`].
-        fn requirement() -> Option<Requirement>;
-        /// See [`Inject::inject`].
-        fn inject(invocation: &Invocation) -> Result<Self, BoxError>;
-    }
-
-    #[diagnostic::do_not_recommend]
-    impl<I: Inject> InjectParam for I {
-        fn requirement() -> Option<Requirement> {
-            I::requirement()
-        }
-        fn inject(invocation: &Invocation) -> Result<Self, BoxError> {
-            I::inject(invocation)
-        }
-    }
-
-    /// How the generated runner obtains one injected parameter; built only
-    /// by [`injector`], for the same reason as [`ArgCodec`].
-    pub struct Injector<I> {
-        /// Takes the value out of the invocation.
-        pub inject: fn(&Invocation) -> Result<I, BoxError>,
-        /// The resource the server must have.
-        pub requirement: fn() -> Option<Requirement>,
-    }
-
-    /// Checks that `I` can be injected, and how.
-    pub fn injector<I: InjectParam>() -> Injector<I> {
-        Injector {
-            inject: I::inject,
-            requirement: I::requirement,
-        }
-    }
-}
+pub use jobs_core::__private;

@@ -264,3 +264,24 @@ async fn a_server_without_a_requested_resource_does_not_start() {
     assert!(message.contains("Mailer"), "{message}");
     assert!(message.contains("mail.welcome"), "{message}");
 }
+
+#[job]
+async fn total_by_pair(pairs: std::collections::HashMap<(i32, i32), i64>) -> anyhow::Result<()> {
+    let _ = pairs;
+    Ok(())
+}
+
+/// Arguments are serialized straight into the serializer, field by field, and
+/// an argument that cannot be stored is named in the error.
+#[test]
+fn an_argument_that_fails_to_serialize_is_named_in_the_error() {
+    let stored = serde_json::to_value(TotalByPair {
+        pairs: Default::default(),
+    })
+    .unwrap();
+    assert_eq!(stored, serde_json::json!({ "pairs": {} }));
+
+    let pairs = [((1, 2), 3)].into_iter().collect();
+    let error = serde_json::to_string(&TotalByPair { pairs }).unwrap_err();
+    assert_eq!(error.to_string(), "argument `pairs`: key must be a string");
+}

@@ -31,8 +31,35 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// The server's configuration is wrong; the message names every problem.
+    /// Raised only by `ServerBuilder::start`.
     #[error("the job server cannot start:\n{0}")]
     Config(String),
+    /// A recurring job's id was refused (`add_or_update` and the calls that
+    /// name an entry).
+    #[error("invalid recurring job id `{id}`: {reason}")]
+    InvalidRecurringId {
+        /// What was given.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A misfire or overlap policy's stored name is not one this version knows.
+    #[error("unknown {policy} policy `{value}`")]
+    UnknownPolicy {
+        /// Which policy: `"misfire"` or `"overlap"`.
+        policy: &'static str,
+        /// The name that was read.
+        value: String,
+    },
+    /// `testing::run_until_empty` gave up: jobs were still waiting after its
+    /// limit of (paused) time.
+    #[error("{pending} jobs were still waiting after {limit:?} of running them")]
+    DrainTimeout {
+        /// How many jobs were still `scheduled` or `enqueued`.
+        pending: i64,
+        /// How long they were run.
+        limit: std::time::Duration,
+    },
     /// A cron expression or schedule was refused.
     #[error("invalid schedule `{expression}`: {reason}")]
     Schedule {

@@ -31,6 +31,7 @@ pub use job::{
     JobOptions, JobRegistration, Permanent, Request, Requirement, Resources, Snooze, State,
     DEFAULT_QUEUE,
 };
+
 pub use memory::MemoryStore;
 pub use model::{
     Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
@@ -50,3 +51,23 @@ pub use store::{
     LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, Retention, ServerHeartbeatParams,
     ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
 };
+
+// Used by the code `#[job]` generates (rooted at `jobs::__private`, which
+// re-exports this module, or at `crate = "..."`); not public API, may change
+// in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use core;
+    pub use inventory;
+    pub use serde;
+    pub use serde_json;
+    pub use std;
+
+    pub use crate::job::{
+        args_map, injector, job_arg, job_result, ArgUse, Injector, SerializeField, TakeField,
+    };
+    pub use crate::{
+        registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,
+        JobRegistration, Jobs, Request, Requirement,
+    };
+}

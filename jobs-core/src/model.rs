@@ -239,11 +239,15 @@ pub struct JobRow {
     pub created_at: Timestamp,
     /// When it reached a finished state.
     pub finished_at: Option<Timestamp>,
-    /// The current claim's token (see [`Claim`]); 0 before the first claim.
+    /// Store machinery, not for applications: the current claim's token
+    /// (see [`Claim`]), 0 before the first claim. Stores fence an attempt's
+    /// writes with it; it says nothing about the job a user would act on.
     pub claim_token: i64,
     /// The server holding it, while `processing`.
     pub server_id: Option<ServerId>,
-    /// When the current lease runs out, while `processing`.
+    /// Store machinery, not for applications: when the current lease runs
+    /// out, while `processing`. Servers renew it while the attempt runs; one
+    /// that lapsed is rescued by another server.
     pub lease_expires_at: Option<Timestamp>,
     /// Whether a user asked to cancel it while it runs.
     pub cancel_requested: bool,

@@ -69,7 +69,10 @@ impl FromStr for Misfire {
                 .strip_prefix("run_all:")
                 .and_then(|n| n.parse().ok())
                 .map(|limit| Misfire::RunAll { limit })
-                .ok_or_else(|| Error::Config(format!("unknown misfire policy `{s}`"))),
+                .ok_or_else(|| Error::UnknownPolicy {
+                    policy: "misfire",
+                    value: s.to_owned(),
+                }),
         }
     }
 }
@@ -101,7 +104,10 @@ impl FromStr for Overlap {
         match s {
             "allow" => Ok(Overlap::Allow),
             "skip" => Ok(Overlap::Skip),
-            _ => Err(Error::Config(format!("unknown overlap policy `{s}`"))),
+            _ => Err(Error::UnknownPolicy {
+                policy: "overlap",
+                value: s.to_owned(),
+            }),
         }
     }
 }
@@ -305,9 +311,10 @@ pub(crate) fn never() -> Timestamp {
 /// Checks an application's recurring id.
 pub(crate) fn check_id(id: &str) -> Result<()> {
     if id.trim().is_empty() || id.len() > 200 {
-        return Err(Error::Config(format!(
-            "a recurring job id must be 1 to 200 characters, not `{id}`"
-        )));
+        return Err(Error::InvalidRecurringId {
+            id: id.to_owned(),
+            reason: "it must be 1 to 200 characters, and not all whitespace",
+        });
     }
     Ok(())
 }

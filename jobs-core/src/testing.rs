@@ -98,9 +98,10 @@ pub async fn run_until_empty(builder: ServerBuilder) -> Result<DrainReport> {
         }
         if started.elapsed() > DRAIN_LIMIT {
             server.shutdown().await;
-            return Err(Error::Config(format!(
-                "{pending} jobs were still waiting after {DRAIN_LIMIT:?} of running them"
-            )));
+            return Err(Error::DrainTimeout {
+                pending,
+                limit: DRAIN_LIMIT,
+            });
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

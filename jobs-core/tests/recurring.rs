@@ -1,7 +1,7 @@
 //! Recurring jobs end to end on `MemoryStore`: servers, their scheduler
 //! passes and the store's compare-and-set together, on a paused tokio clock
 //! (`start_paused`), so minutes of seconds-level ticks pass in no real time.
-//! Jobs are registered by hand, the way `#[job]` does it.
+//! Jobs are declared with `#[job(crate = "jobs_core")]`, as users write them.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,49 +10,10 @@ use std::time::Duration;
 
 use jobs_core::conformance::SlowCalls;
 use jobs_core::{
-    Cron, CronDueParams, Job, JobId, JobOptions, JobState, Jobs, Layered, ListJobs, MemoryStore,
-    Misfire, Overlap, RecurringOptions, RecurringRow, Request, Server, Store, Timestamp,
+    BoxError, Cron, CronDueParams, JobContext, JobId, JobState, Jobs, Layered, ListJobs,
+    MemoryStore, Misfire, Overlap, RecurringOptions, RecurringRow, Request, Server, Store,
+    Timestamp,
 };
-use serde::{Deserialize, Serialize};
-
-/// Declares a job type with one `u32` argument `n`, registered like `#[job]`
-/// does (as in `jobs-core/src/server/tests.rs`).
-macro_rules! test_job {
-    ($ty:ident, $name:literal, |$args:ident, $ctx:ident| $body:block) => {
-        #[derive(Serialize, Deserialize)]
-        struct $ty {
-            n: u32,
-        }
-        impl Job for $ty {
-            const NAME: &'static str = $name;
-            fn options() -> JobOptions {
-                JobOptions::default()
-            }
-        }
-        const _: () = {
-            fn run(
-                invocation: jobs_core::Invocation,
-            ) -> jobs_core::BoxFuture<'static, Result<(), jobs_core::BoxError>> {
-                Box::pin(async move {
-                    let $args: $ty = invocation.args($name)?;
-                    let $ctx: jobs_core::JobContext = invocation.context.clone();
-                    let _ = (&$args, &$ctx);
-                    $body
-                })
-            }
-            inventory::submit! {
-                jobs_core::JobRegistration {
-                    name: $name,
-                    type_name: stringify!($ty),
-                    location: concat!(file!(), ":", line!()),
-                    options: <$ty as Job>::options,
-                    requirements: Vec::new,
-                    run,
-                }
-            }
-        };
-    };
-}
 
 /// Every five seconds.
 const EVERY_5S: &str = "*/5 * * * * *";
@@ -168,10 +129,11 @@ async fn wait_for(jobs: &Jobs, id: JobId, state: JobState) {
 // ------------------------------------------------------- exactly once
 
 static SEEN_THREE_SERVERS: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
-test_job!(EveryFive, "recurring_every_five", |args, ctx| {
-    record(&SEEN_THREE_SERVERS, &ctx, args.n);
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_every_five")]
+async fn every_five(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    record(&SEEN_THREE_SERVERS, &ctx, n);
     Ok(())
-});
+}
 
 /// Three servers on one store, ten and more ticks of a seconds-level
 /// schedule: each tick runs exactly once, none is missing, and each run's
@@ -247,10 +209,11 @@ async fn three_servers_run_each_tick_exactly_once_with_scheduled_for_the_tick() 
 }
 
 static SEEN_SLOW_FIRE: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
-test_job!(SlowFired, "recurring_slow_fired", |args, ctx| {
-    record(&SEEN_SLOW_FIRE, &ctx, args.n);
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_slow_fired")]
+async fn slow_fired(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    record(&SEEN_SLOW_FIRE, &ctx, n);
     Ok(())
-});
+}
 
 /// Three servers whose scheduler passes overlap (each fire lands 700 ms
 /// after its read, passes every 200 ms), so most ticks are fired several
@@ -301,10 +264,11 @@ async fn three_servers_with_overlapping_passes_run_each_tick_exactly_once() {
 }
 
 static SEEN_RACE: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
-test_job!(Raced, "recurring_raced", |args, ctx| {
-    record(&SEEN_RACE, &ctx, args.n);
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_raced")]
+async fn raced(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    record(&SEEN_RACE, &ctx, n);
     Ok(())
-});
+}
 
 /// `add_or_update` called at the same instant by several starting
 /// applications, while their servers start: one entry, one run per tick.
@@ -348,7 +312,11 @@ async fn add_or_update_racing_at_start_makes_one_entry_and_no_duplicate_runs() {
 
 // ------------------------------------------------------------- misfires
 
-test_job!(Missed, "recurring_missed", |args, ctx| { Ok(()) });
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_missed")]
+#[allow(unused_variables)]
+async fn missed(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    Ok(())
+}
 
 /// Long enough a downtime for every policy to see the ticks as missed
 /// (`Misfire::Skip` runs ticks seen within a minute).
@@ -442,13 +410,15 @@ async fn misfire_run_all_runs_the_earliest_missed_ticks_up_to_the_limit() {
 
 static SLOW_RUNNING: AtomicU32 = AtomicU32::new(0);
 static SLOW_MAX: AtomicU32 = AtomicU32::new(0);
-test_job!(Slow, "recurring_slow", |args, ctx| {
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_slow")]
+#[allow(unused_variables)]
+async fn slow(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
     let running = SLOW_RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
     SLOW_MAX.fetch_max(running, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(12)).await;
     SLOW_RUNNING.fetch_sub(1, Ordering::SeqCst);
     Ok(())
-});
+}
 
 /// `Overlap::Skip` with a run (12 s) longer than the interval (5 s): the
 /// ticks reached while it runs are skipped and recorded, so runs never
@@ -504,10 +474,11 @@ async fn overlap_skip_skips_ticks_while_the_previous_run_is_running() {
 // ------------------------------------------------- changes, pause, trigger
 
 static SEEN_CHANGED: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
-test_job!(Changed, "recurring_changed", |args, ctx| {
-    record(&SEEN_CHANGED, &ctx, args.n);
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_changed")]
+async fn changed(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    record(&SEEN_CHANGED, &ctx, n);
     Ok(())
-});
+}
 
 /// `add_or_update` on a running schedule: a new schedule takes effect
 /// (its ticks only, from the next pass), and so do new arguments alone,
@@ -591,7 +562,11 @@ async fn add_or_update_changing_the_schedule_or_args_takes_effect() {
     }
 }
 
-test_job!(Paused, "recurring_paused", |args, ctx| { Ok(()) });
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_paused")]
+#[allow(unused_variables)]
+async fn paused(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    Ok(())
+}
 
 /// A paused schedule runs nothing; resumed, it goes on from its next tick
 /// without running the ticks passed while paused.
@@ -640,10 +615,11 @@ async fn pause_stops_the_runs_and_resume_goes_on_from_the_next_tick() {
 }
 
 static SEEN_TRIGGERED: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
-test_job!(Triggered, "recurring_triggered", |args, ctx| {
-    record(&SEEN_TRIGGERED, &ctx, args.n);
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_triggered")]
+async fn triggered(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    record(&SEEN_TRIGGERED, &ctx, n);
     Ok(())
-});
+}
 
 /// `trigger` runs the job now, off schedule, with `scheduled_for` the
 /// store's time of the trigger, and does not move the schedule.

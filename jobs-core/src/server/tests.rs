@@ -1,59 +1,16 @@
 //! Server unit tests, on MemoryStore with a paused clock, so backoff, delays,
 //! timeouts and grace periods elapse instantly and deterministically.
-//! Jobs are registered by hand here, the way `#[job]` does it.
+//! Jobs are declared with `#[job(crate = "crate")]`, as users write them.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::*;
-use crate::job::{BoxError, Invocation, Job, JobContext, JobOptions, Permanent, Request, Snooze};
+use crate::job::{BoxError, Invocation, JobContext, JobOptions, Permanent, Request, Snooze};
 use crate::model::{JobDetail, JobState};
-use crate::retry::Backoff;
 use crate::slow::SlowCalls;
 use crate::store::{BoxFuture, CancelOutcome, JobClaimParams, Layered, Store};
 use crate::{Jobs, MemoryStore};
-
-/// Declares a job type with one `u32` argument `n`, registered like `#[job]` does.
-macro_rules! test_job {
-    ($ty:ident, $name:literal, $options:expr, |$args:ident, $ctx:ident| $body:block) => {
-        #[derive(Serialize, Deserialize)]
-        struct $ty {
-            n: u32,
-        }
-        impl Job for $ty {
-            const NAME: &'static str = $name;
-            fn options() -> JobOptions {
-                $options
-            }
-        }
-        const _: () = {
-            fn run(invocation: Invocation) -> BoxFuture<'static, Result<(), BoxError>> {
-                Box::pin(async move {
-                    let $args: $ty = invocation.args($name)?;
-                    let $ctx: JobContext = invocation.context.clone();
-                    let _ = (&$args, &$ctx);
-                    $body
-                })
-            }
-            inventory::submit! {
-                crate::job::JobRegistration {
-                    name: $name,
-                    type_name: stringify!($ty),
-                    location: concat!(file!(), ":", line!()),
-                    options: <$ty as Job>::options,
-                    requirements: Vec::new,
-                    run,
-                }
-            }
-        };
-    };
-}
-
-fn quick() -> JobOptions {
-    JobOptions::default().backoff(Backoff::fixed(Duration::from_secs(5)))
-}
 
 async fn setup() -> (MemoryStore, Jobs) {
     let store = MemoryStore::new();
@@ -81,10 +38,11 @@ async fn wait_for(jobs: &Jobs, id: crate::JobId, state: JobState) -> JobDetail {
 }
 
 static RAN: AtomicU32 = AtomicU32::new(0);
-test_job!(Succeeds, "test_succeeds", quick(), |args, ctx| {
-    RAN.fetch_add(args.n, Ordering::SeqCst);
+#[jobs_macros::job(crate = "crate", name = "test_succeeds", backoff = fixed("5s"))]
+async fn succeeds(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    RAN.fetch_add(n, Ordering::SeqCst);
     Ok(())
-});
+}
 
 #[tokio::test(start_paused = true)]
 async fn runs_an_enqueued_job_with_its_arguments() {
@@ -106,12 +64,11 @@ async fn runs_an_enqueued_job_with_its_arguments() {
     );
 }
 
-test_job!(
-    AlwaysFails,
-    "test_always_fails",
-    quick().max_attempts(3),
-    |args, ctx| { Err(format!("boom on attempt {}", ctx.attempt()).into()) }
-);
+#[jobs_macros::job(crate = "crate", name = "test_always_fails", backoff = fixed("5s"), max_attempts = 3)]
+#[allow(unused_variables)]
+async fn always_fails(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    Err(format!("boom on attempt {}", ctx.attempt()).into())
+}
 
 #[tokio::test(start_paused = true)]
 async fn retries_with_backoff_until_max_attempts_then_fails_keeping_every_error() {
@@ -168,12 +125,14 @@ async fn a_per_enqueue_max_attempts_overrides_the_attribute() {
 }
 
 static PANICS: AtomicU32 = AtomicU32::new(0);
-test_job!(PanicsOnce, "test_panics_once", quick(), |args, ctx| {
+#[jobs_macros::job(crate = "crate", name = "test_panics_once", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn panics_once(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
     if PANICS.fetch_add(1, Ordering::SeqCst) == 0 {
         panic!("the job blew up");
     }
     Ok(())
-});
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_is_a_failed_attempt_and_the_server_and_slot_survive() {
@@ -191,17 +150,14 @@ async fn a_panic_is_a_failed_attempt_and_the_server_and_slot_survive() {
     assert_eq!(errors, ["panicked: the job blew up"]);
 }
 
-test_job!(
-    SlowButPolite,
-    "test_slow_but_polite",
-    quick().max_attempts(1).timeout(Duration::from_secs(2)),
-    |args, ctx| {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => Ok(()),
-            _ = ctx.cancelled() => Err("stopped because I was asked to".into()),
-        }
+#[jobs_macros::job(crate = "crate", name = "test_slow_but_polite", backoff = fixed("5s"), max_attempts = 1, timeout = "2s")]
+#[allow(unused_variables)]
+async fn slow_but_polite(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(3600)) => Ok(()),
+        _ = ctx.cancelled() => Err("stopped because I was asked to".into()),
     }
-);
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_cancels_the_job_through_its_context_and_fails_the_attempt() {
@@ -217,23 +173,20 @@ async fn a_timeout_cancels_the_job_through_its_context_and_fails_the_attempt() {
 }
 
 static STUBBORN_STOPPED: AtomicU32 = AtomicU32::new(0);
-test_job!(
-    Stubborn,
-    "test_stubborn",
-    quick().max_attempts(1).timeout(Duration::from_secs(1)),
-    |args, ctx| {
-        struct Dropped;
-        impl Drop for Dropped {
-            fn drop(&mut self) {
-                STUBBORN_STOPPED.fetch_add(1, Ordering::SeqCst);
-            }
+#[jobs_macros::job(crate = "crate", name = "test_stubborn", backoff = fixed("5s"), max_attempts = 1, timeout = "1s")]
+#[allow(unused_variables)]
+async fn stubborn(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    struct Dropped;
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            STUBBORN_STOPPED.fetch_add(1, Ordering::SeqCst);
         }
-        let _guard = Dropped;
-        // Ignores cancellation entirely.
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        Ok(())
     }
-);
+    let _guard = Dropped;
+    // Ignores cancellation entirely.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    Ok(())
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_job_that_ignores_cancellation_is_aborted_after_the_grace_period() {
@@ -269,17 +222,14 @@ async fn a_job_that_ignores_cancellation_is_aborted_after_the_grace_period() {
 }
 
 static SNOOZES: AtomicU32 = AtomicU32::new(0);
-test_job!(
-    SnoozesTwice,
-    "test_snoozes_twice",
-    quick().max_attempts(1),
-    |args, ctx| {
-        if SNOOZES.fetch_add(1, Ordering::SeqCst) < 2 {
-            return Err(Snooze::after(Duration::from_secs(60)).into());
-        }
-        Ok(())
+#[jobs_macros::job(crate = "crate", name = "test_snoozes_twice", backoff = fixed("5s"), max_attempts = 1)]
+#[allow(unused_variables)]
+async fn snoozes_twice(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    if SNOOZES.fetch_add(1, Ordering::SeqCst) < 2 {
+        return Err(Snooze::after(Duration::from_secs(60)).into());
     }
-);
+    Ok(())
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_snooze_runs_the_job_later_without_counting_an_attempt() {
@@ -297,10 +247,12 @@ async fn a_snooze_runs_the_job_later_without_counting_an_attempt() {
 }
 
 static PERMANENT_RUNS: AtomicU32 = AtomicU32::new(0);
-test_job!(GivesUp, "test_gives_up", quick(), |args, ctx| {
+#[jobs_macros::job(crate = "crate", name = "test_gives_up", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn gives_up(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
     PERMANENT_RUNS.fetch_add(1, Ordering::SeqCst);
     Err(Permanent::new("the account no longer exists").into())
-});
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_error_fails_the_job_without_retrying() {
@@ -382,16 +334,13 @@ async fn a_delayed_job_runs_at_its_time_and_not_before() {
 }
 
 static LONG_DONE: AtomicU32 = AtomicU32::new(0);
-test_job!(
-    RunsTenMinutes,
-    "test_runs_ten_minutes",
-    quick(),
-    |args, ctx| {
-        tokio::time::sleep(Duration::from_secs(600)).await;
-        LONG_DONE.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-);
+#[jobs_macros::job(crate = "crate", name = "test_runs_ten_minutes", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn runs_ten_minutes(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    LONG_DONE.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_healthy_long_job_keeps_its_lease_and_runs_once() {
@@ -446,16 +395,13 @@ async fn the_job_of_a_dead_server_is_rescued_and_run_again() {
 }
 
 static DRAIN_DONE: AtomicU32 = AtomicU32::new(0);
-test_job!(
-    TakesTenSeconds,
-    "test_takes_ten_seconds",
-    quick(),
-    |args, ctx| {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        DRAIN_DONE.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-);
+#[jobs_macros::job(crate = "crate", name = "test_takes_ten_seconds", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn takes_ten_seconds(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    DRAIN_DONE.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_lets_running_jobs_finish_within_the_timeout() {
@@ -475,10 +421,12 @@ async fn shutdown_lets_running_jobs_finish_within_the_timeout() {
     );
 }
 
-test_job!(Hangs, "test_hangs", quick(), |args, ctx| {
+#[jobs_macros::job(crate = "crate", name = "test_hangs", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn hangs(n: u32, ctx: JobContext) -> Result<(), BoxError> {
     ctx.cancelled().await;
     Err("interrupted".into())
-});
+}
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_hands_back_unfinished_jobs_at_once_without_spending_an_attempt() {
@@ -501,15 +449,12 @@ async fn shutdown_hands_back_unfinished_jobs_at_once_without_spending_an_attempt
     assert_eq!(detail(&jobs, other).await.job.state, JobState::Scheduled);
 }
 
-test_job!(
-    WaitsForCancel,
-    "test_waits_for_cancel",
-    quick(),
-    |args, ctx| {
-        ctx.cancelled().await;
-        Err("stopped".into())
-    }
-);
+#[jobs_macros::job(crate = "crate", name = "test_waits_for_cancel", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn waits_for_cancel(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    ctx.cancelled().await;
+    Err("stopped".into())
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_running_job_can_be_cancelled_through_jobs() {
@@ -526,16 +471,13 @@ async fn a_running_job_can_be_cancelled_through_jobs() {
     assert_eq!(d.job.attempt, 1);
 }
 
-test_job!(
-    ReportsProgress,
-    "test_reports_progress",
-    quick(),
-    |args, ctx| {
-        ctx.set_progress_with(40, "halfway there");
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        Ok(())
-    }
-);
+#[jobs_macros::job(crate = "crate", name = "test_reports_progress", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn reports_progress(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    ctx.set_progress_with(40, "halfway there");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Ok(())
+}
 
 #[tokio::test(start_paused = true)]
 async fn progress_reported_by_a_running_job_is_written_for_readers() {
@@ -683,15 +625,12 @@ async fn processing(jobs: &Jobs) -> i64 {
         .sum()
 }
 
-test_job!(
-    SleepsTenSeconds,
-    "test_sleeps_ten_seconds",
-    quick(),
-    |args, ctx| {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        Ok(())
-    }
-);
+#[jobs_macros::job(crate = "crate", name = "test_sleeps_ten_seconds", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn sleeps_ten_seconds(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    Ok(())
+}
 
 #[tokio::test(start_paused = true)]
 async fn jobs_longer_than_a_claim_are_claimed_only_for_free_slots() {
@@ -793,15 +732,12 @@ async fn short_jobs_are_claimed_ahead_and_handed_back_unstarted_at_shutdown() {
 }
 
 static CANCELLED_RUNS: AtomicU32 = AtomicU32::new(0);
-test_job!(
-    CountsCancelledRuns,
-    "test_counts_cancelled_runs",
-    quick(),
-    |args, ctx| {
-        CANCELLED_RUNS.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-);
+#[jobs_macros::job(crate = "crate", name = "test_counts_cancelled_runs", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn counts_cancelled_runs(n: u32, _ctx: JobContext) -> Result<(), BoxError> {
+    CANCELLED_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_job_cancelled_while_claimed_ahead_is_cancelled_without_running() {

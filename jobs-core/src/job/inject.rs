@@ -1,0 +1,151 @@
+//! Parameters the server provides rather than the store: the shared
+//! [`State<T>`] resources and the [`JobContext`], through [`Inject`], checked
+//! at server start by their [`Requirement`]s.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::job::{BoxError, JobContext};
+
+/// A shared resource given to the server once (`Server::builder(..).state(pool)`)
+/// and asked for by type in a job's parameters, axum-style: `db: State<PgPool>`.
+/// Never stored with the job. The macro recognises it by the name `State`, so
+/// import it under that name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State<T>(pub T);
+
+impl<T> std::ops::Deref for State<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for State<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+/// The shared resources a server was given, by type.
+#[derive(Default, Clone)]
+pub struct Resources {
+    by_type: HashMap<TypeId, (&'static str, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl Resources {
+    /// Adds a resource, replacing one of the same type.
+    pub fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        self.by_type.insert(
+            TypeId::of::<T>(),
+            (std::any::type_name::<T>(), Arc::new(value)),
+        );
+    }
+
+    /// A clone of the resource of type `T`, if there is one.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.by_type
+            .get(&TypeId::of::<T>())
+            .and_then(|(_, value)| value.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Whether a resource of this type is present.
+    pub fn contains(&self, type_id: TypeId) -> bool {
+        self.by_type.contains_key(&type_id)
+    }
+}
+
+impl fmt::Debug for Resources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.by_type.values().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+/// What a server hands to a job's generated runner for one attempt.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The stored arguments.
+    pub args: serde_json::Value,
+    /// The attempt's context.
+    pub context: JobContext,
+    /// The server's shared resources.
+    pub resources: Arc<Resources>,
+}
+
+impl Invocation {
+    /// Deserializes the arguments; the error names the job and quotes serde.
+    pub fn args<T: DeserializeOwned>(&self, job: &'static str) -> Result<T, BoxError> {
+        T::deserialize(&self.args)
+            .map_err(|source| Box::new(Error::Deserialize { job, source }) as BoxError)
+    }
+}
+
+/// A resource a job needs, checked at server start.
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    /// The resource's type.
+    pub type_id: TypeId,
+    /// Its name, for the error.
+    pub type_name: &'static str,
+}
+
+/// A parameter the server provides rather than the store: [`State<T>`] of a
+/// resource given with `Server::builder(..).state(..)`, and [`JobContext`].
+///
+/// `#[job]` requires it of every parameter it recognises as injected, at the
+/// parameter's type, so a resource that cannot be shared is reported there
+/// with this trait's message. Its methods are what the generated runner calls
+/// and are not public API.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be given to a job by the server",
+    label = "the server hands each job a clone of this resource",
+    note = "a resource taken as `State<T>` must be `Clone + Send + Sync + 'static`; wrap it in an `Arc` if it is not `Clone`"
+)]
+pub trait Inject: Sized {
+    /// The resource that must be present at server start, if any.
+    #[doc(hidden)]
+    fn requirement() -> Option<Requirement>;
+    /// Takes the value out of the attempt's invocation.
+    #[doc(hidden)]
+    fn inject(invocation: &Invocation) -> Result<Self, BoxError>;
+}
+
+// Reported as `State<T>: Inject` rather than as the inner `T: Clone` bound,
+// so the message names the parameter's type and says what to do.
+#[diagnostic::do_not_recommend]
+impl<T: Clone + Send + Sync + 'static> Inject for State<T> {
+    fn requirement() -> Option<Requirement> {
+        Some(Requirement {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+    fn inject(invocation: &Invocation) -> Result<Self, BoxError> {
+        invocation.resources.get::<T>().map(State).ok_or_else(|| {
+            format!(
+                "the server has no `{}`; give it with `Server::builder(..).state(..)`",
+                std::any::type_name::<T>()
+            )
+            .into()
+        })
+    }
+}
+
+// Not offered as "implemented for `JobContext`" under a `State<T>` error.
+#[diagnostic::do_not_recommend]
+impl Inject for JobContext {
+    fn requirement() -> Option<Requirement> {
+        None
+    }
+    fn inject(invocation: &Invocation) -> Result<Self, BoxError> {
+        Ok(invocation.context.clone())
+    }
+}

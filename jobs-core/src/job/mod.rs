@@ -1,0 +1,119 @@
+//! What `#[job]` builds on: the [`Job`] trait and its [`JobOptions`], the
+//! [`JobArg`] bound on arguments, and, by concern, the typed [`Request`]
+//! (`request.rs`), the per-attempt [`JobContext`] (`context.rs`), the injected
+//! [`State`] and the [`Inject`] machinery (`inject.rs`), the outcomes a job can
+//! ask for ([`Snooze`], [`Permanent`], [`IntoJobResult`]: `outcome.rs`), the
+//! registration every job submits to `inventory` (`registry.rs`) and the
+//! helpers the generated code calls (`codegen.rs`).
+
+mod codegen;
+mod context;
+mod inject;
+mod outcome;
+mod registry;
+mod request;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::retry::Backoff;
+
+pub use codegen::{
+    args_map, injector, job_arg, job_result, ArgUse, Injector, SerializeField, TakeField,
+};
+pub use context::JobContext;
+pub use inject::{Inject, Invocation, Requirement, Resources, State};
+pub use outcome::{IntoJobResult, Permanent, Snooze};
+pub use registry::{registered_jobs, JobRegistration};
+pub use request::Request;
+
+/// The error a job returns: anything that converts into a boxed error,
+/// `anyhow::Error` included.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The queue a job goes to unless told otherwise.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// A job type. `#[job]` implements it on the type it generates; the type's
+/// fields are the job's arguments, serialized as a JSON object.
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// The stored name: the function's name unless `#[job(name = "...")]` pins it.
+    const NAME: &'static str;
+
+    /// Defaults from the attribute: queue, priority, attempts, backoff, timeout.
+    fn options() -> JobOptions {
+        JobOptions::default()
+    }
+}
+
+/// Per job-type defaults, from the `#[job(...)]` attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobOptions {
+    /// The queue (default `"default"`).
+    pub queue: &'static str,
+    /// Higher runs first within a queue (default 0).
+    pub priority: i16,
+    /// Attempts before the job is `failed` (default [`crate::DEFAULT_MAX_ATTEMPTS`]).
+    pub max_attempts: i32,
+    /// Delay between attempts.
+    pub backoff: Backoff,
+    /// An attempt running longer than this is cancelled and fails with
+    /// "timed out after ..." (default: none).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        Self {
+            queue: DEFAULT_QUEUE,
+            priority: 0,
+            max_attempts: crate::DEFAULT_MAX_ATTEMPTS,
+            backoff: Backoff::default(),
+            timeout: None,
+        }
+    }
+}
+
+impl JobOptions {
+    /// Sets the queue.
+    pub const fn queue(mut self, queue: &'static str) -> Self {
+        self.queue = queue;
+        self
+    }
+    /// Sets the priority.
+    pub const fn priority(mut self, priority: i16) -> Self {
+        self.priority = priority;
+        self
+    }
+    /// Sets the attempts.
+    pub const fn max_attempts(mut self, max_attempts: i32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+    /// Sets the backoff.
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+    /// Sets the timeout.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Marks the types that can be job arguments: stored as JSON, so they must
+/// serialize, deserialize into an owned value, and move between threads.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job argument",
+    label = "job arguments are serialized into the store",
+    note = "a job argument must be `Serialize + DeserializeOwned + Send + 'static`: a value or an id, not a borrowed value, a connection, a handle or a closure",
+    note = "pass an id or a plain value, and take shared resources (a pool, a client) as `State<T>` given to the server with `Server::builder(..).state(..)`"
+)]
+pub trait JobArg: Serialize + DeserializeOwned + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> JobArg for T {}

@@ -1,0 +1,93 @@
+//! [`Request`]: a job's arguments and the options of one enqueue, and how it
+//! becomes the [`NewJob`] a store inserts.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::job::Job;
+use crate::model::{JobId, NewJob, RunAt, Timestamp};
+
+/// A job ready to be enqueued: its arguments and the options of this one
+/// enqueue. `SendMail::new(9)` builds one; `.enqueue(&jobs)` stores it. The
+/// same value is what batch enqueue, recurring jobs and transactional
+/// enqueue take.
+#[must_use = "a request does nothing until it is enqueued"]
+#[derive(Debug, Clone)]
+pub struct Request<J> {
+    args: J,
+    queue: Option<String>,
+    priority: Option<i16>,
+    max_attempts: Option<i32>,
+    run_at: RunAt,
+}
+
+impl<J: Job> Request<J> {
+    /// A request with the job type's defaults, to run now.
+    pub fn new(args: J) -> Self {
+        Self {
+            args,
+            queue: None,
+            priority: None,
+            max_attempts: None,
+            run_at: RunAt::Now,
+        }
+    }
+
+    /// The arguments.
+    pub fn args(&self) -> &J {
+        &self.args
+    }
+
+    /// Runs it in this queue instead of the job type's.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Higher runs first within a queue.
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Allows this many attempts (at least 1) instead of the job type's.
+    pub fn max_attempts(mut self, max_attempts: u16) -> Self {
+        self.max_attempts = Some(i32::from(max_attempts.max(1)));
+        self
+    }
+
+    /// Runs it after this delay, measured on the store's clock.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.run_at = RunAt::After(delay);
+        self
+    }
+
+    /// Runs it at this instant (at once if it has passed).
+    pub fn run_at(mut self, at: Timestamp) -> Self {
+        self.run_at = RunAt::At(at);
+        self
+    }
+
+    /// Serializes the request into what a store inserts.
+    pub fn into_new_job(self) -> Result<NewJob> {
+        let options = J::options();
+        let args = serde_json::to_value(&self.args).map_err(|source| Error::Serialize {
+            job: J::NAME,
+            source,
+        })?;
+        Ok(NewJob {
+            name: J::NAME.to_owned(),
+            args,
+            queue: self.queue.unwrap_or_else(|| options.queue.to_owned()),
+            priority: self.priority.unwrap_or(options.priority),
+            max_attempts: self.max_attempts.unwrap_or(options.max_attempts),
+            run_at: self.run_at,
+            recurring: None,
+        })
+    }
+
+    /// Stores the job; returns its id once it is durable.
+    pub async fn enqueue(self, jobs: &crate::Jobs) -> Result<JobId> {
+        jobs.enqueue(self).await
+    }
+}
