@@ -48,7 +48,7 @@ fn hint(key: &str) -> Option<&'static str> {
             "; a delay belongs to one enqueue: `MyJob::new(..).delay(..).enqueue(&jobs)`"
         }
         "cron" | "schedule" | "every" => {
-            "; recurring jobs are scheduled at runtime with `jobs.add_or_update(..)`"
+            "; recurring jobs are scheduled at runtime with `jobs.recurring().add_or_update(..)`"
         }
         "retry_backoff" | "backoff_policy" | "retry_delay" => {
             "; the retry delay is `backoff = exponential(\"10s\", \"1h\")` or `backoff = fixed(\"30s\")`"
