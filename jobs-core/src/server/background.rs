@@ -1,6 +1,7 @@
 //! The loops beside the workers: the completer (writes outcomes in batches),
-//! the lease keeper, the heartbeat, the rescuer and the pruner. Each store call
-//! has a timeout; each loop logs a failure and tries again, forever.
+//! the lease keeper, the progress writer, the heartbeat, the rescuer, the
+//! pruner and the recurring scheduler. Each store call has a timeout; each
+//! loop logs a failure and tries again, forever.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
