@@ -102,6 +102,65 @@ async fn migration_sql_applies_with_an_outside_tool() {
 }
 
 #[tokio::test]
+async fn a_migration_applied_by_a_different_build_is_refused() {
+    let (store, _guard) = common::store().await;
+    sqlx::query(&format!(
+        "UPDATE {}.jobs_migrations SET checksum = 'feedfeedfeedfeed' WHERE version = 1",
+        store.schema()
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(
+        matches!(err, Error::MigrationChanged { version: 1, .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("migration 0001"), "{message}");
+    assert!(
+        message.contains("stored checksum feedfeedfeedfeed"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn migrations_recorded_without_checksums_get_this_builds() {
+    let (store, _guard) = common::store().await;
+    let checksums = || async {
+        sqlx::query_scalar::<_, Option<String>>(&format!(
+            "SELECT checksum FROM {}.jobs_migrations ORDER BY version",
+            store.schema()
+        ))
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+    };
+    let recorded = checksums().await;
+    assert!(recorded.iter().all(Option::is_some), "{recorded:?}");
+    // A database migrated before the column existed.
+    sqlx::query(&format!(
+        "ALTER TABLE {}.jobs_migrations DROP COLUMN checksum",
+        store.schema()
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(checksums().await, recorded);
+    // And one where it exists but is empty.
+    sqlx::query(&format!(
+        "UPDATE {}.jobs_migrations SET checksum = NULL",
+        store.schema()
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(checksums().await, recorded);
+}
+
+#[tokio::test]
 async fn schema_names_are_validated_before_reaching_sql() {
     for bad in ["x; drop table", "Jobs", "1x", "", "a\"b"] {
         let err = PgStore::migration_sql(bad).unwrap_err();
