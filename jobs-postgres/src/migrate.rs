@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "recurring",
         sql: include_str!("../migrations/0002_recurring.sql"),
     },
+    Migration {
+        version: 3,
+        name: "partial_state_index",
+        sql: include_str!("../migrations/0003_partial_state_index.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -236,7 +241,11 @@ mod tests {
     /// The checksums of the committed migrations. A migration may have been
     /// applied somewhere as soon as it is committed: never edit one, add a
     /// new migration (and its checksum here).
-    const FROZEN: &[(i32, &str)] = &[(1, "552f261d54f5842c"), (2, "a44aa065f3ae9508")];
+    const FROZEN: &[(i32, &str)] = &[
+        (1, "552f261d54f5842c"),
+        (2, "a44aa065f3ae9508"),
+        (3, "87c725f605d264e2"),
+    ];
 
     #[test]
     fn committed_migrations_are_frozen() {
