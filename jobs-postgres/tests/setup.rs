@@ -50,10 +50,8 @@ async fn migrates_from_empty_and_twice_in_a_row() {
 
 #[tokio::test]
 async fn migrates_concurrently_from_separate_pools() {
-    let schema = common::fresh_schema();
-    let _guard = common::SchemaGuard {
-        schema: schema.clone(),
-    };
+    let guard = common::TestSchema::new().await;
+    let schema = guard.name.clone();
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let schema = schema.clone();
@@ -84,10 +82,8 @@ async fn migrates_concurrently_from_separate_pools() {
 
 #[tokio::test]
 async fn migration_sql_applies_with_an_outside_tool() {
-    let schema = common::fresh_schema();
-    let _guard = common::SchemaGuard {
-        schema: schema.clone(),
-    };
+    let guard = common::TestSchema::new().await;
+    let schema = guard.name.clone();
     let sql = PgStore::migration_sql(&schema).unwrap();
     let pool = common::pool().await;
     sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
@@ -184,10 +180,8 @@ async fn schema_names_are_validated_before_reaching_sql() {
 
 #[tokio::test]
 async fn connect_names_its_connections() {
-    let schema = common::fresh_schema();
-    let _guard = common::SchemaGuard {
-        schema: schema.clone(),
-    };
+    let guard = common::TestSchema::new().await;
+    let schema = guard.name.clone();
     let store = PgStore::connect_with(
         &common::database_url(),
         PgStoreOptions::new().schema(schema),
