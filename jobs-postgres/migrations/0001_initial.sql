@@ -1,5 +1,5 @@
 -- The initial schema of the jobs store. `{{schema}}` is replaced by the
--- validated, quoted schema name; `{{channel}}` by the LISTEN/NOTIFY channel.
+-- validated, quoted schema name.
 
 -- The hot table: one row per job, kept narrow. Every index on it is either
 -- partial (what the claim, the rescuer and retention read) or serves the
@@ -86,9 +86,3 @@ CREATE TABLE {{schema}}.servers (
     started_at   timestamptz NOT NULL,
     heartbeat_at timestamptz NOT NULL
 );
-
--- Wake-ups are sent by the store, not by a trigger: NOTIFY takes a global
--- lock from commit until the WAL is flushed, which would serialize every
--- inserting transaction. The store's own inserts notify from a coalescing
--- background task after they commit; inserts in the application's
--- transaction notify within it (delivered at its commit).

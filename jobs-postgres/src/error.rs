@@ -1,16 +1,23 @@
-//! The crate's own error (configuration and migrations) and the mapping of
-//! sqlx errors onto the store error kinds the server acts on. SQLSTATE codes
-//! stay in this file.
+//! The crate's own error, which every public function of `PgStore` returns
+//! (the `Store` trait's methods return the trait's `StoreError`), and the
+//! mapping of sqlx errors onto the store error kinds the server acts on.
+//! SQLSTATE codes stay in this file.
 
-use jobs_core::{StoreError, StoreErrorKind};
+use jobs_core::{JobState, StoreError, StoreErrorKind, StoreResult};
 
 /// The result of a `jobs_postgres` call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What can go wrong when setting up the PostgreSQL store.
+/// What can go wrong when setting up or calling the PostgreSQL store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A statement of the store failed; its kind says whether retrying may help.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A job could not be turned into a row: its arguments did not serialize.
+    #[error(transparent)]
+    Job(jobs_core::Error),
     /// The schema name is not a plain lowercase identifier.
     #[error(
         "invalid schema name `{0}`: use 1 to 63 lowercase letters, digits and underscores, not starting with a digit"
@@ -38,6 +45,46 @@ pub enum Error {
         /// The newest migration this build ships.
         known: i32,
     },
+    /// An applied migration differs from this build's migration of the same
+    /// version: the database was migrated by a different build.
+    #[error(
+        "migration {version:04} of the jobs schema `{schema}` was applied by a different build: \
+         stored checksum {stored}, this build's {expected}"
+    )]
+    MigrationChanged {
+        /// The schema.
+        schema: String,
+        /// The migration's version.
+        version: i32,
+        /// The checksum recorded when the migration was applied.
+        stored: String,
+        /// The checksum of this build's migration.
+        expected: String,
+    },
+}
+
+impl Error {
+    /// Whether retrying may help, in the terms of the store errors: a
+    /// [`StoreError`]'s own kind, `Unavailable` when the database could not
+    /// be reached, `Invalid` for a bad schema name or unserializable
+    /// arguments, `Other` for a schema this build cannot work with.
+    pub fn kind(&self) -> StoreErrorKind {
+        match self {
+            Self::Store(e) => e.kind(),
+            Self::Connect(e) | Self::Migrate { source: e, .. } => kind_of(e),
+            Self::InvalidSchema(_) | Self::Job(_) => StoreErrorKind::Invalid,
+            Self::SchemaTooNew { .. } | Self::MigrationChanged { .. } => StoreErrorKind::Other,
+        }
+    }
+}
+
+impl From<jobs_core::Error> for Error {
+    fn from(error: jobs_core::Error) -> Self {
+        match error {
+            jobs_core::Error::Store(e) => Self::Store(e),
+            other => Self::Job(other),
+        }
+    }
 }
 
 /// Maps a sqlx error to a [`StoreError`] whose kind says whether retrying
@@ -45,6 +92,18 @@ pub enum Error {
 pub(crate) fn store_error(what: &str, error: sqlx::Error) -> StoreError {
     let kind = kind_of(&error);
     StoreError::new(kind, format!("postgres: {what} failed")).with_source(error)
+}
+
+/// A `Conflict` store error with this message.
+pub(crate) fn conflict(message: String) -> StoreError {
+    StoreError::new(StoreErrorKind::Conflict, message)
+}
+
+/// A job state read back from the database.
+pub(crate) fn parse_state(text: &str) -> StoreResult<JobState> {
+    text.parse().map_err(|e| {
+        StoreError::new(StoreErrorKind::Other, "postgres: unknown state").with_source(e)
+    })
 }
 
 fn kind_of(error: &sqlx::Error) -> StoreErrorKind {

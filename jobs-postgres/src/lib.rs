@@ -17,11 +17,13 @@
 //! This crate is semver-exempt: depend on `jobs` with the `postgres` feature.
 
 mod error;
+mod jobs;
+mod leases;
 mod listener;
 mod migrate;
 mod options;
 mod recurring;
-mod rows;
+mod servers;
 mod sql;
 mod store;
 

@@ -1,4 +1,6 @@
-//! Recurring jobs on PostgreSQL: the `cron_*` half of the store.
+//! Recurring jobs, the `cron_*` half of the store: the definitions in
+//! `recurring`, the due ones, and firing a tick (a compare-and-set, then the
+//! insert of its runs) in one transaction.
 
 use jobs_core::{
     Cron, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams, CronPauseParams,
@@ -10,14 +12,15 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use crate::error::{finish, store_error};
+use crate::jobs::run::{self, Wake};
 use crate::options::Schema;
 use crate::store::PgStore;
 
 const SKIPPED_RUNNING: &str = "an earlier run is unfinished";
 
-/// The statements of the recurring half.
+/// The statements about recurring jobs of one store.
 #[derive(Debug)]
-pub(crate) struct CronQueries {
+pub(crate) struct Statements {
     upsert: String,
     remove: String,
     pause: String,
@@ -30,7 +33,7 @@ pub(crate) struct CronQueries {
     get_def: String,
 }
 
-impl CronQueries {
+impl Statements {
     pub(crate) fn new(schema: &Schema) -> Self {
         let s = &schema.quoted();
         let view = format!(
@@ -154,187 +157,185 @@ fn recurring_row(row: &PgRow) -> Result<RecurringRow, sqlx::Error> {
     Ok(out)
 }
 
-impl PgStore {
-    pub(crate) async fn pg_cron_upsert(&self, p: CronUpsertParams) -> StoreResult<()> {
-        let def = p.def;
-        let args = serde_json::to_string(&def.job.args).map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::Invalid,
-                "arguments cannot be stored as JSON",
-            )
-            .with_source(e)
-        })?;
-        self.check_args_size(&def.job.name, args.len())?;
-        sqlx::query(&self.cron_sql().upsert)
-            .bind(&def.id)
-            .bind(&def.schedule)
-            .bind(&def.time_zone)
-            .bind(&def.job.name)
-            .bind(&def.job.queue)
-            .bind(args)
-            .bind(def.job.priority)
-            .bind(def.job.max_attempts)
-            .bind(def.misfire.to_string())
-            .bind(def.overlap.to_string())
-            .execute(self.pool())
-            .await
-            .map_err(|e| store_error("saving a recurring job", e))?;
-        Ok(())
-    }
+pub(crate) async fn upsert(store: &PgStore, p: CronUpsertParams) -> StoreResult<()> {
+    let def = p.def;
+    let args = serde_json::to_string(&def.job.args).map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Invalid,
+            "arguments cannot be stored as JSON",
+        )
+        .with_source(e)
+    })?;
+    store.check_args_size(&def.job.name, args.len())?;
+    sqlx::query(&store.sql().recurring.upsert)
+        .bind(&def.id)
+        .bind(&def.schedule)
+        .bind(&def.time_zone)
+        .bind(&def.job.name)
+        .bind(&def.job.queue)
+        .bind(args)
+        .bind(def.job.priority)
+        .bind(def.job.max_attempts)
+        .bind(def.misfire.to_string())
+        .bind(def.overlap.to_string())
+        .execute(store.pool())
+        .await
+        .map_err(|e| store_error("saving a recurring job", e))?;
+    Ok(())
+}
 
-    pub(crate) async fn pg_cron_remove(&self, p: CronRemoveParams) -> StoreResult<bool> {
-        let done = sqlx::query(&self.cron_sql().remove)
-            .bind(&p.id)
-            .execute(self.pool())
-            .await
-            .map_err(|e| store_error("removing a recurring job", e))?;
-        Ok(done.rows_affected() > 0)
-    }
+pub(crate) async fn remove(store: &PgStore, p: CronRemoveParams) -> StoreResult<bool> {
+    let done = sqlx::query(&store.sql().recurring.remove)
+        .bind(&p.id)
+        .execute(store.pool())
+        .await
+        .map_err(|e| store_error("removing a recurring job", e))?;
+    Ok(done.rows_affected() > 0)
+}
 
-    pub(crate) async fn pg_cron_pause(&self, p: CronPauseParams) -> StoreResult<()> {
-        let done = sqlx::query(&self.cron_sql().pause)
-            .bind(&p.id)
-            .bind(p.paused)
-            .execute(self.pool())
-            .await
-            .map_err(|e| store_error("pausing a recurring job", e))?;
-        if done.rows_affected() == 0 {
-            return Err(not_found(&p.id));
-        }
-        Ok(())
+pub(crate) async fn pause(store: &PgStore, p: CronPauseParams) -> StoreResult<()> {
+    let done = sqlx::query(&store.sql().recurring.pause)
+        .bind(&p.id)
+        .bind(p.paused)
+        .execute(store.pool())
+        .await
+        .map_err(|e| store_error("pausing a recurring job", e))?;
+    if done.rows_affected() == 0 {
+        return Err(not_found(&p.id));
     }
+    Ok(())
+}
 
-    pub(crate) async fn pg_cron_list(&self, _p: CronListParams) -> StoreResult<Vec<RecurringRow>> {
-        sqlx::query(&self.cron_sql().list)
-            .fetch_all(self.pool())
+pub(crate) async fn list(store: &PgStore, _p: CronListParams) -> StoreResult<Vec<RecurringRow>> {
+    sqlx::query(&store.sql().recurring.list)
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store_error("listing recurring jobs", e))?
+        .iter()
+        .map(recurring_row)
+        .collect::<Result<_, _>>()
+        .map_err(|e| store_error("reading recurring jobs", e))
+}
+
+pub(crate) async fn due(store: &PgStore, p: CronDueParams) -> StoreResult<CronDue> {
+    let fail = |e| store_error("reading due recurring jobs", e);
+    let mut tx = store.pool().begin().await.map_err(fail)?;
+    let due = async {
+        // `now()` is the transaction's start: the same clock the query used.
+        let now: Timestamp = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
             .await
-            .map_err(|e| store_error("listing recurring jobs", e))?
+            .map_err(fail)?;
+        let due = sqlx::query(&store.sql().recurring.due)
+            .bind(i64::from(p.limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?
             .iter()
             .map(recurring_row)
             .collect::<Result<_, _>>()
-            .map_err(|e| store_error("reading recurring jobs", e))
+            .map_err(fail)?;
+        Ok(CronDue::new(now, due))
     }
+    .await;
+    finish(tx, due, fail).await
+}
 
-    pub(crate) async fn pg_cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
-        let fail = |e| store_error("reading due recurring jobs", e);
-        let mut tx = self.pool().begin().await.map_err(fail)?;
-        let due = async {
-            // `now()` is the transaction's start: the same clock the query used.
-            let now: Timestamp = sqlx::query_scalar("SELECT now()")
+pub(crate) async fn fire(store: &PgStore, p: CronFireParams) -> StoreResult<CronFireOutcome> {
+    let sql = &store.sql().recurring;
+    let fail = |e| store_error("firing a recurring job", e);
+    let mut tx = store.pool().begin().await.map_err(fail)?;
+    let fired = async {
+        // Compare-and-set under the row's lock: one fire per tick.
+        let won = sqlx::query(&sql.fire_cas)
+            .bind(&p.id)
+            .bind(p.next_run_at)
+            .bind(p.expected_next_run_at)
+            .bind(p.expected_revision)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(fail)?
+            .is_some();
+        if !won {
+            return Ok(CronFireOutcome::Lost);
+        }
+        if p.skip_if_running && !p.jobs.is_empty() {
+            let running: bool = sqlx::query_scalar(&sql.unfinished)
+                .bind(&p.id)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(fail)?;
-            let due = sqlx::query(&self.cron_sql().due)
-                .bind(i64::from(p.limit))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(fail)?
-                .iter()
-                .map(recurring_row)
-                .collect::<Result<_, _>>()
-                .map_err(fail)?;
-            Ok(CronDue::new(now, due))
-        }
-        .await;
-        finish(tx, due, fail).await
-    }
-
-    pub(crate) async fn pg_cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
-        let sql = self.cron_sql();
-        let fail = |e| store_error("firing a recurring job", e);
-        let mut tx = self.pool().begin().await.map_err(fail)?;
-        let fired = async {
-            // Compare-and-set under the row's lock: one fire per tick.
-            let won = sqlx::query(&sql.fire_cas)
-                .bind(&p.id)
-                .bind(p.next_run_at)
-                .bind(p.expected_next_run_at)
-                .bind(p.expected_revision)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(fail)?
-                .is_some();
-            if !won {
-                return Ok(CronFireOutcome::Lost);
-            }
-            if p.skip_if_running && !p.jobs.is_empty() {
-                let running: bool = sqlx::query_scalar(&sql.unfinished)
+            if running {
+                sqlx::query(&sql.skipped)
                     .bind(&p.id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(fail)?;
-                if running {
-                    sqlx::query(&sql.skipped)
-                        .bind(&p.id)
-                        .bind(SKIPPED_RUNNING)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(fail)?;
-                    return Ok(CronFireOutcome::SkippedRunning);
-                }
-            }
-            let tick = p
-                .jobs
-                .last()
-                .and_then(|job| job.recurring.as_ref())
-                .map(|origin| origin.scheduled_for);
-            let ids = self.insert_in(&mut tx, p.jobs).await?;
-            if let Some(last) = ids.last() {
-                sqlx::query(&sql.fired)
-                    .bind(&p.id)
-                    .bind(last.0)
-                    .bind(tick)
+                    .bind(SKIPPED_RUNNING)
                     .execute(&mut *tx)
                     .await
                     .map_err(fail)?;
+                return Ok(CronFireOutcome::SkippedRunning);
             }
-            Ok(CronFireOutcome::Fired(ids))
         }
-        .await;
-        let outcome = finish(tx, fired, fail).await?;
-        if matches!(&outcome, CronFireOutcome::Fired(ids) if !ids.is_empty()) {
-            self.wake_local();
-        }
-        Ok(outcome)
-    }
-
-    pub(crate) async fn pg_cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
-        let sql = self.cron_sql();
-        let fail = |e| store_error("triggering a recurring job", e);
-        let mut tx = self.pool().begin().await.map_err(fail)?;
-        let triggered = async {
-            let row = sqlx::query(&sql.get_def)
-                .bind(&p.id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(fail)?
-                .ok_or_else(|| not_found(&p.id))?;
-            let def = recurring_row(&row).map_err(fail)?.def;
-            let now: Timestamp = sqlx::query_scalar("SELECT now()")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(fail)?;
-            let mut job = def.job;
-            job.run_at = RunAt::Now;
-            job.recurring = Some(origin(&p.id, now)?);
-            let ids = self.insert_in(&mut tx, vec![job]).await?;
-            let id = *ids.first().ok_or_else(|| {
-                StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")
-            })?;
+        let tick = p
+            .jobs
+            .last()
+            .and_then(|job| job.recurring.as_ref())
+            .map(|origin| origin.scheduled_for);
+        let ids = run::insert(store, &mut *tx, p.jobs, Wake::AtCommit).await?;
+        if let Some(last) = ids.last() {
             sqlx::query(&sql.fired)
                 .bind(&p.id)
-                .bind(id.0)
-                .bind(now)
+                .bind(last.0)
+                .bind(tick)
                 .execute(&mut *tx)
                 .await
                 .map_err(fail)?;
-            Ok(id)
         }
-        .await;
-        let id = finish(tx, triggered, fail).await?;
-        self.wake_local();
+        Ok(CronFireOutcome::Fired(ids))
+    }
+    .await;
+    let outcome = finish(tx, fired, fail).await?;
+    if matches!(&outcome, CronFireOutcome::Fired(ids) if !ids.is_empty()) {
+        store.wake();
+    }
+    Ok(outcome)
+}
+
+pub(crate) async fn trigger(store: &PgStore, p: CronTriggerParams) -> StoreResult<JobId> {
+    let sql = &store.sql().recurring;
+    let fail = |e| store_error("triggering a recurring job", e);
+    let mut tx = store.pool().begin().await.map_err(fail)?;
+    let triggered = async {
+        let row = sqlx::query(&sql.get_def)
+            .bind(&p.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(fail)?
+            .ok_or_else(|| not_found(&p.id))?;
+        let def = recurring_row(&row).map_err(fail)?.def;
+        let now: Timestamp = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let mut job = def.job;
+        job.run_at = RunAt::Now;
+        job.recurring = Some(origin(&p.id, now)?);
+        let ids = run::insert(store, &mut *tx, vec![job], Wake::AtCommit).await?;
+        let id = *ids.first().ok_or_else(|| {
+            StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")
+        })?;
+        sqlx::query(&sql.fired)
+            .bind(&p.id)
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
         Ok(id)
     }
+    .await;
+    let id = finish(tx, triggered, fail).await?;
+    store.wake();
+    Ok(id)
 }
 
 fn origin(id: &str, at: Timestamp) -> StoreResult<RecurringOrigin> {

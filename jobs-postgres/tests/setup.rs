@@ -34,10 +34,10 @@ async fn migration_versions(store: &PgStore) -> Vec<i32> {
 #[tokio::test]
 async fn migrates_from_empty_and_twice_in_a_row() {
     let (store, _guard) = common::store().await;
-    assert_eq!(migration_versions(&store).await, vec![1, 2]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
     // And a second store on the same schema finds nothing to do.
     let again = PgStore::with_options(
         store.pool().clone(),
@@ -45,15 +45,13 @@ async fn migrates_from_empty_and_twice_in_a_row() {
     )
     .await
     .unwrap();
-    assert_eq!(migration_versions(&again).await, vec![1, 2]);
+    assert_eq!(migration_versions(&again).await, vec![1, 2, 3]);
 }
 
 #[tokio::test]
 async fn migrates_concurrently_from_separate_pools() {
-    let schema = common::fresh_schema();
-    let _guard = common::SchemaGuard {
-        schema: schema.clone(),
-    };
+    let guard = common::TestSchema::new().await;
+    let schema = guard.name.clone();
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let schema = schema.clone();
@@ -79,26 +77,83 @@ async fn migrates_concurrently_from_separate_pools() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 }
 
 #[tokio::test]
 async fn migration_sql_applies_with_an_outside_tool() {
-    let schema = common::fresh_schema();
-    let _guard = common::SchemaGuard {
-        schema: schema.clone(),
-    };
+    let guard = common::TestSchema::new().await;
+    let schema = guard.name.clone();
     let sql = PgStore::migration_sql(&schema).unwrap();
     let pool = common::pool().await;
     sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
     let store = PgStore::with_options(pool, PgStoreOptions::new().schema(schema.clone()))
         .await
         .unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
     store
         .job_insert_many(JobInsertManyParams::new(vec![NewJob::new("a", json!({}))]))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_migration_applied_by_a_different_build_is_refused() {
+    let (store, _guard) = common::store().await;
+    sqlx::query(&format!(
+        "UPDATE {}.jobs_migrations SET checksum = 'feedfeedfeedfeed' WHERE version = 1",
+        store.schema()
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(
+        matches!(err, Error::MigrationChanged { version: 1, .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("migration 0001"), "{message}");
+    assert!(
+        message.contains("stored checksum feedfeedfeedfeed"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn migrations_recorded_without_checksums_get_this_builds() {
+    let (store, _guard) = common::store().await;
+    let checksums = || async {
+        sqlx::query_scalar::<_, Option<String>>(&format!(
+            "SELECT checksum FROM {}.jobs_migrations ORDER BY version",
+            store.schema()
+        ))
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+    };
+    let recorded = checksums().await;
+    assert!(recorded.iter().all(Option::is_some), "{recorded:?}");
+    // A database migrated before the column existed.
+    sqlx::query(&format!(
+        "ALTER TABLE {}.jobs_migrations DROP COLUMN checksum",
+        store.schema()
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(checksums().await, recorded);
+    // And one where it exists but is empty.
+    sqlx::query(&format!(
+        "UPDATE {}.jobs_migrations SET checksum = NULL",
+        store.schema()
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(checksums().await, recorded);
 }
 
 #[tokio::test]
@@ -125,10 +180,8 @@ async fn schema_names_are_validated_before_reaching_sql() {
 
 #[tokio::test]
 async fn connect_names_its_connections() {
-    let schema = common::fresh_schema();
-    let _guard = common::SchemaGuard {
-        schema: schema.clone(),
-    };
+    let guard = common::TestSchema::new().await;
+    let schema = guard.name.clone();
     let store = PgStore::connect_with(
         &common::database_url(),
         PgStoreOptions::new().schema(schema),

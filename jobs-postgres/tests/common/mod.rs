@@ -1,5 +1,7 @@
-//! Helpers shared by the PostgreSQL tests: a fresh schema per test, dropped
-//! afterwards, so tests run in parallel on one database.
+//! The one fresh-schema helper of the PostgreSQL tests, this crate's and the
+//! `jobs` crate's (`tests/pg_support` includes this file): every test gets a
+//! schema of its own, dropped at its end, also when it panics, so tests run
+//! in parallel on one database.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -13,15 +15,11 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// A fresh, unused schema name.
-pub fn fresh_schema() -> String {
-    format!("jobs_test_{:016x}", fastrand_u64())
-}
-
-fn fastrand_u64() -> u64 {
-    let uuid = uuid::Uuid::new_v4();
-    let bytes = uuid.as_bytes();
-    u64::from_le_bytes(bytes[..8].try_into().unwrap())
+/// The database URL with this `application_name`.
+pub fn url_with_app(app: &str) -> String {
+    let url = database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={app}")
 }
 
 /// A pool on the test database.
@@ -33,87 +31,130 @@ pub async fn pool() -> PgPool {
         .expect("PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)")
 }
 
-/// A migrated store in its own schema, and a guard that drops the schema.
-pub async fn store() -> (PgStore, SchemaGuard) {
+/// A fresh schema for one test, and an admin pool on the test database.
+/// Call [`TestSchema::drop`] at the end, or let it go out of scope: `Drop`
+/// removes the schema on a thread of its own (and so works while a test
+/// unwinds, outside async).
+pub struct TestSchema {
+    pub name: String,
+    pub admin: PgPool,
+    dropped: bool,
+}
+
+impl TestSchema {
+    /// A new, empty schema name (`jobs_test_<random>`); the first store migrates it.
+    pub async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("jobs_test_{}", &id[..16]);
+        let admin = PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url_with_app("jobs_test_admin"))
+            .await
+            .expect("PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)");
+        Self {
+            name,
+            admin,
+            dropped: false,
+        }
+    }
+
+    /// A store on this schema, its connections named `app` (the listener's
+    /// `app:listener`).
+    pub async fn store(&self, app: &str) -> PgStore {
+        PgStore::connect_with(
+            &url_with_app(app),
+            PgStoreOptions::new().schema(self.name.clone()),
+        )
+        .await
+        .expect("a store on the test schema")
+    }
+
+    /// `"<schema>.<table>"`, quoted, for the test's own SQL.
+    pub fn table(&self, table: &str) -> String {
+        format!("\"{}\".\"{}\"", self.name, table)
+    }
+
+    /// One `i64` from a query.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.admin)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// How many jobs of this schema are in `state`.
+    pub async fn count_state(&self, state: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT count(*) FROM {} WHERE state = $1",
+            self.table("jobs")
+        ))
+        .bind(state)
+        .fetch_one(&self.admin)
+        .await
+        .expect("counting jobs")
+    }
+
+    /// Drops the schema.
+    pub async fn drop(mut self) {
+        self.dropped = true;
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name))
+            .execute(&self.admin)
+            .await;
+        self.admin.close().await;
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let schema = self.name.clone();
+        let url = url_with_app("jobs_test_admin");
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
+                    // A connection a panicking test left in a transaction
+                    // must not hold the drop forever.
+                    let _ = sqlx::query("SET lock_timeout = '10s'").execute(&pool).await;
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .execute(&pool)
+                        .await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// A migrated store in its own schema, and the schema, dropped with it.
+pub async fn store() -> (PgStore, TestSchema) {
     store_with(PgStoreOptions::new()).await
 }
 
 /// Like [`store`], with options (the schema is replaced by a fresh one).
-pub async fn store_with(options: PgStoreOptions) -> (PgStore, SchemaGuard) {
-    let schema = fresh_schema();
-    let pool = pool().await;
-    let store = PgStore::with_options(pool.clone(), options.schema(schema.clone()))
+pub async fn store_with(options: PgStoreOptions) -> (PgStore, TestSchema) {
+    let schema = TestSchema::new().await;
+    let store = PgStore::with_options(pool().await, options.schema(schema.name.clone()))
         .await
         .expect("store");
-    (store, SchemaGuard { schema })
+    (store, schema)
 }
 
-/// Drops its schema when dropped.
-pub struct SchemaGuard {
-    pub schema: String,
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        drop_schema(&self.schema);
-    }
-}
-
-/// Drops a schema on a connection of its own (works from a drop, outside async).
-pub fn drop_schema(schema: &str) {
-    let schema = schema.to_owned();
-    let url = database_url();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                    .execute(&pool)
-                    .await;
-            }
-        });
-    })
-    .join()
-    .ok();
-}
-
-/// A store for one conformance case: a fresh schema whose name carries the
-/// creation time, so later runs can sweep the schemas of earlier ones (the
-/// suite keeps the store to the end of the case and offers no teardown hook).
+/// A store for one conformance case. The suite owns the store until the case
+/// returns and offers no teardown hook, so the schema is held by a task of
+/// the case's runtime: the runtime drops its tasks when the case ends,
+/// passed or failed, and the schema goes with them.
 pub async fn conformance_store() -> PgStore {
-    let pool = pool().await;
-    sweep_stale_schemas(&pool).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let schema = format!("jobs_conf_{now}_{:08x}", fastrand_u64() as u32);
-    PgStore::with_options(pool, PgStoreOptions::new().schema(schema))
-        .await
-        .expect("store")
-}
-
-/// Drops conformance schemas created more than ten minutes ago.
-async fn sweep_stale_schemas(pool: &PgPool) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobs\\_conf\\_%'",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap_or_default();
-    for name in names {
-        let created = name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok());
-        if created.is_some_and(|t| t + 600 < now) {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                .execute(pool)
-                .await;
-        }
-    }
+    let (store, schema) = store().await;
+    tokio::spawn(async move {
+        let _schema = schema;
+        std::future::pending::<()>().await;
+    });
+    store
 }

@@ -1,0 +1,69 @@
+//! Jobs, the `job_*` half of the store, in two files by caller: [`run`] is
+//! the server's hot path (insert, claim, complete, progress), [`manage`] what
+//! clients and dashboards do to jobs (get, list, count, retry, cancel,
+//! delete, prune). The decoding of a job row, which both use, is here.
+
+pub(crate) mod manage;
+pub(crate) mod run;
+
+use jobs_core::{JobId, JobRow, JobState, RecurringOrigin, ServerId, Timestamp};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::options::Schema;
+
+/// The statements about jobs of one store.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) run: run::Statements,
+    pub(crate) manage: manage::Statements,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &Schema) -> Self {
+        let s = &schema.quoted();
+        Self {
+            run: run::Statements::new(s),
+            manage: manage::Statements::new(s),
+        }
+    }
+}
+
+fn state(row: &PgRow, column: &str) -> Result<JobState, sqlx::Error> {
+    let text: &str = row.try_get(column)?;
+    text.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+/// A job from a row with the columns of `sql::JOB_COLUMNS`.
+pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
+    let mut job = JobRow::new(
+        JobId(row.try_get("id")?),
+        row.try_get("name")?,
+        row.try_get("queue")?,
+        row.try_get("args")?,
+        state(row, "state")?,
+        row.try_get("created_at")?,
+    );
+    job.priority = row.try_get("priority")?;
+    job.attempt = row.try_get("attempt")?;
+    job.max_attempts = row.try_get("max_attempts")?;
+    job.run_at = row.try_get("run_at")?;
+    job.finished_at = row.try_get("finished_at")?;
+    job.claim_token = row.try_get("claim_token")?;
+    job.server_id = row.try_get::<Option<Uuid>, _>("server_id")?.map(ServerId);
+    job.lease_expires_at = row.try_get("lease_expires_at")?;
+    job.cancel_requested = row.try_get("cancel_requested")?;
+    job.last_error = row.try_get("last_error")?;
+    job.progress = row.try_get("progress")?;
+    let recurring_id: Option<String> = row.try_get("recurring_id")?;
+    let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
+    job.recurring = match (recurring_id, scheduled_for) {
+        (Some(id), Some(at)) => Some(RecurringOrigin::new(id, at)),
+        _ => None,
+    };
+    Ok(job)
+}

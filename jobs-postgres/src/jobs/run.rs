@@ -1,0 +1,544 @@
+//! The server's hot path: insert (through the store's pool or the
+//! application's transaction), claim, complete (in batches, or one job in
+//! the application's transaction) and progress. Every write about a running
+//! attempt is fenced by its claim token and the `processing` state.
+
+use std::collections::HashSet;
+
+use jobs_core::{
+    JobClaimParams, JobCompleteManyParams, JobContext, JobId, JobOutcome, JobProgressManyParams,
+    JobRow, NewJob, RunAt, StoreError, StoreErrorKind, StoreResult, Timestamp,
+};
+use sqlx::{PgConnection, PgExecutor, Row};
+
+use crate::error::{conflict, store_error};
+use crate::jobs::job_row;
+use crate::sql::{counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
+use crate::store::PgStore;
+
+/// The statements of the hot path.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    insert: String,
+    insert_notify: String,
+    insert_one: String,
+    insert_one_notify: String,
+    claim: String,
+    complete: String,
+    complete_in: String,
+    progress: String,
+}
+
+impl Statements {
+    /// Builds the statements for the quoted schema `s`.
+    pub(crate) fn new(s: &str) -> Self {
+        Self {
+            insert: insert_sql(s, MANY, RETURN_IDS),
+            insert_notify: insert_sql(s, MANY, RETURN_IDS_NOTIFY),
+            insert_one: insert_sql(s, ONE, RETURN_IDS),
+            insert_one_notify: insert_sql(s, ONE, RETURN_IDS_NOTIFY),
+            claim: claim_sql(s),
+            complete: complete_sql(s),
+            complete_in: complete_in_sql(s),
+            progress: progress_sql(s),
+        }
+    }
+}
+
+// ---- insert
+
+/// How an insert wakes servers in other processes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wake {
+    /// In the statement: the NOTIFY is delivered when the caller's
+    /// transaction commits (and never if it rolls back).
+    AtCommit,
+    /// From the coalescing notifier after the insert committed, so that
+    /// inserting transactions do not queue on NOTIFY's commit lock.
+    Afterwards,
+}
+
+/// The input of an insert of many jobs: $1 names, $2 queues, $3 args (JSON
+/// text), $4 priorities, $5 max attempts, $6 absolute run times, $7 delays
+/// in µs, $8 recurring ids, $9 recurring ticks. One row per job; ids come
+/// back in input order because they are drawn in `ord` order.
+const MANY: &str =
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
+                                  $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[])
+                     WITH ORDINALITY
+                     AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
+                          recurring_id, scheduled_for, ord)";
+
+/// The same parameters as scalars, for a single enqueue (the common case),
+/// which costs the database less without the arrays.
+const ONE: &str = "SELECT $1::text AS name, $2::text AS queue, $3::text AS args,
+                          $4::int2 AS priority, $5::int4 AS max_attempts,
+                          $6::timestamptz AS run_at_abs, $7::int8 AS delay_us,
+                          $8::text AS recurring_id, $9::timestamptz AS scheduled_for,
+                          1::int8 AS ord";
+
+/// The end of an insert through the store's pool: the notifier wakes other
+/// processes after the commit.
+const RETURN_IDS: &str = "SELECT id FROM ins ORDER BY id";
+
+/// The end of an insert in the application's transaction: the NOTIFY
+/// ($10 the channel) that PostgreSQL delivers when (and only if) that
+/// transaction commits.
+const RETURN_IDS_NOTIFY: &str =
+    "SELECT id FROM ins CROSS JOIN (SELECT pg_notify($10, '')) AS wake ORDER BY id";
+
+fn insert_sql(s: &str, input: &str, returning: &str) -> String {
+    format!(
+        "WITH input AS (
+            SELECT t.*, coalesce(t.run_at_abs, now() + t.delay_us * interval '1 microsecond') AS run_at
+            FROM ({input}) AS t
+        ), ins AS (
+            INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
+                                  recurring_id, scheduled_for)
+            SELECT name, queue, args::jsonb,
+                   CASE WHEN run_at > now() THEN 'scheduled' ELSE 'enqueued' END,
+                   priority, max_attempts, run_at, recurring_id, scheduled_for
+            FROM input
+            ORDER BY ord
+            RETURNING id, state, attempt
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt)
+            SELECT id, now(), state, attempt FROM ins
+        )
+        {returning}"
+    )
+}
+
+/// Inserts already serialized jobs in one statement on `executor`; their
+/// ids in order. The caller wakes servers as `wake` says.
+pub(crate) async fn insert<'e>(
+    store: &PgStore,
+    executor: impl PgExecutor<'e>,
+    jobs: Vec<NewJob>,
+    wake: Wake,
+) -> StoreResult<Vec<JobId>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = jobs.len();
+    let mut names = Vec::with_capacity(n);
+    let mut queues = Vec::with_capacity(n);
+    let mut args = Vec::with_capacity(n);
+    let mut priorities = Vec::with_capacity(n);
+    let mut max_attempts = Vec::with_capacity(n);
+    let mut run_at_abs: Vec<Option<Timestamp>> = Vec::with_capacity(n);
+    let mut delays: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut recurring_ids: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut ticks: Vec<Option<Timestamp>> = Vec::with_capacity(n);
+    for job in jobs {
+        let json = serde_json::to_string(&job.args).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Invalid,
+                format!(
+                    "the arguments of job `{}` cannot be stored as JSON",
+                    job.name
+                ),
+            )
+            .with_source(e)
+        })?;
+        store.check_args_size(&job.name, json.len())?;
+        let (at, delay) = match job.run_at {
+            RunAt::At(at) => (Some(at), None),
+            RunAt::After(delay) => (None, Some(micros(delay))),
+            _ => (None, Some(0)),
+        };
+        names.push(job.name);
+        queues.push(job.queue);
+        args.push(json);
+        priorities.push(job.priority);
+        max_attempts.push(job.max_attempts);
+        run_at_abs.push(at);
+        delays.push(delay);
+        match job.recurring {
+            Some(origin) => {
+                recurring_ids.push(Some(origin.id));
+                ticks.push(Some(origin.scheduled_for));
+            }
+            None => {
+                recurring_ids.push(None);
+                ticks.push(None);
+            }
+        }
+    }
+    let sql = &store.sql().jobs.run;
+    let mut query = match (n, wake) {
+        (1, Wake::AtCommit) => sqlx::query(&sql.insert_one_notify),
+        (1, Wake::Afterwards) => sqlx::query(&sql.insert_one),
+        (_, Wake::AtCommit) => sqlx::query(&sql.insert_notify),
+        (_, Wake::Afterwards) => sqlx::query(&sql.insert),
+    };
+    query = if n == 1 {
+        fn only<T>(column: Vec<T>) -> Option<T> {
+            column.into_iter().next()
+        }
+        query
+            .bind(only(names))
+            .bind(only(queues))
+            .bind(only(args))
+            .bind(only(priorities))
+            .bind(only(max_attempts))
+            .bind(only(run_at_abs).flatten())
+            .bind(only(delays).flatten())
+            .bind(only(recurring_ids).flatten())
+            .bind(only(ticks).flatten())
+    } else {
+        query
+            .bind(names)
+            .bind(queues)
+            .bind(args)
+            .bind(priorities)
+            .bind(max_attempts)
+            .bind(run_at_abs)
+            .bind(delays)
+            .bind(recurring_ids)
+            .bind(ticks)
+    };
+    if let Wake::AtCommit = wake {
+        query = query.bind(store.channel());
+    }
+    let rows = query.fetch_all(executor).await.map_err(insert_error)?;
+    rows.iter()
+        .map(|row| row.try_get::<i64, _>(0).map(JobId))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| store_error("reading inserted ids", e))
+}
+
+fn insert_error(error: sqlx::Error) -> StoreError {
+    let unique =
+        matches!(&error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"));
+    if unique {
+        StoreError::new(
+            StoreErrorKind::Conflict,
+            "postgres: this recurring tick is already enqueued",
+        )
+        .with_source(error)
+    } else {
+        store_error("inserting jobs", error)
+    }
+}
+
+/// `Store::job_insert_many`: through the store's pool.
+pub(crate) async fn insert_many(store: &PgStore, jobs: Vec<NewJob>) -> StoreResult<Vec<JobId>> {
+    let ids = insert(store, store.pool(), jobs, Wake::Afterwards).await?;
+    if !ids.is_empty() {
+        // Our own servers need not wait for the NOTIFY round trip.
+        store.wake();
+        store.notify_others();
+    }
+    Ok(ids)
+}
+
+// ---- claim
+
+/// $1 queues in order of preference, $2 names, $3 limit, $4 server, $5 lease
+/// in µs. One lateral index scan per queue, each stopping after `limit`
+/// rows: with one queue (the common case) the plan is a single range scan of
+/// `jobs_claim_idx` in index order.
+fn claim_sql(s: &str) -> String {
+    let cols = JOB_COLUMNS;
+    let j_cols = job_columns_of("j");
+    format!(
+        "WITH picked AS (
+            SELECT c.id, q.ord, c.priority, c.run_at
+            FROM unnest($1::text[]) WITH ORDINALITY AS q(queue, ord)
+            CROSS JOIN LATERAL (
+                SELECT j.id, j.priority, j.run_at
+                FROM {s}.jobs j
+                WHERE j.state IN ('enqueued', 'scheduled')
+                  AND j.queue = q.queue
+                  AND j.run_at <= now()
+                  AND j.name = ANY($2::text[])
+                ORDER BY j.priority DESC, j.run_at, j.id
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ) c
+            ORDER BY q.ord, c.priority DESC, c.run_at, c.id
+            LIMIT $3
+        ), claimed AS (
+            UPDATE {s}.jobs j
+            SET state = 'processing',
+                attempt = j.attempt + 1,
+                claim_token = j.claim_token + 1,
+                server_id = $4,
+                lease_expires_at = now() + $5 * interval '1 microsecond',
+                cancel_requested = false, progress = NULL
+            FROM picked
+            WHERE j.id = picked.id
+            RETURNING {j_cols}, picked.ord
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
+            SELECT id, now(), 'processing', attempt, server_id FROM claimed
+        )
+        SELECT {cols} FROM claimed ORDER BY ord, priority DESC, run_at, id"
+    )
+}
+
+pub(crate) async fn claim(store: &PgStore, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {
+    let mut seen = HashSet::new();
+    let queues: Vec<String> = p
+        .queues
+        .into_iter()
+        .filter(|q| seen.insert(q.clone()))
+        .collect();
+    if queues.is_empty() || p.names.is_empty() || p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(&store.sql().jobs.run.claim)
+        .bind(queues)
+        .bind(p.names)
+        .bind(i64::from(p.limit))
+        .bind(p.server_id.0)
+        .bind(micros(p.lease))
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store_error("claiming jobs", e))?;
+    rows.iter()
+        .map(job_row)
+        .collect::<Result<_, _>>()
+        .map_err(|e| store_error("reading claimed jobs", e))
+}
+
+// ---- complete
+
+/// $1 ids, $2 tokens, $3 new states, $4 errors (for the history), $5 delays
+/// in µs (NULL: keep run_at), $6 attempt deltas, $7 whether the error
+/// becomes last_error, $8 the server, $9 the NOTIFY channel. Fenced: only
+/// the current claim of a running job is applied. A job made runnable at
+/// once wakes the servers of every process.
+fn complete_sql(s: &str) -> String {
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
+    let cancels = "(i.new_state = 'enqueued' AND j.cancel_requested)";
+    format!(
+        "WITH input AS (
+            SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::int8[],
+                                 $6::int4[], $7::bool[])
+                   AS t(id, token, new_state, error, delay_us, attempt_delta, set_error)
+        ), upd AS (
+            -- A cancel requested meanwhile outlives a hand-back (the
+            -- only outcome that makes a job `enqueued`), as it outlives
+            -- a rescue. SET expressions read the old row.
+            UPDATE {s}.jobs j
+            SET state = CASE WHEN {cancels} THEN 'cancelled' ELSE i.new_state END,
+                run_at = CASE WHEN i.delay_us IS NULL OR {cancels} THEN j.run_at
+                              ELSE now() + i.delay_us * interval '1 microsecond' END,
+                attempt = greatest(j.attempt + i.attempt_delta, 0),
+                finished_at = CASE WHEN i.new_state IN {FINISHED} OR {cancels} THEN now()
+                                   ELSE j.finished_at END,
+                last_error = CASE WHEN i.set_error THEN i.error ELSE j.last_error END,
+                server_id = NULL,
+                lease_expires_at = NULL,
+                cancel_requested = false
+            FROM input i
+            WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
+            RETURNING j.id, j.claim_token, j.queue, j.state, j.attempt, j.run_at,
+                      CASE WHEN j.state = 'cancelled' AND i.new_state = 'enqueued'
+                           THEN 'cancelled by a user; ' || i.error ELSE i.error END AS error
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id, error)
+            SELECT id, now(), state, attempt, $8, error FROM upd
+        ), {counted}, notified AS (
+            SELECT pg_notify($9, '') FROM (
+                SELECT 1 FROM upd WHERE state IN ('enqueued', 'scheduled') AND run_at <= now() LIMIT 1
+            ) AS runnable
+        )
+        SELECT id, claim_token, (SELECT count(*) FROM notified) AS notified FROM upd"
+    )
+}
+
+pub(crate) async fn complete_many(
+    store: &PgStore,
+    p: JobCompleteManyParams,
+) -> StoreResult<Vec<bool>> {
+    let n = p.completions.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // A claim named twice is applied once: the first time.
+    let mut first = HashSet::with_capacity(n);
+    let mut is_first = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
+    let mut tokens = Vec::with_capacity(n);
+    let mut states = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut delays = Vec::with_capacity(n);
+    let mut deltas = Vec::with_capacity(n);
+    let mut set_errors = Vec::with_capacity(n);
+    for completion in p.completions {
+        let claim = completion.claim;
+        let fresh = first.insert(claim.job_id);
+        is_first.push((claim, fresh));
+        if !fresh {
+            continue;
+        }
+        let (state, error, delay, delta, set_error) = outcome_columns(completion.outcome)?;
+        ids.push(claim.job_id.0);
+        tokens.push(claim.token);
+        states.push(state);
+        errors.push(error);
+        delays.push(delay);
+        deltas.push(delta);
+        set_errors.push(set_error);
+    }
+    let rows = sqlx::query(&store.sql().jobs.run.complete)
+        .bind(ids)
+        .bind(tokens)
+        .bind(states)
+        .bind(errors)
+        .bind(delays)
+        .bind(deltas)
+        .bind(set_errors)
+        .bind(p.server_id.0)
+        .bind(store.channel())
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store_error("completing jobs", e))?;
+    let mut applied = HashSet::with_capacity(rows.len());
+    let mut runnable = false;
+    for row in &rows {
+        let read = || -> Result<_, sqlx::Error> {
+            Ok((
+                row.try_get::<i64, _>("id")?,
+                row.try_get::<i64, _>("claim_token")?,
+                row.try_get::<i64, _>("notified")?,
+            ))
+        };
+        let (id, token, notified) = read().map_err(|e| store_error("reading completions", e))?;
+        applied.insert((id, token));
+        runnable |= notified > 0;
+    }
+    if runnable {
+        store.wake();
+    }
+    Ok(is_first
+        .into_iter()
+        .map(|(claim, fresh)| fresh && applied.contains(&(claim.job_id.0, claim.token)))
+        .collect())
+}
+
+/// How one outcome is written: new state, history error, delay in µs (`None`:
+/// keep `run_at`), attempt delta, whether the error becomes `last_error`.
+type OutcomeColumns = (&'static str, Option<String>, Option<i64>, i32, bool);
+
+fn outcome_columns(outcome: JobOutcome) -> StoreResult<OutcomeColumns> {
+    Ok(match outcome {
+        JobOutcome::Succeeded => ("succeeded", None, None, 0, false),
+        JobOutcome::Retry { error, after } => {
+            ("scheduled", Some(error), Some(micros(after)), 0, true)
+        }
+        JobOutcome::Failed { error } => ("failed", Some(error), None, 0, true),
+        // The attempt is not counted.
+        JobOutcome::Snooze { after } => ("scheduled", None, Some(micros(after)), -1, false),
+        JobOutcome::Cancelled { reason } => ("cancelled", Some(reason), None, 0, false),
+        // Runnable again at once, the attempt not counted.
+        JobOutcome::Released { reason } => ("enqueued", Some(reason), Some(0), -1, false),
+        other => {
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("postgres: unsupported job outcome {other:?}"),
+            ))
+        }
+    })
+}
+
+// ---- complete in the application's transaction
+
+/// $1 id, $2 claim token. Succeeds the running attempt of job `$1` on the
+/// caller's connection (inside its transaction); the row lock it takes is
+/// held until that transaction ends, so the server's own writes about the
+/// job wait for its outcome. The old server is kept for the history event.
+fn complete_in_sql(s: &str) -> String {
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
+    format!(
+        "WITH old AS (
+            SELECT id, server_id FROM {s}.jobs
+            WHERE id = $1 AND claim_token = $2 AND state = 'processing'
+            FOR UPDATE
+        ), upd AS (
+            UPDATE {s}.jobs j
+            SET state = 'succeeded', finished_at = now(), server_id = NULL,
+                lease_expires_at = NULL, cancel_requested = false
+            FROM old
+            WHERE j.id = old.id
+            RETURNING j.id, j.queue, j.state, j.attempt, old.server_id AS old_server
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
+            SELECT id, now(), state, attempt, old_server FROM upd
+        ), {counted}
+        SELECT count(*)::bigint FROM upd"
+    )
+}
+
+/// `PgStore::complete_in`.
+pub(crate) async fn complete_in(
+    store: &PgStore,
+    conn: &mut PgConnection,
+    ctx: &JobContext,
+) -> StoreResult<()> {
+    let applied: i64 = sqlx::query_scalar(&store.sql().jobs.run.complete_in)
+        .bind(ctx.id().0)
+        .bind(ctx.claim().token)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| store_error("completing a job in a transaction", e))?;
+    if applied == 1 {
+        Ok(())
+    } else {
+        Err(conflict(format!(
+            "job {} is no longer running attempt {} (its lease expired, or it was \
+             cancelled or finished); roll the transaction back",
+            ctx.id(),
+            ctx.attempt()
+        )))
+    }
+}
+
+// ---- progress
+
+/// $1 ids, $2 tokens, $3 progress (JSON text). Fenced like a completion.
+fn progress_sql(s: &str) -> String {
+    format!(
+        "UPDATE {s}.jobs j
+         SET progress = i.progress::jsonb
+         FROM unnest($1::int8[], $2::int8[], $3::text[]) AS i(id, token, progress)
+         WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
+         RETURNING j.id, j.claim_token"
+    )
+}
+
+pub(crate) async fn progress_many(
+    store: &PgStore,
+    p: JobProgressManyParams,
+) -> StoreResult<Vec<bool>> {
+    if p.updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = p.updates.iter().map(|(c, _)| c.job_id.0).collect();
+    let tokens: Vec<i64> = p.updates.iter().map(|(c, _)| c.token).collect();
+    let progress: Vec<String> = p.updates.iter().map(|(_, v)| v.to_string()).collect();
+    let rows = sqlx::query(&store.sql().jobs.run.progress)
+        .bind(ids)
+        .bind(tokens)
+        .bind(progress)
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store_error("writing job progress", e))?;
+    let mut applied = HashSet::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row
+            .try_get(0)
+            .map_err(|e| store_error("reading progress", e))?;
+        let token: i64 = row
+            .try_get(1)
+            .map_err(|e| store_error("reading progress", e))?;
+        applied.insert((id, token));
+    }
+    Ok(p.updates
+        .iter()
+        .map(|(c, _)| applied.contains(&(c.job_id.0, c.token)))
+        .collect())
+}

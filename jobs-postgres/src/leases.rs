@@ -1,0 +1,151 @@
+//! Leases, the `lease_*` half of the store: renewing the leases of running
+//! attempts (fenced by their claim tokens), and rescuing the jobs whose
+//! lease ran out.
+
+use std::collections::HashMap;
+
+use jobs_core::{JobId, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, StoreResult};
+use sqlx::Row;
+
+use crate::error::store_error;
+use crate::options::Schema;
+use crate::sql::{counted_cte, micros};
+use crate::store::PgStore;
+
+/// The statements about leases of one store.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    renew: String,
+    rescue: String,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &Schema) -> Self {
+        let s = &schema.quoted();
+        Self {
+            renew: renew_sql(s),
+            rescue: rescue_sql(s),
+        }
+    }
+}
+
+// ---- renew
+
+/// $1 ids, $2 tokens, $3 lease in µs.
+fn renew_sql(s: &str) -> String {
+    format!(
+        "UPDATE {s}.jobs j
+         SET lease_expires_at = now() + $3 * interval '1 microsecond'
+         FROM unnest($1::int8[], $2::int8[]) AS i(id, token)
+         WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
+         RETURNING j.id, j.claim_token, j.cancel_requested"
+    )
+}
+
+pub(crate) async fn renew_many(
+    store: &PgStore,
+    p: LeaseRenewManyParams,
+) -> StoreResult<Vec<LeaseStatus>> {
+    if p.claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = p.claims.iter().map(|c| c.job_id.0).collect();
+    let tokens: Vec<i64> = p.claims.iter().map(|c| c.token).collect();
+    let rows = sqlx::query(&store.sql().leases.renew)
+        .bind(ids)
+        .bind(tokens)
+        .bind(micros(p.lease))
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store_error("renewing leases", e))?;
+    let mut held = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let read = || -> Result<_, sqlx::Error> {
+            Ok((
+                row.try_get::<i64, _>(0)?,
+                row.try_get::<i64, _>(1)?,
+                row.try_get::<bool, _>(2)?,
+            ))
+        };
+        let (id, token, cancel) = read().map_err(|e| store_error("reading leases", e))?;
+        held.insert((id, token), cancel);
+    }
+    Ok(p.claims
+        .iter()
+        .map(|c| match held.get(&(c.job_id.0, c.token)) {
+            Some(true) => LeaseStatus::CancelRequested,
+            Some(false) => LeaseStatus::Held,
+            None => LeaseStatus::Lost,
+        })
+        .collect())
+}
+
+// ---- rescue
+
+/// $1 limit, $2 the NOTIFY channel. SET expressions read the old row, so the
+/// message names the server that lost the lease. A job a user asked to
+/// cancel is `cancelled` (the request outlives the server that was to carry
+/// it out), one without attempts left `failed`, the others retried now.
+fn rescue_sql(s: &str) -> String {
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
+    format!(
+        "WITH expired AS (
+            SELECT id FROM {s}.jobs
+            WHERE state = 'processing' AND lease_expires_at < now()
+            ORDER BY lease_expires_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        ), upd AS (
+            UPDATE {s}.jobs j
+            SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                             WHEN j.attempt >= j.max_attempts THEN 'failed'
+                             ELSE 'scheduled' END,
+                finished_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts
+                                   THEN now() ELSE j.finished_at END,
+                run_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts
+                              THEN j.run_at ELSE now() END,
+                last_error = format('lease expired: server %s stopped renewing it (attempt %s)',
+                                    coalesce(j.server_id::text, 'unknown'), j.attempt),
+                server_id = NULL,
+                lease_expires_at = NULL,
+                cancel_requested = false
+            FROM expired e
+            WHERE j.id = e.id AND j.state = 'processing' AND j.lease_expires_at < now()
+            RETURNING j.id, j.queue, j.state, j.attempt, j.last_error
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
+            SELECT id, now(), state, attempt, last_error FROM upd
+        ), {counted}, notified AS (
+            SELECT pg_notify($2, '') FROM (
+                SELECT 1 FROM upd WHERE state = 'scheduled' LIMIT 1
+            ) AS runnable
+        )
+        SELECT id, (SELECT count(*) FROM notified) AS notified FROM upd ORDER BY id"
+    )
+}
+
+pub(crate) async fn rescue(store: &PgStore, p: LeaseRescueParams) -> StoreResult<Vec<JobId>> {
+    if p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(&store.sql().leases.rescue)
+        .bind(i64::from(p.limit))
+        .bind(store.channel())
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store_error("rescuing expired leases", e))?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut runnable = false;
+    for row in &rows {
+        let read = || -> Result<_, sqlx::Error> {
+            Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))
+        };
+        let (id, notified) = read().map_err(|e| store_error("reading rescued jobs", e))?;
+        ids.push(JobId(id));
+        runnable |= notified > 0;
+    }
+    if runnable {
+        store.wake();
+    }
+    Ok(ids)
+}

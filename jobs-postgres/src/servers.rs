@@ -1,0 +1,121 @@
+//! Servers, the `server_*` half of the store: the heartbeats of running
+//! servers, listing them, and removing stopped or stale ones.
+
+use jobs_core::{
+    ServerHeartbeatParams, ServerId, ServerInfo, ServerListParams, ServerRemoveParams, StoreResult,
+};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::error::store_error;
+use crate::options::Schema;
+use crate::sql::micros;
+use crate::store::PgStore;
+
+/// The statements about servers of one store.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    heartbeat: String,
+    list: String,
+    remove: String,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &Schema) -> Self {
+        let s = &schema.quoted();
+        Self {
+            heartbeat: heartbeat_sql(s),
+            list: list_sql(s),
+            remove: remove_sql(s),
+        }
+    }
+}
+
+// ---- heartbeat
+
+/// $1 id, $2 host, $3 pid, $4 queues, $5 concurrency, $6 job names, $7 start
+/// time. The heartbeat's time is the database's.
+fn heartbeat_sql(s: &str) -> String {
+    format!(
+        "INSERT INTO {s}.servers (id, host, pid, queues, concurrency, job_names, started_at, heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+         ON CONFLICT (id) DO UPDATE SET
+            host = EXCLUDED.host, pid = EXCLUDED.pid, queues = EXCLUDED.queues,
+            concurrency = EXCLUDED.concurrency, job_names = EXCLUDED.job_names,
+            started_at = EXCLUDED.started_at, heartbeat_at = now()"
+    )
+}
+
+pub(crate) async fn heartbeat(store: &PgStore, p: ServerHeartbeatParams) -> StoreResult<()> {
+    let info: ServerInfo = p.info;
+    sqlx::query(&store.sql().servers.heartbeat)
+        .bind(info.id.0)
+        .bind(info.host)
+        .bind(i64::from(info.pid))
+        .bind(info.queues)
+        .bind(i64::from(info.concurrency))
+        .bind(info.job_names)
+        .bind(info.started_at)
+        .execute(store.pool())
+        .await
+        .map_err(|e| store_error("recording a heartbeat", e))?;
+    Ok(())
+}
+
+// ---- list
+
+fn list_sql(s: &str) -> String {
+    format!(
+        "SELECT id, host, pid, queues, concurrency, job_names, started_at, heartbeat_at
+         FROM {s}.servers ORDER BY started_at DESC, id"
+    )
+}
+
+pub(crate) async fn list(store: &PgStore, _p: ServerListParams) -> StoreResult<Vec<ServerInfo>> {
+    sqlx::query(&store.sql().servers.list)
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store_error("listing servers", e))?
+        .iter()
+        .map(server_info)
+        .collect::<Result<_, _>>()
+        .map_err(|e| store_error("reading servers", e))
+}
+
+/// A server from the columns [`list_sql`] selects.
+fn server_info(row: &PgRow) -> Result<ServerInfo, sqlx::Error> {
+    let pid: i64 = row.try_get("pid")?;
+    let concurrency: i64 = row.try_get("concurrency")?;
+    let mut info = ServerInfo::new(
+        ServerId(row.try_get("id")?),
+        row.try_get("host")?,
+        u32::try_from(pid).unwrap_or(u32::MAX),
+        row.try_get("queues")?,
+        u32::try_from(concurrency).unwrap_or(u32::MAX),
+        row.try_get("job_names")?,
+        row.try_get("started_at")?,
+    );
+    info.heartbeat_at = row.try_get("heartbeat_at")?;
+    Ok(info)
+}
+
+// ---- remove
+
+/// $1 the server to remove (or NULL), $2 the age in µs past which a server
+/// that stopped sending heartbeats is removed too.
+fn remove_sql(s: &str) -> String {
+    format!(
+        "DELETE FROM {s}.servers
+         WHERE id = $1 OR heartbeat_at < now() - $2 * interval '1 microsecond'"
+    )
+}
+
+pub(crate) async fn remove(store: &PgStore, p: ServerRemoveParams) -> StoreResult<u64> {
+    let done = sqlx::query(&store.sql().servers.remove)
+        .bind(p.id.map(|id| id.0))
+        .bind(micros(p.stale_after))
+        .execute(store.pool())
+        .await
+        .map_err(|e| store_error("removing servers", e))?;
+    Ok(done.rows_affected())
+}
