@@ -86,15 +86,12 @@ pub(crate) async fn list(store: &PgStore, _p: ServerListParams) -> StoreResult<V
 fn server_info(row: &PgRow) -> Result<ServerInfo, sqlx::Error> {
     let pid: i64 = row.try_get("pid")?;
     let concurrency: i64 = row.try_get("concurrency")?;
-    let mut info = ServerInfo::new(
-        ServerId(row.try_get("id")?),
-        row.try_get("host")?,
-        u32::try_from(pid).unwrap_or(u32::MAX),
-        row.try_get("queues")?,
-        u32::try_from(concurrency).unwrap_or(u32::MAX),
-        row.try_get("job_names")?,
-        row.try_get("started_at")?,
-    );
+    let mut info = ServerInfo::new(ServerId(row.try_get("id")?), row.try_get("started_at")?)
+        .host(row.try_get::<String, _>("host")?)
+        .pid(u32::try_from(pid).unwrap_or(u32::MAX))
+        .queues(row.try_get("queues")?)
+        .concurrency(u32::try_from(concurrency).unwrap_or(u32::MAX))
+        .job_names(row.try_get("job_names")?);
     info.heartbeat_at = row.try_get("heartbeat_at")?;
     Ok(info)
 }

@@ -37,7 +37,10 @@ async fn fires_once_per_tick_and_skips_while_running() {
         .cron_upsert(CronUpsertParams::new(def("nightly")))
         .await
         .unwrap();
-    let due = store.cron_due(CronDueParams::new(10)).await.unwrap();
+    let due = store
+        .cron_due(CronDueParams::new().limit(10))
+        .await
+        .unwrap();
     assert_eq!(due.due.len(), 1);
     assert_eq!(due.due[0].def, def("nightly"));
     assert_eq!(due.due[0].next_run_at, None);
@@ -45,30 +48,18 @@ async fn fires_once_per_tick_and_skips_while_running() {
     let tick = due.now + chrono::Duration::hours(1);
     // First pass: set next_run_at, insert nothing.
     let first = store
-        .cron_fire(CronFireParams::new(
-            "nightly".into(),
-            None,
-            tick,
-            vec![],
-            true,
-        ))
+        .cron_fire(CronFireParams::new("nightly", None, tick).skip_if_running(true))
         .await
         .unwrap();
     assert_eq!(first, CronFireOutcome::Fired(vec![]));
     // A racing server with the same expectation loses.
     let lost = store
-        .cron_fire(CronFireParams::new(
-            "nightly".into(),
-            None,
-            tick,
-            vec![],
-            true,
-        ))
+        .cron_fire(CronFireParams::new("nightly", None, tick).skip_if_running(true))
         .await
         .unwrap();
     assert_eq!(lost, CronFireOutcome::Lost);
     assert!(store
-        .cron_due(CronDueParams::new(10))
+        .cron_due(CronDueParams::new().limit(10))
         .await
         .unwrap()
         .due
@@ -76,13 +67,11 @@ async fn fires_once_per_tick_and_skips_while_running() {
 
     let next = tick + chrono::Duration::days(1);
     let fired = store
-        .cron_fire(CronFireParams::new(
-            "nightly".into(),
-            Some(tick),
-            next,
-            vec![run_of("nightly", tick)],
-            true,
-        ))
+        .cron_fire(
+            CronFireParams::new("nightly", Some(tick), next)
+                .jobs(vec![run_of("nightly", tick)])
+                .skip_if_running(true),
+        )
         .await
         .unwrap();
     let CronFireOutcome::Fired(ids) = fired else {
@@ -91,13 +80,11 @@ async fn fires_once_per_tick_and_skips_while_running() {
     assert_eq!(ids.len(), 1);
     // The run is unfinished: the next tick is skipped.
     let skipped = store
-        .cron_fire(CronFireParams::new(
-            "nightly".into(),
-            Some(next),
-            next + chrono::Duration::days(1),
-            vec![run_of("nightly", next)],
-            true,
-        ))
+        .cron_fire(
+            CronFireParams::new("nightly", Some(next), next + chrono::Duration::days(1))
+                .jobs(vec![run_of("nightly", next)])
+                .skip_if_running(true),
+        )
         .await
         .unwrap();
     assert_eq!(skipped, CronFireOutcome::SkippedRunning);
@@ -109,36 +96,36 @@ async fn fires_once_per_tick_and_skips_while_running() {
 
     // Pause, resume (forgets next_run_at), trigger, remove.
     store
-        .cron_pause(CronPauseParams::new("nightly".into(), true))
+        .cron_pause(CronPauseParams::pause("nightly"))
         .await
         .unwrap();
     store
-        .cron_pause(CronPauseParams::new("nightly".into(), false))
+        .cron_pause(CronPauseParams::resume("nightly"))
         .await
         .unwrap();
     let list = store.cron_list(CronListParams::new()).await.unwrap();
     assert_eq!(list[0].next_run_at, None);
     let triggered = store
-        .cron_trigger(CronTriggerParams::new("nightly".into()))
+        .cron_trigger(CronTriggerParams::new("nightly"))
         .await
         .unwrap();
     let list = store.cron_list(CronListParams::new()).await.unwrap();
     assert_eq!(list[0].last_job_id, Some(triggered));
     assert!(store
-        .cron_remove(CronRemoveParams::new("nightly".into()))
+        .cron_remove(CronRemoveParams::new("nightly"))
         .await
         .unwrap());
     assert!(!store
-        .cron_remove(CronRemoveParams::new("nightly".into()))
+        .cron_remove(CronRemoveParams::new("nightly"))
         .await
         .unwrap());
     let err = store
-        .cron_trigger(CronTriggerParams::new("nightly".into()))
+        .cron_trigger(CronTriggerParams::new("nightly"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
     let err = store
-        .cron_pause(CronPauseParams::new("nightly".into(), true))
+        .cron_pause(CronPauseParams::pause("nightly"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);

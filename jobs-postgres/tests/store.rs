@@ -9,7 +9,7 @@ use jobs_core::{
     CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
     JobCountParams, JobDeleteParams, JobGetParams, JobId, JobInsertManyParams, JobListParams,
     JobOutcome, JobPruneParams, JobRetryParams, JobState, LeaseRenewManyParams, LeaseRescueParams,
-    LeaseStatus, NewJob, RunAt, ServerId, Store, StoreErrorKind,
+    LeaseStatus, NewJob, Retention, RunAt, ServerId, Store, StoreErrorKind,
 };
 use serde_json::json;
 
@@ -18,13 +18,11 @@ fn job(name: &str, i: i64) -> NewJob {
 }
 
 fn claim_params(server: ServerId, limit: u32) -> JobClaimParams {
-    JobClaimParams::new(
-        server,
-        vec!["default".into()],
-        vec!["a".into(), "b".into()],
-        limit,
-        Duration::from_secs(30),
-    )
+    JobClaimParams::new(server)
+        .queues(["default"])
+        .names(["a", "b"])
+        .limit(limit)
+        .lease(Duration::from_secs(30))
 }
 
 async fn insert(store: &impl Store, jobs: Vec<NewJob>) -> Vec<JobId> {
@@ -108,7 +106,7 @@ async fn stale_claims_change_nothing() {
     .await
     .unwrap();
     let rescued = store
-        .lease_rescue(LeaseRescueParams::new(10))
+        .lease_rescue(LeaseRescueParams::new().limit(10))
         .await
         .unwrap();
     assert_eq!(rescued, ids);
@@ -171,13 +169,13 @@ async fn claim_order_queues_priority_and_names() {
     let ids = insert(&store, vec![low, job("a", 5), high, unknown, delayed]).await;
     let server = ServerId::new();
     let claimed = store
-        .job_claim(JobClaimParams::new(
-            server,
-            vec!["default".into(), "later".into()],
-            vec!["a".into()],
-            10,
-            Duration::from_secs(30),
-        ))
+        .job_claim(
+            JobClaimParams::new(server)
+                .queues(["default", "later"])
+                .names(["a"])
+                .limit(10)
+                .lease(Duration::from_secs(30)),
+        )
         .await
         .unwrap();
     let got: Vec<_> = claimed.iter().map(|r| r.id).collect();
@@ -279,7 +277,7 @@ async fn retry_cancel_delete_and_counts() {
     let server = ServerId::new();
     // Waiting: cancelled at once.
     let out = store
-        .job_cancel(JobCancelParams::new(ids[0], "no".into()))
+        .job_cancel(JobCancelParams::new(ids[0]).reason("no"))
         .await
         .unwrap();
     assert_eq!(out, CancelOutcome::Cancelled);
@@ -287,7 +285,7 @@ async fn retry_cancel_delete_and_counts() {
     assert_eq!(c[0].id, ids[1]);
     // Running: requested, seen at renewal; not deletable, not retryable.
     let out = store
-        .job_cancel(JobCancelParams::new(ids[1], "stop".into()))
+        .job_cancel(JobCancelParams::new(ids[1]).reason("stop"))
         .await
         .unwrap();
     assert_eq!(out, CancelOutcome::Requested);
@@ -317,7 +315,7 @@ async fn retry_cancel_delete_and_counts() {
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
     // Finished: cannot be cancelled.
     let err = store
-        .job_cancel(JobCancelParams::new(ids[0], "again".into()))
+        .job_cancel(JobCancelParams::new(ids[0]).reason("again"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::Conflict);
@@ -360,21 +358,19 @@ async fn list_pages_by_id() {
     let mut other = job("a", 9);
     other.queue = "other".into();
     let other_id = insert(&store, vec![other]).await[0];
-    let page = store
-        .job_list(JobListParams::new(None, None, None, 3))
-        .await
-        .unwrap();
+    let page = store.job_list(JobListParams::new().limit(3)).await.unwrap();
     assert_eq!(
         page.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![other_id, ids[4], ids[3]]
     );
     let page = store
-        .job_list(JobListParams::new(
-            Some(JobState::Enqueued),
-            Some("default".into()),
-            Some(ids[3]),
-            10,
-        ))
+        .job_list(
+            JobListParams::new()
+                .state(JobState::Enqueued)
+                .queue("default")
+                .before(ids[3])
+                .limit(10),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -382,12 +378,12 @@ async fn list_pages_by_id() {
         vec![ids[2], ids[1], ids[0]]
     );
     let page = store
-        .job_list(JobListParams::new(None, Some("other".into()), None, 10))
+        .job_list(JobListParams::new().queue("other").limit(10))
         .await
         .unwrap();
     assert_eq!(page.len(), 1);
     let page = store
-        .job_list(JobListParams::new(Some(JobState::Failed), None, None, 10))
+        .job_list(JobListParams::new().state(JobState::Failed).limit(10))
         .await
         .unwrap();
     assert!(page.is_empty());
@@ -409,7 +405,15 @@ async fn prune_removes_old_finished_jobs_in_batches() {
         .await
         .unwrap();
     let never = Duration::from_secs(u64::MAX);
-    let p = |limit| JobPruneParams::new(Duration::ZERO, never, never, limit);
+    let p = |limit| {
+        JobPruneParams::new(
+            Retention::default()
+                .succeeded(Duration::ZERO)
+                .deleted(never)
+                .failed(never),
+        )
+        .limit(limit)
+    };
     assert_eq!(store.job_prune(p(2)).await.unwrap(), 2);
     assert_eq!(store.job_prune(p(10)).await.unwrap(), 3);
     assert_eq!(store.job_prune(p(10)).await.unwrap(), 0);
@@ -438,19 +442,19 @@ async fn rescue_fails_jobs_without_attempts_left() {
     let ids = insert(&store, vec![one]).await;
     let server = ServerId::new();
     store
-        .job_claim(JobClaimParams::new(
-            server,
-            vec!["default".into()],
-            vec!["a".into()],
-            1,
-            Duration::from_millis(1),
-        ))
+        .job_claim(
+            JobClaimParams::new(server)
+                .queues(["default"])
+                .names(["a"])
+                .limit(1)
+                .lease(Duration::from_millis(1)),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
         store
-            .lease_rescue(LeaseRescueParams::new(10))
+            .lease_rescue(LeaseRescueParams::new().limit(10))
             .await
             .unwrap(),
         ids

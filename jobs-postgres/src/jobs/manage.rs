@@ -413,9 +413,9 @@ pub(crate) async fn prune(store: &PgStore, p: JobPruneParams) -> StoreResult<u64
         return Ok(0);
     }
     let n: i64 = sqlx::query_scalar(&store.sql().jobs.manage.prune)
-        .bind(micros(p.succeeded_older_than))
-        .bind(micros(p.deleted_older_than))
-        .bind(micros(p.failed_older_than))
+        .bind(micros(p.retention.succeeded))
+        .bind(micros(p.retention.deleted))
+        .bind(micros(p.retention.failed))
         .bind(i64::from(p.limit))
         .fetch_one(store.pool())
         .await

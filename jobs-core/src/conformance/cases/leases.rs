@@ -71,7 +71,7 @@ pub async fn lease_renew_reports_lost_and_cancel_requested<S: Store>(store: S) {
         ]
     );
     let outcome = store
-        .job_cancel(JobCancelParams::new(ids[1]).reason("user asked".to_owned()))
+        .job_cancel(JobCancelParams::new(ids[1]).reason("user asked"))
         .await
         .expect("cancelling a running job");
     assert_eq!(outcome, CancelOutcome::Requested);

@@ -44,7 +44,7 @@ pub async fn retry_by_hand<S: Store>(store: S) {
 
     let cancelled = insert_one(&store, new_job()).await;
     store
-        .job_cancel(JobCancelParams::new(cancelled).reason("oops".to_owned()))
+        .job_cancel(JobCancelParams::new(cancelled).reason("oops"))
         .await
         .unwrap();
     store
@@ -113,7 +113,7 @@ pub async fn cancel_waiting_and_running<S: Store>(store: S) {
     let (running, waiting, scheduled) = (ids[0], ids[1], ids[2]);
     let running_row = claim_only(&store, server, running).await;
     let outcome = store
-        .job_cancel(JobCancelParams::new(waiting).reason("changed my mind".to_owned()))
+        .job_cancel(JobCancelParams::new(waiting).reason("changed my mind"))
         .await
         .expect("cancelling an enqueued job");
     assert_eq!(outcome, CancelOutcome::Cancelled);
@@ -126,14 +126,14 @@ pub async fn cancel_waiting_and_running<S: Store>(store: S) {
     assert_eq!(event.error.as_deref(), Some("changed my mind"));
 
     let outcome = store
-        .job_cancel(JobCancelParams::new(scheduled).reason("not needed".to_owned()))
+        .job_cancel(JobCancelParams::new(scheduled).reason("not needed"))
         .await
         .expect("cancelling a scheduled job");
     assert_eq!(outcome, CancelOutcome::Cancelled);
     assert_eq!(row(&store, scheduled).await.state, JobState::Cancelled);
 
     let outcome = store
-        .job_cancel(JobCancelParams::new(running).reason("stop".to_owned()))
+        .job_cancel(JobCancelParams::new(running).reason("stop"))
         .await
         .expect("cancelling a running job");
     assert_eq!(outcome, CancelOutcome::Requested);
@@ -146,7 +146,7 @@ pub async fn cancel_waiting_and_running<S: Store>(store: S) {
     assert!(job.cancel_requested);
     assert_eq!(
         store
-            .job_cancel(JobCancelParams::new(running).reason("stop".to_owned()))
+            .job_cancel(JobCancelParams::new(running).reason("stop"))
             .await
             .expect("asking twice"),
         CancelOutcome::Requested
@@ -154,7 +154,7 @@ pub async fn cancel_waiting_and_running<S: Store>(store: S) {
 
     assert_kind(
         store
-            .job_cancel(JobCancelParams::new(waiting).reason("again".to_owned()))
+            .job_cancel(JobCancelParams::new(waiting).reason("again"))
             .await,
         StoreErrorKind::Conflict,
         "cancelling a cancelled job",
@@ -162,7 +162,7 @@ pub async fn cancel_waiting_and_running<S: Store>(store: S) {
     assert!(complete(&store, server, running_row.claim(), JobOutcome::Succeeded).await);
     assert_kind(
         store
-            .job_cancel(JobCancelParams::new(running).reason("late".to_owned()))
+            .job_cancel(JobCancelParams::new(running).reason("late"))
             .await,
         StoreErrorKind::Conflict,
         "cancelling a succeeded job",
@@ -170,7 +170,7 @@ pub async fn cancel_waiting_and_running<S: Store>(store: S) {
     assert_eq!(row(&store, running).await.state, JobState::Succeeded);
     assert_kind(
         store
-            .job_cancel(JobCancelParams::new(JobId(i64::MAX - 1)).reason("x".to_owned()))
+            .job_cancel(JobCancelParams::new(JobId(i64::MAX - 1)).reason("x"))
             .await,
         StoreErrorKind::NotFound,
         "cancelling a missing job",
@@ -251,7 +251,7 @@ pub async fn rescue_cancels_a_job_whose_cancel_was_requested<S: Store>(store: S)
     let dead = ServerId::new();
     assert_eq!(claim_lease(&store, dead, 2, SHORT_LEASE).await.len(), 2);
     let outcome = store
-        .job_cancel(JobCancelParams::new(cancelled).reason("not wanted".to_owned()))
+        .job_cancel(JobCancelParams::new(cancelled).reason("not wanted"))
         .await
         .expect("cancelling a running job");
     assert_eq!(outcome, CancelOutcome::Requested);
@@ -295,7 +295,7 @@ pub async fn release_of_a_job_whose_cancel_was_requested_cancels_it<S: Store>(st
     let server = ServerId::new();
     let claimed = claim_only(&store, server, id).await;
     let outcome = store
-        .job_cancel(JobCancelParams::new(id).reason("not wanted".to_owned()))
+        .job_cancel(JobCancelParams::new(id).reason("not wanted"))
         .await
         .expect("cancelling a running job");
     assert_eq!(outcome, CancelOutcome::Requested);

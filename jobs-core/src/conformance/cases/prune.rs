@@ -39,7 +39,7 @@ pub async fn prune_is_bounded_and_respects_ages<S: Store>(store: S) {
     let (succeeded, failed) = (&ids[..3], ids[3]);
     let (cancelled, deleted) = (ids[4], ids[5]);
     store
-        .job_cancel(JobCancelParams::new(cancelled).reason("r".to_owned()))
+        .job_cancel(JobCancelParams::new(cancelled).reason("r"))
         .await
         .unwrap();
     store

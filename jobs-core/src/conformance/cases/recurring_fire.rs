@@ -290,13 +290,13 @@ pub async fn cron_fire_skips_while_an_earlier_run_is_unfinished<S: Store>(store:
     };
     assert_eq!(ids.len(), 1);
     store
-        .job_cancel(JobCancelParams::new(ids[0]).reason("done".to_owned()))
+        .job_cancel(JobCancelParams::new(ids[0]).reason("done"))
         .await
         .expect("cancelling the extra run");
 
     // Finished: the next tick fires.
     store
-        .job_cancel(JobCancelParams::new(first).reason("done".to_owned()))
+        .job_cancel(JobCancelParams::new(first).reason("done"))
         .await
         .expect("cancelling the first run");
     let outcome = fire(6, true).await;
