@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::MAINTENANCE_BATCH;
 use crate::model::{Claim, JobId, JobState, NewJob, ServerId};
-use crate::DEFAULT_QUEUE;
+use crate::job::DEFAULT_QUEUE;
 
 /// Insert jobs, all or none.
 #[derive(Debug, Clone)]
