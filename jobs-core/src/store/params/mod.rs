@@ -1,4 +1,4 @@
-//! What each [`Store`](super::Store) operation takes and answers.
+//! What each [`Store`](crate::Store) operation takes and answers.
 //!
 //! Each operation takes one `#[non_exhaustive]` params struct, so a new field
 //! breaks no caller (River's `*Params`). A constructor takes only what has no

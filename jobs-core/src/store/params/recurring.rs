@@ -111,7 +111,7 @@ impl CronDueParams {
     }
 }
 
-/// What [`Store::cron_due`](super::Store::cron_due) found, and the store's
+/// What [`Store::cron_due`](crate::Store::cron_due) found, and the store's
 /// clock when it looked.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
