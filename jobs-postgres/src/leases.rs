@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use jobs_core::{JobId, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, StoreResult};
 use sqlx::Row;
 
+use crate::db::Db;
 use crate::error::store_error;
 use crate::options::Schema;
 use crate::sql::{counted_cte, micros};
-use crate::store::PgStore;
 
 /// The statements about leases of one store.
 #[derive(Debug)]
@@ -43,7 +43,8 @@ fn renew_sql(s: &str) -> String {
 }
 
 pub(crate) async fn renew_many(
-    store: &PgStore,
+    db: &Db,
+    sql: &Statements,
     p: LeaseRenewManyParams,
 ) -> StoreResult<Vec<LeaseStatus>> {
     if p.claims.is_empty() {
@@ -51,11 +52,11 @@ pub(crate) async fn renew_many(
     }
     let ids: Vec<i64> = p.claims.iter().map(|c| c.job_id.0).collect();
     let tokens: Vec<i64> = p.claims.iter().map(|c| c.token).collect();
-    let rows = sqlx::query(&store.sql().leases.renew)
+    let rows = sqlx::query(&sql.renew)
         .bind(ids)
         .bind(tokens)
         .bind(micros(p.lease))
-        .fetch_all(store.pool())
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("renewing leases", e))?;
     let mut held = HashMap::with_capacity(rows.len());
@@ -124,14 +125,18 @@ fn rescue_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn rescue(store: &PgStore, p: LeaseRescueParams) -> StoreResult<Vec<JobId>> {
+pub(crate) async fn rescue(
+    db: &Db,
+    sql: &Statements,
+    p: LeaseRescueParams,
+) -> StoreResult<Vec<JobId>> {
     if p.limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(&store.sql().leases.rescue)
+    let rows = sqlx::query(&sql.rescue)
         .bind(i64::from(p.limit))
-        .bind(store.channel())
-        .fetch_all(store.pool())
+        .bind(db.channel())
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("rescuing expired leases", e))?;
     let mut ids = Vec::with_capacity(rows.len());
@@ -145,7 +150,7 @@ pub(crate) async fn rescue(store: &PgStore, p: LeaseRescueParams) -> StoreResult
         runnable |= notified > 0;
     }
     if runnable {
-        store.wake();
+        db.wake();
     }
     Ok(ids)
 }

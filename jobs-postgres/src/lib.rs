@@ -16,6 +16,7 @@
 //!
 //! This crate is semver-exempt: depend on `jobs` with the `postgres` feature.
 
+mod db;
 mod error;
 mod jobs;
 mod leases;

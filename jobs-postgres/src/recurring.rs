@@ -11,10 +11,10 @@ use jobs_core::{
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use crate::db::Db;
 use crate::error::{finish, store_error};
 use crate::jobs::run::{self, Wake};
 use crate::options::Schema;
-use crate::store::PgStore;
 
 const SKIPPED_RUNNING: &str = "an earlier run is unfinished";
 
@@ -157,7 +157,7 @@ fn recurring_row(row: &PgRow) -> Result<RecurringRow, sqlx::Error> {
     Ok(out)
 }
 
-pub(crate) async fn upsert(store: &PgStore, p: CronUpsertParams) -> StoreResult<()> {
+pub(crate) async fn upsert(db: &Db, sql: &Statements, p: CronUpsertParams) -> StoreResult<()> {
     let def = p.def;
     let args = serde_json::to_string(&def.job.args).map_err(|e| {
         StoreError::new(
@@ -166,8 +166,8 @@ pub(crate) async fn upsert(store: &PgStore, p: CronUpsertParams) -> StoreResult<
         )
         .with_source(e)
     })?;
-    store.check_args_size(&def.job.name, args.len())?;
-    sqlx::query(&store.sql().recurring.upsert)
+    db.check_args_size(&def.job.name, args.len())?;
+    sqlx::query(&sql.upsert)
         .bind(&def.id)
         .bind(&def.schedule)
         .bind(&def.time_zone)
@@ -178,26 +178,26 @@ pub(crate) async fn upsert(store: &PgStore, p: CronUpsertParams) -> StoreResult<
         .bind(def.job.max_attempts)
         .bind(def.misfire.to_string())
         .bind(def.overlap.to_string())
-        .execute(store.pool())
+        .execute(db.pool())
         .await
         .map_err(|e| store_error("saving a recurring job", e))?;
     Ok(())
 }
 
-pub(crate) async fn remove(store: &PgStore, p: CronRemoveParams) -> StoreResult<bool> {
-    let done = sqlx::query(&store.sql().recurring.remove)
+pub(crate) async fn remove(db: &Db, sql: &Statements, p: CronRemoveParams) -> StoreResult<bool> {
+    let done = sqlx::query(&sql.remove)
         .bind(&p.id)
-        .execute(store.pool())
+        .execute(db.pool())
         .await
         .map_err(|e| store_error("removing a recurring job", e))?;
     Ok(done.rows_affected() > 0)
 }
 
-pub(crate) async fn pause(store: &PgStore, p: CronPauseParams) -> StoreResult<()> {
-    let done = sqlx::query(&store.sql().recurring.pause)
+pub(crate) async fn pause(db: &Db, sql: &Statements, p: CronPauseParams) -> StoreResult<()> {
+    let done = sqlx::query(&sql.pause)
         .bind(&p.id)
         .bind(p.paused)
-        .execute(store.pool())
+        .execute(db.pool())
         .await
         .map_err(|e| store_error("pausing a recurring job", e))?;
     if done.rows_affected() == 0 {
@@ -206,9 +206,13 @@ pub(crate) async fn pause(store: &PgStore, p: CronPauseParams) -> StoreResult<()
     Ok(())
 }
 
-pub(crate) async fn list(store: &PgStore, _p: CronListParams) -> StoreResult<Vec<RecurringRow>> {
-    sqlx::query(&store.sql().recurring.list)
-        .fetch_all(store.pool())
+pub(crate) async fn list(
+    db: &Db,
+    sql: &Statements,
+    _p: CronListParams,
+) -> StoreResult<Vec<RecurringRow>> {
+    sqlx::query(&sql.list)
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("listing recurring jobs", e))?
         .iter()
@@ -217,16 +221,16 @@ pub(crate) async fn list(store: &PgStore, _p: CronListParams) -> StoreResult<Vec
         .map_err(|e| store_error("reading recurring jobs", e))
 }
 
-pub(crate) async fn due(store: &PgStore, p: CronDueParams) -> StoreResult<CronDue> {
+pub(crate) async fn due(db: &Db, sql: &Statements, p: CronDueParams) -> StoreResult<CronDue> {
     let fail = |e| store_error("reading due recurring jobs", e);
-    let mut tx = store.pool().begin().await.map_err(fail)?;
+    let mut tx = db.pool().begin().await.map_err(fail)?;
     let due = async {
         // `now()` is the transaction's start: the same clock the query used.
         let now: Timestamp = sqlx::query_scalar("SELECT now()")
             .fetch_one(&mut *tx)
             .await
             .map_err(fail)?;
-        let due = sqlx::query(&store.sql().recurring.due)
+        let due = sqlx::query(&sql.due)
             .bind(i64::from(p.limit))
             .fetch_all(&mut *tx)
             .await
@@ -241,10 +245,14 @@ pub(crate) async fn due(store: &PgStore, p: CronDueParams) -> StoreResult<CronDu
     finish(tx, due, fail).await
 }
 
-pub(crate) async fn fire(store: &PgStore, p: CronFireParams) -> StoreResult<CronFireOutcome> {
-    let sql = &store.sql().recurring;
+pub(crate) async fn fire(
+    db: &Db,
+    sql: &Statements,
+    jobs_sql: &run::Statements,
+    p: CronFireParams,
+) -> StoreResult<CronFireOutcome> {
     let fail = |e| store_error("firing a recurring job", e);
-    let mut tx = store.pool().begin().await.map_err(fail)?;
+    let mut tx = db.pool().begin().await.map_err(fail)?;
     let fired = async {
         // Compare-and-set under the row's lock: one fire per tick.
         let won = sqlx::query(&sql.fire_cas)
@@ -280,7 +288,7 @@ pub(crate) async fn fire(store: &PgStore, p: CronFireParams) -> StoreResult<Cron
             .last()
             .and_then(|job| job.recurring.as_ref())
             .map(|origin| origin.scheduled_for);
-        let ids = run::insert(store, &mut *tx, p.jobs, Wake::AtCommit).await?;
+        let ids = run::insert(db, jobs_sql, &mut *tx, p.jobs, Wake::AtCommit).await?;
         if let Some(last) = ids.last() {
             sqlx::query(&sql.fired)
                 .bind(&p.id)
@@ -295,15 +303,19 @@ pub(crate) async fn fire(store: &PgStore, p: CronFireParams) -> StoreResult<Cron
     .await;
     let outcome = finish(tx, fired, fail).await?;
     if matches!(&outcome, CronFireOutcome::Fired(ids) if !ids.is_empty()) {
-        store.wake();
+        db.wake();
     }
     Ok(outcome)
 }
 
-pub(crate) async fn trigger(store: &PgStore, p: CronTriggerParams) -> StoreResult<JobId> {
-    let sql = &store.sql().recurring;
+pub(crate) async fn trigger(
+    db: &Db,
+    sql: &Statements,
+    jobs_sql: &run::Statements,
+    p: CronTriggerParams,
+) -> StoreResult<JobId> {
     let fail = |e| store_error("triggering a recurring job", e);
-    let mut tx = store.pool().begin().await.map_err(fail)?;
+    let mut tx = db.pool().begin().await.map_err(fail)?;
     let triggered = async {
         let row = sqlx::query(&sql.get_def)
             .bind(&p.id)
@@ -319,7 +331,7 @@ pub(crate) async fn trigger(store: &PgStore, p: CronTriggerParams) -> StoreResul
         let mut job = def.job;
         job.run_at = RunAt::Now;
         job.recurring = Some(origin(&p.id, now)?);
-        let ids = run::insert(store, &mut *tx, vec![job], Wake::AtCommit).await?;
+        let ids = run::insert(db, jobs_sql, &mut *tx, vec![job], Wake::AtCommit).await?;
         let id = *ids.first().ok_or_else(|| {
             StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")
         })?;
@@ -334,7 +346,7 @@ pub(crate) async fn trigger(store: &PgStore, p: CronTriggerParams) -> StoreResul
     }
     .await;
     let id = finish(tx, triggered, fail).await?;
-    store.wake();
+    db.wake();
     Ok(id)
 }
 

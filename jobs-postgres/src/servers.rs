@@ -7,10 +7,10 @@ use jobs_core::{
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use crate::db::Db;
 use crate::error::store_error;
 use crate::options::Schema;
 use crate::sql::micros;
-use crate::store::PgStore;
 
 /// The statements about servers of one store.
 #[derive(Debug)]
@@ -46,9 +46,13 @@ fn heartbeat_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn heartbeat(store: &PgStore, p: ServerHeartbeatParams) -> StoreResult<()> {
+pub(crate) async fn heartbeat(
+    db: &Db,
+    sql: &Statements,
+    p: ServerHeartbeatParams,
+) -> StoreResult<()> {
     let info: ServerInfo = p.info;
-    sqlx::query(&store.sql().servers.heartbeat)
+    sqlx::query(&sql.heartbeat)
         .bind(info.id.0)
         .bind(info.host)
         .bind(i64::from(info.pid))
@@ -56,7 +60,7 @@ pub(crate) async fn heartbeat(store: &PgStore, p: ServerHeartbeatParams) -> Stor
         .bind(i64::from(info.concurrency))
         .bind(info.job_names)
         .bind(info.started_at)
-        .execute(store.pool())
+        .execute(db.pool())
         .await
         .map_err(|e| store_error("recording a heartbeat", e))?;
     Ok(())
@@ -71,9 +75,13 @@ fn list_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn list(store: &PgStore, _p: ServerListParams) -> StoreResult<Vec<ServerInfo>> {
-    sqlx::query(&store.sql().servers.list)
-        .fetch_all(store.pool())
+pub(crate) async fn list(
+    db: &Db,
+    sql: &Statements,
+    _p: ServerListParams,
+) -> StoreResult<Vec<ServerInfo>> {
+    sqlx::query(&sql.list)
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("listing servers", e))?
         .iter()
@@ -107,11 +115,11 @@ fn remove_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn remove(store: &PgStore, p: ServerRemoveParams) -> StoreResult<u64> {
-    let done = sqlx::query(&store.sql().servers.remove)
+pub(crate) async fn remove(db: &Db, sql: &Statements, p: ServerRemoveParams) -> StoreResult<u64> {
+    let done = sqlx::query(&sql.remove)
         .bind(p.id.map(|id| id.0))
         .bind(micros(p.stale_after))
-        .execute(store.pool())
+        .execute(db.pool())
         .await
         .map_err(|e| store_error("removing servers", e))?;
     Ok(done.rows_affected())

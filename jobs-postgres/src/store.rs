@@ -1,7 +1,8 @@
 //! [`PgStore`]: its construction (connecting, options, migrating), the
 //! statements it builds once, transactional enqueue and completion, the
-//! wake-ups, and the `impl Store`, which hands each method to the module of
-//! its entity (`jobs`, `leases`, `servers`, `recurring`).
+//! listener, and the `impl Store`, which hands each method to the module of
+//! its entity (`jobs`, `leases`, `servers`, `recurring`) with the store's
+//! [`Db`] and that entity's statements.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,10 +21,11 @@ use jobs_core::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
+use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::jobs::run::Wake;
 use crate::jobs::{self, manage, run};
-use crate::listener::{self, ListenerGuard, Notifier};
+use crate::listener::ListenerGuard;
 use crate::options::{PgStoreOptions, Schema};
 use crate::{leases, migrate, recurring, servers};
 
@@ -62,41 +64,17 @@ pub struct PgStore {
 }
 
 struct Inner {
-    pool: PgPool,
+    db: Db,
     schema: Schema,
-    /// The schema's LISTEN/NOTIFY channel, bound to every statement that notifies.
-    channel: String,
-    sql: Statements,
+    // Every statement of the store, by entity, built once from its schema.
+    jobs: jobs::Statements,
+    leases: leases::Statements,
+    servers: servers::Statements,
+    recurring: recurring::Statements,
     options: PgStoreOptions,
-    signal: JobSignal,
-    /// The payload of this store's own NOTIFYs, so that its listener can
-    /// skip them (the store woke its servers when it inserted).
-    origin: String,
     /// Started on the first `job_signal()`: a client that only enqueues
     /// holds no listening connection.
     listener: OnceLock<Option<ListenerGuard>>,
-    /// Started on the first insert through the store's pool.
-    notifier: OnceLock<Option<Notifier>>,
-}
-
-/// Every statement of one store, by entity, built once from its schema.
-#[derive(Debug)]
-pub(crate) struct Statements {
-    pub(crate) jobs: jobs::Statements,
-    pub(crate) leases: leases::Statements,
-    pub(crate) servers: servers::Statements,
-    pub(crate) recurring: recurring::Statements,
-}
-
-impl Statements {
-    fn new(schema: &Schema) -> Self {
-        Self {
-            jobs: jobs::Statements::new(schema),
-            leases: leases::Statements::new(schema),
-            servers: servers::Statements::new(schema),
-            recurring: recurring::Statements::new(schema),
-        }
-    }
 }
 
 impl fmt::Debug for PgStore {
@@ -168,15 +146,14 @@ impl PgStore {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                pool,
-                channel: schema.channel(),
-                sql: Statements::new(&schema),
+                db: Db::new(pool, schema.channel(), options.max_args_bytes),
+                jobs: jobs::Statements::new(&schema),
+                leases: leases::Statements::new(&schema),
+                servers: servers::Statements::new(&schema),
+                recurring: recurring::Statements::new(&schema),
                 schema,
                 options,
-                signal: JobSignal::new(),
-                origin: uuid::Uuid::new_v4().simple().to_string(),
                 listener: OnceLock::new(),
-                notifier: OnceLock::new(),
             }),
         })
     }
@@ -184,7 +161,7 @@ impl PgStore {
     /// Applies pending migrations: idempotent, and safe when several
     /// processes run it at once.
     pub async fn migrate(&self) -> Result<()> {
-        migrate::run(&self.inner.pool, &self.inner.schema).await
+        migrate::run(self.inner.db.pool(), &self.inner.schema).await
     }
 
     /// The SQL of every migration for `schema`, for applying with your own
@@ -197,7 +174,7 @@ impl PgStore {
 
     /// The pool the store runs on.
     pub fn pool(&self) -> &PgPool {
-        &self.inner.pool
+        self.inner.db.pool()
     }
 
     /// The schema the store's tables live in.
@@ -240,7 +217,8 @@ impl PgStore {
         conn: &mut PgConnection,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<JobId>> {
-        Ok(run::insert(self, &mut *conn, jobs, Wake::AtCommit).await?)
+        let inner = &self.inner;
+        Ok(run::insert(&inner.db, &inner.jobs.run, &mut *conn, jobs, Wake::AtCommit).await?)
     }
 
     /// Marks the running job of `ctx` succeeded on the application's own
@@ -273,157 +251,110 @@ impl PgStore {
     /// # Ok(()) }
     /// ```
     pub async fn complete_in(&self, conn: &mut PgConnection, ctx: &JobContext) -> Result<()> {
-        Ok(run::complete_in(self, conn, ctx).await?)
-    }
-
-    pub(crate) fn sql(&self) -> &Statements {
-        &self.inner.sql
-    }
-
-    /// The LISTEN/NOTIFY channel, for statements that notify.
-    pub(crate) fn channel(&self) -> &str {
-        &self.inner.channel
-    }
-
-    /// Wakes this store's own servers.
-    pub(crate) fn wake(&self) {
-        self.inner.signal.notify();
-    }
-
-    /// Wakes servers in other processes, through the coalescing notifier
-    /// (started on first use).
-    pub(crate) fn notify_others(&self) {
-        let inner = &self.inner;
-        let notifier = inner.notifier.get_or_init(|| {
-            listener::spawn_notifier(&inner.pool, inner.channel.clone(), inner.origin.clone())
-        });
-        if let Some(notifier) = notifier {
-            notifier.request();
-        }
-    }
-
-    /// Refuses arguments over the configured limit.
-    pub(crate) fn check_args_size(&self, name: &str, len: usize) -> StoreResult<()> {
-        let max = self.inner.options.max_args_bytes;
-        if len > max {
-            return Err(StoreError::new(
-                StoreErrorKind::Invalid,
-                format!(
-                    "the arguments of job `{name}` are {len} bytes, over the limit of {max} bytes; \
-                     store large data elsewhere and pass its id (or raise \
-                     `PgStoreOptions::max_args_bytes`)"
-                ),
-            ));
-        }
-        Ok(())
+        Ok(run::complete_in(&self.inner.jobs.run, conn, ctx).await?)
     }
 }
 
 impl Store for PgStore {
     async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
-        run::insert_many(self, p.jobs).await
+        run::insert_many(&self.inner.db, &self.inner.jobs.run, p.jobs).await
     }
 
     async fn job_claim(&self, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {
-        run::claim(self, p).await
+        run::claim(&self.inner.db, &self.inner.jobs.run, p).await
     }
 
     async fn job_complete_many(&self, p: JobCompleteManyParams) -> StoreResult<Vec<bool>> {
-        run::complete_many(self, p).await
+        run::complete_many(&self.inner.db, &self.inner.jobs.run, p).await
     }
 
     async fn job_progress_many(&self, p: JobProgressManyParams) -> StoreResult<Vec<bool>> {
-        run::progress_many(self, p).await
+        run::progress_many(&self.inner.db, &self.inner.jobs.run, p).await
     }
 
     async fn lease_renew_many(&self, p: LeaseRenewManyParams) -> StoreResult<Vec<LeaseStatus>> {
-        leases::renew_many(self, p).await
+        leases::renew_many(&self.inner.db, &self.inner.leases, p).await
     }
 
     async fn lease_rescue(&self, p: LeaseRescueParams) -> StoreResult<Vec<JobId>> {
-        leases::rescue(self, p).await
+        leases::rescue(&self.inner.db, &self.inner.leases, p).await
     }
 
     async fn job_get(&self, p: JobGetParams) -> StoreResult<Option<JobDetail>> {
-        manage::get(self, p).await
+        manage::get(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_list(&self, p: JobListParams) -> StoreResult<Vec<JobRow>> {
-        manage::list(self, p).await
+        manage::list(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_count(&self, p: JobCountParams) -> StoreResult<Vec<QueueStateCount>> {
-        manage::count(self, p).await
+        manage::count(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_retry(&self, p: JobRetryParams) -> StoreResult<()> {
-        manage::retry(self, p).await
+        manage::retry(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_cancel(&self, p: JobCancelParams) -> StoreResult<CancelOutcome> {
-        manage::cancel(self, p).await
+        manage::cancel(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_delete(&self, p: JobDeleteParams) -> StoreResult<()> {
-        manage::delete(self, p).await
+        manage::delete(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {
-        manage::prune(self, p).await
+        manage::prune(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn server_heartbeat(&self, p: ServerHeartbeatParams) -> StoreResult<()> {
-        servers::heartbeat(self, p).await
+        servers::heartbeat(&self.inner.db, &self.inner.servers, p).await
     }
 
     async fn server_list(&self, p: ServerListParams) -> StoreResult<Vec<ServerInfo>> {
-        servers::list(self, p).await
+        servers::list(&self.inner.db, &self.inner.servers, p).await
     }
 
     async fn server_remove(&self, p: ServerRemoveParams) -> StoreResult<u64> {
-        servers::remove(self, p).await
+        servers::remove(&self.inner.db, &self.inner.servers, p).await
     }
 
     async fn cron_upsert(&self, p: CronUpsertParams) -> StoreResult<()> {
-        recurring::upsert(self, p).await
+        recurring::upsert(&self.inner.db, &self.inner.recurring, p).await
     }
 
     async fn cron_remove(&self, p: CronRemoveParams) -> StoreResult<bool> {
-        recurring::remove(self, p).await
+        recurring::remove(&self.inner.db, &self.inner.recurring, p).await
     }
 
     async fn cron_pause(&self, p: CronPauseParams) -> StoreResult<()> {
-        recurring::pause(self, p).await
+        recurring::pause(&self.inner.db, &self.inner.recurring, p).await
     }
 
     async fn cron_list(&self, p: CronListParams) -> StoreResult<Vec<RecurringRow>> {
-        recurring::list(self, p).await
+        recurring::list(&self.inner.db, &self.inner.recurring, p).await
     }
 
     async fn cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
-        recurring::due(self, p).await
+        recurring::due(&self.inner.db, &self.inner.recurring, p).await
     }
 
     async fn cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
-        recurring::fire(self, p).await
+        let inner = &self.inner;
+        recurring::fire(&inner.db, &inner.recurring, &inner.jobs.run, p).await
     }
 
     async fn cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
-        recurring::trigger(self, p).await
+        let inner = &self.inner;
+        recurring::trigger(&inner.db, &inner.recurring, &inner.jobs.run, p).await
     }
 
     fn job_signal(&self) -> Option<JobSignal> {
         let inner = &self.inner;
-        inner.listener.get_or_init(|| {
-            inner.options.listen.then(|| {
-                listener::spawn(
-                    &inner.pool,
-                    inner.channel.clone(),
-                    inner.origin.clone(),
-                    inner.signal.clone(),
-                )
-            })?
-        });
-        Some(inner.signal.clone())
+        inner
+            .listener
+            .get_or_init(|| inner.options.listen.then(|| inner.db.spawn_listener())?);
+        Some(inner.db.signal())
     }
 }

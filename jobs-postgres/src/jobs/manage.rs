@@ -10,10 +10,10 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::error::{conflict, parse_state, store_error};
 use crate::jobs::job_row;
 use crate::sql::{counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
-use crate::store::PgStore;
 
 /// The statements of job management.
 #[derive(Debug)]
@@ -67,10 +67,14 @@ fn get_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn get(store: &PgStore, p: JobGetParams) -> StoreResult<Option<JobDetail>> {
-    let Some(row) = sqlx::query(&store.sql().jobs.manage.get)
+pub(crate) async fn get(
+    db: &Db,
+    sql: &Statements,
+    p: JobGetParams,
+) -> StoreResult<Option<JobDetail>> {
+    let Some(row) = sqlx::query(&sql.get)
         .bind(p.id.0)
-        .fetch_optional(store.pool())
+        .fetch_optional(db.pool())
         .await
         .map_err(|e| store_error("reading a job", e))?
     else {
@@ -157,11 +161,11 @@ fn list_sql(s: &str, variant: usize) -> String {
     format!("SELECT {cols} FROM {s}.jobs WHERE {filter} ORDER BY id DESC LIMIT $2")
 }
 
-pub(crate) async fn list(store: &PgStore, p: JobListParams) -> StoreResult<Vec<JobRow>> {
+pub(crate) async fn list(db: &Db, sql: &Statements, p: JobListParams) -> StoreResult<Vec<JobRow>> {
     if p.limit == 0 {
         return Ok(Vec::new());
     }
-    let mut query = sqlx::query(&store.sql().jobs.manage.list[list_variant(&p)])
+    let mut query = sqlx::query(&sql.list[list_variant(&p)])
         .bind(p.before.map_or(i64::MAX, |id| id.0))
         .bind(i64::from(p.limit));
     if let Some(state) = p.state {
@@ -171,7 +175,7 @@ pub(crate) async fn list(store: &PgStore, p: JobListParams) -> StoreResult<Vec<J
         query = query.bind(queue);
     }
     query
-        .fetch_all(store.pool())
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("listing jobs", e))?
         .iter()
@@ -197,11 +201,12 @@ fn count_sql(s: &str) -> String {
 }
 
 pub(crate) async fn count(
-    store: &PgStore,
+    db: &Db,
+    sql: &Statements,
     _p: JobCountParams,
 ) -> StoreResult<Vec<QueueStateCount>> {
-    let rows = sqlx::query(&store.sql().jobs.manage.count)
-        .fetch_all(store.pool())
+    let rows = sqlx::query(&sql.count)
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("counting jobs", e))?;
     let mut counts = Vec::with_capacity(rows.len());
@@ -253,11 +258,11 @@ fn retry_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn retry(store: &PgStore, p: JobRetryParams) -> StoreResult<()> {
-    let row = sqlx::query(&store.sql().jobs.manage.retry)
+pub(crate) async fn retry(db: &Db, sql: &Statements, p: JobRetryParams) -> StoreResult<()> {
+    let row = sqlx::query(&sql.retry)
         .bind(p.id.0)
-        .bind(store.channel())
-        .fetch_optional(store.pool())
+        .bind(db.channel())
+        .fetch_optional(db.pool())
         .await
         .map_err(|e| store_error("retrying a job", e))?
         .ok_or_else(|| StoreError::job_not_found(p.id))?;
@@ -266,7 +271,7 @@ pub(crate) async fn retry(store: &PgStore, p: JobRetryParams) -> StoreResult<()>
         .map_err(|e| store_error("retrying a job", e))?;
     match parse_state(&state)? {
         JobState::Failed | JobState::Cancelled | JobState::Deleted => {
-            store.wake();
+            db.wake();
             Ok(())
         }
         state => Err(conflict(format!(
@@ -302,11 +307,15 @@ fn cancel_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn cancel(store: &PgStore, p: JobCancelParams) -> StoreResult<CancelOutcome> {
-    let row = sqlx::query(&store.sql().jobs.manage.cancel)
+pub(crate) async fn cancel(
+    db: &Db,
+    sql: &Statements,
+    p: JobCancelParams,
+) -> StoreResult<CancelOutcome> {
+    let row = sqlx::query(&sql.cancel)
         .bind(p.id.0)
         .bind(p.reason)
-        .fetch_optional(store.pool())
+        .fetch_optional(db.pool())
         .await
         .map_err(|e| store_error("cancelling a job", e))?
         .ok_or_else(|| StoreError::job_not_found(p.id))?;
@@ -348,10 +357,10 @@ fn delete_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn delete(store: &PgStore, p: JobDeleteParams) -> StoreResult<()> {
-    let row = sqlx::query(&store.sql().jobs.manage.delete)
+pub(crate) async fn delete(db: &Db, sql: &Statements, p: JobDeleteParams) -> StoreResult<()> {
+    let row = sqlx::query(&sql.delete)
         .bind(p.id.0)
-        .fetch_optional(store.pool())
+        .fetch_optional(db.pool())
         .await
         .map_err(|e| store_error("deleting a job", e))?
         .ok_or_else(|| StoreError::job_not_found(p.id))?;
@@ -408,16 +417,16 @@ fn prune_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn prune(store: &PgStore, p: JobPruneParams) -> StoreResult<u64> {
+pub(crate) async fn prune(db: &Db, sql: &Statements, p: JobPruneParams) -> StoreResult<u64> {
     if p.limit == 0 {
         return Ok(0);
     }
-    let n: i64 = sqlx::query_scalar(&store.sql().jobs.manage.prune)
+    let n: i64 = sqlx::query_scalar(&sql.prune)
         .bind(micros(p.retention.succeeded))
         .bind(micros(p.retention.deleted))
         .bind(micros(p.retention.failed))
         .bind(i64::from(p.limit))
-        .fetch_one(store.pool())
+        .fetch_one(db.pool())
         .await
         .map_err(|e| store_error("pruning jobs", e))?;
     Ok(u64::try_from(n).unwrap_or(0))

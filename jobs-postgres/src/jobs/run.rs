@@ -11,10 +11,10 @@ use jobs_core::{
 };
 use sqlx::{PgConnection, PgExecutor, Row};
 
+use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
 use crate::sql::{counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
-use crate::store::PgStore;
 
 /// The statements of the hot path.
 #[derive(Debug)]
@@ -112,7 +112,8 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
 /// Inserts already serialized jobs in one statement on `executor`; their
 /// ids in order. The caller wakes servers as `wake` says.
 pub(crate) async fn insert<'e>(
-    store: &PgStore,
+    db: &Db,
+    sql: &Statements,
     executor: impl PgExecutor<'e>,
     jobs: Vec<NewJob>,
     wake: Wake,
@@ -141,7 +142,7 @@ pub(crate) async fn insert<'e>(
             )
             .with_source(e)
         })?;
-        store.check_args_size(&job.name, json.len())?;
+        db.check_args_size(&job.name, json.len())?;
         let (at, delay) = match job.run_at {
             RunAt::At(at) => (Some(at), None),
             RunAt::After(delay) => (None, Some(micros(delay))),
@@ -165,7 +166,6 @@ pub(crate) async fn insert<'e>(
             }
         }
     }
-    let sql = &store.sql().jobs.run;
     let mut query = match (n, wake) {
         (1, Wake::AtCommit) => sqlx::query(&sql.insert_one_notify),
         (1, Wake::Afterwards) => sqlx::query(&sql.insert_one),
@@ -199,7 +199,7 @@ pub(crate) async fn insert<'e>(
             .bind(ticks)
     };
     if let Wake::AtCommit = wake {
-        query = query.bind(store.channel());
+        query = query.bind(db.channel());
     }
     let rows = query.fetch_all(executor).await.map_err(insert_error)?;
     rows.iter()
@@ -223,12 +223,16 @@ fn insert_error(error: sqlx::Error) -> StoreError {
 }
 
 /// `Store::job_insert_many`: through the store's pool.
-pub(crate) async fn insert_many(store: &PgStore, jobs: Vec<NewJob>) -> StoreResult<Vec<JobId>> {
-    let ids = insert(store, store.pool(), jobs, Wake::Afterwards).await?;
+pub(crate) async fn insert_many(
+    db: &Db,
+    sql: &Statements,
+    jobs: Vec<NewJob>,
+) -> StoreResult<Vec<JobId>> {
+    let ids = insert(db, sql, db.pool(), jobs, Wake::Afterwards).await?;
     if !ids.is_empty() {
         // Our own servers need not wait for the NOTIFY round trip.
-        store.wake();
-        store.notify_others();
+        db.wake();
+        db.notify_others();
     }
     Ok(ids)
 }
@@ -278,7 +282,11 @@ fn claim_sql(s: &str) -> String {
     )
 }
 
-pub(crate) async fn claim(store: &PgStore, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {
+pub(crate) async fn claim(
+    db: &Db,
+    sql: &Statements,
+    p: JobClaimParams,
+) -> StoreResult<Vec<JobRow>> {
     let mut seen = HashSet::new();
     let queues: Vec<String> = p
         .queues
@@ -288,13 +296,13 @@ pub(crate) async fn claim(store: &PgStore, p: JobClaimParams) -> StoreResult<Vec
     if queues.is_empty() || p.names.is_empty() || p.limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(&store.sql().jobs.run.claim)
+    let rows = sqlx::query(&sql.claim)
         .bind(queues)
         .bind(p.names)
         .bind(i64::from(p.limit))
         .bind(p.server_id.0)
         .bind(micros(p.lease))
-        .fetch_all(store.pool())
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("claiming jobs", e))?;
     rows.iter()
@@ -351,7 +359,8 @@ fn complete_sql(s: &str) -> String {
 }
 
 pub(crate) async fn complete_many(
-    store: &PgStore,
+    db: &Db,
+    sql: &Statements,
     p: JobCompleteManyParams,
 ) -> StoreResult<Vec<bool>> {
     let n = p.completions.len();
@@ -384,7 +393,7 @@ pub(crate) async fn complete_many(
         deltas.push(delta);
         set_errors.push(set_error);
     }
-    let rows = sqlx::query(&store.sql().jobs.run.complete)
+    let rows = sqlx::query(&sql.complete)
         .bind(ids)
         .bind(tokens)
         .bind(states)
@@ -393,8 +402,8 @@ pub(crate) async fn complete_many(
         .bind(deltas)
         .bind(set_errors)
         .bind(p.server_id.0)
-        .bind(store.channel())
-        .fetch_all(store.pool())
+        .bind(db.channel())
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("completing jobs", e))?;
     let mut applied = HashSet::with_capacity(rows.len());
@@ -412,7 +421,7 @@ pub(crate) async fn complete_many(
         runnable |= notified > 0;
     }
     if runnable {
-        store.wake();
+        db.wake();
     }
     Ok(is_first
         .into_iter()
@@ -475,11 +484,11 @@ fn complete_in_sql(s: &str) -> String {
 
 /// `PgStore::complete_in`.
 pub(crate) async fn complete_in(
-    store: &PgStore,
+    sql: &Statements,
     conn: &mut PgConnection,
     ctx: &JobContext,
 ) -> StoreResult<()> {
-    let applied: i64 = sqlx::query_scalar(&store.sql().jobs.run.complete_in)
+    let applied: i64 = sqlx::query_scalar(&sql.complete_in)
         .bind(ctx.id().0)
         .bind(ctx.claim().token)
         .fetch_one(&mut *conn)
@@ -511,7 +520,8 @@ fn progress_sql(s: &str) -> String {
 }
 
 pub(crate) async fn progress_many(
-    store: &PgStore,
+    db: &Db,
+    sql: &Statements,
     p: JobProgressManyParams,
 ) -> StoreResult<Vec<bool>> {
     if p.updates.is_empty() {
@@ -520,11 +530,11 @@ pub(crate) async fn progress_many(
     let ids: Vec<i64> = p.updates.iter().map(|(c, _)| c.job_id.0).collect();
     let tokens: Vec<i64> = p.updates.iter().map(|(c, _)| c.token).collect();
     let progress: Vec<String> = p.updates.iter().map(|(_, v)| v.to_string()).collect();
-    let rows = sqlx::query(&store.sql().jobs.run.progress)
+    let rows = sqlx::query(&sql.progress)
         .bind(ids)
         .bind(tokens)
         .bind(progress)
-        .fetch_all(store.pool())
+        .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("writing job progress", e))?;
     let mut applied = HashSet::with_capacity(rows.len());
