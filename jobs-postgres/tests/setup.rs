@@ -34,10 +34,10 @@ async fn migration_versions(store: &PgStore) -> Vec<i32> {
 #[tokio::test]
 async fn migrates_from_empty_and_twice_in_a_row() {
     let (store, _guard) = common::store().await;
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
     // And a second store on the same schema finds nothing to do.
     let again = PgStore::with_options(
         store.pool().clone(),
@@ -45,7 +45,7 @@ async fn migrates_from_empty_and_twice_in_a_row() {
     )
     .await
     .unwrap();
-    assert_eq!(migration_versions(&again).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&again).await, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]
@@ -77,7 +77,7 @@ async fn migrates_concurrently_from_separate_pools() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]
@@ -90,7 +90,7 @@ async fn migration_sql_applies_with_an_outside_tool() {
     let store = PgStore::with_options(pool, PgStoreOptions::new().schema(schema.clone()))
         .await
         .unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
     store
         .job_insert_many(JobInsertManyParams::new(vec![NewJob::new("a", json!({}))]))
         .await

@@ -17,8 +17,8 @@ use crate::store::{
     StoreErrorKind,
 };
 
-/// `cron_upsert` creates an entry with its whole definition (policies
-/// included), not paused, with `next_run_at` unset and no run yet; a new
+/// `cron_upsert` creates an entry with its whole definition (policies, and
+/// the job's timeout and backoff, included), not paused, with `next_run_at` unset and no run yet; a new
 /// entry is due at once so that the next scheduler pass computes its first
 /// tick.
 pub async fn cron_upsert_creates_an_entry_due_at_once<S: Store>(store: S) {
@@ -27,6 +27,8 @@ pub async fn cron_upsert_creates_an_entry_due_at_once<S: Store>(store: S) {
     def.overlap = Overlap::Skip;
     def.job.queue = "reports".to_owned();
     def.time_zone = "Europe/Berlin".to_owned();
+    def.job.timeout = Some(Duration::from_secs(90));
+    def.job.backoff = Some(crate::Backoff::fixed(Duration::from_millis(1500)));
     cron_upsert(&store, def.clone()).await;
 
     let rows = cron_list(&store).await;
