@@ -102,17 +102,19 @@ impl PgStoreOptions {
         self
     }
 
-    /// The most connections of the pool [`PgStore::connect_with`](crate::PgStore::connect_with)
-    /// builds (default: sqlx's, 10). A store built on your own pool uses
+    /// The most connections of the pool that
+    /// [`PgStore::connect_with`](crate::PgStore::connect_with) builds
+    /// (default: sqlx's, 10). A store built on your own pool uses
     /// that pool's size.
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = Some(max);
         self
     }
 
-    /// The `application_name` of the connections [`PgStore::connect_with`](crate::PgStore::connect_with)
-    /// opens, shown in `pg_stat_activity` (default: the URL's, else
-    /// `jobs`). It wins over the URL's.
+    /// The `application_name` of the connections that
+    /// [`PgStore::connect_with`](crate::PgStore::connect_with) opens, shown
+    /// in `pg_stat_activity` (default: the URL's, else `jobs`). It wins
+    /// over the URL's.
     pub fn application_name(mut self, name: impl Into<String>) -> Self {
         self.application_name = Some(name.into());
         self
