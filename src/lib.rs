@@ -103,8 +103,8 @@ pub mod store {
 #[cfg(feature = "postgres")]
 pub mod postgres {
     pub use jobs_postgres::{
-        Error, PgStore, PgStoreOptions, Result, APPLICATION_NAME, DEFAULT_MAX_ARGS_BYTES,
-        DEFAULT_SCHEMA,
+        Error, PgStore, PgStoreOptions, Result, APPLICATION_NAME, DEFAULT_ENQUEUE_TIMEOUT,
+        DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA,
     };
 }
 

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::retry::Backoff;
+
 /// A point in time, in UTC. Stores compare these against their own clock
 /// (the database clock for PostgreSQL), never against the application's.
 pub type Timestamp = DateTime<Utc>;
@@ -167,6 +169,12 @@ pub struct NewJob {
     pub run_at: RunAt,
     /// Set when a recurring schedule enqueued it: the schedule's id and the tick's instant.
     pub recurring: Option<RecurringOrigin>,
+    /// The limit of each attempt, when the enqueue set one; `None` leaves
+    /// it to the job type's options on the server that runs it.
+    pub timeout: Option<Duration>,
+    /// The delay between attempts, when the enqueue set one; `None` leaves
+    /// it to the job type's options on the server that runs it.
+    pub backoff: Option<Backoff>,
 }
 
 impl NewJob {
@@ -180,6 +188,8 @@ impl NewJob {
             max_attempts: crate::DEFAULT_MAX_ATTEMPTS,
             run_at: RunAt::Now,
             recurring: None,
+            timeout: None,
+            backoff: None,
         }
     }
 }
@@ -259,6 +269,10 @@ pub struct JobRow {
     /// `JobContext::set_progress` wrote it: `{"percent": 40, "message": "..."}`.
     /// Cleared when the job is claimed again.
     pub progress: Option<serde_json::Value>,
+    /// The attempt limit its enqueue set, if any (see [`NewJob::timeout`]).
+    pub timeout: Option<Duration>,
+    /// The backoff its enqueue set, if any (see [`NewJob::backoff`]).
+    pub backoff: Option<Backoff>,
 }
 
 impl JobRow {
@@ -293,6 +307,8 @@ impl JobRow {
             last_error: None,
             recurring: None,
             progress: None,
+            timeout: None,
+            backoff: None,
         }
     }
 

@@ -29,5 +29,7 @@ mod sql;
 mod store;
 
 pub use error::{Error, Result};
-pub use options::{PgStoreOptions, DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA};
+pub use options::{
+    PgStoreOptions, DEFAULT_ENQUEUE_TIMEOUT, DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA,
+};
 pub use store::{PgStore, APPLICATION_NAME};

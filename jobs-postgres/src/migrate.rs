@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "partial_state_index",
         sql: include_str!("../migrations/0003_partial_state_index.sql"),
     },
+    Migration {
+        version: 4,
+        name: "job_timeout_backoff",
+        sql: include_str!("../migrations/0004_job_timeout_backoff.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -245,6 +250,7 @@ mod tests {
         (1, "552f261d54f5842c"),
         (2, "a44aa065f3ae9508"),
         (3, "54df82bb40869a34"),
+        (4, "0d6989ee58747d33"),
     ];
 
     #[test]

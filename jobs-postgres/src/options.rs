@@ -1,5 +1,8 @@
 //! How a [`PgStore`](crate::PgStore) is configured: the schema it lives in,
-//! whether it migrates at start, the argument size limit, LISTEN/NOTIFY.
+//! whether it migrates at start, the argument size limit, LISTEN/NOTIFY,
+//! the time budget of an enqueue, and the pool `connect_with` builds.
+
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -8,6 +11,9 @@ pub const DEFAULT_SCHEMA: &str = "jobs";
 
 /// The largest serialized arguments accepted at enqueue unless told otherwise: 256 KiB.
 pub const DEFAULT_MAX_ARGS_BYTES: usize = 256 * 1024;
+
+/// How long an enqueue through the store's pool may take unless told otherwise: 5 s.
+pub const DEFAULT_ENQUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Options of a [`PgStore`](crate::PgStore). Start from
 /// [`PgStoreOptions::new`] (the defaults) and change what you need:
@@ -23,6 +29,9 @@ pub struct PgStoreOptions {
     pub(crate) migrate: bool,
     pub(crate) max_args_bytes: usize,
     pub(crate) listen: bool,
+    pub(crate) enqueue_timeout: Duration,
+    pub(crate) max_connections: Option<u32>,
+    pub(crate) application_name: Option<String>,
 }
 
 impl Default for PgStoreOptions {
@@ -32,12 +41,16 @@ impl Default for PgStoreOptions {
             migrate: true,
             max_args_bytes: DEFAULT_MAX_ARGS_BYTES,
             listen: true,
+            enqueue_timeout: DEFAULT_ENQUEUE_TIMEOUT,
+            max_connections: None,
+            application_name: None,
         }
     }
 }
 
 impl PgStoreOptions {
-    /// The defaults: schema `jobs`, migrate at start, 256 KiB arguments, LISTEN/NOTIFY on.
+    /// The defaults: schema `jobs`, migrate at start, 256 KiB arguments,
+    /// LISTEN/NOTIFY on, enqueues bounded by 5 s.
     pub fn new() -> Self {
         Self::default()
     }
@@ -72,6 +85,38 @@ impl PgStoreOptions {
     /// the pool. Servers poll either way; this only makes pickup faster.
     pub fn listen(mut self, listen: bool) -> Self {
         self.listen = listen;
+        self
+    }
+
+    /// How long an enqueue through the store's pool (`Jobs::enqueue`, a
+    /// batch, `Store::job_insert_many`) may take, waiting for a connection
+    /// included (default 5 s). Past it the enqueue fails with an
+    /// `Unavailable` store error instead of waiting for the pool's acquire
+    /// timeout (sqlx's default is 30 s) while the database is unreachable.
+    /// An enqueue that ran out of time may still have been stored, as with
+    /// any error after the statement was sent. Enqueues in the
+    /// application's own transaction (`enqueue_in`) are not bounded: they
+    /// run on a connection the application already holds.
+    pub fn enqueue_timeout(mut self, timeout: Duration) -> Self {
+        self.enqueue_timeout = timeout;
+        self
+    }
+
+    /// The most connections of the pool that
+    /// [`PgStore::connect_with`](crate::PgStore::connect_with) builds
+    /// (default: sqlx's, 10). A store built on your own pool uses
+    /// that pool's size.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// The `application_name` of the connections that
+    /// [`PgStore::connect_with`](crate::PgStore::connect_with) opens, shown
+    /// in `pg_stat_activity` (default: the URL's, else `jobs`). It wins
+    /// over the URL's.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
         self
     }
 }

@@ -15,6 +15,7 @@ use crate::db::Db;
 use crate::error::{finish, store_error};
 use crate::jobs::run::{self, Wake};
 use crate::options::Schema;
+use crate::sql::{backoff_json, backoff_of, duration_of_micros, micros};
 
 const SKIPPED_RUNNING: &str = "an earlier run is unfinished";
 
@@ -38,7 +39,8 @@ impl Statements {
         let s = &schema.quoted();
         let view = format!(
             "SELECT r.id, r.schedule, r.time_zone, r.name, r.queue, r.args, r.priority,
-                    r.max_attempts, r.misfire, r.overlap, r.paused, r.revision, r.next_run_at,
+                    r.max_attempts, r.timeout_us, r.backoff, r.misfire, r.overlap, r.paused,
+                    r.revision, r.next_run_at,
                     r.last_run_at,
                     r.last_job_id, r.last_skipped_at, r.last_skipped_reason,
                     j.state AS last_job_state, j.last_error
@@ -48,16 +50,18 @@ impl Statements {
             // A changed schedule or zone restarts from the next tick.
             upsert: format!(
                 "INSERT INTO {s}.recurring AS r (id, schedule, time_zone, name, queue, args,
-                     priority, max_attempts, misfire, overlap)
-                 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9, $10)
+                     priority, max_attempts, misfire, overlap, timeout_us, backoff)
+                 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9, $10, $11,
+                         $12::text::jsonb)
                  ON CONFLICT (id) DO UPDATE SET
                      revision = r.revision + CASE
                          WHEN (r.schedule, r.time_zone, r.name, r.queue, r.args, r.priority,
-                               r.max_attempts, r.misfire, r.overlap)
+                               r.max_attempts, r.misfire, r.overlap, r.timeout_us, r.backoff)
                               IS DISTINCT FROM
                               (EXCLUDED.schedule, EXCLUDED.time_zone, EXCLUDED.name,
                                EXCLUDED.queue, EXCLUDED.args, EXCLUDED.priority,
-                               EXCLUDED.max_attempts, EXCLUDED.misfire, EXCLUDED.overlap)
+                               EXCLUDED.max_attempts, EXCLUDED.misfire, EXCLUDED.overlap,
+                               EXCLUDED.timeout_us, EXCLUDED.backoff)
                          THEN 1 ELSE 0 END,
                      next_run_at = CASE WHEN r.schedule = EXCLUDED.schedule
                                          AND r.time_zone = EXCLUDED.time_zone
@@ -65,7 +69,8 @@ impl Statements {
                      schedule = EXCLUDED.schedule, time_zone = EXCLUDED.time_zone,
                      name = EXCLUDED.name, queue = EXCLUDED.queue, args = EXCLUDED.args,
                      priority = EXCLUDED.priority, max_attempts = EXCLUDED.max_attempts,
-                     misfire = EXCLUDED.misfire, overlap = EXCLUDED.overlap"
+                     misfire = EXCLUDED.misfire, overlap = EXCLUDED.overlap,
+                     timeout_us = EXCLUDED.timeout_us, backoff = EXCLUDED.backoff"
             ),
             remove: format!("DELETE FROM {s}.recurring WHERE id = $1"),
             // Resuming forgets the ticks passed while paused.
@@ -137,6 +142,10 @@ fn recurring_row(row: &PgRow) -> Result<RecurringRow, sqlx::Error> {
     job.queue = row.try_get("queue")?;
     job.priority = row.try_get("priority")?;
     job.max_attempts = row.try_get("max_attempts")?;
+    job.timeout = row
+        .try_get::<Option<i64>, _>("timeout_us")?
+        .map(duration_of_micros);
+    job.backoff = backoff_of(row.try_get("backoff")?)?;
     let options = RecurringOptions::new().misfire(misfire).overlap(overlap);
     let mut def = RecurringDef::new(id, &cron, job, options);
     // Keep the text exactly as stored.
@@ -178,6 +187,8 @@ pub(crate) async fn upsert(db: &Db, sql: &Statements, p: CronUpsertParams) -> St
         .bind(def.job.max_attempts)
         .bind(def.misfire.to_string())
         .bind(def.overlap.to_string())
+        .bind(def.job.timeout.map(micros))
+        .bind(backoff_json(def.job.backoff)?)
         .execute(db.pool())
         .await
         .map_err(|e| store_error("saving a recurring job", e))?;

@@ -1,6 +1,8 @@
 //! What the statements of several entities share: the columns of a job, the
-//! finished states, the CTE that maintains the finished-job counters, and
-//! the conversion of durations to the microseconds the statements take.
+//! finished states, the CTE that maintains the finished-job counters, the
+//! conversion of durations to the microseconds the statements take, and the
+//! stored form of a job's own timeout and backoff (jobs and recurring
+//! entries both keep them).
 //!
 //! Each statement is written once, in the module of its entity (`jobs`,
 //! `leases`, `servers`, `recurring`), beside its binds and the decoding of
@@ -13,10 +15,13 @@
 
 use std::time::Duration;
 
+use jobs_core::{Backoff, StoreError, StoreErrorKind, StoreResult};
+use serde_json::{json, Value};
+
 /// The columns of a job, in the order `jobs::job_row` reads them.
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
-     cancel_requested, last_error, recurring_id, scheduled_for, progress";
+     cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff";
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {
@@ -55,4 +60,99 @@ const MAX_MICROS: i64 = 1_000 * 366 * 24 * 3600 * 1_000_000;
 /// A duration as the microseconds a statement takes.
 pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).map_or(MAX_MICROS, |us| us.min(MAX_MICROS))
+}
+
+/// A stored timeout (µs) as a duration; a negative one, which no build
+/// writes, counts as zero.
+pub(crate) fn duration_of_micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
+/// A backoff as the JSON text of the `backoff` columns (see migration 0004).
+pub(crate) fn backoff_json(backoff: Option<Backoff>) -> StoreResult<Option<String>> {
+    let value = match backoff {
+        None => return Ok(None),
+        Some(Backoff::Fixed(delay)) => json!({ "fixed_us": micros(delay) }),
+        Some(Backoff::Exponential {
+            base,
+            max,
+            jitter_per_mille,
+        }) => json!({ "exponential": {
+            "base_us": micros(base),
+            "max_us": micros(max),
+            "jitter_per_mille": jitter_per_mille,
+        }}),
+        Some(other) => {
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!(
+                    "postgres: this build cannot store the backoff {other:?}; \
+                     use jobs-postgres from the same release as jobs-core"
+                ),
+            ))
+        }
+    };
+    Ok(Some(value.to_string()))
+}
+
+/// The backoff stored by [`backoff_json`].
+pub(crate) fn backoff_of(value: Option<Value>) -> Result<Option<Backoff>, sqlx::Error> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let micros_at =
+        |v: &Value, key: &str| v.get(key).and_then(Value::as_i64).map(duration_of_micros);
+    let backoff = if let Some(delay) = micros_at(&value, "fixed_us") {
+        Some(Backoff::fixed(delay))
+    } else if let Some(e) = value.get("exponential") {
+        let jitter = e
+            .get("jitter_per_mille")
+            .and_then(Value::as_u64)
+            .and_then(|j| u16::try_from(j).ok());
+        match (micros_at(e, "base_us"), micros_at(e, "max_us"), jitter) {
+            (Some(base), Some(max), Some(jitter_per_mille)) => Some(Backoff::Exponential {
+                base,
+                max,
+                jitter_per_mille,
+            }),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    backoff.map(Some).ok_or_else(|| {
+        sqlx::Error::Decode(
+            format!("a stored backoff has an unknown form: {value}; a newer build wrote it").into(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_backoff_round_trips_through_its_stored_form() {
+        let backoffs = [
+            Backoff::fixed(Duration::from_millis(1500)),
+            Backoff::Exponential {
+                base: Duration::from_micros(1),
+                max: Duration::from_secs(3600),
+                jitter_per_mille: 1000,
+            },
+        ];
+        for backoff in backoffs {
+            let text = backoff_json(Some(backoff)).unwrap().unwrap();
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(backoff_of(Some(value)).unwrap(), Some(backoff), "{text}");
+        }
+        assert_eq!(backoff_json(None).unwrap(), None);
+        assert_eq!(backoff_of(None).unwrap(), None);
+    }
+
+    #[test]
+    fn an_unknown_stored_backoff_is_a_decode_error() {
+        let error = backoff_of(Some(json!({ "linear_us": 5 }))).unwrap_err();
+        assert!(error.to_string().contains("unknown form"), "{error}");
+    }
 }

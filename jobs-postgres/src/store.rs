@@ -36,6 +36,9 @@ pub const APPLICATION_NAME: &str = "jobs";
 /// Pooled connections idle this long are pinged before they are handed out.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
+/// How long [`PgStore::pool_options`] waits for a connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The PostgreSQL store: durable jobs on a sqlx [`PgPool`].
 ///
 /// Cheap to clone; clones share the pool, the prepared SQL and the
@@ -93,23 +96,49 @@ impl PgStore {
         Self::connect_with(url, PgStoreOptions::new()).await
     }
 
-    /// Connects to the database at `url` with these options. The pool's
-    /// connections carry `application_name = jobs` unless the URL names one.
+    /// Connects to the database at `url` with these options: the pool of
+    /// [`PgStore::pool_options`], sized by [`PgStoreOptions::max_connections`],
+    /// its connections named by [`PgStoreOptions::application_name`], else
+    /// by the URL, else `jobs`.
     pub async fn connect_with(url: &str, options: PgStoreOptions) -> Result<Self> {
         // Refuse a bad schema before touching the network.
         Schema::parse(&options.schema)?;
-        let mut connect = PgConnectOptions::from_str(url).map_err(Error::Connect)?;
-        if connect.get_application_name().is_none() {
-            connect = connect.application_name(APPLICATION_NAME);
+        let mut connect = Self::connect_options(url)?;
+        if let Some(name) = &options.application_name {
+            connect = connect.application_name(name);
         }
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(10))
-            // sqlx pings every connection it hands out by default: one
-            // more round trip before each statement. Like pgx, ping only
-            // connections that sat idle (those a restart or a network
-            // fault may have broken); a hot connection that broke fails its
-            // statement, which the server's loops retry and the caller sees
-            // as an error.
+        let mut pool = Self::pool_options();
+        if let Some(max) = options.max_connections {
+            pool = pool.max_connections(max);
+        }
+        let pool = pool.connect_with(connect).await.map_err(Error::Connect)?;
+        Self::with_options(pool, options).await
+    }
+
+    /// The pool settings [`PgStore::connect`] uses, for building the
+    /// application's one pool that its queries and its jobs share:
+    ///
+    /// ```no_run
+    /// # async fn demo(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// use jobs_postgres::PgStore;
+    /// let pool = PgStore::pool_options()
+    ///     .max_connections(20)
+    ///     .connect_with(PgStore::connect_options(url)?.application_name("billing"))
+    ///     .await?;
+    /// let store = PgStore::from_pool(pool.clone()).await?; // migrates
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// sqlx pings every connection it hands out by default: one more round
+    /// trip before each statement. These options ping only connections that
+    /// sat idle for a second (those a restart or a network fault may have
+    /// broken), and wait at most 10 s for a connection.
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // Like pgx: a hot connection that broke fails its statement,
+            // which the server's loops retry and the caller sees as an error.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
@@ -119,20 +148,25 @@ impl PgStore {
                     Ok(true)
                 })
             })
-            .connect_with(connect)
-            .await
-            .map_err(Error::Connect)?;
-        Self::with_options(pool, options).await
+    }
+
+    /// The connect options of `url`, with `application_name = jobs` unless
+    /// the URL names one, so operators can find the connections in
+    /// `pg_stat_activity`. Set your own with `.application_name(..)`.
+    pub fn connect_options(url: &str) -> Result<PgConnectOptions> {
+        let connect = PgConnectOptions::from_str(url).map_err(Error::Connect)?;
+        Ok(match connect.get_application_name() {
+            Some(_) => connect,
+            None => connect.application_name(APPLICATION_NAME),
+        })
     }
 
     /// A store on the application's own pool, with the default options
     /// (schema `jobs`); applies pending migrations.
     ///
-    /// sqlx pings every connection it hands out unless the pool was built
-    /// with `test_before_acquire(false)`: a round trip before each
-    /// statement. [`PgStore::connect`] turns that off and pings only
-    /// connections idle for a second (see sqlx's `before_acquire`); a pool
-    /// built the same way makes enqueues and claims faster.
+    /// Build the pool from [`PgStore::pool_options`]: a pool from
+    /// `PgPoolOptions::new()` pings every connection before handing it out,
+    /// a round trip before each statement, and waits 30 s for a connection.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         Self::with_options(pool, PgStoreOptions::new()).await
     }
@@ -257,7 +291,21 @@ impl PgStore {
 
 impl Store for PgStore {
     async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
-        run::insert_many(&self.inner.db, &self.inner.jobs.run, p.jobs).await
+        // Bounded here, not by the pool's acquire timeout: the pool may be
+        // the application's, and a statement on a connection that went
+        // silent is not bounded by it at all.
+        let budget = self.inner.options.enqueue_timeout;
+        let insert = run::insert_many(&self.inner.db, &self.inner.jobs.run, p.jobs);
+        match tokio::time::timeout(budget, insert).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!(
+                    "postgres: the enqueue did not finish within its budget of {budget:?}; \
+                     check that the database is reachable, or raise PgStoreOptions::enqueue_timeout"
+                ),
+            )),
+        }
     }
 
     async fn job_claim(&self, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {

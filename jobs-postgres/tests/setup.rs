@@ -34,10 +34,10 @@ async fn migration_versions(store: &PgStore) -> Vec<i32> {
 #[tokio::test]
 async fn migrates_from_empty_and_twice_in_a_row() {
     let (store, _guard) = common::store().await;
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
     // And a second store on the same schema finds nothing to do.
     let again = PgStore::with_options(
         store.pool().clone(),
@@ -45,7 +45,7 @@ async fn migrates_from_empty_and_twice_in_a_row() {
     )
     .await
     .unwrap();
-    assert_eq!(migration_versions(&again).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&again).await, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]
@@ -77,7 +77,7 @@ async fn migrates_concurrently_from_separate_pools() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]
@@ -90,7 +90,7 @@ async fn migration_sql_applies_with_an_outside_tool() {
     let store = PgStore::with_options(pool, PgStoreOptions::new().schema(schema.clone()))
         .await
         .unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
     store
         .job_insert_many(JobInsertManyParams::new(vec![NewJob::new("a", json!({}))]))
         .await
@@ -193,6 +193,102 @@ async fn connect_names_its_connections() {
         .await
         .unwrap();
     assert_eq!(name, "jobs");
+}
+
+#[tokio::test]
+async fn connect_with_sizes_and_names_its_pool_as_told() {
+    let guard = common::TestSchema::new().await;
+    let store = PgStore::connect_with(
+        &common::url_with_app("from_the_url"),
+        PgStoreOptions::new()
+            .schema(guard.name.clone())
+            .max_connections(3)
+            .application_name("jobs_test_told"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.pool().options().get_max_connections(), 3);
+    let name: String = sqlx::query_scalar("SELECT current_setting('application_name')")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(name, "jobs_test_told", "the option wins over the URL");
+}
+
+#[tokio::test]
+async fn a_store_on_a_pool_from_pool_options_enqueues_on_named_connections() {
+    let guard = common::TestSchema::new().await;
+    let pool = PgStore::pool_options()
+        .max_connections(2)
+        .connect_with(
+            PgStore::connect_options(&common::database_url())
+                .unwrap()
+                .application_name("jobs_test_app_pool"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !pool.options().get_test_before_acquire(),
+        "no ping before every statement"
+    );
+    let store = PgStore::with_options(
+        pool.clone(),
+        PgStoreOptions::new().schema(guard.name.clone()),
+    )
+    .await
+    .unwrap();
+    let id = Request::new(SendMail { user_id: 3 })
+        .enqueue(&jobs_core::Jobs::new(store.clone()))
+        .await
+        .unwrap();
+    assert!(store
+        .job_get(JobGetParams::new(id))
+        .await
+        .unwrap()
+        .is_some());
+    // The application's own queries share the pool and its name.
+    let name: String = sqlx::query_scalar("SELECT current_setting('application_name')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "jobs_test_app_pool");
+}
+
+#[test]
+fn connect_options_name_connections_jobs_unless_the_url_does() {
+    let plain = PgStore::connect_options("postgres://u@127.0.0.1:1/x").unwrap();
+    assert_eq!(plain.get_application_name(), Some("jobs"));
+    let named =
+        PgStore::connect_options("postgres://u@127.0.0.1:1/x?application_name=web").unwrap();
+    assert_eq!(named.get_application_name(), Some("web"));
+}
+
+#[tokio::test]
+async fn an_enqueue_on_an_unreachable_database_is_unavailable_within_its_budget() {
+    // Nothing listens on port 1; the pool would retry connecting for its
+    // whole acquire timeout (sqlx's default, 30 s) without the budget.
+    let pool = PgPoolOptions::new()
+        .connect_lazy("postgres://nobody@127.0.0.1:1/x")
+        .unwrap();
+    let store = PgStore::with_options(
+        pool,
+        PgStoreOptions::new()
+            .migrate(false)
+            .enqueue_timeout(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let err = store
+        .job_insert_many(JobInsertManyParams::new(vec![NewJob::new("a", json!({}))]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("200ms"), "names the budget: {message}");
+    assert!(
+        message.contains("PgStoreOptions::enqueue_timeout"),
+        "names the setting: {message}"
+    );
 }
 
 #[tokio::test]

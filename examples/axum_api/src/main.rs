@@ -163,7 +163,12 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let address = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
 
-    let pool = PgPool::connect(&database_url).await?;
+    // One pool for the app and its jobs, with the store's settings (no ping
+    // before every statement); its connections are named in pg_stat_activity.
+    let pool = PgStore::pool_options()
+        .max_connections(20)
+        .connect_with(PgStore::connect_options(&database_url)?.application_name("axum_api"))
+        .await?;
     sqlx::raw_sql(SCHEMA).execute(&pool).await?;
     // The job tables live in their own schema ("jobs"), migrated here.
     let store = PgStore::from_pool(pool.clone()).await?;

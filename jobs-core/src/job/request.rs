@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::model::{JobId, NewJob, RunAt, Timestamp};
+use crate::retry::Backoff;
 
 /// A job ready to be enqueued: its arguments and the options of this one
 /// enqueue. `SendMail::new(9)` builds one; `.enqueue(&jobs)` stores it. The
@@ -18,6 +19,8 @@ pub struct Request<J> {
     queue: Option<String>,
     priority: Option<i16>,
     max_attempts: Option<i32>,
+    timeout: Option<Duration>,
+    backoff: Option<Backoff>,
     run_at: RunAt,
 }
 
@@ -29,6 +32,8 @@ impl<J: Job> Request<J> {
             queue: None,
             priority: None,
             max_attempts: None,
+            timeout: None,
+            backoff: None,
             run_at: RunAt::Now,
         }
     }
@@ -53,6 +58,21 @@ impl<J: Job> Request<J> {
     /// Allows this many attempts (at least 1) instead of the job type's.
     pub fn max_attempts(mut self, max_attempts: u16) -> Self {
         self.max_attempts = Some(i32::from(max_attempts.max(1)));
+        self
+    }
+
+    /// Cancels an attempt running longer than this instead of the job
+    /// type's timeout. Stored with the job, so whichever server runs it
+    /// applies it.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Waits this backoff between attempts instead of the job type's.
+    /// Stored with the job, so whichever server runs it applies it.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
         self
     }
 
@@ -83,6 +103,10 @@ impl<J: Job> Request<J> {
             max_attempts: self.max_attempts.unwrap_or(options.max_attempts),
             run_at: self.run_at,
             recurring: None,
+            // Left `None` when unset rather than copied from the type: a
+            // server then applies the type's options as it knows them.
+            timeout: self.timeout,
+            backoff: self.backoff,
         })
     }
 

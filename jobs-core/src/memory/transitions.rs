@@ -54,6 +54,8 @@ impl Tables {
                     last_error: None,
                     recurring: new.recurring,
                     progress: None,
+                    timeout: new.timeout,
+                    backoff: new.backoff,
                 },
                 history: Vec::new(),
             };

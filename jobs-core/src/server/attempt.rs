@@ -43,7 +43,14 @@ pub(super) async fn supervise(
         );
         return;
     };
-    let options = (registration.options)();
+    let mut options = (registration.options)();
+    // What the enqueue set travels in the row and wins over the type's.
+    if let Some(timeout) = row.timeout {
+        options.timeout = Some(timeout);
+    }
+    if let Some(backoff) = row.backoff {
+        options.backoff = backoff;
+    }
     let context = JobContext::new(
         claim,
         row.name.clone(),

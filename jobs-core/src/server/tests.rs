@@ -124,6 +124,41 @@ async fn a_per_enqueue_max_attempts_overrides_the_attribute() {
     assert_eq!(d.job.attempt, 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_per_enqueue_backoff_is_waited_between_attempts_instead_of_the_attribute() {
+    let (store, jobs) = setup().await;
+    let id = jobs
+        .enqueue(
+            Request::new(AlwaysFails { n: 0 })
+                .backoff(crate::Backoff::fixed(Duration::from_secs(600))),
+        )
+        .await
+        .unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(d.job.attempt, 3);
+    // Each retry is scheduled with the request's backoff, not the attribute's 5 s.
+    let retried: Vec<_> = d
+        .history
+        .iter()
+        .filter(|e| e.state == JobState::Scheduled)
+        .collect();
+    let claims: Vec<_> = d
+        .history
+        .iter()
+        .filter(|e| e.state == JobState::Processing)
+        .collect();
+    assert_eq!(retried.len(), 2);
+    for (retry, next_claim) in retried.iter().zip(&claims[1..]) {
+        assert!(
+            next_claim.at - retry.at >= chrono::Duration::seconds(600),
+            "a retry was claimed before the request's backoff: {:?}",
+            d.history
+        );
+    }
+}
+
 static PANICS: AtomicU32 = AtomicU32::new(0);
 #[jobs_macros::job(crate = "crate", name = "test_panics_once", backoff = fixed("5s"))]
 #[allow(unused_variables)]
@@ -170,6 +205,19 @@ async fn a_timeout_cancels_the_job_through_its_context_and_fails_the_attempt() {
     let d = wait_for(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
     assert_eq!(d.job.last_error.as_deref(), Some("timed out after 2s"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_per_enqueue_timeout_overrides_the_attribute() {
+    let (store, jobs) = setup().await;
+    let id = jobs
+        .enqueue(Request::new(SlowButPolite { n: 0 }).timeout(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(d.job.last_error.as_deref(), Some("timed out after 30s"));
 }
 
 static STUBBORN_STOPPED: AtomicU32 = AtomicU32::new(0);

@@ -12,6 +12,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::options::Schema;
+use crate::sql::{backoff_of, duration_of_micros};
 
 /// The statements about jobs of one store.
 #[derive(Debug)]
@@ -59,6 +60,10 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     job.cancel_requested = row.try_get("cancel_requested")?;
     job.last_error = row.try_get("last_error")?;
     job.progress = row.try_get("progress")?;
+    job.timeout = row
+        .try_get::<Option<i64>, _>("timeout_us")?
+        .map(duration_of_micros);
+    job.backoff = backoff_of(row.try_get("backoff")?)?;
     let recurring_id: Option<String> = row.try_get("recurring_id")?;
     let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
     job.recurring = match (recurring_id, scheduled_for) {

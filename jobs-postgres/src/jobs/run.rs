@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
-use crate::sql::{counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
+use crate::sql::{backoff_json, counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
 
 /// The statements of the hot path.
 #[derive(Debug)]
@@ -60,14 +60,16 @@ pub(crate) enum Wake {
 
 /// The input of an insert of many jobs: $1 names, $2 queues, $3 args (JSON
 /// text), $4 priorities, $5 max attempts, $6 absolute run times, $7 delays
-/// in µs, $8 recurring ids, $9 recurring ticks. One row per job; ids come
-/// back in input order because they are drawn in `ord` order.
+/// in µs, $8 recurring ids, $9 recurring ticks, $10 timeouts in µs, $11
+/// backoffs (JSON text). One row per job; ids come back in input order
+/// because they are drawn in `ord` order.
 const MANY: &str =
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
-                                  $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[])
+                                  $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[],
+                                  $10::int8[], $11::text[])
                      WITH ORDINALITY
                      AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
-                          recurring_id, scheduled_for, ord)";
+                          recurring_id, scheduled_for, timeout_us, backoff, ord)";
 
 /// The same parameters as scalars, for a single enqueue (the common case),
 /// which costs the database less without the arrays.
@@ -75,6 +77,7 @@ const ONE: &str = "SELECT $1::text AS name, $2::text AS queue, $3::text AS args,
                           $4::int2 AS priority, $5::int4 AS max_attempts,
                           $6::timestamptz AS run_at_abs, $7::int8 AS delay_us,
                           $8::text AS recurring_id, $9::timestamptz AS scheduled_for,
+                          $10::int8 AS timeout_us, $11::text AS backoff,
                           1::int8 AS ord";
 
 /// The end of an insert through the store's pool: the notifier wakes other
@@ -82,10 +85,10 @@ const ONE: &str = "SELECT $1::text AS name, $2::text AS queue, $3::text AS args,
 const RETURN_IDS: &str = "SELECT id FROM ins ORDER BY id";
 
 /// The end of an insert in the application's transaction: the NOTIFY
-/// ($10 the channel) that PostgreSQL delivers when (and only if) that
+/// ($12 the channel) that PostgreSQL delivers when (and only if) that
 /// transaction commits.
 const RETURN_IDS_NOTIFY: &str =
-    "SELECT id FROM ins CROSS JOIN (SELECT pg_notify($10, '')) AS wake ORDER BY id";
+    "SELECT id FROM ins CROSS JOIN (SELECT pg_notify($12, '')) AS wake ORDER BY id";
 
 fn insert_sql(s: &str, input: &str, returning: &str) -> String {
     format!(
@@ -94,10 +97,11 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
             FROM ({input}) AS t
         ), ins AS (
             INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
-                                  recurring_id, scheduled_for)
+                                  recurring_id, scheduled_for, timeout_us, backoff)
             SELECT name, queue, args::jsonb,
                    CASE WHEN run_at > now() THEN 'scheduled' ELSE 'enqueued' END,
-                   priority, max_attempts, run_at, recurring_id, scheduled_for
+                   priority, max_attempts, run_at, recurring_id, scheduled_for,
+                   timeout_us, backoff::jsonb
             FROM input
             ORDER BY ord
             RETURNING id, state, attempt
@@ -131,6 +135,8 @@ pub(crate) async fn insert<'e>(
     let mut delays: Vec<Option<i64>> = Vec::with_capacity(n);
     let mut recurring_ids: Vec<Option<String>> = Vec::with_capacity(n);
     let mut ticks: Vec<Option<Timestamp>> = Vec::with_capacity(n);
+    let mut timeouts: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut backoffs: Vec<Option<String>> = Vec::with_capacity(n);
     for job in jobs {
         let json = serde_json::to_string(&job.args).map_err(|e| {
             StoreError::new(
@@ -148,6 +154,8 @@ pub(crate) async fn insert<'e>(
             RunAt::After(delay) => (None, Some(micros(delay))),
             _ => (None, Some(0)),
         };
+        timeouts.push(job.timeout.map(micros));
+        backoffs.push(backoff_json(job.backoff)?);
         names.push(job.name);
         queues.push(job.queue);
         args.push(json);
@@ -186,6 +194,8 @@ pub(crate) async fn insert<'e>(
             .bind(only(delays).flatten())
             .bind(only(recurring_ids).flatten())
             .bind(only(ticks).flatten())
+            .bind(only(timeouts).flatten())
+            .bind(only(backoffs).flatten())
     } else {
         query
             .bind(names)
@@ -197,6 +207,8 @@ pub(crate) async fn insert<'e>(
             .bind(delays)
             .bind(recurring_ids)
             .bind(ticks)
+            .bind(timeouts)
+            .bind(backoffs)
     };
     if let Wake::AtCommit = wake {
         query = query.bind(db.channel());

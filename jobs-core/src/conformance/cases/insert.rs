@@ -11,6 +11,7 @@ use super::{
     states, HOUR,
 };
 use crate::model::{JobId, JobState, NewJob, RecurringOrigin, RunAt, ServerId};
+use crate::retry::Backoff;
 use crate::store::{JobInsertManyParams, Store};
 
 /// `job_insert_many` returns one id per job, in order and increasing, later
@@ -172,4 +173,56 @@ pub async fn delayed_job_is_not_claimable_before_its_time_and_is_after<S: Store>
         "a job delayed by {delay:?} was claimed after {elapsed:?}"
     );
     assert_eq!(claimed.attempt, 1);
+}
+
+/// A job's own timeout and backoff (set on its enqueue) are stored with it
+/// and read back by `job_claim` and `job_get`, whether inserted alone or in
+/// a batch; a job without them reads back without them, leaving the job
+/// type's options to the server.
+pub async fn insert_keeps_a_timeout_and_backoff_for_claim_and_get<S: Store>(store: S) {
+    let exponential = Backoff::Exponential {
+        base: Duration::from_millis(1500),
+        max: Duration::from_secs(600),
+        jitter_per_mille: 100,
+    };
+    let fixed = Backoff::fixed(Duration::from_secs(7));
+    let both = job_with(|job| {
+        job.timeout = Some(Duration::from_secs(90));
+        job.backoff = Some(exponential);
+    });
+    let timeout_only = job_with(|job| job.timeout = Some(Duration::from_millis(2500)));
+    let backoff_only = job_with(|job| job.backoff = Some(fixed));
+    let alone = job_with(|job| {
+        job.timeout = Some(Duration::from_secs(30));
+        job.backoff = Some(fixed);
+    });
+    let jobs = vec![both, timeout_only, backoff_only, new_job()];
+    let mut ids = insert(&store, jobs.clone()).await;
+    ids.push(insert_one(&store, alone.clone()).await);
+    let expected: Vec<&NewJob> = jobs.iter().chain([&alone]).collect();
+
+    for (id, new) in ids.iter().zip(&expected) {
+        let job = get(&store, *id).await.job;
+        assert_eq!(job.timeout, new.timeout, "timeout of job {id} from job_get");
+        assert_eq!(job.backoff, new.backoff, "backoff of job {id} from job_get");
+    }
+    let claimed = claim(&store, ServerId::new(), 10).await;
+    assert_eq!(claimed.len(), ids.len(), "every job is claimable");
+    for row in claimed {
+        let i = ids
+            .iter()
+            .position(|id| *id == row.id)
+            .expect("a job we inserted");
+        let new = expected[i];
+        assert_eq!(
+            row.timeout, new.timeout,
+            "timeout of job {} from job_claim",
+            row.id
+        );
+        assert_eq!(
+            row.backoff, new.backoff,
+            "backoff of job {} from job_claim",
+            row.id
+        );
+    }
 }

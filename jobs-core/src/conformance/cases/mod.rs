@@ -437,4 +437,12 @@ fn assert_same_def(actual: &RecurringDef, expected: &RecurringDef) {
         actual.job.max_attempts, expected.job.max_attempts,
         "job attempts of `{id}`"
     );
+    assert_eq!(
+        actual.job.timeout, expected.job.timeout,
+        "job timeout of `{id}`"
+    );
+    assert_eq!(
+        actual.job.backoff, expected.job.backoff,
+        "job backoff of `{id}`"
+    );
 }

@@ -17,16 +17,18 @@ use crate::store::{
     StoreErrorKind,
 };
 
-/// `cron_upsert` creates an entry with its whole definition (policies
-/// included), not paused, with `next_run_at` unset and no run yet; a new
-/// entry is due at once so that the next scheduler pass computes its first
-/// tick.
+/// `cron_upsert` creates an entry with its whole definition (policies, and
+/// the job's timeout and backoff, included), not paused, with `next_run_at`
+/// unset and no run yet; a new entry is due at once so that the next
+/// scheduler pass computes its first tick.
 pub async fn cron_upsert_creates_an_entry_due_at_once<S: Store>(store: S) {
     let mut def = cron_def(CRON_ID, "*/10 * * * * *");
     def.misfire = Misfire::RunAll { limit: 7 };
     def.overlap = Overlap::Skip;
     def.job.queue = "reports".to_owned();
     def.time_zone = "Europe/Berlin".to_owned();
+    def.job.timeout = Some(Duration::from_secs(90));
+    def.job.backoff = Some(crate::Backoff::fixed(Duration::from_millis(1500)));
     cron_upsert(&store, def.clone()).await;
 
     let rows = cron_list(&store).await;
@@ -380,11 +382,13 @@ pub async fn cron_remove_removes_once<S: Store>(store: S) {
 }
 
 /// `cron_trigger` enqueues a run now, off schedule: runnable at once, with
-/// the definition's job and a recurring origin whose tick is the store's
-/// clock; it does not move `next_run_at`, and the list shows it as the
-/// latest run. An unknown id is `NotFound`.
+/// the definition's job (its timeout and backoff included) and a recurring
+/// origin whose tick is the store's clock; it does not move `next_run_at`,
+/// and the list shows it as the latest run. An unknown id is `NotFound`.
 pub async fn cron_trigger_runs_now_without_moving_the_schedule<S: Store>(store: S) {
-    let def = cron_def(CRON_ID, HOURLY);
+    let mut def = cron_def(CRON_ID, HOURLY);
+    def.job.timeout = Some(Duration::from_secs(45));
+    def.job.backoff = Some(crate::Backoff::fixed(Duration::from_secs(3)));
     cron_upsert(&store, def.clone()).await;
     let now = cron_now(&store).await;
     let next = now + chrono::Duration::hours(1);
@@ -395,6 +399,14 @@ pub async fn cron_trigger_runs_now_without_moving_the_schedule<S: Store>(store: 
     assert_eq!(job.state, JobState::Enqueued, "a triggered run is runnable");
     assert_eq!(job.name, def.job.name);
     assert_eq!(job.args, def.job.args);
+    assert_eq!(
+        job.timeout, def.job.timeout,
+        "the run keeps the job's timeout"
+    );
+    assert_eq!(
+        job.backoff, def.job.backoff,
+        "the run keeps the job's backoff"
+    );
     let origin = job
         .recurring
         .clone()
