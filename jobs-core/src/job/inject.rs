@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::job::{BoxError, JobContext};
+use crate::job::{BoxError, JobContext, Permanent};
 
 /// A shared resource given to the server once (`Server::builder(..).state(pool)`)
 /// and asked for by type in a job's parameters, axum-style: `db: State<PgPool>`.
@@ -129,12 +129,20 @@ impl<T: Clone + Send + Sync + 'static> Inject for State<T> {
         })
     }
     fn inject(invocation: &Invocation) -> Result<Self, BoxError> {
+        // Reached only by a job whose default queue the server does not serve
+        // (start checks the others), put into a served queue by its request.
+        // Permanent: the server's resources are fixed at start, so a retry
+        // would fail the same way on this server and succeed only if another
+        // server happened to claim it, hiding the misconfiguration. Once the
+        // resource is given, `Jobs::retry` runs it again.
         invocation.resources.get::<T>().map(State).ok_or_else(|| {
-            format!(
-                "the server has no `{}`; give it with `Server::builder(..).state(..)`",
-                std::any::type_name::<T>()
-            )
-            .into()
+            let type_name = std::any::type_name::<T>();
+            Box::new(Permanent::new(format!(
+                "job `{}` takes `State<{type_name}>`, but the server that claimed it from queue `{}` has no `{type_name}`; \
+                 give it with `Server::builder(..).state(..)` on every server of that queue",
+                invocation.context.name(),
+                invocation.context.queue(),
+            ))) as BoxError
         })
     }
 }
