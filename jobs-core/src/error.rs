@@ -34,6 +34,12 @@ pub enum Error {
     /// Raised only by `ServerBuilder::start`.
     #[error("the job server cannot start:\n{0}")]
     Config(String),
+    /// Two `#[job]` functions of this program are stored under one name, so
+    /// a stored job could not say which one it runs. Raised by enqueueing
+    /// (`ServerBuilder::start` lists it among its `Config` problems); the
+    /// message names the name and both functions' locations.
+    #[error("{0}")]
+    DuplicateJobName(String),
     /// A recurring job's id was refused (`add_or_update` and the calls that
     /// name an entry).
     #[error("invalid recurring job id `{id}`: {reason}")]

@@ -11,8 +11,8 @@ use std::time::Duration;
 use jobs_core::conformance::SlowCalls;
 use jobs_core::{
     BoxError, Cron, CronDueParams, JobContext, JobId, JobState, Jobs, Layered, ListJobs,
-    MemoryStore, Misfire, Overlap, RecurringOptions, RecurringRow, Request, Server, Store,
-    Timestamp,
+    MemoryStore, Misfire, Overlap, RecurringOptions, RecurringOrigin, RecurringRow, Request,
+    Server, Store, Timestamp,
 };
 
 /// Every five seconds.
@@ -124,6 +124,44 @@ async fn wait_for(jobs: &Jobs, id: JobId, state: JobState) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("job {id} never reached {state}");
+}
+
+// ------------------------------------------------------- the run's origin
+
+static SEEN_ORIGINS: Mutex<Vec<(Option<RecurringOrigin>, Option<Timestamp>)>> =
+    Mutex::new(Vec::new());
+#[jobs_macros::job(crate = "jobs_core", name = "recurring_knows_its_entry")]
+async fn knows_its_entry(ctx: JobContext) -> Result<(), BoxError> {
+    SEEN_ORIGINS
+        .lock()
+        .unwrap()
+        .push((ctx.recurring().cloned(), ctx.scheduled_for()));
+    Ok(())
+}
+
+/// A run asks its context which recurring entry fired it: the entry's id and
+/// the tick, the same tick `JobContext::scheduled_for` gives.
+#[tokio::test(start_paused = true)]
+async fn a_recurring_run_sees_the_id_of_the_entry_that_fired_it() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    jobs.recurring()
+        .add_or_update("nightly-report", EVERY_5S, Request::new(KnowsItsEntry {}))
+        .await
+        .unwrap();
+    let server = start_server(&store).await;
+    sleep_secs(12).await;
+    server.shutdown().await;
+
+    let runs = runs(&jobs, "nightly-report").await;
+    let seen = SEEN_ORIGINS.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "a tick ran");
+    for (origin, scheduled_for) in seen {
+        let origin = origin.expect("a recurring run knows its entry");
+        assert_eq!(origin.id, "nightly-report");
+        assert_eq!(Some(origin.scheduled_for), scheduled_for);
+        assert!(runs.iter().any(|run| run.tick == origin.scheduled_for));
+    }
 }
 
 // ------------------------------------------------------- exactly once

@@ -88,7 +88,9 @@ use proc_macro::TokenStream;
 ///
 /// - A parameter of type `State<T>` (any path ending in `State<..>`) is a
 ///   shared resource given to the server with `Server::builder(..).state(..)`;
-///   a server missing one refuses to start, naming the job and the type.
+///   a server of the job's queue missing one refuses to start, naming the job
+///   and the type. It must be `jobs::State`: in an axum application, rename
+///   axum's (`use axum::extract::State as AppState`), as the compiler says.
 /// - A parameter of type `JobContext` (any path ending in `JobContext`) is
 ///   this run's context. At most one, and each `State<T>` at most once.
 /// - Every other parameter is a stored argument: it must be a plain name

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Claim, JobId, Timestamp};
+use crate::model::{Claim, JobId, RecurringOrigin, Timestamp};
 
 /// The per-run context a job can ask for as a parameter: which job and
 /// attempt this is, and the cancellation that a timeout, a user's cancel or
@@ -23,7 +23,7 @@ struct ContextInner {
     queue: String,
     attempt: i32,
     max_attempts: i32,
-    scheduled_for: Option<Timestamp>,
+    recurring: Option<RecurringOrigin>,
     cancellation: CancellationToken,
     progress: ProgressSlot,
 }
@@ -46,14 +46,15 @@ impl ProgressSlot {
 }
 
 impl JobContext {
-    /// A context; the server builds one per attempt.
+    /// A context; the server builds one per attempt. `recurring` is the
+    /// row's origin when a recurring entry enqueued it.
     pub fn new(
         claim: Claim,
         name: String,
         queue: String,
         attempt: i32,
         max_attempts: i32,
-        scheduled_for: Option<Timestamp>,
+        recurring: Option<RecurringOrigin>,
         cancellation: CancellationToken,
     ) -> Self {
         Self {
@@ -64,7 +65,7 @@ impl JobContext {
                 queue,
                 attempt,
                 max_attempts,
-                scheduled_for,
+                recurring,
                 cancellation,
                 progress: ProgressSlot::default(),
             }),
@@ -99,9 +100,19 @@ impl JobContext {
     pub fn max_attempts(&self) -> i32 {
         self.inner.max_attempts
     }
-    /// For a run of a recurring job: the tick it stands for.
+    /// For a run of a recurring job: the tick it stands for (the
+    /// [`JobContext::recurring`] origin's `scheduled_for`).
     pub fn scheduled_for(&self) -> Option<Timestamp> {
-        self.inner.scheduled_for
+        self.inner
+            .recurring
+            .as_ref()
+            .map(|origin| origin.scheduled_for)
+    }
+    /// For a run of a recurring job: which entry fired it (the id given to
+    /// `add_or_update`) and for which tick (the instant of the trigger for a
+    /// run started by `trigger`). `None` for jobs enqueued directly.
+    pub fn recurring(&self) -> Option<&RecurringOrigin> {
+        self.inner.recurring.as_ref()
     }
     /// Whether the attempt has been asked to stop.
     pub fn is_cancelled(&self) -> bool {

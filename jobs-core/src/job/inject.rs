@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::job::{BoxError, JobContext};
+use crate::job::{BoxError, JobContext, Permanent};
 
 /// A shared resource given to the server once (`Server::builder(..).state(pool)`)
 /// and asked for by type in a job's parameters, axum-style: `db: State<PgPool>`.
@@ -100,14 +100,19 @@ pub struct Requirement {
 /// A parameter the server provides rather than the store: [`State<T>`] of a
 /// resource given with `Server::builder(..).state(..)`, and [`JobContext`].
 ///
-/// `#[job]` requires it of every parameter it recognises as injected, at the
-/// parameter's type, so a resource that cannot be shared is reported there
-/// with this trait's message. Its methods are what the generated runner calls
-/// and are not public API.
+/// `#[job]` requires it of every parameter it recognises as injected (by the
+/// name `State` or `JobContext`), at the parameter's type, so both mistakes
+/// it can meet there are reported with this trait's message: another crate's
+/// `State` (axum's, in an axum application) and a resource that cannot be
+/// shared. rustc's `on_unimplemented` cannot choose a note by the type, so
+/// the message gives both fixes, the foreign `State` first: it is the one a
+/// user cannot guess from rustc's own words. Its methods are what the
+/// generated runner calls and are not public API.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be given to a job by the server",
-    label = "the server hands each job a clone of this resource",
-    note = "a resource taken as `State<T>` must be `Clone + Send + Sync + 'static`; wrap it in an `Arc` if it is not `Clone`"
+    label = "the server gives a job only `jobs::State<T>` and `JobContext`",
+    note = "`State<T>` in a `#[job]` must be `jobs::State`; `axum::extract::State` is not injected by the job server: import `jobs::State`, and rename axum's (`use axum::extract::State as AppState`) or write `jobs::State<T>` in the job's parameters (`#[job]` knows injected resources by the name `State`, so `jobs::State` keeps its name)",
+    note = "the `T` of `jobs::State<T>` must be `Clone + Send + Sync + 'static`; wrap it in an `Arc` if it is not `Clone`"
 )]
 pub trait Inject: Sized {
     /// The resource that must be present at server start, if any.
@@ -129,12 +134,20 @@ impl<T: Clone + Send + Sync + 'static> Inject for State<T> {
         })
     }
     fn inject(invocation: &Invocation) -> Result<Self, BoxError> {
+        // Reached only by a job whose default queue the server does not serve
+        // (start checks the others), put into a served queue by its request.
+        // Permanent: the server's resources are fixed at start, so a retry
+        // would fail the same way on this server and succeed only if another
+        // server happened to claim it, hiding the misconfiguration. Once the
+        // resource is given, `Jobs::retry` runs it again.
         invocation.resources.get::<T>().map(State).ok_or_else(|| {
-            format!(
-                "the server has no `{}`; give it with `Server::builder(..).state(..)`",
-                std::any::type_name::<T>()
-            )
-            .into()
+            let type_name = std::any::type_name::<T>();
+            Box::new(Permanent::new(format!(
+                "job `{}` takes `State<{type_name}>`, but the server that claimed it from queue `{}` has no `{type_name}`; \
+                 give it with `Server::builder(..).state(..)` on every server of that queue",
+                invocation.context.name(),
+                invocation.context.queue(),
+            ))) as BoxError
         })
     }
 }

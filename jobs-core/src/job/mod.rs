@@ -26,6 +26,7 @@ pub use codegen::{
 pub use context::JobContext;
 pub use inject::{Inject, Invocation, Requirement, Resources, State};
 pub use outcome::{IntoJobResult, Permanent, Snooze};
+pub(crate) use registry::duplicate_names;
 pub use registry::{registered_jobs, JobRegistration};
 pub use request::Request;
 

@@ -89,7 +89,12 @@ impl<J: Job> Request<J> {
     }
 
     /// Serializes the request into what a store inserts.
+    ///
+    /// Fails with [`Error::DuplicateJobName`] when two jobs of the program
+    /// share a stored name (checked once per process), since the stored job
+    /// could not say which of them to run.
     pub fn into_new_job(self) -> Result<NewJob> {
+        crate::job::registry::check_unique_names()?;
         let options = J::options();
         let args = serde_json::to_value(&self.args).map_err(|source| Error::Serialize {
             job: J::NAME,

@@ -57,7 +57,7 @@ pub(super) async fn supervise(
         row.queue.clone(),
         row.attempt,
         row.max_attempts,
-        row.recurring.as_ref().map(|r| r.scheduled_for),
+        row.recurring.clone(),
         stop.token.clone(),
     );
     if let Some(running) = shared.running().get_mut(&row.id) {

@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::job::{registered_jobs, JobRegistration, Resources};
+use crate::job::{duplicate_names, registered_jobs, JobRegistration, Resources};
 use crate::model::{Claim, JobId, ServerId, ServerInfo};
 use crate::store::{
     DynStore, JobCompletion, Retention, ServerRemoveParams, Store, StoreError, StoreErrorKind,
@@ -235,7 +235,10 @@ impl ServerBuilder {
     /// server on the current tokio runtime.
     ///
     /// Fails, naming every culprit, when two jobs share a stored name, a job
-    /// asks for a `State<T>` the server was not given, or a setting is invalid.
+    /// whose default queue the server serves asks for a `State<T>` the server
+    /// was not given, or a setting is invalid. Jobs of other queues are not
+    /// checked: a job put into a served queue by `Request::queue` whose
+    /// resource is missing fails that attempt for good, naming the type.
     pub async fn start(self) -> Result<Server> {
         let registry = Registry::check(registered_jobs(), &self.resources, &self.settings)?;
         Ok(Server::spawn(
@@ -271,25 +274,27 @@ impl Registry {
         if settings.lease < Duration::from_millis(30) {
             problems.push(format!("the lease ({:?}) is too short", settings.lease));
         }
+        let registrations: Vec<&'static JobRegistration> = registrations.collect();
+        problems.extend(duplicate_names(registrations.iter().copied()));
         let mut by_name: HashMap<&'static str, &'static JobRegistration> = HashMap::new();
         for registration in registrations {
-            if let Some(first) = by_name.get(registration.name) {
-                problems.push(format!(
-                    "two jobs are stored as `{}`: `{}` at {} and `{}` at {}; give one a different `#[job(name = \"...\")]`",
-                    registration.name,
-                    first.type_name,
-                    first.location,
-                    registration.type_name,
-                    registration.location
-                ));
+            if by_name.contains_key(registration.name) {
                 continue;
             }
-            for requirement in (registration.requirements)() {
-                if !resources.contains(requirement.type_id) {
-                    problems.push(format!(
-                        "job `{}` ({}) takes `State<{}>`, but the server was not given one; add `.state(value)` to the server builder",
-                        registration.name, registration.location, requirement.type_name
-                    ));
+            // Only jobs whose default queue is served are checked: a server
+            // for `mail` need not hold the pool of a `reports` job. Every job
+            // stays runnable (and claimed by name), since a request may put
+            // it in a served queue; if its resource is missing then, that
+            // attempt fails, naming the type (see `Inject for State<T>`).
+            let queue = (registration.options)().queue;
+            if settings.queues.iter().any(|served| served == queue) {
+                for requirement in (registration.requirements)() {
+                    if !resources.contains(requirement.type_id) {
+                        problems.push(format!(
+                            "job `{}` ({}) takes `State<{}>`, but the server was not given one; add `.state(value)` to the server builder",
+                            registration.name, registration.location, requirement.type_name
+                        ));
+                    }
                 }
             }
             by_name.insert(registration.name, registration);

@@ -337,6 +337,73 @@ async fn arguments_that_no_longer_deserialize_fail_with_the_serde_error() {
     assert_eq!(d.job.attempt, 2);
 }
 
+/// A resource only the servers of queue `reports` are given.
+#[derive(Clone)]
+struct ReportsDb;
+
+#[jobs_macros::job(crate = "crate", name = "test_builds_report", queue = "reports", backoff = fixed("5s"))]
+async fn builds_report(_db: crate::State<ReportsDb>) -> Result<(), BoxError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_starts_without_the_resources_of_jobs_of_queues_it_does_not_serve() {
+    let (store, jobs) = setup().await;
+    let server = Server::builder(store.clone())
+        .queues(["mail"])
+        .start()
+        .await
+        .expect("`test_builds_report` is of queue `reports`, which this server does not serve");
+    let id = jobs
+        .enqueue(Request::new(Succeeds { n: 0 }).queue("mail"))
+        .await
+        .unwrap();
+    wait_for(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    // A server of that queue is still checked.
+    let error = Server::builder(store)
+        .queues(["reports"])
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("takes `State<"), "{error}");
+    assert!(error.contains("ReportsDb"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_put_into_a_served_queue_without_its_resource_fails_for_good_naming_the_type() {
+    let (store, jobs) = setup().await;
+    let server = Server::builder(store)
+        .queues(["mail"])
+        .start()
+        .await
+        .unwrap();
+    let id = jobs
+        .enqueue(Request::new(BuildsReport {}).queue("mail"))
+        .await
+        .unwrap();
+    let d = wait_for(&jobs, id, JobState::Failed).await;
+    // Retrying cannot give this server the resource: one attempt, not all.
+    assert_eq!(d.job.attempt, 1);
+    assert!(d.job.max_attempts > 1);
+    let error = d.job.last_error.expect("the attempt's error is kept");
+    assert!(
+        error.contains("job `test_builds_report` takes `State<")
+            && error.contains("ReportsDb")
+            && error.contains("queue `mail`")
+            && error.contains("`Server::builder(..).state(..)`"),
+        "{error}"
+    );
+    // The server goes on running other jobs.
+    let next = jobs
+        .enqueue(Request::new(Succeeds { n: 0 }).queue("mail"))
+        .await
+        .unwrap();
+    wait_for(&jobs, next, JobState::Succeeded).await;
+    server.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_job_this_server_does_not_know_is_left_for_one_that_does() {
     let (store, jobs) = setup().await;
