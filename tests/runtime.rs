@@ -63,6 +63,11 @@ async fn explodes(_n: u8) {
     panic!("index out of bounds");
 }
 
+#[job]
+async fn always_fails(report: u32) -> anyhow::Result<()> {
+    anyhow::bail!("report {report} is not ready")
+}
+
 fn store_and_jobs() -> (MemoryStore, Jobs) {
     let store = MemoryStore::new();
     let jobs = Jobs::new(store.clone());
@@ -256,4 +261,36 @@ async fn recurring_jobs_fire_on_their_schedule_with_the_tick_they_stand_for() {
     let tick = last.recurring.unwrap().scheduled_for;
     assert_eq!(tick.format("%M:%S%.f").to_string(), "00:00");
     assert_eq!(Some(tick), entry.last_run_at);
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_runs_a_job_delayed_by_a_day() {
+    let (store, jobs) = store_and_jobs();
+    let journal = Journal::default();
+    let id = SendAccountConfirmationEmail::new(5)
+        .delay(Duration::from_secs(24 * 3600))
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let report = run_until_empty(Server::builder(store).state(journal.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(journal.lines(), ["mail to 5"]);
+    let job = jobs.get(id).await.unwrap().unwrap().job;
+    assert!(job.finished_at.unwrap() - job.created_at >= chrono::Duration::hours(24));
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_runs_every_attempt_of_the_default_backoff_until_the_job_fails() {
+    let (store, jobs) = store_and_jobs();
+    let id = AlwaysFails::enqueue(&jobs, 3).await.unwrap();
+    let report = run_until_empty(Server::builder(store).state(Journal::default()))
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    let job = jobs.get(id).await.unwrap().unwrap().job;
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempt, jobs::DEFAULT_MAX_ATTEMPTS);
+    assert_eq!(job.last_error.as_deref(), Some("report 3 is not ready"));
 }
