@@ -294,3 +294,36 @@ async fn draining_runs_every_attempt_of_the_default_backoff_until_the_job_fails(
     assert_eq!(job.attempt, jobs::DEFAULT_MAX_ATTEMPTS);
     assert_eq!(job.last_error.as_deref(), Some("report 3 is not ready"));
 }
+
+#[tokio::test]
+async fn draining_on_a_running_clock_waits_in_real_time_for_a_delayed_job() {
+    let (store, jobs) = store_and_jobs();
+    let journal = Journal::default();
+    SendAccountConfirmationEmail::new(6)
+        .delay(Duration::from_millis(300))
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let report = run_until_empty(Server::builder(store).state(journal.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(journal.lines(), ["mail to 6"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_gives_up_on_a_job_due_after_a_week_and_leaves_it_scheduled() {
+    let (store, jobs) = store_and_jobs();
+    let id = SendAccountConfirmationEmail::new(7)
+        .delay(Duration::from_secs(30 * 24 * 3600))
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let error = run_until_empty(Server::builder(store).state(Journal::default()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("1 jobs were still waiting"), "{error}");
+    let job = jobs.get(id).await.unwrap().unwrap().job;
+    assert_eq!(job.state, JobState::Scheduled);
+}
