@@ -108,12 +108,13 @@ pub mod postgres {
     };
 }
 
-/// Helpers for your own tests: run what was enqueued on a paused clock, and
-/// assert on it.
+/// Helpers for your own tests: run what was enqueued on a paused clock,
+/// assert on it, and run one job inline with its resources ([`Perform`](testing::Perform)).
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use jobs_core::testing::{
-        assert_enqueued, assert_not_enqueued, enqueued, run_until_empty, DrainReport,
+        assert_enqueued, assert_not_enqueued, enqueued, run_until_empty, DrainReport, Perform,
+        Performed,
     };
 }
 

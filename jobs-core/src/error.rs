@@ -34,6 +34,9 @@ pub enum Error {
     /// Raised only by `ServerBuilder::start`.
     #[error("the job server cannot start:\n{0}")]
     Config(String),
+    /// `testing::Perform` could not run the job; the message says why.
+    #[error("cannot perform the job: {0}")]
+    Perform(String),
     /// A recurring job's id was refused (`add_or_update` and the calls that
     /// name an entry).
     #[error("invalid recurring job id `{id}`: {reason}")]

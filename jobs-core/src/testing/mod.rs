@@ -1,6 +1,7 @@
 //! Helpers for your own tests (feature `testing`): see what was enqueued,
-//! typed, and run everything until nothing is left, with delays and retries
-//! elapsing instantly on a paused tokio clock.
+//! typed, run everything until nothing is left, with delays and retries
+//! elapsing instantly on a paused tokio clock, and run one job inline with
+//! [`Perform`] (in `perform.rs`).
 //!
 //! ```
 //! # use jobs_core as jobs;
@@ -28,6 +29,8 @@
 //! straight to the next due job with no server ticking in between. On
 //! another store they work, but wait in real time.
 
+mod perform;
+
 use std::time::Duration;
 
 use crate::client::{Jobs, ListJobs};
@@ -36,6 +39,8 @@ use crate::job::Job;
 use crate::model::{JobRow, JobState};
 use crate::server::{Server, ServerBuilder};
 use crate::store::CronDueParams;
+
+pub use perform::{Perform, Performed};
 
 /// The store's totals once [`run_until_empty`] found nothing left to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
