@@ -99,12 +99,13 @@ pub mod store {
     };
 }
 
-/// The PostgreSQL store.
+/// The PostgreSQL store, and enqueue in the application's own transaction:
+/// [`EnqueueIn`](postgres::EnqueueIn) on a request, [`PgJobs`](postgres::PgJobs) on `Jobs`.
 #[cfg(feature = "postgres")]
 pub mod postgres {
     pub use jobs_postgres::{
-        Error, PgStore, PgStoreOptions, Result, APPLICATION_NAME, DEFAULT_MAX_ARGS_BYTES,
-        DEFAULT_SCHEMA,
+        EnqueueIn, Error, PgJobs, PgStore, PgStoreOptions, Result, APPLICATION_NAME,
+        DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA,
     };
 }
 
