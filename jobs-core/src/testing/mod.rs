@@ -75,8 +75,8 @@ const LONGEST_WAIT: Duration = Duration::from_secs(1);
 /// recurring jobs are not waited for.
 ///
 /// Gives up with an error once the next job is due more than a week of tokio
-/// time after the call, naming how many jobs are still waiting: a job that
-/// snoozes forever, say.
+/// time after the call, or jobs still run after a week, naming how many jobs
+/// are still waiting: a job that snoozes forever, say.
 pub async fn run_until_empty(builder: ServerBuilder) -> Result<DrainReport> {
     let store = builder.store().clone();
     let jobs = Jobs::from_dyn(store.clone());
@@ -133,6 +133,14 @@ pub async fn run_until_empty(builder: ServerBuilder) -> Result<DrainReport> {
                 wait = FIRST_WAIT;
             }
             (None, Some(running)) => {
+                // A job that never ends would keep this loop going forever.
+                if started.elapsed() > DRAIN_LIMIT {
+                    running.shutdown().await;
+                    return Err(Error::DrainTimeout {
+                        pending: pending.len() as i64,
+                        limit: DRAIN_LIMIT,
+                    });
+                }
                 server = Some(running);
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(LONGEST_WAIT);
