@@ -445,3 +445,13 @@ async fn perform_refuses_arguments_that_do_not_survive_storage() {
     let performed = Perform::new().run(RecordReading::new(21.5)).await.unwrap();
     assert!(performed.is_succeeded(), "{performed:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn draining_with_nothing_enqueued_still_refuses_a_server_missing_a_state() {
+    let (store, _jobs) = store_and_jobs();
+    let error = run_until_empty(Server::builder(store))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("State<runtime::Journal>"), "{error}");
+}

@@ -84,7 +84,9 @@ pub async fn run_until_empty(builder: ServerBuilder) -> Result<DrainReport> {
     let queues = builder.queue_names().to_vec();
     let known: Vec<&str> = crate::job::registered_jobs().map(|r| r.name).collect();
     let started = tokio::time::Instant::now();
-    let mut server: Option<Server> = None;
+    // Started even with nothing to run, so that a misconfigured builder is
+    // this call's error.
+    let mut server: Option<Server> = Some(builder.clone().start().await?);
     let mut wait = FIRST_WAIT;
     loop {
         // Only jobs this server can run count: others would wait forever.
