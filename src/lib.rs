@@ -99,21 +99,23 @@ pub mod store {
     };
 }
 
-/// The PostgreSQL store.
+/// The PostgreSQL store, and enqueue in the application's own transaction:
+/// [`EnqueueIn`](postgres::EnqueueIn) on a request, [`PgJobs`](postgres::PgJobs) on `Jobs`.
 #[cfg(feature = "postgres")]
 pub mod postgres {
     pub use jobs_postgres::{
-        Error, PgStore, PgStoreOptions, Result, APPLICATION_NAME, DEFAULT_ENQUEUE_TIMEOUT,
-        DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA,
+        EnqueueIn, Error, PgJobs, PgStore, PgStoreOptions, Result, APPLICATION_NAME,
+        DEFAULT_ENQUEUE_TIMEOUT, DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA,
     };
 }
 
-/// Helpers for your own tests: run what was enqueued on a paused clock, and
-/// assert on it.
+/// Helpers for your own tests: run what was enqueued on a paused clock,
+/// assert on it, and run one job inline with its resources ([`Perform`](testing::Perform)).
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use jobs_core::testing::{
-        assert_enqueued, assert_not_enqueued, enqueued, run_until_empty, DrainReport,
+        assert_enqueued, assert_not_enqueued, enqueued, run_until_empty, DrainReport, Perform,
+        Performed,
     };
 }
 

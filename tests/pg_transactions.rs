@@ -1,5 +1,6 @@
 //! Transactions end to end, with a `Server`: a rolled-back enqueue never
-//! runs and a committed one does; a job completed in its own transaction
+//! runs and a committed one does, through the store and in the typed form
+//! (`EnqueueIn`, `PgJobs`); a job completed in its own transaction
 //! commits its effects and its outcome together, and an attempt that is no
 //! longer current cannot complete (its effects roll back).
 //!
@@ -11,8 +12,8 @@ mod pg_support;
 
 use std::time::Duration;
 
-use jobs::postgres::PgStore;
-use jobs::{job, JobContext, Jobs, Server, State, StoreErrorKind};
+use jobs::postgres::{EnqueueIn, PgJobs, PgStore};
+use jobs::{job, JobContext, JobState, Jobs, MemoryStore, Server, State, StoreErrorKind};
 use pg_support::{eventually, TestSchema};
 use sqlx::PgPool;
 
@@ -107,6 +108,114 @@ async fn a_rolled_back_enqueue_never_runs_and_a_committed_one_does() {
     .await
     .unwrap();
     assert_eq!(effects, vec![2], "only the committed job ran");
+    schema.drop().await;
+}
+
+#[job(queue = "it_tx_typed")]
+async fn record_typed_effect(
+    n: i32,
+    store: State<PgStore>,
+    db: State<PgPool>,
+) -> anyhow::Result<()> {
+    let mut conn = db.0.acquire().await?;
+    effect(&mut conn, &store.0, "typed", n, 1).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_enqueue_in_a_committed_transaction_is_visible_and_runs() {
+    let (schema, store, jobs) = setup().await;
+    let server = start(&store, "it_tx_typed").await;
+
+    let mut tx = store.pool().begin().await.unwrap();
+    let first = RecordTypedEffect::new(1)
+        .enqueue_in(&jobs, &mut tx)
+        .await
+        .unwrap();
+    let second = jobs
+        .enqueue_in(&mut tx, RecordTypedEffect::new(2))
+        .await
+        .unwrap();
+    let more = jobs
+        .enqueue_many_in(&mut tx, [RecordTypedEffect::new(3)])
+        .await
+        .unwrap();
+    assert!(
+        jobs.get(first).await.unwrap().is_none(),
+        "not visible before the commit"
+    );
+    tx.commit().await.unwrap();
+    assert!(jobs.get(first).await.unwrap().is_some());
+
+    eventually("the committed jobs to succeed", DEADLINE, || async {
+        (schema.count_state("succeeded").await == 3).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+    for id in [first, second, more[0]] {
+        let job = jobs.get(id).await.unwrap().unwrap().job;
+        assert_eq!(job.state, JobState::Succeeded);
+    }
+    let effects: Vec<i32> = sqlx::query_scalar(&format!(
+        "SELECT n FROM {} WHERE name = 'typed' ORDER BY n",
+        schema.table("effects")
+    ))
+    .fetch_all(&schema.admin)
+    .await
+    .unwrap();
+    assert_eq!(effects, vec![1, 2, 3]);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_enqueue_in_a_rolled_back_transaction_leaves_no_job() {
+    let (schema, store, jobs) = setup().await;
+    let mut tx = store.pool().begin().await.unwrap();
+    let first = RecordTypedEffect::new(1)
+        .enqueue_in(&jobs, &mut tx)
+        .await
+        .unwrap();
+    let second = jobs
+        .enqueue_in(&mut tx, RecordTypedEffect::new(2))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    assert!(jobs.get(first).await.unwrap().is_none());
+    assert!(jobs.get(second).await.unwrap().is_none());
+    let rows = schema
+        .scalar(&format!("SELECT count(*) FROM {}", schema.table("jobs")))
+        .await;
+    assert_eq!(rows, 0);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_enqueue_in_through_jobs_on_another_store_fails_saying_what_to_use() {
+    let (schema, store, _jobs) = setup().await;
+    let memory = Jobs::new(MemoryStore::new());
+    let mut tx = store.pool().begin().await.unwrap();
+    let error = RecordTypedEffect::new(1)
+        .enqueue_in(&memory, &mut tx)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, jobs::postgres::Error::NotPgStore),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("Jobs::new(pg_store)"), "{message}");
+    let error = memory
+        .enqueue_in(&mut tx, RecordTypedEffect::new(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, jobs::postgres::Error::NotPgStore));
+    tx.commit().await.unwrap();
+    assert!(memory.pg_store().is_err());
+    let rows = schema
+        .scalar(&format!("SELECT count(*) FROM {}", schema.table("jobs")))
+        .await;
+    assert_eq!(rows, 0, "nothing was inserted anywhere");
+    assert!(memory.list(jobs::ListJobs::new()).await.unwrap().is_empty());
     schema.drop().await;
 }
 

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jobs::testing::{assert_enqueued, assert_not_enqueued, enqueued, run_until_empty};
+use jobs::testing::{
+    assert_enqueued, assert_not_enqueued, enqueued, run_until_empty, Perform, Performed,
+};
 use jobs::{job, JobContext, JobState, Jobs, MemoryStore, Permanent, Server, Snooze, State};
 
 /// What the jobs of this file did, shared with them as a resource.
@@ -61,6 +63,35 @@ async fn flaky_export(day: String, ctx: JobContext) -> anyhow::Result<()> {
 #[job(max_attempts = 2, backoff = fixed("1s"))]
 async fn explodes(_n: u8) {
     panic!("index out of bounds");
+}
+
+#[job]
+async fn always_fails(report: u32) -> anyhow::Result<()> {
+    anyhow::bail!("report {report} is not ready")
+}
+
+#[job(max_attempts = 4)]
+async fn charge_card(order: u64, journal: State<Journal>, ctx: JobContext) -> anyhow::Result<()> {
+    journal.write(format!(
+        "charge {order} in {}, attempt {} of {}",
+        ctx.queue(),
+        ctx.attempt(),
+        ctx.max_attempts()
+    ));
+    anyhow::ensure!(!ctx.is_cancelled(), "a fresh context is not cancelled");
+    Ok(())
+}
+
+#[job]
+async fn wait_for_settlement(transfer: String) -> anyhow::Result<()> {
+    let _ = transfer;
+    Err(Snooze::after(Duration::from_secs(600)).into())
+}
+
+#[job]
+async fn record_reading(celsius: f64) -> anyhow::Result<()> {
+    anyhow::ensure!(celsius > -273.15, "below absolute zero");
+    Ok(())
 }
 
 fn store_and_jobs() -> (MemoryStore, Jobs) {
@@ -256,4 +287,171 @@ async fn recurring_jobs_fire_on_their_schedule_with_the_tick_they_stand_for() {
     let tick = last.recurring.unwrap().scheduled_for;
     assert_eq!(tick.format("%M:%S%.f").to_string(), "00:00");
     assert_eq!(Some(tick), entry.last_run_at);
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_runs_a_job_delayed_by_a_day() {
+    let (store, jobs) = store_and_jobs();
+    let journal = Journal::default();
+    let id = SendAccountConfirmationEmail::new(5)
+        .delay(Duration::from_secs(24 * 3600))
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let report = run_until_empty(Server::builder(store).state(journal.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(journal.lines(), ["mail to 5"]);
+    let job = jobs.get(id).await.unwrap().unwrap().job;
+    assert!(job.finished_at.unwrap() - job.created_at >= chrono::Duration::hours(24));
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_runs_every_attempt_of_the_default_backoff_until_the_job_fails() {
+    let (store, jobs) = store_and_jobs();
+    let id = AlwaysFails::enqueue(&jobs, 3).await.unwrap();
+    let report = run_until_empty(Server::builder(store).state(Journal::default()))
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    let job = jobs.get(id).await.unwrap().unwrap().job;
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempt, jobs::DEFAULT_MAX_ATTEMPTS);
+    assert_eq!(job.last_error.as_deref(), Some("report 3 is not ready"));
+}
+
+#[tokio::test]
+async fn draining_on_a_running_clock_waits_in_real_time_for_a_delayed_job() {
+    let (store, jobs) = store_and_jobs();
+    let journal = Journal::default();
+    SendAccountConfirmationEmail::new(6)
+        .delay(Duration::from_millis(300))
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let report = run_until_empty(Server::builder(store).state(journal.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(journal.lines(), ["mail to 6"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_gives_up_on_a_job_due_after_a_week_and_leaves_it_scheduled() {
+    let (store, jobs) = store_and_jobs();
+    let id = SendAccountConfirmationEmail::new(7)
+        .delay(Duration::from_secs(30 * 24 * 3600))
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let error = run_until_empty(Server::builder(store).state(Journal::default()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("1 jobs were still waiting"), "{error}");
+    let job = jobs.get(id).await.unwrap().unwrap().job;
+    assert_eq!(job.state, JobState::Scheduled);
+}
+
+#[tokio::test]
+async fn perform_runs_the_job_inline_with_its_state_and_a_fresh_context() {
+    let journal = Journal::default();
+    let performed = Perform::new()
+        .state(journal.clone())
+        .run(ChargeCard::new(5).queue("payments"))
+        .await
+        .unwrap();
+    assert!(performed.is_succeeded(), "{performed:?}");
+    assert_eq!(journal.lines(), ["charge 5 in payments, attempt 1 of 4"]);
+
+    Perform::new()
+        .state(journal.clone())
+        .attempt(4)
+        .run(ChargeCard::new(6))
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert_eq!(journal.lines()[1], "charge 6 in default, attempt 4 of 4");
+}
+
+#[tokio::test]
+async fn perform_says_how_the_job_ended_as_a_server_would_record_it() {
+    let failed = Perform::new()
+        .run(FlakyExport::new("2026-11-27".to_owned()))
+        .await
+        .unwrap();
+    let Performed::Failed(error) = failed else {
+        panic!("expected a failure, got {failed:?}");
+    };
+    assert_eq!(
+        error.to_string(),
+        "export of 2026-11-27 failed on attempt 1"
+    );
+    let last = Perform::new()
+        .attempt(3)
+        .run(FlakyExport::new("2026-11-27".to_owned()))
+        .await
+        .unwrap();
+    assert!(last.is_succeeded(), "{last:?}");
+
+    let permanent = Perform::new().run(CloseAccount::new(4)).await.unwrap();
+    let Performed::Permanent(error) = permanent else {
+        panic!("expected a permanent error, got {permanent:?}");
+    };
+    assert_eq!(error.to_string(), "account 4 does not exist");
+
+    let snoozed = Perform::new()
+        .run(WaitForSettlement::new("T-2".to_owned()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(snoozed, Performed::Snoozed(after) if after == Duration::from_secs(600)),
+        "{snoozed:?}"
+    );
+}
+
+#[tokio::test]
+async fn perform_without_a_state_the_job_takes_fails_naming_the_job_and_type() {
+    let error = Perform::new()
+        .run(ChargeCard::new(5))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("charge_card"), "{error}");
+    assert!(error.contains("State<runtime::Journal>"), "{error}");
+    assert!(error.contains("add `.state(value)`"), "{error}");
+}
+
+#[tokio::test]
+async fn perform_refuses_arguments_that_do_not_survive_storage() {
+    // JSON has no NaN: it is stored as `null`, which does not read back as
+    // an `f64`, so a server would fail every attempt of this job.
+    let error = Perform::new()
+        .run(RecordReading::new(f64::NAN))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            jobs::Error::Deserialize {
+                job: "record_reading",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let performed = Perform::new().run(RecordReading::new(21.5)).await.unwrap();
+    assert!(performed.is_succeeded(), "{performed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_with_nothing_enqueued_still_refuses_a_server_missing_a_state() {
+    let (store, _jobs) = store_and_jobs();
+    let error = run_until_empty(Server::builder(store))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("State<runtime::Journal>"), "{error}");
 }

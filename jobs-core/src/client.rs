@@ -52,6 +52,21 @@ impl Jobs {
         &self.store
     }
 
+    /// The store behind this client if it is an `S`, to reach that store's
+    /// own API: `None` for any other store, a [`Layered`](crate::Layered)
+    /// one included.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{Jobs, MemoryStore};
+    ///
+    /// let jobs = Jobs::new(MemoryStore::new());
+    /// assert!(jobs.store_as::<MemoryStore>().is_some());
+    /// ```
+    pub fn store_as<S: Store>(&self) -> Option<&S> {
+        DynStore::as_any(&*self.store).downcast_ref::<S>()
+    }
+
     /// Stores one job; its id once it is durable.
     pub async fn enqueue<J: Job>(&self, request: Request<J>) -> Result<JobId> {
         let ids = self.insert(vec![request.into_new_job()?]).await?;

@@ -40,6 +40,9 @@ pub enum Error {
     /// message names the name and both functions' locations.
     #[error("{0}")]
     DuplicateJobName(String),
+    /// `testing::Perform` could not run the job; the message says why.
+    #[error("cannot perform the job: {0}")]
+    Perform(String),
     /// A recurring job's id was refused (`add_or_update` and the calls that
     /// name an entry).
     #[error("invalid recurring job id `{id}`: {reason}")]

@@ -18,6 +18,12 @@ pub enum Error {
     /// A job could not be turned into a row: its arguments did not serialize.
     #[error(transparent)]
     Job(jobs_core::Error),
+    /// A transactional enqueue through `Jobs` found another store than a
+    /// `PgStore` behind the client.
+    #[error(
+        "this `Jobs` is not on a `PgStore`, so it cannot enqueue in a PostgreSQL transaction; build it with `Jobs::new(pg_store)`, or call `PgStore::enqueue_in` on the store"
+    )]
+    NotPgStore,
     /// The schema name is not a plain lowercase identifier.
     #[error(
         "invalid schema name `{0}`: use 1 to 63 lowercase letters, digits and underscores, not starting with a digit"
@@ -72,7 +78,7 @@ impl Error {
         match self {
             Self::Store(e) => e.kind(),
             Self::Connect(e) | Self::Migrate { source: e, .. } => kind_of(e),
-            Self::InvalidSchema(_) | Self::Job(_) => StoreErrorKind::Invalid,
+            Self::InvalidSchema(_) | Self::Job(_) | Self::NotPgStore => StoreErrorKind::Invalid,
             Self::SchemaTooNew { .. } | Self::MigrationChanged { .. } => StoreErrorKind::Other,
         }
     }

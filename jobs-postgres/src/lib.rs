@@ -4,7 +4,8 @@
 //! own (tracked in `<schema>.jobs_migrations`), a claim of many jobs in one
 //! `FOR UPDATE SKIP LOCKED` statement, completions in batches, leases fenced
 //! by claim tokens, LISTEN/NOTIFY wake-ups, and transactional enqueue through
-//! the application's own transaction ([`PgStore::enqueue_in`]).
+//! the application's own transaction ([`PgStore::enqueue_in`], or typed on a
+//! request or the `Jobs` client: [`EnqueueIn`], [`PgJobs`]).
 //!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
@@ -17,6 +18,7 @@
 //! This crate is semver-exempt: depend on `jobs` with the `postgres` feature.
 
 mod db;
+mod enqueue;
 mod error;
 mod jobs;
 mod leases;
@@ -28,6 +30,7 @@ mod servers;
 mod sql;
 mod store;
 
+pub use enqueue::{EnqueueIn, PgJobs};
 pub use error::{Error, Result};
 pub use options::{
     PgStoreOptions, DEFAULT_ENQUEUE_TIMEOUT, DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA,

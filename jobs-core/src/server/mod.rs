@@ -54,6 +54,7 @@ const DEFAULT_PREFETCH: usize = 256;
 
 /// Configures and starts a [`Server`].
 #[must_use = "a server does nothing until it is started"]
+#[derive(Clone)]
 pub struct ServerBuilder {
     store: Arc<dyn DynStore>,
     settings: Settings,

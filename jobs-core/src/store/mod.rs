@@ -280,6 +280,9 @@ macro_rules! erased {
             fn $method(&self, p: $params) -> BoxFuture<'_, StoreResult<$out>>;)*
             /// See [`Store::job_signal`].
             fn job_signal(&self) -> Option<JobSignal>;
+            /// The store itself, for `Jobs::store_as` to find a concrete
+            /// store's own API (PostgreSQL's transactional enqueue).
+            fn as_any(&self) -> &dyn std::any::Any;
         }
 
         impl<S: Store> DynStore for S {
@@ -288,6 +291,9 @@ macro_rules! erased {
             })*
             fn job_signal(&self) -> Option<JobSignal> {
                 Store::job_signal(self)
+            }
+            fn as_any(&self) -> &dyn std::any::Any {
+                self
             }
         }
     };
