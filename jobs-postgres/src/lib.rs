@@ -7,8 +7,10 @@
 //! the application's own transaction ([`PgStore::enqueue_in`]).
 //!
 //! ```no_run
+//! # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+//! use jobs::postgres::{PgStore, PgStoreOptions};
+//!
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
-//! use jobs_postgres::{PgStore, PgStoreOptions};
 //! let store = PgStore::with_options(pool, PgStoreOptions::new().schema("background")).await?;
 //! # let _ = store;
 //! # Ok(()) }
