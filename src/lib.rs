@@ -99,8 +99,55 @@ pub mod store {
     };
 }
 
-/// The PostgreSQL store, and enqueue in the application's own transaction:
-/// [`EnqueueIn`](postgres::EnqueueIn) on a request, [`PgJobs`](postgres::PgJobs) on `Jobs`.
+/// The PostgreSQL store, behind the `postgres` feature: jobs kept durable in
+/// the application's own database.
+///
+/// [`PgStore`](postgres::PgStore) migrates its own tables into a schema of
+/// its own (`jobs` unless [`PgStoreOptions`](postgres::PgStoreOptions) says
+/// otherwise), claims many jobs in one `FOR UPDATE SKIP LOCKED` statement,
+/// fences every write about a running attempt by its claim, and wakes idle
+/// servers with LISTEN/NOTIFY. It can enqueue inside the application's own
+/// transaction ([`enqueue_in`](postgres::PgStore::enqueue_in)), so that a
+/// rolled-back request leaves no job behind.
+///
+/// ```no_run
+/// use jobs::postgres::{PgStore, PgStoreOptions};
+/// use jobs::{job, Jobs, Server};
+///
+/// #[job]
+/// async fn send_account_confirmation_email(user_id: i64) -> anyhow::Result<()> {
+///     println!("mailing user {user_id}");
+///     Ok(())
+/// }
+///
+/// # async fn run() -> anyhow::Result<()> {
+/// let store = PgStore::connect("postgres://postgres@localhost/app").await?; // migrates
+/// let jobs = Jobs::new(store.clone());
+/// let server = Server::builder(store.clone()).start().await?;
+///
+/// // In a request handler: the user and the mail commit together, or neither.
+/// let mut tx = store.pool().begin().await?;
+/// let user_id = 9; // INSERT INTO users ... RETURNING id
+/// store.enqueue_in(&mut tx, SendAccountConfirmationEmail::new(user_id)).await?;
+/// tx.commit().await?;
+///
+/// // Elsewhere, without a transaction, through the store-agnostic client.
+/// SendAccountConfirmationEmail::enqueue(&jobs, 10).await?;
+/// server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The main items: [`PgStore`](postgres::PgStore) (build it with
+/// [`connect`](postgres::PgStore::connect) or, on the application's pool,
+/// [`from_pool`](postgres::PgStore::from_pool)),
+/// [`PgStoreOptions`](postgres::PgStoreOptions) (schema, migrations,
+/// argument size limit, LISTEN/NOTIFY) and this module's
+/// [`Error`](postgres::Error). To apply the migrations with your own tool, take
+/// their SQL from [`PgStore::migration_sql`](postgres::PgStore::migration_sql).
+/// The typed forms of the transactional enqueue are
+/// [`EnqueueIn`](postgres::EnqueueIn) on a request and
+/// [`PgJobs`](postgres::PgJobs) on `Jobs`.
 #[cfg(feature = "postgres")]
 pub mod postgres {
     pub use jobs_postgres::{
@@ -109,8 +156,54 @@ pub mod postgres {
     };
 }
 
-/// Helpers for your own tests: run what was enqueued on a paused clock,
-/// assert on it, and run one job inline with its resources ([`Perform`](testing::Perform)).
+/// Helpers for your own tests, behind the `testing` feature: run what was
+/// enqueued until nothing is left, assert on what was enqueued, typed, and
+/// run one job inline with its resources ([`Perform`](testing::Perform)).
+///
+/// Put the feature on in your dev-dependencies only:
+/// `jobs = { git = "...", features = ["testing"] }` under `[dev-dependencies]`.
+/// The helpers are meant for a [`MemoryStore`], whose clock is tokio's: in a
+/// test marked `#[tokio::test(start_paused = true)]`, delays, backoff and
+/// leases take no real time. On another store they work, but wait in real time.
+///
+/// ```
+/// use jobs::testing::{assert_enqueued, assert_not_enqueued, run_until_empty};
+/// use jobs::{job, Jobs, MemoryStore, Server};
+///
+/// #[job]
+/// async fn send_account_confirmation_email(user_id: i64) -> anyhow::Result<()> {
+///     println!("mailing user {user_id}");
+///     Ok(())
+/// }
+///
+/// async fn signup(jobs: &Jobs, user_id: i64) -> jobs::Result<()> {
+///     SendAccountConfirmationEmail::enqueue(jobs, user_id).await?;
+///     Ok(())
+/// }
+///
+/// // #[tokio::test(start_paused = true)]
+/// async fn signup_mails_the_new_user() {
+///     let store = MemoryStore::new();
+///     let jobs = Jobs::new(store.clone());
+///     signup(&jobs, 9).await.unwrap();
+///
+///     assert_enqueued::<SendAccountConfirmationEmail>(&jobs, |job| job.user_id == 9).await;
+///     assert_not_enqueued::<SendAccountConfirmationEmail>(&jobs, |job| job.user_id == 10).await;
+///
+///     let report = run_until_empty(Server::builder(store)).await.unwrap();
+///     assert_eq!(report.succeeded, 1);
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap()
+/// #     .block_on(signup_mails_the_new_user());
+/// ```
+///
+/// The main items: [`run_until_empty`](testing::run_until_empty) runs a
+/// server until no job is waiting and reports how the jobs ended
+/// ([`DrainReport`](testing::DrainReport));
+/// [`assert_enqueued`](testing::assert_enqueued) and
+/// [`assert_not_enqueued`](testing::assert_not_enqueued) check the waiting
+/// jobs of one type against a predicate on their arguments;
+/// [`enqueued`](testing::enqueued) returns them for assertions of your own.
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use jobs_core::testing::{

@@ -19,6 +19,29 @@ use crate::store::{
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them,
 /// and manage recurring jobs ([`Jobs::recurring`]).
+///
+/// Build one on a store and clone it wherever jobs are enqueued (an axum
+/// state, a handler): clones share the store. The type `#[job]` generates
+/// beside `async fn send_mail(user_id: i64)` enqueues through it with
+/// `SendMail::enqueue(&jobs, 9)`, which is `jobs.enqueue(SendMail::new(9))`.
+///
+/// ```
+/// # use jobs_core as jobs;
+/// use jobs::{JobState, Jobs, MemoryStore, Request};
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct SendMail { user_id: i64 }
+/// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+///
+/// # async fn demo() -> jobs::Result<()> {
+/// let jobs = Jobs::new(MemoryStore::new());
+/// let id = jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+///
+/// let detail = jobs.get(id).await?.expect("just enqueued");
+/// assert_eq!(detail.job.state, JobState::Enqueued);
+/// assert_eq!(detail.job.name, "send_mail");
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct Jobs {
     store: Arc<dyn DynStore>,
@@ -68,6 +91,25 @@ impl Jobs {
     }
 
     /// Stores one job; its id once it is durable.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::Request;
+    /// use std::time::Duration;
+    ///
+    /// let now = jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+    /// let later = jobs
+    ///     .enqueue(Request::new(SendMail { user_id: 10 }).delay(Duration::from_secs(3600)).priority(5))
+    ///     .await?;
+    /// assert_ne!(now, later);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn enqueue<J: Job>(&self, request: Request<J>) -> Result<JobId> {
         let ids = self.insert(vec![request.into_new_job()?]).await?;
         ids.first().copied().ok_or_else(|| {
@@ -80,6 +122,21 @@ impl Jobs {
     }
 
     /// Stores many jobs in one call, all or none; their ids in order.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::Request;
+    /// let requests = (1..=3).map(|user_id| Request::new(SendMail { user_id }));
+    /// let ids = jobs.enqueue_many(requests).await?;
+    /// assert_eq!(ids.len(), 3);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn enqueue_many<J: Job>(
         &self,
         requests: impl IntoIterator<Item = Request<J>>,
@@ -103,32 +160,137 @@ impl Jobs {
     }
 
     /// A job with its history of states, times and errors.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{JobId, Request};
+    /// let id = jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+    /// if let Some(detail) = jobs.get(id).await? {
+    ///     println!("{} is {}", detail.job.id.0, detail.job.state.as_str());
+    ///     for event in &detail.history {
+    ///         println!("{}: {} (attempt {})", event.at, event.state.as_str(), event.attempt);
+    ///     }
+    /// }
+    /// assert!(jobs.get(JobId(i64::MAX)).await?.is_none()); // no such job
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn get(&self, id: JobId) -> Result<Option<JobDetail>> {
         Ok(self.store.job_get(JobGetParams::new(id)).await?)
     }
 
     /// Runs a `failed`, `cancelled` or `deleted` job again, with fresh attempts.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{JobState, Request};
+    /// let id = jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+    /// jobs.cancel(id).await?;
+    /// jobs.retry(id).await?; // runnable again
+    /// assert_eq!(jobs.get(id).await?.unwrap().job.state, JobState::Enqueued);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn retry(&self, id: JobId) -> Result<()> {
         Ok(self.store.job_retry(JobRetryParams::new(id)).await?)
     }
 
     /// Cancels a job that has not finished. A running job is asked to stop
     /// through its context and is aborted after its server's grace period.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{CancelOutcome, JobState, Request};
+    /// let id = jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+    /// match jobs.cancel(id).await? {
+    ///     CancelOutcome::Cancelled => println!("it had not started: it never will"),
+    ///     CancelOutcome::Requested => println!("it is running: its server was asked to stop it"),
+    ///     _ => {}
+    /// }
+    /// assert_eq!(jobs.get(id).await?.unwrap().job.state, JobState::Cancelled);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome> {
         Ok(self.store.job_cancel(JobCancelParams::new(id)).await?)
     }
 
     /// Deletes a job that is not running.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{JobState, Request};
+    /// let id = jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+    /// jobs.delete(id).await?; // kept as `deleted` until retention removes it
+    /// assert_eq!(jobs.get(id).await?.unwrap().job.state, JobState::Deleted);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn delete(&self, id: JobId) -> Result<()> {
         Ok(self.store.job_delete(JobDeleteParams::new(id)).await?)
     }
 
     /// A page of jobs, newest first.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{JobState, ListJobs, Request};
+    /// jobs.enqueue_many((1..=3).map(|user_id| Request::new(SendMail { user_id }))).await?;
+    ///
+    /// let first = jobs.list(ListJobs::new().state(JobState::Enqueued).limit(2)).await?;
+    /// assert_eq!(first.len(), 2);
+    /// // The next page starts below the last id of this one.
+    /// let next = jobs.list(ListJobs::new().state(JobState::Enqueued).before(first[1].id)).await?;
+    /// assert_eq!(next.len(), 1);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn list(&self, which: ListJobs) -> Result<Vec<JobRow>> {
         Ok(self.store.job_list(which).await?)
     }
 
     /// How many jobs are in each state in each queue.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::Request;
+    /// jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+    /// for count in jobs.counts().await? {
+    ///     println!("{} {}: {}", count.queue, count.state.as_str(), count.count);
+    /// }
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn counts(&self) -> Result<Vec<QueueStateCount>> {
         Ok(self.store.job_count(JobCountParams::new()).await?)
     }
@@ -139,7 +301,26 @@ impl Jobs {
     }
 
     /// The recurring jobs: create, update, pause, resume, trigger, remove
-    /// and list them.
+    /// and list them. A running [`Server`](crate::Server) enqueues each tick.
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{Cron, Request};
+    /// let recurring = jobs.recurring();
+    /// recurring.add_or_update("nightly-mail", Cron::daily_at(3, 0)?, Request::new(SendMail { user_id: 9 })).await?;
+    /// recurring.pause("nightly-mail").await?;
+    /// recurring.resume("nightly-mail").await?;
+    /// let run = recurring.trigger("nightly-mail").await?; // once now, off schedule
+    /// assert!(jobs.get(run).await?.is_some());
+    /// assert_eq!(recurring.list().await?.len(), 1);
+    /// assert!(recurring.remove("nightly-mail").await?);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub fn recurring(&self) -> Recurring<'_> {
         Recurring {
             store: self.store.as_ref(),
@@ -149,7 +330,11 @@ impl Jobs {
 
 /// The recurring jobs of a store, from [`Jobs::recurring`]: each has an id
 /// chosen by the application, a cron schedule and the request each tick
-/// enqueues.
+/// enqueues. [`Jobs::recurring`] shows each method in use.
+///
+/// Calling [`add_or_update`](Recurring::add_or_update) at every start is the
+/// intended use: it creates the entry or updates it when the schedule or
+/// request changed, keeping its next tick unless the schedule changed.
 #[derive(Clone, Copy)]
 pub struct Recurring<'a> {
     store: &'a dyn DynStore,
@@ -195,6 +380,23 @@ impl Recurring<'_> {
     }
 
     /// [`Recurring::add_or_update`] with a misfire or overlap policy.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{Misfire, Overlap, RecurringOptions, Request};
+    /// // After downtime skip the missed ticks; never run two at once.
+    /// let options = RecurringOptions::new().misfire(Misfire::Skip).overlap(Overlap::Skip);
+    /// jobs.recurring()
+    ///     .add_or_update_with("report", "*/5 * * * *", Request::new(SendMail { user_id: 9 }), options)
+    ///     .await?;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn add_or_update_with<J: Job>(
         &self,
         id: &str,
@@ -210,28 +412,105 @@ impl Recurring<'_> {
 
     /// Removes the recurring job `id` if there is one (its past runs stay);
     /// whether there was.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::Request;
+    /// jobs.recurring().add_or_update("report", "0 * * * *", Request::new(SendMail { user_id: 9 })).await?;
+    /// assert!(jobs.recurring().remove("report").await?);
+    /// assert!(!jobs.recurring().remove("report").await?); // already gone
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn remove(&self, id: &str) -> Result<bool> {
         Ok(self.store.cron_remove(CronRemoveParams::new(id)).await?)
     }
 
     /// Runs the recurring job `id` now, off schedule, without moving its schedule.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{Cron, Request};
+    /// jobs.recurring().add_or_update("report", Cron::daily(), Request::new(SendMail { user_id: 9 })).await?;
+    /// let id = jobs.recurring().trigger("report").await?; // an ordinary job, enqueued now
+    /// assert!(jobs.get(id).await?.is_some());
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn trigger(&self, id: &str) -> Result<JobId> {
         Ok(self.store.cron_trigger(CronTriggerParams::new(id)).await?)
     }
 
     /// Stops the recurring job `id` from firing until it is resumed.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{Cron, Request};
+    /// jobs.recurring().add_or_update("report", Cron::daily(), Request::new(SendMail { user_id: 9 })).await?;
+    /// jobs.recurring().pause("report").await?;
+    /// assert!(jobs.recurring().list().await?[0].paused);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn pause(&self, id: &str) -> Result<()> {
         Ok(self.store.cron_pause(CronPauseParams::pause(id)).await?)
     }
 
     /// Lets the recurring job `id` fire again, from its next tick on (ticks
     /// passed while it was paused are not run).
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{Cron, Request};
+    /// jobs.recurring().add_or_update("report", Cron::daily(), Request::new(SendMail { user_id: 9 })).await?;
+    /// jobs.recurring().pause("report").await?;
+    /// jobs.recurring().resume("report").await?;
+    /// assert!(!jobs.recurring().list().await?[0].paused);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn resume(&self, id: &str) -> Result<()> {
         Ok(self.store.cron_pause(CronPauseParams::resume(id)).await?)
     }
 
     /// Every recurring job with its next and last run, the last run's job
     /// and state, and the last error.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{Cron, Request};
+    /// jobs.recurring().add_or_update("report", Cron::hourly(), Request::new(SendMail { user_id: 9 })).await?;
+    /// for row in jobs.recurring().list().await? {
+    ///     println!("{} ({}): next {:?}, last {:?}", row.def.id, row.def.schedule, row.next_run_at, row.last_run_at);
+    /// }
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn list(&self) -> Result<Vec<RecurringRow>> {
         Ok(self.store.cron_list(CronListParams::new()).await?)
     }

@@ -8,8 +8,10 @@
 //! request or the `Jobs` client: [`EnqueueIn`], [`PgJobs`]).
 //!
 //! ```no_run
+//! # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+//! use jobs::postgres::{PgStore, PgStoreOptions};
+//!
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
-//! use jobs_postgres::{PgStore, PgStoreOptions};
 //! let store = PgStore::with_options(pool, PgStoreOptions::new().schema("background")).await?;
 //! # let _ = store;
 //! # Ok(()) }

@@ -19,7 +19,9 @@ pub const DEFAULT_ENQUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`PgStoreOptions::new`] (the defaults) and change what you need:
 ///
 /// ```
-/// use jobs_postgres::PgStoreOptions;
+/// # mod jobs { pub mod postgres { pub use jobs_postgres::*; } }
+/// use jobs::postgres::PgStoreOptions;
+///
 /// let options = PgStoreOptions::new().schema("background").max_args_bytes(64 * 1024);
 /// # let _ = options;
 /// ```
@@ -67,6 +69,19 @@ impl PgStoreOptions {
     /// Whether building the store applies pending migrations (default `true`).
     /// Turn it off when you apply [`PgStore::migration_sql`](crate::PgStore::migration_sql)
     /// with your own tool.
+    ///
+    /// ```
+    /// # mod jobs { pub mod postgres { pub use jobs_postgres::*; } }
+    /// use jobs::postgres::{PgStore, PgStoreOptions};
+    ///
+    /// // Hand this to your migration tool...
+    /// let sql = PgStore::migration_sql("background")?;
+    /// assert!(sql.contains("background"));
+    /// // ...and build the store with `PgStore::with_options(pool, options)`.
+    /// let options = PgStoreOptions::new().schema("background").migrate(false);
+    /// # let _ = options;
+    /// # Ok::<(), jobs::postgres::Error>(())
+    /// ```
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
         self

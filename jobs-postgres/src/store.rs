@@ -45,11 +45,16 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// LISTEN/NOTIFY listener, which stops when the last clone is dropped.
 ///
 /// ```no_run
+/// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+/// use jobs::postgres::PgStore;
+/// use jobs::{Jobs, Server};
+///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use jobs_postgres::PgStore;
 /// let store = PgStore::connect("postgres://postgres@localhost/app").await?; // migrates
-/// let jobs = jobs_core::Jobs::new(store.clone());
+/// let jobs = Jobs::new(store.clone()); // enqueue and manage jobs through it
+/// let server = Server::builder(store).start().await?; // and run them
 /// # let _ = jobs;
+/// # server.shutdown().await;
 /// # Ok(()) }
 /// ```
 ///
@@ -92,6 +97,16 @@ impl fmt::Debug for PgStore {
 impl PgStore {
     /// Connects to the database at `url` with the default options (schema
     /// `jobs`) and applies pending migrations.
+    ///
+    /// ```no_run
+    /// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+    /// use jobs::postgres::PgStore;
+    ///
+    /// # async fn demo() -> jobs::postgres::Result<()> {
+    /// let store = PgStore::connect("postgres://postgres@localhost/app").await?;
+    /// assert_eq!(store.schema(), "jobs");
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(url, PgStoreOptions::new()).await
     }
@@ -167,6 +182,17 @@ impl PgStore {
     /// Build the pool from [`PgStore::pool_options`]: a pool from
     /// `PgPoolOptions::new()` pings every connection before handing it out,
     /// a round trip before each statement, and waits 30 s for a connection.
+    ///
+    /// ```no_run
+    /// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+    /// use jobs::postgres::PgStore;
+    ///
+    /// # async fn demo(pool: sqlx::PgPool) -> jobs::postgres::Result<()> {
+    /// // `pool` is the application's `sqlx::PgPool`; the store shares it.
+    /// let store = PgStore::from_pool(pool.clone()).await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         Self::with_options(pool, PgStoreOptions::new()).await
     }
@@ -219,6 +245,27 @@ impl PgStore {
     /// Enqueues one job on the application's own connection or transaction
     /// (`&mut *tx`): if the transaction rolls back, the job never existed.
     /// Servers are woken by NOTIFY when the transaction commits.
+    ///
+    /// ```no_run
+    /// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendAccountConfirmationEmail { user_id: i64 }
+    /// # impl jobs::Job for SendAccountConfirmationEmail { const NAME: &'static str = "send_account_confirmation_email"; }
+    /// # impl SendAccountConfirmationEmail { fn new(user_id: i64) -> jobs::Request<Self> { jobs::Request::new(Self { user_id }) } }
+    /// use jobs::postgres::PgStore;
+    ///
+    /// // `SendAccountConfirmationEmail` comes from `#[job] async fn send_account_confirmation_email(user_id: i64)`.
+    /// async fn signup(store: &PgStore, email: &str) -> anyhow::Result<()> {
+    ///     let mut tx = store.pool().begin().await?;
+    ///     let (user_id,): (i64,) = sqlx::query_as("INSERT INTO users (email) VALUES ($1) RETURNING id")
+    ///         .bind(email)
+    ///         .fetch_one(&mut *tx)
+    ///         .await?;
+    ///     store.enqueue_in(&mut tx, SendAccountConfirmationEmail::new(user_id)).await?;
+    ///     tx.commit().await?; // the user and the job, or neither
+    ///     Ok(())
+    /// }
+    /// ```
     pub async fn enqueue_in<J: Job>(
         &self,
         conn: &mut PgConnection,
@@ -274,7 +321,8 @@ impl PgStore {
     /// under the same claim and is not applied.
     ///
     /// ```no_run
-    /// # async fn job(store: jobs_postgres::PgStore, ctx: jobs_core::JobContext) -> anyhow::Result<()> {
+    /// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+    /// # async fn job(store: jobs::postgres::PgStore, ctx: jobs::JobContext) -> anyhow::Result<()> {
     /// let mut tx = store.pool().begin().await?;
     /// sqlx::query("UPDATE offers SET is_valid = false WHERE id = $1")
     ///     .bind(7_i64)

@@ -28,7 +28,8 @@ pub use zone::Tz;
 /// constructor like Hangfire's `Cron` class:
 ///
 /// ```
-/// use jobs_core::{Cron, Tz};
+/// # use jobs_core as jobs;
+/// use jobs::{Cron, Tz};
 ///
 /// let a: Cron = "0 3 * * *".parse()?;
 /// let b = Cron::daily_at(3, 0)?;
@@ -36,7 +37,7 @@ pub use zone::Tz;
 /// let c = Cron::parse("0 3 * * *")?.in_time_zone("America/New_York")?;
 /// assert_eq!(c.time_zone(), &Tz::named("America/New_York")?);
 /// assert_eq!(c.to_string(), "0 3 * * *"); // Display is the expression
-/// # Ok::<(), jobs_core::Error>(())
+/// # Ok::<(), jobs::Error>(())
 /// ```
 ///
 /// It serializes as `{"expression": "0 3 * * *", "time_zone": "America/New_York"}`;
@@ -86,17 +87,18 @@ pub use zone::Tz;
 /// after 2100 have no fire times.
 ///
 /// ```
-/// use jobs_core::Cron;
-/// use chrono::{TimeZone, Utc};
+/// # use jobs_core as jobs;
+/// use jobs::{Cron, Timestamp};
+/// let at = |s: &str| s.parse::<Timestamp>().unwrap();
 ///
 /// let nightly: Cron = "30 2 * * Mon-Fri".parse()?;
-/// let after = Utc.with_ymd_and_hms(2026, 1, 2, 12, 0, 0).unwrap(); // a Friday
+/// let after = at("2026-01-02T12:00:00Z"); // a Friday
 /// assert_eq!(
 ///     nightly.next_after(after),
-///     Some(Utc.with_ymd_and_hms(2026, 1, 5, 2, 30, 0).unwrap()), // Monday
+///     Some(at("2026-01-05T02:30:00Z")), // Monday
 /// );
 /// assert!(Cron::parse("0 3 * *").is_err()); // four fields
-/// # Ok::<(), jobs_core::Error>(())
+/// # Ok::<(), jobs::Error>(())
 /// ```
 ///
 /// # Time zones and daylight saving
@@ -126,19 +128,20 @@ pub use zone::Tz;
 /// fires through the first 02:00-02:55 only when 02:xx happens twice.
 ///
 /// ```
-/// use jobs_core::{Cron, Tz};
-/// use chrono::{TimeZone, Utc};
+/// # use jobs_core as jobs;
+/// use jobs::{Cron, Timestamp, Tz};
+/// let at = |s: &str| s.parse::<Timestamp>().unwrap();
 ///
 /// let daily = Cron::daily_at(2, 30)?.with_time_zone(Tz::named("Europe/Berlin")?);
-/// let before = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
+/// let before = at("2026-03-28T12:00:00Z");
 /// assert_eq!(
 ///     daily.next_n(before, 2),
 ///     [
-///         Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap(),  // 03:00 CEST: 02:30 does not exist
-///         Utc.with_ymd_and_hms(2026, 3, 30, 0, 30, 0).unwrap(), // 02:30 CEST
+///         at("2026-03-29T01:00:00Z"), // 03:00 CEST: 02:30 does not exist
+///         at("2026-03-30T00:30:00Z"), // 02:30 CEST
 ///     ],
 /// );
-/// # Ok::<(), jobs_core::Error>(())
+/// # Ok::<(), jobs::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Cron {
@@ -288,17 +291,18 @@ impl Cron {
     /// (fewer if the schedule ends).
     ///
     /// ```
-    /// use jobs_core::Cron;
-    /// use chrono::{TimeZone, Utc};
+    /// # use jobs_core as jobs;
+    /// use jobs::{Cron, Timestamp};
+    /// let at = |s: &str| s.parse::<Timestamp>().unwrap();
     ///
-    /// let now = Utc.with_ymd_and_hms(2026, 5, 1, 10, 20, 0).unwrap();
+    /// let now = at("2026-05-01T10:20:00Z");
     /// let next = Cron::hourly_at(15)?.next_n(now, 3);
     /// assert_eq!(next, [
-    ///     Utc.with_ymd_and_hms(2026, 5, 1, 11, 15, 0).unwrap(),
-    ///     Utc.with_ymd_and_hms(2026, 5, 1, 12, 15, 0).unwrap(),
-    ///     Utc.with_ymd_and_hms(2026, 5, 1, 13, 15, 0).unwrap(),
+    ///     at("2026-05-01T11:15:00Z"),
+    ///     at("2026-05-01T12:15:00Z"),
+    ///     at("2026-05-01T13:15:00Z"),
     /// ]);
-    /// # Ok::<(), jobs_core::Error>(())
+    /// # Ok::<(), jobs::Error>(())
     /// ```
     pub fn next_n(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
         let mut out = Vec::with_capacity(n.min(1024));
@@ -323,14 +327,15 @@ impl Cron {
     /// there, so a per-second schedule after a long outage costs `limit` steps.
     ///
     /// ```
-    /// use jobs_core::Cron;
-    /// use chrono::{TimeZone, Utc};
+    /// # use jobs_core as jobs;
+    /// use jobs::{Cron, Timestamp};
+    /// let at = |s: &str| s.parse::<Timestamp>().unwrap();
     ///
-    /// let last = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
-    /// let now = Utc.with_ymd_and_hms(2026, 5, 1, 13, 0, 0).unwrap();
+    /// let last = at("2026-05-01T10:00:00Z");
+    /// let now = at("2026-05-01T13:00:00Z");
     /// let missed = Cron::hourly().ticks_between(last, now, 10);
     /// assert_eq!(missed.len(), 3); // 11:00, 12:00, 13:00
-    /// # Ok::<(), jobs_core::Error>(())
+    /// # Ok::<(), jobs::Error>(())
     /// ```
     pub fn ticks_between(
         &self,

@@ -10,6 +10,31 @@ use crate::model::{Claim, JobId, RecurringOrigin, Timestamp};
 /// The per-run context a job can ask for as a parameter: which job and
 /// attempt this is, and the cancellation that a timeout, a user's cancel or
 /// a shutdown raises. A job that runs long should watch [`JobContext::cancelled`].
+///
+/// Ask for it by type, anywhere among the parameters; it is never stored
+/// with the job:
+///
+/// ```
+/// # extern crate jobs_core as jobs;
+/// # use jobs_macros::job;
+/// use std::time::Duration;
+/// use jobs::JobContext;
+///
+/// #[job]
+/// async fn export_report(report_id: i64, ctx: JobContext) -> anyhow::Result<()> {
+///     println!("{} #{}: attempt {} of {}", ctx.name(), ctx.id().0, ctx.attempt(), ctx.max_attempts());
+///     for page in 0..10u8 {
+///         tokio::select! {
+///             // Stop between pages when asked to (timeout, cancel, shutdown).
+///             () = ctx.cancelled() => anyhow::bail!("stopped at page {page}"),
+///             () = tokio::time::sleep(Duration::from_millis(1)) => {}
+///         }
+///         ctx.set_progress_with(page * 10, format!("report {report_id}: page {page}"));
+///     }
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
 #[derive(Debug, Clone)]
 pub struct JobContext {
     inner: Arc<ContextInner>,

@@ -16,6 +16,31 @@ use crate::job::{BoxError, JobContext, Permanent};
 /// and asked for by type in a job's parameters, axum-style: `db: State<PgPool>`.
 /// Never stored with the job. The macro recognises it by the name `State`, so
 /// import it under that name.
+///
+/// ```
+/// # extern crate jobs_core as jobs;
+/// # use jobs_macros::job;
+/// use jobs::{MemoryStore, Server, State};
+///
+/// #[derive(Clone)]
+/// struct Mailer { from: String } // a pool, a client, config: anything `Clone + Send + Sync`
+///
+/// #[job]
+/// async fn send_welcome(user_id: i64, mailer: State<Mailer>) -> anyhow::Result<()> {
+///     println!("mail from {} to user {user_id}", mailer.from); // `State` derefs to `Mailer`
+///     Ok(())
+/// }
+///
+/// # async fn demo() -> jobs::Result<()> {
+/// // The server is given one `Mailer`; starting without it is an error naming `send_welcome`.
+/// let server = Server::builder(MemoryStore::new())
+///     .state(Mailer { from: "noreply@example.com".into() })
+///     .start()
+///     .await?;
+/// server.shutdown().await;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct State<T>(pub T);
 

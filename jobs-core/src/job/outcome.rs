@@ -10,6 +10,25 @@ use crate::job::BoxError;
 
 /// Returned (as the error) by a job that wants to run again later, without
 /// using up an attempt: `return Err(Snooze::after(Duration::from_secs(30)).into())`.
+///
+/// ```
+/// # extern crate jobs_core as jobs;
+/// # use jobs_macros::job;
+/// use std::time::Duration;
+/// use jobs::Snooze;
+///
+/// # fn rate_limited() -> bool { false }
+/// #[job]
+/// async fn sync_account(account_id: i64) -> anyhow::Result<()> {
+///     if rate_limited() {
+///         // Not a failure: try again in a minute, with the same attempt count.
+///         return Err(Snooze::after(Duration::from_secs(60)).into());
+///     }
+///     println!("syncing {account_id}");
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snooze {
     /// How long to wait.
@@ -33,6 +52,22 @@ impl std::error::Error for Snooze {}
 
 /// Returned (as the error) by a job whose failure will not go away by
 /// retrying: the job is `failed` at once, whatever attempts it has left.
+///
+/// ```
+/// # extern crate jobs_core as jobs;
+/// # use jobs_macros::job;
+/// use jobs::Permanent;
+///
+/// #[job]
+/// async fn charge_card(card: String) -> anyhow::Result<()> {
+///     if card.is_empty() {
+///         // Retrying will not make the card number appear.
+///         return Err(Permanent::new("no card on file").into());
+///     }
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
 #[derive(Debug)]
 pub struct Permanent(pub BoxError);
 

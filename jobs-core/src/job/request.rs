@@ -12,6 +12,32 @@ use crate::retry::Backoff;
 /// enqueue. `SendMail::new(9)` builds one; `.enqueue(&jobs)` stores it. The
 /// same value is what batch enqueue, recurring jobs and transactional
 /// enqueue take.
+///
+/// ```
+/// # use jobs_core as jobs;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct SendMail { user_id: i64 }
+/// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+/// # impl SendMail { fn new(user_id: i64) -> jobs::Request<Self> { jobs::Request::new(Self { user_id }) } }
+/// use std::time::Duration;
+/// use jobs::{Jobs, MemoryStore};
+///
+/// # async fn demo() -> jobs::Result<()> {
+/// let jobs = Jobs::new(MemoryStore::new());
+/// // `SendMail` comes from `#[job] async fn send_mail(user_id: i64)`.
+/// SendMail::new(9)
+///     .queue("mail")                       // instead of the job's queue
+///     .priority(10)                        // higher runs first
+///     .max_attempts(3)                     // instead of the job's
+///     .delay(Duration::from_secs(15 * 60)) // or `.run_at(instant)`
+///     .enqueue(&jobs)
+///     .await?;
+///
+/// // A batch: all or none, one round trip.
+/// jobs.enqueue_many((1..=100).map(SendMail::new)).await?;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
 #[must_use = "a request does nothing until it is enqueued"]
 #[derive(Debug, Clone)]
 pub struct Request<J> {

@@ -75,12 +75,21 @@ use tables::Tables;
 /// schedules take no real time. The clock never goes backwards.
 ///
 /// ```
-/// # async fn demo() {
-/// use jobs_core::MemoryStore;
+/// # use jobs_core as jobs;
+/// use jobs::{Jobs, MemoryStore, Request, Server};
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct SendMail { user_id: i64 }
+/// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+///
+/// # async fn demo() -> jobs::Result<()> {
 /// let store = MemoryStore::new();
-/// let jobs = jobs_core::Jobs::new(store.clone());
-/// # let _ = jobs;
-/// # }
+/// let jobs = Jobs::new(store.clone()); // enqueue through the client...
+/// jobs.enqueue(Request::new(SendMail { user_id: 9 })).await?;
+///
+/// let server = Server::builder(store).start().await?; // ...run on a clone of the store
+/// server.shutdown().await;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 /// ```
 #[derive(Clone, Default)]
 pub struct MemoryStore {

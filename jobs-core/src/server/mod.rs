@@ -52,7 +52,30 @@ use crate::store::{
 /// How many jobs a server may claim ahead of its free slots by default.
 const DEFAULT_PREFETCH: usize = 256;
 
-/// Configures and starts a [`Server`].
+/// Configures and starts a [`Server`]: [`Server::builder`] makes one with
+/// the defaults, each setter changes one setting, [`start`](ServerBuilder::start)
+/// checks the whole and starts the server.
+///
+/// ```
+/// # use jobs_core as jobs;
+/// use std::time::Duration;
+/// use jobs::{MemoryStore, Server};
+///
+/// #[derive(Clone)]
+/// struct Mailer; // what jobs ask for as `State<Mailer>`
+///
+/// # async fn demo() -> jobs::Result<()> {
+/// let server = Server::builder(MemoryStore::new())
+///     .queues(["mail", "default"])             // mail first
+///     .concurrency(32)                         // jobs running at once
+///     .state(Mailer)                           // shared resources, by type
+///     .shutdown_timeout(Duration::from_secs(60))
+///     .start()
+///     .await?;
+/// server.shutdown().await;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
 #[must_use = "a server does nothing until it is started"]
 #[derive(Clone)]
 pub struct ServerBuilder {
@@ -128,12 +151,27 @@ impl ServerBuilder {
     }
 
     /// The queues to serve, in the order they are preferred (default `["default"]`).
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// let builder = Server::builder(MemoryStore::new()).queues(["critical", "default", "maintenance"]);
+    /// assert_eq!(builder.queue_names(), ["critical", "default", "maintenance"]);
+    /// ```
     pub fn queues<Q: Into<String>>(mut self, queues: impl IntoIterator<Item = Q>) -> Self {
         self.settings.queues = queues.into_iter().map(Into::into).collect();
         self
     }
 
     /// How many jobs run at once (default 16).
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// // Few slots for jobs that each hold a database connection for long.
+    /// let builder = Server::builder(MemoryStore::new()).concurrency(4);
+    /// # let _ = builder;
+    /// ```
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.settings.concurrency = concurrency;
         self
@@ -152,18 +190,47 @@ impl ServerBuilder {
     /// running if a user cancels it meanwhile, and is handed back without
     /// spending an attempt if the server shuts down before starting it; if
     /// the server dies, it is rescued like a running job, its attempt spent.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// // Every server claims only what it can start at once.
+    /// let builder = Server::builder(MemoryStore::new()).prefetch(0);
+    /// # let _ = builder;
+    /// ```
     pub fn prefetch(mut self, jobs: usize) -> Self {
         self.settings.prefetch = jobs;
         self
     }
 
     /// Gives the server a shared resource that jobs ask for as `State<T>`.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// // A job declared `async fn send(user_id: i64, mailer: State<Mailer>)` gets a clone.
+    /// #[derive(Clone)]
+    /// struct Mailer { from: String }
+    ///
+    /// let builder = Server::builder(MemoryStore::new()).state(Mailer { from: "noreply@example.com".into() });
+    /// # let _ = builder;
+    /// ```
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.resources.insert(value);
         self
     }
 
     /// How long shutdown lets running jobs finish before cancelling them (default 30 s).
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// use std::time::Duration;
+    ///
+    /// // Finish within the grace period the orchestrator gives the process.
+    /// let builder = Server::builder(MemoryStore::new()).shutdown_timeout(Duration::from_secs(25));
+    /// # let _ = builder;
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.settings.shutdown_timeout = timeout;
         self
@@ -221,8 +288,10 @@ impl ServerBuilder {
     /// batches every minute.
     ///
     /// ```
-    /// # use jobs_core::{MemoryStore, Retention, Server};
-    /// # use std::time::Duration;
+    /// # use jobs_core as jobs;
+    /// use std::time::Duration;
+    /// use jobs::{MemoryStore, Retention, Server};
+    ///
     /// let server = Server::builder(MemoryStore::new())
     ///     .retention(Retention::default().failed(Duration::from_secs(30 * 24 * 3600)));
     /// # let _ = server;
@@ -240,6 +309,17 @@ impl ServerBuilder {
     /// was not given, or a setting is invalid. Jobs of other queues are not
     /// checked: a job put into a served queue by `Request::queue` whose
     /// resource is missing fails that attempt for good, naming the type.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// # async fn demo() -> jobs::Result<()> {
+    /// let server = Server::builder(MemoryStore::new()).start().await?; // runs on tokio tasks
+    /// println!("server {} started", server.id().0);
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn start(self) -> Result<Server> {
         let registry = Registry::check(registered_jobs(), &self.resources, &self.settings)?;
         Ok(Server::spawn(
@@ -396,6 +476,37 @@ impl Shared {
 /// Configure one with [`Server::builder`] and start it with
 /// [`ServerBuilder::start`]; call [`Server::shutdown`] to stop it gracefully.
 /// Dropping it starts the same shutdown without waiting for it.
+///
+/// It runs inside the application's own process, on the tokio runtime it was
+/// started on, and runs every job in the binary whose queue it serves:
+/// `#[job]` functions register themselves, wherever they are defined. Any
+/// number of servers, in one process or many, can share a store.
+///
+/// ```
+/// # extern crate jobs_core as jobs;
+/// # use jobs_macros::job;
+/// use std::time::Duration;
+/// use jobs::{JobState, Jobs, MemoryStore, Server};
+///
+/// #[job]
+/// async fn send_mail(user_id: i64) -> anyhow::Result<()> {
+///     println!("mailing user {user_id}");
+///     Ok(())
+/// }
+///
+/// # async fn demo() -> anyhow::Result<()> {
+/// let store = MemoryStore::new();
+/// let jobs = Jobs::new(store.clone());
+/// let server = Server::builder(store).start().await?;
+///
+/// let id = SendMail::enqueue(&jobs, 9).await?;
+/// while jobs.get(id).await?.unwrap().job.state != JobState::Succeeded {
+///     tokio::time::sleep(Duration::from_millis(10)).await;
+/// }
+/// server.shutdown().await;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
 pub struct Server {
     shared: Arc<Shared>,
     tasks: Option<Tasks>,
@@ -418,6 +529,13 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A server on this store, with default settings: queue `"default"`,
     /// 16 jobs at once, the intervals in the module docs.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// let builder = Server::builder(MemoryStore::new());
+    /// assert_eq!(builder.queue_names(), ["default"]);
+    /// ```
     pub fn builder(store: impl Store) -> ServerBuilder {
         ServerBuilder::from_dyn(Arc::new(store))
     }
@@ -481,6 +599,17 @@ impl Server {
     /// shutdown timeout, then cancels the rest (aborting them after the
     /// cancel grace) and hands them back as runnable at once without using
     /// up an attempt; writes the last outcomes and removes the server record.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// # async fn demo() -> jobs::Result<()> {
+    /// let server = Server::builder(MemoryStore::new()).start().await?;
+    /// // In an application: `tokio::signal::ctrl_c().await?;`
+    /// server.shutdown().await; // returns once the server has stopped
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
     pub async fn shutdown(mut self) {
         if let Some(tasks) = self.tasks.take() {
             shutdown(self.shared.clone(), tasks).await;

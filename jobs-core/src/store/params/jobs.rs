@@ -329,11 +329,16 @@ impl JobDeleteParams {
 /// ended. The server's pruner removes them in bounded batches.
 ///
 /// ```
-/// # use jobs_core::Retention;
-/// # use std::time::Duration;
+/// # use jobs_core as jobs;
+/// use std::time::Duration;
+/// use jobs::{MemoryStore, Retention, Server};
+///
 /// const DAY: Duration = Duration::from_secs(24 * 3600);
 /// let keep_failures_longer = Retention::default().failed(30 * DAY);
 /// assert_eq!(keep_failures_longer.succeeded, DAY);
+///
+/// let server = Server::builder(MemoryStore::new()).retention(keep_failures_longer);
+/// # let _ = server;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
