@@ -78,7 +78,10 @@ async fn charge_card(order: u64, journal: State<Journal>, ctx: JobContext) -> an
         ctx.attempt(),
         ctx.max_attempts()
     ));
-    anyhow::ensure!(!ctx.is_cancelled(), "a fresh context is not cancelled");
+    anyhow::ensure!(
+        !ctx.is_cancelled(),
+        "order stopped: the attempt was asked to stop"
+    );
     Ok(())
 }
 
@@ -454,4 +457,21 @@ async fn draining_with_nothing_enqueued_still_refuses_a_server_missing_a_state()
         .unwrap_err()
         .to_string();
     assert!(error.contains("State<runtime::Journal>"), "{error}");
+}
+
+#[tokio::test]
+async fn perform_can_run_an_attempt_that_was_already_asked_to_stop() {
+    let performed = Perform::new()
+        .state(Journal::default())
+        .cancelled()
+        .run(ChargeCard::new(5))
+        .await
+        .unwrap();
+    let Performed::Failed(error) = performed else {
+        panic!("expected the job to notice, got {performed:?}");
+    };
+    assert_eq!(
+        error.to_string(),
+        "order stopped: the attempt was asked to stop"
+    );
 }

@@ -17,7 +17,8 @@ use crate::model::{Claim, JobId};
 /// storage fails here, not in production), then the registered `#[job]`
 /// function runs with the given [`State`](crate::State) resources and a fresh
 /// [`JobContext`] (attempt 1 unless told otherwise, a cancellation token of
-/// its own, a claim of job id 0 that no store knows).
+/// its own, not raised unless told otherwise, a claim of job id 0 that no
+/// store knows).
 ///
 /// ```
 /// # use jobs_core as jobs;
@@ -58,6 +59,7 @@ use crate::model::{Claim, JobId};
 pub struct Perform {
     resources: Resources,
     attempt: i32,
+    cancelled: bool,
 }
 
 impl Default for Perform {
@@ -105,6 +107,7 @@ impl Perform {
         Self {
             resources: Resources::default(),
             attempt: 1,
+            cancelled: false,
         }
     }
 
@@ -119,6 +122,34 @@ impl Perform {
     /// test what a job does on its last attempt, say.
     pub fn attempt(mut self, attempt: u16) -> Self {
         self.attempt = i32::from(attempt.max(1));
+        self
+    }
+
+    /// Runs it with its cancellation already raised, as after a timeout, a
+    /// user's cancel or a shutdown, to test that the job stops when asked.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::testing::Perform;
+    /// use jobs::JobContext;
+    ///
+    /// // Marked `#[job]`, which adds `Export`.
+    /// # #[jobs_macros::job(crate = "jobs")]
+    /// async fn export(rows: u32, ctx: JobContext) -> anyhow::Result<()> {
+    ///     for row in 0..rows {
+    ///         anyhow::ensure!(!ctx.is_cancelled(), "stopped at row {row}");
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// # async fn test() -> jobs::Result<()> {
+    /// let performed = Perform::new().cancelled().run(Export::new(10)).await?;
+    /// assert!(performed.into_result().unwrap_err().to_string().contains("stopped at row 0"));
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(test()).unwrap();
+    /// ```
+    pub fn cancelled(mut self) -> Self {
+        self.cancelled = true;
         self
     }
 
@@ -163,6 +194,10 @@ impl Perform {
             missing.sort();
             return Err(Error::Perform(missing.join("\n")));
         }
+        let cancellation = CancellationToken::new();
+        if self.cancelled {
+            cancellation.cancel();
+        }
         let context = JobContext::new(
             Claim {
                 job_id: JobId(0),
@@ -173,7 +208,7 @@ impl Perform {
             self.attempt.min(job.max_attempts.max(1)),
             job.max_attempts,
             None,
-            CancellationToken::new(),
+            cancellation,
         );
         let invocation = Invocation {
             args,
