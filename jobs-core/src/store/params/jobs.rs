@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::MAINTENANCE_BATCH;
-use crate::model::{Claim, JobId, JobState, NewJob, ServerId};
 use crate::job::DEFAULT_QUEUE;
+use crate::model::{Claim, JobId, JobState, NewJob, ServerId};
 
 /// Insert jobs, all or none.
 #[derive(Debug, Clone)]
