@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jobs::postgres::PgStore;
+use jobs::postgres::{EnqueueIn, PgStore};
 use jobs::{job, Cron, JobId, Jobs, Server, State};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -53,7 +53,6 @@ async fn invalidate_invoices(db: State<PgPool>) -> anyhow::Result<()> {
 #[derive(Clone)]
 struct App {
     pool: PgPool,
-    store: PgStore,
     jobs: Jobs,
 }
 
@@ -78,9 +77,8 @@ async fn signup(
         .fetch_one(&mut *tx)
         .await?;
     // The job is part of the transaction: no user, no mail; no mail lost.
-    let confirmation_job = app
-        .store
-        .enqueue_in(&mut tx, SendAccountConfirmationEmail::new(user_id))
+    let confirmation_job = SendAccountConfirmationEmail::new(user_id)
+        .enqueue_in(&app.jobs, &mut tx)
         .await?;
     tx.commit().await?;
     Ok(Json(SignedUp {
@@ -189,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
         .start()
         .await?;
 
-    let app = App { pool, store, jobs };
+    let app = App { pool, jobs };
     let router = Router::new()
         .route("/signup", post(signup))
         .route("/jobs/{id}", get(show_job))
