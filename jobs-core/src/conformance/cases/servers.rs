@@ -91,11 +91,15 @@ pub async fn server_heartbeat_list_remove<S: Store>(store: S) {
         vec![s2]
     );
 
+    // The store's clock decides staleness, so this waits in real time: s3
+    // falls silent for 3 s, s2 beats just before the removal. The margins are
+    // wide because a loaded machine can take most of a second between two
+    // statements (750 ms was once not enough for s2).
     heartbeat(server_info(s3, base + chrono::Duration::minutes(20), 4)).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     heartbeat(info2.clone()).await;
     assert_eq!(
-        remove(None, Duration::from_millis(750)).await,
+        remove(None, Duration::from_millis(1500)).await,
         1,
         "the silent server is stale"
     );
