@@ -4,7 +4,8 @@
 //! task, renews the leases of what it runs, records outcomes in batches, and
 //! keeps the store healthy (rescuing jobs of dead servers, pruning old ones,
 //! writing heartbeats). The machinery lives in private submodules:
-//! `fetch` (the fetch loop), `attempt` (the supervisor of one attempt),
+//! `builder` (the settings and the start), `fetch` (the fetch loop),
+//! `attempt` (the supervisor of one attempt),
 //! `outcome` (what an attempt's end means for the job) and `background` (the
 //! completer and the periodic loops).
 //!
@@ -30,6 +31,7 @@
 
 mod attempt;
 mod background;
+mod builder;
 mod fetch;
 mod outcome;
 
@@ -42,294 +44,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::job::{duplicate_names, registered_jobs, JobRegistration, Resources};
+use crate::job::{duplicate_names, JobRegistration, Resources};
 use crate::model::{Claim, JobId, ServerId, ServerInfo};
+pub use builder::ServerBuilder;
+pub(crate) use builder::Settings;
+
 use crate::store::{
-    DynStore, JobCompletion, Retention, ServerRemoveParams, Store, StoreError, StoreErrorKind,
-    StoreResult,
+    DynStore, JobCompletion, ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult,
 };
-
-/// How many jobs a server may claim ahead of its free slots by default.
-const DEFAULT_PREFETCH: usize = 256;
-
-/// Configures and starts a [`Server`]: [`Server::builder`] makes one with
-/// the defaults, each setter changes one setting, [`start`](ServerBuilder::start)
-/// checks the whole and starts the server.
-///
-/// ```
-/// # use jobs_core as jobs;
-/// use std::time::Duration;
-/// use jobs::{MemoryStore, Server};
-///
-/// #[derive(Clone)]
-/// struct Mailer; // what jobs ask for as `State<Mailer>`
-///
-/// # async fn demo() -> jobs::Result<()> {
-/// let server = Server::builder(MemoryStore::new())
-///     .queues(["mail", "default"])             // mail first
-///     .concurrency(32)                         // jobs running at once
-///     .state(Mailer)                           // shared resources, by type
-///     .shutdown_timeout(Duration::from_secs(60))
-///     .start()
-///     .await?;
-/// server.shutdown().await;
-/// # Ok(()) }
-/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
-/// ```
-#[must_use = "a server does nothing until it is started"]
-#[derive(Clone)]
-pub struct ServerBuilder {
-    store: Arc<dyn DynStore>,
-    settings: Settings,
-    resources: Resources,
-}
-
-impl std::fmt::Debug for ServerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerBuilder")
-            .field("settings", &self.settings)
-            .field("resources", &self.resources)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub(crate) queues: Vec<String>,
-    pub(crate) concurrency: usize,
-    pub(crate) prefetch: usize,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) cancel_grace: Duration,
-    pub(crate) poll_interval: Duration,
-    pub(crate) lease: Duration,
-    pub(crate) heartbeat_interval: Duration,
-    pub(crate) rescue_interval: Duration,
-    pub(crate) store_timeout: Duration,
-    pub(crate) prune_interval: Duration,
-    pub(crate) scheduler_interval: Duration,
-    pub(crate) retention: Retention,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            queues: vec![crate::DEFAULT_QUEUE.to_owned()],
-            concurrency: 16,
-            prefetch: DEFAULT_PREFETCH,
-            shutdown_timeout: Duration::from_secs(30),
-            cancel_grace: Duration::from_secs(5),
-            poll_interval: Duration::from_millis(500),
-            lease: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(10),
-            rescue_interval: Duration::from_secs(15),
-            store_timeout: Duration::from_secs(30),
-            prune_interval: Duration::from_secs(60),
-            scheduler_interval: Duration::from_secs(1),
-            retention: Retention::default(),
-        }
-    }
-}
-
-impl ServerBuilder {
-    /// A builder on an already shared store (what `Jobs::store` returns).
-    pub fn from_dyn(store: Arc<dyn DynStore>) -> Self {
-        Self {
-            store,
-            settings: Settings::default(),
-            resources: Resources::default(),
-        }
-    }
-
-    /// The store the server will run on.
-    pub fn store(&self) -> &Arc<dyn DynStore> {
-        &self.store
-    }
-
-    /// The queues the server will serve.
-    pub fn queue_names(&self) -> &[String] {
-        &self.settings.queues
-    }
-
-    /// The queues to serve, in the order they are preferred (default `["default"]`).
-    ///
-    /// ```
-    /// # use jobs_core as jobs;
-    /// use jobs::{MemoryStore, Server};
-    /// let builder = Server::builder(MemoryStore::new()).queues(["critical", "default", "maintenance"]);
-    /// assert_eq!(builder.queue_names(), ["critical", "default", "maintenance"]);
-    /// ```
-    pub fn queues<Q: Into<String>>(mut self, queues: impl IntoIterator<Item = Q>) -> Self {
-        self.settings.queues = queues.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// How many jobs run at once (default 16).
-    ///
-    /// ```
-    /// # use jobs_core as jobs;
-    /// use jobs::{MemoryStore, Server};
-    /// // Few slots for jobs that each hold a database connection for long.
-    /// let builder = Server::builder(MemoryStore::new()).concurrency(4);
-    /// # let _ = builder;
-    /// ```
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.settings.concurrency = concurrency;
-        self
-    }
-
-    /// The most jobs the server may claim ahead of its free slots (default
-    /// 256; 0 claims only for free slots).
-    ///
-    /// Jobs are claimed ahead only while they finish faster than a claim's
-    /// round trip to the store, and only as many as the slots finished
-    /// lately during a few round trips, so that slots running short jobs
-    /// never wait for the store. Servers running jobs longer than that (or
-    /// just back from idling) claim only what their free slots can start,
-    /// leaving the rest to other servers. A job claimed ahead is
-    /// `processing` (its lease renewed) from its claim, is cancelled without
-    /// running if a user cancels it meanwhile, and is handed back without
-    /// spending an attempt if the server shuts down before starting it; if
-    /// the server dies, it is rescued like a running job, its attempt spent.
-    ///
-    /// ```
-    /// # use jobs_core as jobs;
-    /// use jobs::{MemoryStore, Server};
-    /// // Every server claims only what it can start at once.
-    /// let builder = Server::builder(MemoryStore::new()).prefetch(0);
-    /// # let _ = builder;
-    /// ```
-    pub fn prefetch(mut self, jobs: usize) -> Self {
-        self.settings.prefetch = jobs;
-        self
-    }
-
-    /// Gives the server a shared resource that jobs ask for as `State<T>`.
-    ///
-    /// ```
-    /// # use jobs_core as jobs;
-    /// use jobs::{MemoryStore, Server};
-    /// // A job declared `async fn send(user_id: i64, mailer: State<Mailer>)` gets a clone.
-    /// #[derive(Clone)]
-    /// struct Mailer { from: String }
-    ///
-    /// let builder = Server::builder(MemoryStore::new()).state(Mailer { from: "noreply@example.com".into() });
-    /// # let _ = builder;
-    /// ```
-    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.resources.insert(value);
-        self
-    }
-
-    /// How long shutdown lets running jobs finish before cancelling them (default 30 s).
-    ///
-    /// ```
-    /// # use jobs_core as jobs;
-    /// use jobs::{MemoryStore, Server};
-    /// use std::time::Duration;
-    ///
-    /// // Finish within the grace period the orchestrator gives the process.
-    /// let builder = Server::builder(MemoryStore::new()).shutdown_timeout(Duration::from_secs(25));
-    /// # let _ = builder;
-    /// ```
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.shutdown_timeout = timeout;
-        self
-    }
-
-    /// How long a cancelled job (timeout, user cancel, shutdown) may take to
-    /// stop on its own before its task is aborted (default 5 s).
-    pub fn cancel_grace(mut self, grace: Duration) -> Self {
-        self.settings.cancel_grace = grace;
-        self
-    }
-
-    /// The longest an idle server waits before looking for work (default
-    /// 500 ms). Stores that signal new jobs wake it sooner.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.settings.poll_interval = interval;
-        self
-    }
-
-    /// How long a claim stays valid without renewal (default 30 s); renewed
-    /// every third of it.
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.settings.lease = lease;
-        self
-    }
-
-    /// How often the server record is refreshed (default 10 s).
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.settings.heartbeat_interval = interval;
-        self
-    }
-
-    /// How often expired leases are rescued (default 15 s).
-    pub fn rescue_interval(mut self, interval: Duration) -> Self {
-        self.settings.rescue_interval = interval;
-        self
-    }
-
-    /// How often due recurring jobs are looked for (default 1 s): the longest
-    /// a tick waits for its run to be enqueued while servers are up.
-    pub fn scheduler_interval(mut self, interval: Duration) -> Self {
-        self.settings.scheduler_interval = interval;
-        self
-    }
-
-    /// The longest any single store call may take before it counts as failed
-    /// and is retried (default 30 s).
-    pub fn store_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.store_timeout = timeout;
-        self
-    }
-
-    /// How long finished jobs are kept, by how they ended (defaults: succeeded
-    /// 24 h, deleted or cancelled 24 h, failed 7 days). Pruned in bounded
-    /// batches every minute.
-    ///
-    /// ```
-    /// # use jobs_core as jobs;
-    /// use std::time::Duration;
-    /// use jobs::{MemoryStore, Retention, Server};
-    ///
-    /// let server = Server::builder(MemoryStore::new())
-    ///     .retention(Retention::default().failed(Duration::from_secs(30 * 24 * 3600)));
-    /// # let _ = server;
-    /// ```
-    pub fn retention(mut self, retention: Retention) -> Self {
-        self.settings.retention = retention;
-        self
-    }
-
-    /// Checks the configuration and the registered jobs, then starts the
-    /// server on the current tokio runtime.
-    ///
-    /// Fails, naming every culprit, when two jobs share a stored name, a job
-    /// whose default queue the server serves asks for a `State<T>` the server
-    /// was not given, or a setting is invalid. Jobs of other queues are not
-    /// checked: a job put into a served queue by `Request::queue` whose
-    /// resource is missing fails that attempt for good, naming the type.
-    ///
-    /// ```
-    /// # use jobs_core as jobs;
-    /// use jobs::{MemoryStore, Server};
-    /// # async fn demo() -> jobs::Result<()> {
-    /// let server = Server::builder(MemoryStore::new()).start().await?; // runs on tokio tasks
-    /// println!("server {} started", server.id().0);
-    /// server.shutdown().await;
-    /// # Ok(()) }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
-    /// ```
-    pub async fn start(self) -> Result<Server> {
-        let registry = Registry::check(registered_jobs(), &self.resources, &self.settings)?;
-        Ok(Server::spawn(
-            self.store,
-            self.settings,
-            registry,
-            self.resources,
-        ))
-    }
-}
 
 /// The jobs this server can run, by stored name.
 #[derive(Debug)]
