@@ -108,8 +108,10 @@ pub async fn run_until_empty(builder: ServerBuilder) -> Result<DrainReport> {
             }
             return report(&jobs).await;
         }
-        // Read after the listing, so a job listed as scheduled and due by
-        // now counts as runnable.
+        // The store's clock (tokio's, for MemoryStore), read after the
+        // listing, so a job listed as scheduled and due by now counts as
+        // runnable. `cron_due` is the one store call that answers with its
+        // clock; asked for no entries, it reads nothing else.
         let now = store.cron_due(CronDueParams::new().limit(0)).await?.now;
         let next_due = pending
             .iter()
