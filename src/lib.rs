@@ -94,8 +94,9 @@ pub mod store {
         DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
         JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
         JobOutcome, JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, Layered,
-        LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
-        ServerListParams, ServerRemoveParams, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+        LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
+        ServerHeartbeatParams, ServerListParams, ServerRemoveParams, StoreLayer, StoreOperation,
+        MAINTENANCE_BATCH,
     };
 }
 

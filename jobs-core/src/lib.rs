@@ -48,8 +48,9 @@ pub use store::{
     DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
     JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, Layered,
-    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, Retention, ServerHeartbeatParams,
-    ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, Retention,
+    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation,
+    MAINTENANCE_BATCH,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

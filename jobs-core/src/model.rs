@@ -269,6 +269,12 @@ pub struct JobRow {
     /// `JobContext::set_progress` wrote it: `{"percent": 40, "message": "..."}`.
     /// Cleared when the job is claimed again.
     pub progress: Option<serde_json::Value>,
+    /// Since when the running (or last) attempt was stuck: past its timeout, asked to
+    /// stop, and still not returned (a job that blocks its thread cannot be
+    /// stopped; see [`JobOptions::timeout`](crate::JobOptions::timeout)). Its server
+    /// keeps its lease and its slot until it returns. Cleared when the job
+    /// is claimed again.
+    pub stuck_since: Option<Timestamp>,
     /// The attempt limit its enqueue set, if any (see [`NewJob::timeout`]).
     pub timeout: Option<Duration>,
     /// The backoff its enqueue set, if any (see [`NewJob::backoff`]).
@@ -307,6 +313,7 @@ impl JobRow {
             last_error: None,
             recurring: None,
             progress: None,
+            stuck_since: None,
             timeout: None,
             backoff: None,
         }

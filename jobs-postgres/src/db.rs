@@ -40,6 +40,21 @@ impl Db {
         }
     }
 
+    /// The same database side on another pool (a server's own connections,
+    /// see `PgStore::reserved_for_server`): the same channel, signal and
+    /// origin, so what it does wakes this store's servers. Its notifier is
+    /// its own and starts only if it inserts, which it does not.
+    pub(crate) fn with_pool(&self, pool: PgPool) -> Self {
+        Self {
+            pool,
+            channel: self.channel.clone(),
+            signal: self.signal.clone(),
+            origin: self.origin.clone(),
+            notifier: OnceLock::new(),
+            max_args_bytes: self.max_args_bytes,
+        }
+    }
+
     /// The pool the store runs on.
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool

@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use jobs_core::{JobId, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, StoreResult};
+use jobs_core::{
+    JobId, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
+    StoreResult,
+};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -17,6 +20,7 @@ use crate::sql::{counted_cte, micros};
 pub(crate) struct Statements {
     renew: String,
     rescue: String,
+    report_stuck: String,
 }
 
 impl Statements {
@@ -25,6 +29,7 @@ impl Statements {
         Self {
             renew: renew_sql(s),
             rescue: rescue_sql(s),
+            report_stuck: report_stuck_sql(s),
         }
     }
 }
@@ -83,7 +88,8 @@ pub(crate) async fn renew_many(
 
 // ---- rescue
 
-/// $1 limit, $2 the NOTIFY channel. SET expressions read the old row, so the
+/// $1 limit, $2 the NOTIFY channel, $3 the ids never to rescue (the
+/// rescuer's own claims). SET expressions read the old row, so the
 /// message names the server that lost the lease. A job a user asked to
 /// cancel is `cancelled` (the request outlives the server that was to carry
 /// it out), one without attempts left `failed`, the others retried now.
@@ -93,6 +99,7 @@ fn rescue_sql(s: &str) -> String {
         "WITH expired AS (
             SELECT id FROM {s}.jobs
             WHERE state = 'processing' AND lease_expires_at < now()
+              AND id <> ALL($3::int8[])
             ORDER BY lease_expires_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED
@@ -136,6 +143,7 @@ pub(crate) async fn rescue(
     let rows = sqlx::query(&sql.rescue)
         .bind(i64::from(p.limit))
         .bind(db.channel())
+        .bind(p.except.iter().map(|id| id.0).collect::<Vec<i64>>())
         .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("rescuing expired leases", e))?;
@@ -153,4 +161,56 @@ pub(crate) async fn rescue(
         db.wake();
     }
     Ok(ids)
+}
+
+// ---- stuck attempts
+
+/// $1 ids, $2 tokens, $3 reasons, $4 the server. Fenced like a renewal; the
+/// first report of an attempt sets `stuck_at`, each adds an event.
+fn report_stuck_sql(s: &str) -> String {
+    format!(
+        "WITH upd AS (
+            UPDATE {s}.jobs j
+            SET stuck_at = coalesce(j.stuck_at, now())
+            FROM unnest($1::int8[], $2::int8[], $3::text[]) AS i(id, token, reason)
+            WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
+            RETURNING j.id, j.claim_token, j.attempt, i.reason
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id, error)
+            SELECT id, now(), 'processing', attempt, $4, reason FROM upd
+        )
+        SELECT id, claim_token FROM upd"
+    )
+}
+
+pub(crate) async fn report_stuck(
+    db: &Db,
+    sql: &Statements,
+    p: LeaseReportStuckParams,
+) -> StoreResult<Vec<bool>> {
+    if p.reports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = p.reports.iter().map(|(c, _)| c.job_id.0).collect();
+    let tokens: Vec<i64> = p.reports.iter().map(|(c, _)| c.token).collect();
+    let reasons: Vec<&str> = p.reports.iter().map(|(_, r)| r.as_str()).collect();
+    let rows = sqlx::query(&sql.report_stuck)
+        .bind(ids)
+        .bind(tokens)
+        .bind(reasons)
+        .bind(p.server_id.0)
+        .fetch_all(db.pool())
+        .await
+        .map_err(|e| store_error("reporting stuck attempts", e))?;
+    let mut reported = std::collections::HashSet::with_capacity(rows.len());
+    for row in &rows {
+        let read = || -> Result<_, sqlx::Error> {
+            Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))
+        };
+        reported.insert(read().map_err(|e| store_error("reading stuck attempts", e))?);
+    }
+    Ok(p.reports
+        .iter()
+        .map(|(c, _)| reported.contains(&(c.job_id.0, c.token)))
+        .collect())
 }

@@ -36,5 +36,6 @@ pub use enqueue::{EnqueueIn, PgJobs};
 pub use error::{Error, Result};
 pub use options::{
     PgStoreOptions, DEFAULT_ENQUEUE_TIMEOUT, DEFAULT_MAX_ARGS_BYTES, DEFAULT_SCHEMA,
+    DEFAULT_SERVER_CONNECTIONS,
 };
 pub use store::{PgStore, APPLICATION_NAME};

@@ -15,6 +15,10 @@ pub const DEFAULT_MAX_ARGS_BYTES: usize = 256 * 1024;
 /// How long an enqueue through the store's pool may take unless told otherwise: 5 s.
 pub const DEFAULT_ENQUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many connections of its own each server on the store keeps for its
+/// own writes unless told otherwise (see [`PgStoreOptions::server_connections`]).
+pub const DEFAULT_SERVER_CONNECTIONS: u32 = 2;
+
 /// Options of a [`PgStore`](crate::PgStore). Start from
 /// [`PgStoreOptions::new`] (the defaults) and change what you need:
 ///
@@ -34,6 +38,7 @@ pub struct PgStoreOptions {
     pub(crate) enqueue_timeout: Duration,
     pub(crate) max_connections: Option<u32>,
     pub(crate) application_name: Option<String>,
+    pub(crate) server_connections: u32,
 }
 
 impl Default for PgStoreOptions {
@@ -46,6 +51,7 @@ impl Default for PgStoreOptions {
             enqueue_timeout: DEFAULT_ENQUEUE_TIMEOUT,
             max_connections: None,
             application_name: None,
+            server_connections: DEFAULT_SERVER_CONNECTIONS,
         }
     }
 }
@@ -63,6 +69,23 @@ impl PgStoreOptions {
     /// the store is built. Several stores in one database use several schemas.
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
+        self
+    }
+
+    /// How many connections of its own each server started on this store
+    /// opens for its own writes: lease renewals, job outcomes, heartbeats,
+    /// rescues (default 2, opened on first use, closed when the server
+    /// stops). They are apart from the store's pool, so those writes never
+    /// wait behind jobs that hold the pool's connections (a job given the
+    /// store's pool as `State` say): a late renewal would let the lease run
+    /// out and the job be run twice. Claims and everything else use the
+    /// store's pool. `0` puts the server's writes on the store's pool too.
+    ///
+    /// The connection budget of one process is the store's pool, plus one
+    /// listening connection per store (LISTEN/NOTIFY), plus this many per
+    /// server.
+    pub fn server_connections(mut self, connections: u32) -> Self {
+        self.server_connections = connections;
         self
     }
 

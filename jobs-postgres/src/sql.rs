@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 /// The columns of a job, in the order `jobs::job_row` reads them.
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
-     cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff";
+     cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at";
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {

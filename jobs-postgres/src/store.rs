@@ -14,9 +14,10 @@ use jobs_core::{
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
     JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
-    JobRetryParams, JobRow, JobSignal, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus,
-    NewJob, QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo,
-    ServerListParams, ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult,
+    JobRetryParams, JobRow, JobSignal, LeaseRenewManyParams, LeaseReportStuckParams,
+    LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request,
+    ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError,
+    StoreErrorKind, StoreResult,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -376,6 +377,10 @@ impl Store for PgStore {
         leases::rescue(&self.inner.db, &self.inner.leases, p).await
     }
 
+    async fn lease_report_stuck(&self, p: LeaseReportStuckParams) -> StoreResult<Vec<bool>> {
+        leases::report_stuck(&self.inner.db, &self.inner.leases, p).await
+    }
+
     async fn job_get(&self, p: JobGetParams) -> StoreResult<Option<JobDetail>> {
         manage::get(&self.inner.db, &self.inner.jobs.manage, p).await
     }
@@ -452,5 +457,33 @@ impl Store for PgStore {
             .listener
             .get_or_init(|| inner.options.listen.then(|| inner.db.spawn_listener())?);
         Some(inner.db.signal())
+    }
+
+    /// A store on a pool of its own of [`PgStoreOptions::server_connections`]
+    /// connections, opened on first use from the runtime of the server's own
+    /// writes (so their I/O never waits for the application's runtime),
+    /// closed when the server drops it.
+    fn reserved_for_server(&self) -> Option<Self> {
+        let inner = &self.inner;
+        let connections = inner.options.server_connections;
+        if connections == 0 {
+            return None;
+        }
+        let connect = (*inner.db.pool().connect_options()).clone();
+        let pool = Self::pool_options()
+            .max_connections(connections)
+            .connect_lazy_with(connect);
+        Some(Self {
+            inner: Arc::new(Inner {
+                db: inner.db.with_pool(pool),
+                jobs: jobs::Statements::new(&inner.schema),
+                leases: leases::Statements::new(&inner.schema),
+                servers: servers::Statements::new(&inner.schema),
+                recurring: recurring::Statements::new(&inner.schema),
+                schema: inner.schema.clone(),
+                options: inner.options.clone(),
+                listener: OnceLock::new(),
+            }),
+        })
     }
 }

@@ -11,8 +11,8 @@ use crate::store::{
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobGetParams,
     JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams, JobRetryParams,
-    JobSignal, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
-    ServerListParams, ServerRemoveParams, Store, StoreResult,
+    JobSignal, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
+    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreResult,
 };
 
 impl Store for MemoryStore {
@@ -45,6 +45,10 @@ impl Store for MemoryStore {
         let (ids, runnable) = self.with_state(|state, now| state.lease_rescue(now, p));
         self.wake(runnable);
         Ok(ids)
+    }
+
+    async fn lease_report_stuck(&self, p: LeaseReportStuckParams) -> StoreResult<Vec<bool>> {
+        Ok(self.with_state(|state, now| state.lease_report_stuck(now, p)))
     }
 
     async fn job_get(&self, p: JobGetParams) -> StoreResult<Option<JobDetail>> {

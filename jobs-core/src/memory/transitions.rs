@@ -12,8 +12,9 @@ use super::tables::{StoredJob, Tables};
 use crate::model::{JobId, JobRow, JobState, RunAt, Timestamp};
 use crate::store::{
     CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobInsertManyParams,
-    JobOutcome, JobProgressManyParams, JobPruneParams, LeaseRenewManyParams, LeaseRescueParams,
-    LeaseStatus, StoreError, StoreErrorKind, StoreResult,
+    JobOutcome, JobProgressManyParams, JobPruneParams, LeaseRenewManyParams,
+    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, StoreError, StoreErrorKind,
+    StoreResult,
 };
 
 impl Tables {
@@ -54,6 +55,7 @@ impl Tables {
                     last_error: None,
                     recurring: new.recurring,
                     progress: None,
+                    stuck_since: None,
                     timeout: new.timeout,
                     backoff: new.backoff,
                 },
@@ -132,6 +134,7 @@ impl Tables {
                     row.lease_expires_at = Some(lease_expires_at);
                     row.cancel_requested = false;
                     row.progress = None;
+                    row.stuck_since = None;
                     job.record(now, Some(p.server_id), None);
                     job.row.clone()
                 })
@@ -255,6 +258,26 @@ impl Tables {
             .collect()
     }
 
+    pub(super) fn lease_report_stuck(
+        &mut self,
+        now: Timestamp,
+        p: LeaseReportStuckParams,
+    ) -> Vec<bool> {
+        let server = Some(p.server_id);
+        p.reports
+            .into_iter()
+            .map(|(claim, reason)| {
+                self.holds(claim.job_id, claim.token)
+                    && self
+                        .update(claim.job_id, |job| {
+                            job.row.stuck_since.get_or_insert(now);
+                            job.record(now, server, Some(reason));
+                        })
+                        .is_some()
+            })
+            .collect()
+    }
+
     /// Rescues expired leases; the ids, and whether any job became runnable.
     pub(super) fn lease_rescue(
         &mut self,
@@ -262,11 +285,13 @@ impl Tables {
         p: LeaseRescueParams,
     ) -> (Vec<JobId>, bool) {
         let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+        let except: std::collections::HashSet<JobId> = p.except.into_iter().collect();
         let expired: Vec<JobId> = self
             .index
             .leases
             .iter()
             .take_while(|(expires, _)| *expires < now)
+            .filter(|(_, id)| !except.contains(id))
             .take(limit)
             .map(|&(_, id)| id)
             .collect();

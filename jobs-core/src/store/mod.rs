@@ -41,6 +41,13 @@ pub trait Store: Send + Sync + 'static {
         p: JobInsertManyParams,
     ) -> impl Future<Output = StoreResult<Vec<JobId>>> + Send;
 
+    /// Record that running attempts are stuck (see [`LeaseReportStuckParams`]);
+    /// for each, whether its claim was current.
+    fn lease_report_stuck(
+        &self,
+        p: LeaseReportStuckParams,
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
+
     /// Claim runnable jobs (see [`JobClaimParams`]).
     fn job_claim(&self, p: JobClaimParams)
         -> impl Future<Output = StoreResult<Vec<JobRow>>> + Send;
@@ -152,6 +159,20 @@ pub trait Store: Send + Sync + 'static {
     fn job_signal(&self) -> Option<JobSignal> {
         None
     }
+
+    /// The same store with resources of its own for one server's own writes
+    /// (lease renewals, outcomes, heartbeats, rescues), if it has such
+    /// resources (a capability: PostgreSQL's is a small pool of its own), so
+    /// that those writes never wait behind jobs that hold the store's
+    /// connections. A server calls it once as it starts, from the runtime
+    /// its own writes run on, and drops it as it stops. `None`: the server
+    /// writes through this store.
+    fn reserved_for_server(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// Acts around every call of a [`Layered`] store: delays, counts, faults,
@@ -194,16 +215,29 @@ pub trait StoreLayer: Send + Sync + 'static {
 }
 
 /// A store whose every call passes through a [`StoreLayer`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Layered<S, L> {
     inner: S,
-    layer: L,
+    // Shared with the store's reserved handle (`Store::reserved_for_server`).
+    layer: std::sync::Arc<L>,
+}
+
+impl<S: Clone, L> Clone for Layered<S, L> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
 }
 
 impl<S: Store, L: StoreLayer> Layered<S, L> {
     /// `inner`, with `layer` around each of its calls.
     pub fn new(inner: S, layer: L) -> Self {
-        Self { inner, layer }
+        Self {
+            inner,
+            layer: std::sync::Arc::new(layer),
+        }
     }
 
     /// The store inside.
@@ -228,6 +262,7 @@ macro_rules! store_operations {
             LeaseRenewMany => lease_renew_many(LeaseRenewManyParams) -> Vec<LeaseStatus>;
             JobProgressMany => job_progress_many(JobProgressManyParams) -> Vec<bool>;
             LeaseRescue => lease_rescue(LeaseRescueParams) -> Vec<JobId>;
+            LeaseReportStuck => lease_report_stuck(LeaseReportStuckParams) -> Vec<bool>;
             JobGet => job_get(JobGetParams) -> Option<JobDetail>;
             JobList => job_list(JobListParams) -> Vec<JobRow>;
             JobCount => job_count(JobCountParams) -> Vec<QueueStateCount>;
@@ -280,6 +315,8 @@ macro_rules! erased {
             fn $method(&self, p: $params) -> BoxFuture<'_, StoreResult<$out>>;)*
             /// See [`Store::job_signal`].
             fn job_signal(&self) -> Option<JobSignal>;
+            /// See [`Store::reserved_for_server`].
+            fn reserved_for_server(&self) -> Option<std::sync::Arc<dyn DynStore>>;
             /// The store itself, for `Jobs::store_as` to find a concrete
             /// store's own API (PostgreSQL's transactional enqueue).
             fn as_any(&self) -> &dyn std::any::Any;
@@ -291,6 +328,9 @@ macro_rules! erased {
             })*
             fn job_signal(&self) -> Option<JobSignal> {
                 Store::job_signal(self)
+            }
+            fn reserved_for_server(&self) -> Option<std::sync::Arc<dyn DynStore>> {
+                Store::reserved_for_server(self).map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn DynStore>)
             }
             fn as_any(&self) -> &dyn std::any::Any {
                 self
@@ -307,6 +347,10 @@ macro_rules! layered {
             })*
             fn job_signal(&self) -> Option<JobSignal> {
                 self.inner.job_signal()
+            }
+            fn reserved_for_server(&self) -> Option<Self> {
+                let inner = self.inner.reserved_for_server()?;
+                Some(Self { inner, layer: self.layer.clone() })
             }
         }
     };

@@ -60,6 +60,7 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     job.cancel_requested = row.try_get("cancel_requested")?;
     job.last_error = row.try_get("last_error")?;
     job.progress = row.try_get("progress")?;
+    job.stuck_since = row.try_get("stuck_at")?;
     job.timeout = row
         .try_get::<Option<i64>, _>("timeout_us")?
         .map(duration_of_micros);

@@ -282,7 +282,7 @@ fn claim_sql(s: &str) -> String {
                 claim_token = j.claim_token + 1,
                 server_id = $4,
                 lease_expires_at = now() + $5 * interval '1 microsecond',
-                cancel_requested = false, progress = NULL
+                cancel_requested = false, progress = NULL, stuck_at = NULL
             FROM picked
             WHERE j.id = picked.id
             RETURNING {j_cols}, picked.ord

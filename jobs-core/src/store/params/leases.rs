@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::MAINTENANCE_BATCH;
-use crate::model::{Claim, ServerId};
+use crate::model::{Claim, JobId, ServerId};
 
 /// Extend the leases of running attempts.
 #[derive(Debug, Clone)]
@@ -51,12 +51,18 @@ pub enum LeaseStatus {
 pub struct LeaseRescueParams {
     /// At most this many jobs per call (default [`MAINTENANCE_BATCH`]).
     pub limit: u32,
+    /// Jobs never rescued by this call, whatever their lease says (default
+    /// none): the rescuing server's own claims, which it still holds and
+    /// renews, so that a server never rescues (and runs twice) its own
+    /// healthy jobs when one of its renewals came late.
+    pub except: Vec<JobId>,
 }
 
 impl Default for LeaseRescueParams {
     fn default() -> Self {
         Self {
             limit: MAINTENANCE_BATCH,
+            except: Vec::new(),
         }
     }
 }
@@ -71,5 +77,33 @@ impl LeaseRescueParams {
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = limit;
         self
+    }
+
+    /// Never these jobs (the caller's own claims).
+    pub fn except(mut self, ids: impl IntoIterator<Item = JobId>) -> Self {
+        self.except = ids.into_iter().collect();
+        self
+    }
+}
+
+/// Record that running attempts are stuck: past their timeout, asked to
+/// stop, and still not returned (a job that blocks its thread cannot be
+/// stopped). Each report sets the job's `stuck_since` (kept until the
+/// attempt ends) and adds a `processing` event with the reason to its
+/// history; the job stays `processing`, its lease renewed, its slot taken.
+/// A report whose claim is no longer current changes nothing.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LeaseReportStuckParams {
+    /// The server holding the attempts.
+    pub server_id: ServerId,
+    /// Each stuck attempt's claim and why it is stuck.
+    pub reports: Vec<(Claim, String)>,
+}
+
+impl LeaseReportStuckParams {
+    /// This server reports these attempts as stuck.
+    pub fn new(server_id: ServerId, reports: Vec<(Claim, String)>) -> Self {
+        Self { server_id, reports }
     }
 }
