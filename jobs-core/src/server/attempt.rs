@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
 use super::outcome::{decide, Ended};
 use super::{Shared, StopReason, StopSignal};
@@ -68,21 +69,38 @@ pub(super) async fn supervise(
         context,
         resources: shared.resources.clone(),
     };
+    let started = Instant::now();
     let ended = if stop.reason().is_some() {
         // Cancelled, or its lease lost, while it waited claimed ahead.
         Ended::NotStarted
     } else {
         tracing::debug!("job started");
-        run_attempt(
+        if let Some(limit) = options.timeout {
+            stop.watch().deadline = Some(started + limit);
+            shared.deadlines.notify_one();
+        }
+        let ended = run_attempt(
             (registration.run)(invocation),
             options.timeout,
             &stop,
             shared.settings.cancel_grace,
         )
-        .await
+        .await;
+        // An attempt that comes back after its timeout timed out, whatever
+        // it returned: its thread was blocked past the deadline, so neither
+        // its own timer nor the watchdog could stop it in time.
+        if options.timeout.is_some_and(|limit| started.elapsed() >= limit) {
+            stop.stop(StopReason::Timeout);
+        }
+        ended
+    };
+    let was_stuck = {
+        let mut watch = stop.watch();
+        watch.ended = true;
+        watch.stuck
     };
 
-    let outcome = decide(
+    let mut outcome = decide(
         &row.name,
         row.attempt,
         row.max_attempts,
@@ -90,6 +108,16 @@ pub(super) async fn supervise(
         stop.reason(),
         ended,
     );
+    if was_stuck {
+        let note = format!(
+            "; it was stuck and returned only after {:?}",
+            started.elapsed()
+        );
+        if let Some(JobOutcome::Retry { error, .. } | JobOutcome::Failed { error }) = &mut outcome
+        {
+            error.push_str(&note);
+        }
+    }
     report(&shared, claim, outcome, permit);
 }
 

@@ -58,12 +58,13 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
     let mut failures = 0u32;
     loop {
         let params = JobCompleteManyParams::new(shared.id, batch.clone());
-        match timeout_call(
+        let written = timeout_call(
             shared.settings.store_timeout,
-            shared.store.job_complete_many(params),
+            shared.own_writes.job_complete_many(params),
         )
-        .await
-        {
+        .await;
+        shared.note(&written);
+        match written {
             Ok(applied) => {
                 for (completion, applied) in batch.iter().zip(applied) {
                     if !applied {
@@ -107,7 +108,7 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
 /// current (the job was rescued and claimed again) deserves a warning.
 async fn explain_unrecorded(shared: &Shared, completion: &JobCompletion) {
     let id = completion.claim.job_id;
-    let read = shared.store.job_get(JobGetParams::new(id));
+    let read = shared.own_writes.job_get(JobGetParams::new(id));
     let job = timeout_call(shared.settings.store_timeout, read).await;
     match job {
         Ok(Some(detail))
@@ -122,37 +123,64 @@ async fn explain_unrecorded(shared: &Shared, completion: &JobCompletion) {
     }
 }
 
-/// Renews the leases of every claim this server holds, a third of a lease
-/// apart, and passes on cancel requests and lost leases to the attempts.
+/// Renews the leases of every claim this server holds, every renewal
+/// interval (a third of the lease by default), and passes on cancel requests
+/// and lost leases to the attempts. A renewal that failed is retried sooner,
+/// with a growing pause up to the interval, so that after an outage the
+/// leases are renewed as soon as the store is back.
 pub(crate) async fn lease_keeper(shared: Arc<Shared>) {
-    let every = shared.settings.lease / 3;
-    every_until_stopped(&shared, every, || async {
-        let held: Vec<_> = shared.running().values().map(|r| r.claim).collect();
-        if held.is_empty() {
-            return;
+    let every = shared.settings.renewal_interval();
+    let mut failures = 0u32;
+    loop {
+        let renewed = renew_leases(&shared).await;
+        let pause = if renewed {
+            failures = 0;
+            every.mul_f64(1.0 - 0.1 * fastrand::f64())
+        } else {
+            failures = failures.saturating_add(1);
+            retry_pause(failures).min(every)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shared.stop_background.cancelled() => return,
         }
-        let params = LeaseRenewManyParams::new(shared.id, held.clone(), shared.settings.lease);
-        match timeout_call(shared.settings.store_timeout, shared.store.lease_renew_many(params)).await {
-            Ok(statuses) => {
-                let running = shared.running();
-                for (claim, status) in held.iter().zip(statuses) {
-                    let Some(entry) = running.get(&claim.job_id) else { continue };
-                    if entry.claim != *claim {
-                        continue;
-                    }
-                    match status {
-                        LeaseStatus::Held => {}
-                        LeaseStatus::CancelRequested => entry.stop.stop(StopReason::UserCancel),
-                        LeaseStatus::Lost => entry.stop.stop(StopReason::LeaseLost),
-                    }
+    }
+}
+
+/// One renewal of every held claim; whether it reached the store.
+async fn renew_leases(shared: &Shared) -> bool {
+    let held: Vec<_> = shared.running().values().map(|r| r.claim).collect();
+    if held.is_empty() {
+        return true;
+    }
+    let params = LeaseRenewManyParams::new(shared.id, held.clone(), shared.settings.lease);
+    let call = shared.own_writes.lease_renew_many(params);
+    let renewed = tokio::select! {
+        renewed = timeout_call(shared.settings.store_timeout, call) => renewed,
+        _ = shared.stop_background.cancelled() => return true,
+    };
+    shared.note(&renewed);
+    match renewed {
+        Ok(statuses) => {
+            let running = shared.running();
+            for (claim, status) in held.iter().zip(statuses) {
+                let Some(entry) = running.get(&claim.job_id) else { continue };
+                if entry.claim != *claim {
+                    continue;
+                }
+                match status {
+                    LeaseStatus::Held => {}
+                    LeaseStatus::CancelRequested => entry.stop.stop(StopReason::UserCancel),
+                    LeaseStatus::Lost => entry.stop.stop(StopReason::LeaseLost),
                 }
             }
-            Err(error) => {
-                tracing::warn!(server = %shared.id, %error, "renewing leases failed; retrying at the next renewal");
-            }
+            true
         }
-    })
-    .await
+        Err(error) => {
+            tracing::warn!(server = %shared.id, %error, jobs = held.len(), "renewing leases failed; retrying soon");
+            false
+        }
+    }
 }
 
 /// How often reported progress is written.
@@ -187,14 +215,16 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
     every_until_stopped(&shared, every, || async {
         let info: ServerInfo = shared.info.clone();
         let beat = shared
-            .store
+            .own_writes
             .server_heartbeat(ServerHeartbeatParams::new(info));
-        if let Err(error) = timeout_call(shared.settings.store_timeout, beat).await {
+        let beat = timeout_call(shared.settings.store_timeout, beat).await;
+        shared.note(&beat);
+        if let Err(error) = beat {
             tracing::warn!(server = %shared.id, %error, "writing the heartbeat failed");
             return;
         }
         let remove = shared
-            .store
+            .own_writes
             .server_remove(ServerRemoveParams::silent_for(stale_server_age(
                 &shared.settings,
             )));
@@ -205,13 +235,31 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
     .await
 }
 
-/// Makes jobs whose leases expired (their server died) runnable again.
+/// Makes jobs whose leases expired (their server died) runnable again:
+/// never this server's own claims, which it still holds and renews, and
+/// not while, or just after, the store was unreachable from here (see
+/// [`StoreHealth::may_rescue`](super::StoreHealth::may_rescue)).
 pub(crate) async fn rescuer(shared: Arc<Shared>) {
     let every = shared.settings.rescue_interval;
+    // Two renewal intervals: each live server retries its renewal within
+    // one once the store is back.
+    let wait_after_outage = shared.settings.renewal_interval() * 2;
     every_until_stopped(&shared, every, || async {
+        let may_rescue = shared
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .may_rescue(wait_after_outage);
+        if !may_rescue {
+            tracing::debug!(server = %shared.id, "not rescuing: the store was unreachable lately, and live servers renew first");
+            return;
+        }
         loop {
-            let call = shared.store.lease_rescue(LeaseRescueParams::new());
-            match timeout_call(shared.settings.store_timeout, call).await {
+            let own: Vec<_> = shared.running().keys().copied().collect();
+            let call = shared.own_writes.lease_rescue(LeaseRescueParams::new().except(own));
+            let rescued = timeout_call(shared.settings.store_timeout, call).await;
+            shared.note(&rescued);
+            match rescued {
                 Ok(ids) => {
                     if !ids.is_empty() {
                         tracing::warn!(server = %shared.id, jobs = ids.len(), "rescued jobs whose server stopped renewing their leases");

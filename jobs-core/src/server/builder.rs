@@ -62,6 +62,8 @@ pub(crate) struct Settings {
     pub(crate) cancel_grace: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) lease: Duration,
+    /// `None`: a third of the lease.
+    pub(crate) renewal_interval: Option<Duration>,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) rescue_interval: Duration,
     pub(crate) store_timeout: Duration,
@@ -80,6 +82,7 @@ impl Default for Settings {
             cancel_grace: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
             lease: Duration::from_secs(30),
+            renewal_interval: None,
             heartbeat_interval: Duration::from_secs(10),
             rescue_interval: Duration::from_secs(15),
             store_timeout: Duration::from_secs(30),
@@ -87,6 +90,13 @@ impl Default for Settings {
             scheduler_interval: Duration::from_secs(1),
             retention: Retention::default(),
         }
+    }
+}
+
+impl Settings {
+    /// How often running jobs' leases are renewed.
+    pub(crate) fn renewal_interval(&self) -> Duration {
+        self.renewal_interval.unwrap_or(self.lease / 3)
     }
 }
 
@@ -211,9 +221,30 @@ impl ServerBuilder {
     }
 
     /// How long a claim stays valid without renewal (default 30 s); renewed
-    /// every third of it.
+    /// every third of it unless [`lease_renewal_interval`](Self::lease_renewal_interval) says otherwise.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.settings.lease = lease;
+        self
+    }
+
+    /// How often the leases of running jobs are renewed (default a third of
+    /// the lease). It must be shorter than half the lease, so that one late
+    /// or failed renewal does not let a lease run out. A renewal that failed
+    /// is retried sooner, with a growing pause up to this interval.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use std::time::Duration;
+    /// use jobs::{MemoryStore, Server};
+    /// // A long lease that is renewed often: a dead server's jobs wait up to
+    /// // two minutes, a live server's renewals have many chances.
+    /// let builder = Server::builder(MemoryStore::new())
+    ///     .lease(Duration::from_secs(120))
+    ///     .lease_renewal_interval(Duration::from_secs(10));
+    /// # let _ = builder;
+    /// ```
+    pub fn lease_renewal_interval(mut self, interval: Duration) -> Self {
+        self.settings.renewal_interval = Some(interval);
         self
     }
 

@@ -265,6 +265,7 @@ fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque
                 row.id,
                 Running {
                     claim: row.claim(),
+                    name: row.name.clone(),
                     stop: Arc::new(StopSignal::default()),
                     context: None,
                 },

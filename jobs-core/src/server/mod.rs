@@ -34,6 +34,7 @@ mod background;
 mod builder;
 mod fetch;
 mod outcome;
+mod watchdog;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
@@ -76,6 +78,13 @@ impl Registry {
         }
         if settings.lease < Duration::from_millis(30) {
             problems.push(format!("the lease ({:?}) is too short", settings.lease));
+        }
+        let renewal = settings.renewal_interval();
+        if renewal.is_zero() || renewal * 2 >= settings.lease {
+            problems.push(format!(
+                "the lease renewal interval ({renewal:?}) must be above zero and under half the lease ({:?})",
+                settings.lease
+            ));
         }
         let registrations: Vec<&'static JobRegistration> = registrations.collect();
         problems.extend(duplicate_names(registrations.iter().copied()));
@@ -136,11 +145,26 @@ pub(crate) enum StopReason {
     LeaseLost,
 }
 
-/// The cancellation of one attempt, and the first reason it was given.
+/// The cancellation of one attempt, the first reason it was given, and what
+/// the watchdog needs to know of it.
 #[derive(Debug, Default)]
 pub(crate) struct StopSignal {
     pub(crate) token: CancellationToken,
     reason: Mutex<Option<StopReason>>,
+    watch: Mutex<Watch>,
+}
+
+/// An attempt as the watchdog sees it.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Watch {
+    /// When its timeout runs out, once it started (if it has one).
+    pub(crate) deadline: Option<Instant>,
+    /// When it was first asked to stop.
+    pub(crate) stopped_at: Option<Instant>,
+    /// Its future returned, panicked or was dropped.
+    pub(crate) ended: bool,
+    /// It was reported stuck.
+    pub(crate) stuck: bool,
 }
 
 impl StopSignal {
@@ -148,6 +172,7 @@ impl StopSignal {
         let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             *slot = Some(reason);
+            self.watch().stopped_at.get_or_insert_with(Instant::now);
         }
         drop(slot);
         self.token.cancel();
@@ -156,12 +181,20 @@ impl StopSignal {
     pub(crate) fn reason(&self) -> Option<StopReason> {
         *self.reason.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The watchdog's view, to read or change.
+    pub(crate) fn watch(&self) -> std::sync::MutexGuard<'_, Watch> {
+        // Every critical section is a plain read or write of fields.
+        self.watch.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A claim this server holds: its lease is renewed until its completion is written.
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) claim: Claim,
+    /// The job's stored name, for the watchdog's reports.
+    pub(crate) name: String,
     pub(crate) stop: Arc<StopSignal>,
     /// The attempt's context, once it started: where its progress waits.
     pub(crate) context: Option<crate::job::JobContext>,
@@ -171,6 +204,14 @@ pub(crate) struct Running {
 pub(crate) struct Shared {
     pub(crate) id: ServerId,
     pub(crate) store: Arc<dyn DynStore>,
+    /// The store for the server's own writes (renewals, outcomes,
+    /// heartbeats, rescues, stuck reports): the store's reserved handle
+    /// when it has one (see `Store::reserved_for_server`), else `store`.
+    pub(crate) own_writes: Arc<dyn DynStore>,
+    /// What the server's own writes saw of the store lately.
+    pub(crate) health: Mutex<StoreHealth>,
+    /// Raised when an attempt with a timeout starts, for the watchdog.
+    pub(crate) deadlines: tokio::sync::Notify,
     pub(crate) settings: Settings,
     pub(crate) registry: Registry,
     pub(crate) names: Vec<String>,
@@ -186,7 +227,56 @@ pub(crate) struct Shared {
     pub(crate) info: ServerInfo,
 }
 
+/// Whether the server's own writes reached the store lately: the rescuer
+/// waits after an outage (see [`StoreHealth::may_rescue`]).
+#[derive(Debug, Default)]
+pub(crate) struct StoreHealth {
+    last_failure: Option<Instant>,
+    /// The first success after the last failure.
+    recovered_at: Option<Instant>,
+}
+
+impl StoreHealth {
+    pub(crate) fn note<T>(&mut self, result: &StoreResult<T>) {
+        let now = Instant::now();
+        match result {
+            Ok(_) => {
+                if self.last_failure.is_some() && self.recovered_at.is_none() {
+                    self.recovered_at = Some(now);
+                }
+            }
+            Err(_) => {
+                self.last_failure = Some(now);
+                self.recovered_at = None;
+            }
+        }
+    }
+
+    /// Whether rescuing expired leases is fair to the other servers: never
+    /// while this server's own writes fail, and after an outage only once
+    /// `wait` has passed since they came back. Every server saw the outage
+    /// and could not renew during it; rescuing at once would run their
+    /// healthy jobs twice. Waiting gives each live server its renewals
+    /// (retried at once when the store returns), so that only the jobs of
+    /// servers that did not come back are rescued.
+    pub(crate) fn may_rescue(&self, wait: Duration) -> bool {
+        match (self.last_failure, self.recovered_at) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(recovered)) => recovered.elapsed() >= wait,
+        }
+    }
+}
+
 impl Shared {
+    /// Notes the result of one of the server's own store calls.
+    pub(crate) fn note<T>(&self, result: &StoreResult<T>) {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .note(result);
+    }
+
     pub(crate) fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
         // A panic while holding this lock cannot leave the map inconsistent
         // (every critical section is a single insert, remove or read).
@@ -238,6 +328,82 @@ struct Tasks {
     fetcher: JoinHandle<()>,
     completer: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    keeper: Keeper,
+}
+
+/// Where the loops that keep the server's promises run (the lease keeper,
+/// the completer, the heartbeat, the rescuer and the watchdog): on a
+/// multi-thread runtime, a thread of their own with a single-threaded
+/// runtime, so that a job that blocks its thread (`std::thread::sleep`, a
+/// CPU loop, a blocking driver call) cannot starve them, even when it
+/// blocks every worker of the application's runtime; the store's reserved
+/// connections (`Store::reserved_for_server`) live on that runtime too. On
+/// a current-thread runtime (tests with a paused clock among them) they
+/// run on it, like everything else: there, a job that blocks stops the
+/// whole runtime, and nothing can be done about it.
+struct Keeper {
+    handle: tokio::runtime::Handle,
+    /// The thread's stop (and its guard on the application's runtime), if
+    /// the loops have a thread.
+    thread: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+impl Keeper {
+    fn start(id: ServerId) -> Self {
+        let here = tokio::runtime::Handle::current();
+        if here.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Self {
+                handle: here,
+                thread: None,
+            };
+        }
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                tracing::warn!(server = %id, %error, "could not build the runtime of the server's own loops; they run on the application's runtime");
+                return Self {
+                    handle: here,
+                    thread: None,
+                };
+            }
+        };
+        let handle = runtime.handle().clone();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("jobs-server".to_owned())
+            .spawn(move || runtime.block_on(stopped.cancelled()));
+        if let Err(error) = thread {
+            tracing::warn!(server = %id, %error, "could not start the thread of the server's own loops; they run on the application's runtime");
+            return Self {
+                handle: here,
+                thread: None,
+            };
+        }
+        // The loops live as long as the application's runtime: when it is
+        // dropped (without a shutdown), this task is dropped with it and
+        // stops them, so that no lease is renewed for jobs that died.
+        let guard = stop.clone().drop_guard();
+        let watch = tokio::spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        });
+        Self {
+            handle,
+            thread: Some((stop, watch)),
+        }
+    }
+
+    /// Stops the thread (after the loops on it have ended).
+    fn stop(self) {
+        if let Some((stop, watch)) = self.thread {
+            stop.cancel();
+            watch.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Server {
@@ -277,9 +443,19 @@ impl Server {
             .queues(settings.queues.clone())
             .concurrency(u32::try_from(settings.concurrency).unwrap_or(u32::MAX))
             .job_names(names.clone());
+        let keeper = Keeper::start(id);
+        let own_writes = {
+            // Entered so that what the store opens for these writes (its
+            // own connections) belongs to the runtime they run on.
+            let _entered = keeper.handle.enter();
+            store.reserved_for_server().unwrap_or_else(|| store.clone())
+        };
         let shared = Arc::new(Shared {
             id,
             store,
+            own_writes,
+            health: Mutex::new(StoreHealth::default()),
+            deadlines: tokio::sync::Notify::new(),
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             finished: std::sync::atomic::AtomicU64::new(0),
             settings,
@@ -293,18 +469,21 @@ impl Server {
             stop_background: CancellationToken::new(),
             info,
         });
-        tracing::info!(server = %id, queues = ?shared.settings.queues, concurrency = shared.settings.concurrency, jobs = shared.names.len(), "job server started");
+        tracing::info!(server = %id, queues = ?shared.settings.queues, concurrency = shared.settings.concurrency, jobs = shared.names.len(), own_thread = keeper.thread.is_some(), "job server started");
+        let own = &keeper.handle;
         let tasks = Tasks {
             fetcher: tokio::spawn(fetch::fetch_loop(shared.clone())),
-            completer: tokio::spawn(background::completer(shared.clone(), completion_rx)),
+            completer: own.spawn(background::completer(shared.clone(), completion_rx)),
             background: vec![
-                tokio::spawn(background::lease_keeper(shared.clone())),
-                tokio::spawn(background::heartbeat(shared.clone())),
-                tokio::spawn(background::rescuer(shared.clone())),
+                own.spawn(background::lease_keeper(shared.clone())),
+                own.spawn(background::heartbeat(shared.clone())),
+                own.spawn(background::rescuer(shared.clone())),
+                own.spawn(watchdog::watchdog(shared.clone())),
                 tokio::spawn(background::pruner(shared.clone())),
                 tokio::spawn(background::scheduler(shared.clone())),
                 tokio::spawn(background::progress_writer(shared.clone())),
             ],
+            keeper,
         };
         Self {
             shared,
@@ -380,6 +559,7 @@ async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
     for task in tasks.background {
         let _ = task.await;
     }
+    tasks.keeper.stop();
     let remove = shared.store.server_remove(
         ServerRemoveParams::silent_for(stale_server_age(settings)).and_server(shared.id),
     );

@@ -29,8 +29,13 @@ pub(super) fn decide(
     reason: Option<StopReason>,
     ended: Ended,
 ) -> Option<JobOutcome> {
+    // A stop that came too late for the job to see it does not undo its
+    // success, except its timeout: an attempt that returned after its
+    // deadline timed out (the store fences a lost claim).
     if let Ended::Returned(Ok(())) = ended {
-        return Some(JobOutcome::Succeeded);
+        if reason != Some(StopReason::Timeout) {
+            return Some(JobOutcome::Succeeded);
+        }
     }
     let error = match reason {
         Some(StopReason::LeaseLost) => return None,
@@ -72,7 +77,7 @@ pub(super) fn decide(
             }
             Ended::Panicked(message) => format!("panicked: {message}"),
             Ended::Returned(Ok(())) | Ended::Aborted | Ended::NotStarted => {
-                unreachable!("success returns early; abort and not starting need a stop reason")
+                unreachable!("success without a timeout returns early; abort and not starting need a stop reason")
             }
         },
     };
@@ -155,10 +160,20 @@ mod tests {
     }
 
     #[test]
-    fn success_counts_even_when_a_stop_came_too_late() {
+    fn success_after_the_timeout_is_a_timeout() {
+        assert_eq!(
+            outcome(1, Some(StopReason::Timeout), Ended::Returned(Ok(()))),
+            Some(JobOutcome::Retry {
+                error: "timed out after 2s".to_owned(),
+                after: BACKOFF,
+            })
+        );
+    }
+
+    #[test]
+    fn success_counts_even_when_another_stop_came_too_late() {
         // The job returned before it saw the stop; the store fences a lost claim.
         for reason in [
-            StopReason::Timeout,
             StopReason::UserCancel,
             StopReason::Shutdown,
             StopReason::LeaseLost,
