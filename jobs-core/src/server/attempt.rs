@@ -89,7 +89,10 @@ pub(super) async fn supervise(
         // An attempt that comes back after its timeout timed out, whatever
         // it returned: its thread was blocked past the deadline, so neither
         // its own timer nor the watchdog could stop it in time.
-        if options.timeout.is_some_and(|limit| started.elapsed() >= limit) {
+        if options
+            .timeout
+            .is_some_and(|limit| started.elapsed() >= limit)
+        {
             stop.stop(StopReason::Timeout);
         }
         ended
@@ -113,8 +116,7 @@ pub(super) async fn supervise(
             "; it was stuck and returned only after {:?}",
             started.elapsed()
         );
-        if let Some(JobOutcome::Retry { error, .. } | JobOutcome::Failed { error }) = &mut outcome
-        {
+        if let Some(JobOutcome::Retry { error, .. } | JobOutcome::Failed { error }) = &mut outcome {
             error.push_str(&note);
         }
     }

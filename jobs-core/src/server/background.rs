@@ -164,7 +164,9 @@ async fn renew_leases(shared: &Shared) -> bool {
         Ok(statuses) => {
             let running = shared.running();
             for (claim, status) in held.iter().zip(statuses) {
-                let Some(entry) = running.get(&claim.job_id) else { continue };
+                let Some(entry) = running.get(&claim.job_id) else {
+                    continue;
+                };
                 if entry.claim != *claim {
                     continue;
                 }

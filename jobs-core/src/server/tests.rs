@@ -883,3 +883,101 @@ async fn a_job_cancelled_while_claimed_ahead_is_cancelled_without_running() {
     wait_for(&jobs, first, JobState::Succeeded).await;
     server.shutdown().await;
 }
+
+// ---- jobs that block their thread (real time, multi-thread runtimes)
+
+static BLOCKING_STARTS: AtomicU32 = AtomicU32::new(0);
+
+/// Blocks its thread, as a job calling a blocking driver would, far past its timeout.
+#[jobs_macros::job(
+    crate = "crate",
+    name = "test_blocks_its_thread",
+    queue = "test_blocking",
+    timeout = "300ms",
+    max_attempts = 1
+)]
+async fn blocks_its_thread(n: u32) -> Result<(), BoxError> {
+    let _ = n;
+    BLOCKING_STARTS.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(2500));
+    Ok(())
+}
+
+/// Waits, in real time on a plain thread, until `check` holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn jobs_that_block_every_worker_keep_their_leases_are_reported_stuck_and_time_out() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    // The application's runtime, whose two workers the jobs will block, and
+    // another one for the test and a second server.
+    let app = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let other = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ids: Vec<_> = other.block_on(async {
+        let mut ids = Vec::new();
+        for n in 0..2 {
+            ids.push(BlocksItsThread::enqueue(&jobs, n).await.unwrap());
+        }
+        ids
+    });
+    let builder = |store: &MemoryStore| {
+        Server::builder(store.clone())
+            .queues(["test_blocking"])
+            .lease(Duration::from_millis(400))
+            .rescue_interval(Duration::from_millis(100))
+            .cancel_grace(Duration::from_millis(100))
+    };
+    let blocked = app
+        .block_on(builder(&store).concurrency(2).start())
+        .unwrap();
+    eventually("both jobs started", || {
+        BLOCKING_STARTS.load(Ordering::SeqCst) == 2
+    });
+    // A second server whose rescuer would take the jobs, were their leases
+    // not renewed while the first server's workers are blocked.
+    let rescuer = other.block_on(builder(&store).start()).unwrap();
+
+    let get = |id| other.block_on(jobs.get(id)).unwrap().unwrap();
+    for &id in &ids {
+        eventually("the job is reported stuck while it blocks", || {
+            get(id).job.stuck_since.is_some()
+        });
+        let d = get(id);
+        assert_eq!(d.job.state, JobState::Processing, "{d:?}");
+        assert!(
+            d.history.iter().any(|e| e
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("stuck: it passed its timeout"))),
+            "{:?}",
+            d.history
+        );
+    }
+    for &id in &ids {
+        eventually("the job ends", || get(id).job.state == JobState::Failed);
+        let error = get(id).job.last_error.unwrap();
+        assert!(
+            error.starts_with("timed out after 300ms; it was stuck and returned only after"),
+            "{error}"
+        );
+    }
+    // Neither was rescued and run again.
+    assert_eq!(BLOCKING_STARTS.load(Ordering::SeqCst), 2);
+    app.block_on(blocked.shutdown());
+    other.block_on(rescuer.shutdown());
+}
