@@ -102,7 +102,7 @@ async fn a_blocking_job_beside_normal_ones_runs_once_and_is_reported_stuck() {
 
 // ---- a pool smaller than the jobs' demand
 
-static POOL_RUNS: [AtomicU32; 8] = [const { AtomicU32::new(0) }; 8];
+static POOL_RUNS: [AtomicU32; 6] = [const { AtomicU32::new(0) }; 6];
 
 /// Holds a connection of the store's own pool (as the README's axum example
 /// hands it to jobs) for longer than the lease.
@@ -110,7 +110,7 @@ static POOL_RUNS: [AtomicU32; 8] = [const { AtomicU32::new(0) }; 8];
 async fn rel_holds_connection(n: usize, db: State<PgPool>) -> anyhow::Result<()> {
     let mut conn = db.0.acquire().await?;
     POOL_RUNS[n].fetch_add(1, Ordering::SeqCst);
-    sqlx::query("SELECT pg_sleep(1.5)")
+    sqlx::query("SELECT pg_sleep(3)")
         .execute(&mut *conn)
         .await?;
     Ok(())
