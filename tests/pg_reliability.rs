@@ -199,7 +199,10 @@ impl OwnCluster {
     }
 
     fn start(&self) {
-        assert!(self.run("pg_ctlcluster", &["start"]), "starting the cluster");
+        assert!(
+            self.run("pg_ctlcluster", &["start"]),
+            "starting the cluster"
+        );
     }
 
     fn stop(&self) {

@@ -194,6 +194,8 @@ macro_rules! __jobs_conformance_cases {
             leases::lease_renew_reports_lost_and_cancel_requested,
             leases::rescue_makes_expired_jobs_runnable_and_fails_exhausted_ones,
             leases::rescue_is_bounded_by_limit,
+            leases::rescue_spares_the_jobs_it_is_told_to,
+            leases::report_stuck_marks_the_attempt_and_its_history,
             reads::get_returns_history_with_times_servers_errors,
             reads::list_filters_and_pages,
             reads::counts_by_queue_and_state,

@@ -205,3 +205,94 @@ pub async fn rescue_is_bounded_by_limit<S: Store>(store: S) {
     assert!(rescue(&store, 2).await.is_empty());
     assert!(rescue(&store, 0).await.is_empty());
 }
+
+/// A rescue never takes the jobs it is told to spare (the rescuer's own
+/// claims), however expired their leases; the others it rescues.
+pub async fn rescue_spares_the_jobs_it_is_told_to<S: Store>(store: S) {
+    insert(&store, vec![new_job(), new_job()]).await;
+    let server = ServerId::new();
+    let mut claimed = claim_lease(&store, server, 2, SHORT_LEASE).await;
+    claimed.sort_by_key(|r| r.id);
+    let (spared, other) = (claimed[0].id, claimed[1].id);
+    let rescued = eventually("the other lease expiring", || async {
+        let params = crate::store::LeaseRescueParams::new().except([spared]);
+        let got = store.lease_rescue(params).await.unwrap();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(rescued, vec![other]);
+    assert_eq!(row(&store, spared).await.state, JobState::Processing);
+    // Not spared any more: rescued like any other.
+    assert_eq!(rescue(&store, 10).await, vec![spared]);
+}
+
+/// A stuck report of a current claim sets `stuck_since` (once: a second
+/// report keeps the first time) and adds a `processing` event with the
+/// reason; the job stays `processing` and its lease renewable. A report of
+/// a stale claim changes nothing. The next claim clears `stuck_since`.
+pub async fn report_stuck_marks_the_attempt_and_its_history<S: Store>(store: S) {
+    let id = insert_one(&store, new_job()).await;
+    let server = ServerId::new();
+    let claimed = claim_lease(&store, server, 1, LONG_LEASE).await;
+    let current = claimed[0].claim();
+    let stale = Claim {
+        job_id: id,
+        token: current.token + 1,
+    };
+    let report = |claim: Claim, reason: &str| {
+        crate::store::LeaseReportStuckParams::new(server, vec![(claim, reason.to_owned())])
+    };
+    assert_eq!(
+        store
+            .lease_report_stuck(report(stale, "stale"))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(row(&store, id).await.stuck_since, None);
+    assert_eq!(
+        store
+            .lease_report_stuck(report(current, "stuck: first"))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    let first = row(&store, id).await.stuck_since.expect("stuck_since set");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .lease_report_stuck(report(current, "stuck: again"))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    let job = get(&store, id).await;
+    assert_eq!(job.job.state, JobState::Processing);
+    assert_eq!(
+        job.job.stuck_since,
+        Some(first),
+        "the first report's time stays"
+    );
+    let reasons: Vec<_> = job
+        .history
+        .iter()
+        .filter(|e| e.state == JobState::Processing)
+        .filter_map(|e| e.error.clone())
+        .collect();
+    assert_eq!(reasons, ["stuck: first", "stuck: again"]);
+    assert!(job
+        .history
+        .iter()
+        .all(|e| e.error.as_deref() != Some("stale")));
+    assert_eq!(
+        renew(&store, server, vec![current], LONG_LEASE).await,
+        vec![LeaseStatus::Held]
+    );
+    // Handed back and claimed again: a new attempt, not stuck.
+    let released = JobOutcome::Released {
+        reason: "test".to_owned(),
+    };
+    assert!(complete(&store, server, current, released).await);
+    claim(&store, server, 1).await;
+    assert_eq!(row(&store, id).await.stuck_since, None);
+}
