@@ -62,7 +62,13 @@ pub struct JobOptions {
     /// Delay between attempts.
     pub backoff: Backoff,
     /// An attempt running longer than this is cancelled and fails with
-    /// "timed out after ..." (default: none).
+    /// "timed out after ..." (default: none). The job sees the cancel
+    /// through its context ([`JobContext::cancelled`](crate::JobContext::cancelled))
+    /// and is dropped at its next `.await` after the server's cancel grace.
+    /// A job that blocks its thread instead cannot be stopped: it is reported
+    /// stuck (a warning, a history event, `JobRow::stuck_since`), keeps its
+    /// slot and its renewed lease, and when it returns its attempt timed out,
+    /// whatever it returned. Put blocking work in `tokio::task::spawn_blocking`.
     pub timeout: Option<Duration>,
 }
 

@@ -14,7 +14,7 @@
 //! | setting | default | what it does |
 //! | --- | --- | --- |
 //! | `lease` | 30 s | how long a claim stays valid without renewal |
-//! | lease renewal | `lease / 3` | how often running jobs' leases are extended |
+//! | `lease_renewal_interval` | `lease / 3` | how often running jobs' leases are extended (a failed renewal is retried sooner) |
 //! | `rescue_interval` | 15 s | how often expired leases are looked for |
 //! | `heartbeat_interval` | 10 s | how often the server record is refreshed |
 //! | `prefetch` | 256 | the most jobs claimed ahead of free slots, while jobs finish faster than a claim's round trip |
@@ -28,6 +28,18 @@
 //! poll of a live server. A healthy job's lease is renewed three times per
 //! lease period, so it is never rescued while its server lives, however
 //! long it runs.
+//!
+//! # What jobs cannot starve
+//!
+//! On a multi-thread runtime the loops that keep these promises (the lease
+//! keeper, the completer, the heartbeat, the rescuer and the timeout
+//! watchdog) run on a thread of the server's own, with a single-threaded
+//! runtime, and write through the store's reserved connections when it has
+//! them (`Store::reserved_for_server`): a job that blocks its thread, even
+//! every worker thread, does not delay a renewal. A server never rescues
+//! its own claims, and after an outage it rescues nothing until two renewal
+//! intervals after its own writes succeed again, so that live servers renew
+//! first. On a current-thread runtime everything runs on that one thread.
 
 mod attempt;
 mod background;
@@ -289,8 +301,11 @@ impl Shared {
 /// [`ServerBuilder::start`]; call [`Server::shutdown`] to stop it gracefully.
 /// Dropping it starts the same shutdown without waiting for it.
 ///
-/// It runs inside the application's own process, on the tokio runtime it was
-/// started on, and runs every job in the binary whose queue it serves:
+/// It runs inside the application's own process, its jobs on the tokio
+/// runtime it was started on (on a multi-thread runtime, its lease renewals,
+/// outcomes, heartbeats and timeouts on a thread of its own beside it, so
+/// that a job that blocks its thread cannot delay them), and runs every job
+/// in the binary whose queue it serves:
 /// `#[job]` functions register themselves, wherever they are defined. Any
 /// number of servers, in one process or many, can share a store.
 ///
