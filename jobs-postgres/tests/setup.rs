@@ -12,6 +12,9 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::Connection;
 
+/// Every migration this build ships, by version.
+const ALL_MIGRATIONS: [i32; 5] = [1, 2, 3, 4, 5];
+
 #[derive(Serialize, Deserialize)]
 struct SendMail {
     user_id: i64,
@@ -34,10 +37,10 @@ async fn migration_versions(store: &PgStore) -> Vec<i32> {
 #[tokio::test]
 async fn migrates_from_empty_and_twice_in_a_row() {
     let (store, _guard) = common::store().await;
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&store).await, ALL_MIGRATIONS);
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&store).await, ALL_MIGRATIONS);
     // And a second store on the same schema finds nothing to do.
     let again = PgStore::with_options(
         store.pool().clone(),
@@ -45,7 +48,7 @@ async fn migrates_from_empty_and_twice_in_a_row() {
     )
     .await
     .unwrap();
-    assert_eq!(migration_versions(&again).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&again).await, ALL_MIGRATIONS);
 }
 
 #[tokio::test]
@@ -77,7 +80,7 @@ async fn migrates_concurrently_from_separate_pools() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, ALL_MIGRATIONS);
 }
 
 #[tokio::test]
@@ -90,7 +93,7 @@ async fn migration_sql_applies_with_an_outside_tool() {
     let store = PgStore::with_options(pool, PgStoreOptions::new().schema(schema.clone()))
         .await
         .unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&store).await, ALL_MIGRATIONS);
     store
         .job_insert_many(JobInsertManyParams::new(vec![NewJob::new("a", json!({}))]))
         .await
