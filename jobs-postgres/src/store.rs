@@ -21,7 +21,7 @@ use jobs_core::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
-use crate::db::Db;
+use crate::db::{to_completion, Db};
 use crate::error::{Error, Result};
 use crate::jobs::run::Wake;
 use crate::jobs::{self, manage, run};
@@ -337,6 +337,15 @@ impl PgStore {
     }
 }
 
+/// A transaction's task cancelled by the runtime's shutdown.
+fn cancelled(error: tokio::task::JoinError) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unavailable,
+        "postgres: the transaction's task was cancelled (the runtime is shutting down)",
+    )
+    .with_source(error)
+}
+
 impl Store for PgStore {
     async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
         // Bounded here, not by the pool's acquire timeout: the pool may be
@@ -432,18 +441,28 @@ impl Store for PgStore {
         recurring::list(&self.inner.db, &self.inner.recurring, p).await
     }
 
+    // The three transactions of the store run to their end whatever the
+    // caller does (see `db::to_completion`).
+
     async fn cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
-        recurring::due(&self.inner.db, &self.inner.recurring, p).await
+        let inner = self.inner.clone();
+        let work = async move { recurring::due(&inner.db, &inner.recurring, p).await };
+        to_completion(work, cancelled).await
     }
 
     async fn cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
-        let inner = &self.inner;
-        recurring::fire(&inner.db, &inner.recurring, &inner.jobs.run, p).await
+        let inner = self.inner.clone();
+        let work =
+            async move { recurring::fire(&inner.db, &inner.recurring, &inner.jobs.run, p).await };
+        to_completion(work, cancelled).await
     }
 
     async fn cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
-        let inner = &self.inner;
-        recurring::trigger(&inner.db, &inner.recurring, &inner.jobs.run, p).await
+        let inner = self.inner.clone();
+        let work = async move {
+            recurring::trigger(&inner.db, &inner.recurring, &inner.jobs.run, p).await
+        };
+        to_completion(work, cancelled).await
     }
 
     fn job_signal(&self) -> Option<JobSignal> {
