@@ -326,7 +326,7 @@ async fn jobs_of_a_sigkilled_process_run_again_on_another_and_complete() {
     // Regression (reliability issue, deadlocks between a server's own
     // statements): a server's renewal and completions deadlocked under load.
     if let Some(store) = jobs.store_as::<PgStore>() {
-        store.pool().close().await;
+        store.close().await;
     }
     drop(jobs);
     assert_no_deadlocks_since(&schema, deadlocks_before).await;

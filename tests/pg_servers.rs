@@ -268,7 +268,7 @@ async fn killed_connections_of_every_server_lose_no_job() {
     // statements): a server's renewal and completions deadlocked under load.
     drop(jobs);
     for store in stores {
-        store.pool().close().await;
+        store.close().await;
     }
     assert_no_deadlocks_since(&schema, deadlocks_before).await;
 

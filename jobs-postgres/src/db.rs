@@ -73,6 +73,27 @@ impl Db {
         }
     }
 
+    /// Waits, up to `within`, until the wake-ups requested so far were sent
+    /// (or given up on).
+    pub(crate) async fn flush(&self, within: std::time::Duration) {
+        if let Some(Some(notifier)) = self.notifier.get() {
+            if tokio::time::timeout(within, notifier.flush())
+                .await
+                .is_err()
+            {
+                tracing::debug!("jobs: wake-ups still unsent after {within:?}; servers poll");
+            }
+        }
+    }
+
+    /// Ends the notifier once it sent what is pending; later inserts wake
+    /// only this store's own servers.
+    pub(crate) fn close_notifier(&self) {
+        if let Some(notifier) = self.notifier.get_or_init(|| None) {
+            notifier.close();
+        }
+    }
+
     /// Starts the listener that raises [`Db::signal`] on other processes'
     /// NOTIFYs (`None` outside a tokio runtime).
     pub(crate) fn spawn_listener(&self) -> Option<ListenerGuard> {
