@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use jobs::postgres::{PgStore, PgStoreOptions};
 use jobs::{job, JobContext, Jobs, Server, State};
-use pg_support::{eventually, url_with_app, TestSchema};
+use pg_support::{assert_no_deadlocks_since, deadlocks, eventually, TestSchema};
 use sqlx::PgPool;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -29,7 +29,8 @@ const LEASE: Duration = Duration::from_secs(2);
 const RESCUE_INTERVAL: Duration = Duration::from_secs(1);
 
 const ENV_SCHEMA: &str = "JOBS_IT_WORKER_SCHEMA";
-const ENV_APP: &str = "JOBS_IT_WORKER_APP";
+/// The database URL of the worker's store, with its `application_name`.
+const ENV_URL: &str = "JOBS_IT_WORKER_URL";
 const ENV_QUEUE: &str = "JOBS_IT_WORKER_QUEUE";
 
 /// Records one phase of a run in the test schema's `runs` table.
@@ -64,9 +65,9 @@ async fn slow_run(n: i32, db: State<PgPool>, ctx: JobContext) -> anyhow::Result<
 /// The body of a worker process; returns at once in a normal test run.
 #[test]
 fn worker_process_entry() {
-    let (Ok(schema), Ok(app), Ok(queue)) = (
+    let (Ok(schema), Ok(url), Ok(queue)) = (
         std::env::var(ENV_SCHEMA),
-        std::env::var(ENV_APP),
+        std::env::var(ENV_URL),
         std::env::var(ENV_QUEUE),
     ) else {
         return;
@@ -77,10 +78,9 @@ fn worker_process_entry() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let store =
-            PgStore::connect_with(&url_with_app(&app), PgStoreOptions::new().schema(schema))
-                .await
-                .expect("worker: a store");
+        let store = PgStore::connect_with(&url, PgStoreOptions::new().schema(schema))
+            .await
+            .expect("worker: a store");
         let pool = store.pool().clone();
         let _server = Server::builder(store)
             .state(pool)
@@ -113,7 +113,10 @@ impl Worker {
                 "--test-threads=1",
             ])
             .env(ENV_SCHEMA, &schema.name)
-            .env(ENV_APP, format!("{}_{name}", schema.name))
+            .env(
+                ENV_URL,
+                schema.url_with_app(&format!("{}_{name}", schema.name)),
+            )
             .env(ENV_QUEUE, queue)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -143,7 +146,11 @@ impl Drop for Worker {
 
 /// The test's schema, migrated, with a `runs` table, and a client on it.
 async fn setup() -> (TestSchema, Jobs) {
-    let schema = TestSchema::new().await;
+    setup_on(TestSchema::new().await).await
+}
+
+/// [`setup`] on this schema.
+async fn setup_on(schema: TestSchema) -> (TestSchema, Jobs) {
     let store = schema.store(&format!("{}_client", schema.name)).await;
     sqlx::query(&format!(
         "CREATE TABLE {} (id bigserial PRIMARY KEY, n int4 NOT NULL, job_id int8 NOT NULL,
@@ -234,7 +241,9 @@ async fn three_processes_run_each_of_1000_jobs_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_of_a_sigkilled_process_run_again_on_another_and_complete() {
     const JOBS: i32 = 4;
-    let (schema, jobs) = setup().await;
+    // A database of its own: the deadlock counter is per database.
+    let (schema, jobs) = setup_on(TestSchema::in_own_database().await).await;
+    let deadlocks_before = deadlocks(&schema).await;
     let doomed = Worker::spawn(&schema, "doomed", "it_proc_slow");
     let doomed_pid = doomed.pid();
     wait_for_servers(&jobs, 1).await;
@@ -314,5 +323,12 @@ async fn jobs_of_a_sigkilled_process_run_again_on_another_and_complete() {
          plus the survivor's start-up)",
         rescued_after
     );
+    // Regression (reliability issue, deadlocks between a server's own
+    // statements): a server's renewal and completions deadlocked under load.
+    if let Some(store) = jobs.store_as::<PgStore>() {
+        store.close().await;
+    }
+    drop(jobs);
+    assert_no_deadlocks_since(&schema, deadlocks_before).await;
     schema.drop().await;
 }

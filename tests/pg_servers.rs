@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use jobs::postgres::PgStore;
 use jobs::{job, JobContext, Jobs, Misfire, RecurringOptions, Server, ServerBuilder, Timestamp};
-use pg_support::{eventually, terminate_backends, TestSchema};
+use pg_support::{
+    assert_no_deadlocks_since, deadlocks, eventually, terminate_backends, TestSchema,
+};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -209,7 +211,9 @@ async fn count_under_faults(n: u32) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_connections_of_every_server_lose_no_job() {
-    let schema = TestSchema::new().await;
+    // A database of its own: the deadlock counter is per database.
+    let schema = TestSchema::in_own_database().await;
+    let deadlocks_before = deadlocks(&schema).await;
     let apps: Vec<String> = (0..3).map(|i| format!("{}_k{i}", schema.name)).collect();
     let mut stores = Vec::new();
     for app in &apps {
@@ -260,6 +264,13 @@ async fn killed_connections_of_every_server_lose_no_job() {
         killed > 0,
         "the test killed connections while servers worked"
     );
+    // Regression (reliability issue, deadlocks between a server's own
+    // statements): a server's renewal and completions deadlocked under load.
+    drop(jobs);
+    for store in stores {
+        store.close().await;
+    }
+    assert_no_deadlocks_since(&schema, deadlocks_before).await;
 
     let runs: Vec<u32> = FAULT_RUNS
         .iter()

@@ -3,8 +3,10 @@
 //! other processes' through the coalescing notifier) and the limit on the
 //! size of job arguments. [`PgStore`](crate::PgStore) owns one; the entity
 //! modules (`jobs`, `leases`, `servers`, `recurring`) take it with their own
-//! statements, so they never reach back into the store.
+//! statements, so they never reach back into the store. Here too:
+//! [`to_completion`], which the store's transactions run through.
 
+use std::future::Future;
 use std::sync::OnceLock;
 
 use jobs_core::{JobSignal, StoreError, StoreErrorKind, StoreResult};
@@ -86,6 +88,27 @@ impl Db {
         }
     }
 
+    /// Waits, up to `within`, until the wake-ups requested so far were sent
+    /// (or given up on).
+    pub(crate) async fn flush(&self, within: std::time::Duration) {
+        if let Some(Some(notifier)) = self.notifier.get() {
+            if tokio::time::timeout(within, notifier.flush())
+                .await
+                .is_err()
+            {
+                tracing::debug!("jobs: wake-ups still unsent after {within:?}; servers poll");
+            }
+        }
+    }
+
+    /// Ends the notifier once it sent what is pending; later inserts wake
+    /// only this store's own servers.
+    pub(crate) fn close_notifier(&self) {
+        if let Some(notifier) = self.notifier.get_or_init(|| None) {
+            notifier.close();
+        }
+    }
+
     /// Starts the listener that raises [`Db::signal`] on other processes'
     /// NOTIFYs (`None` outside a tokio runtime).
     pub(crate) fn spawn_listener(&self) -> Option<ListenerGuard> {
@@ -111,5 +134,32 @@ impl Db {
             ));
         }
         Ok(())
+    }
+}
+
+/// Runs `work`, which opens and ends a transaction of its own (see
+/// `error::finish`), on a task of its own, so that the transaction always
+/// reaches its end even when the caller stops waiting: a server loop
+/// cancelled by a graceful shutdown, a timeout, a `select!`. A sqlx
+/// transaction dropped mid-flight is not cancel-safe: dropped while its
+/// `COMMIT` is in flight, it queues a `ROLLBACK` behind it (PostgreSQL then
+/// warns "there is no transaction in progress", on every shutdown that caught
+/// the scheduler committing); dropped while its `BEGIN` is in flight, its
+/// connection goes back to the pool inside a transaction that the next
+/// statements on it would join. The caller's result is the task's; a panic
+/// in `work` is resumed in the caller, and a task cancelled because the
+/// runtime is shutting down is reported by `cancelled`.
+pub(crate) async fn to_completion<T, E>(
+    work: impl Future<Output = Result<T, E>> + Send + 'static,
+    cancelled: impl FnOnce(tokio::task::JoinError) -> E,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(cancelled(error)),
     }
 }

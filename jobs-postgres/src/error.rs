@@ -95,9 +95,25 @@ impl From<jobs_core::Error> for Error {
 
 /// Maps a sqlx error to a [`StoreError`] whose kind says whether retrying
 /// may help. `what` says what was being done ("claiming jobs").
+///
+/// The message quotes the cause: the database's own message and SQLSTATE
+/// (`postgres: renewing leases failed: deadlock detected (SQLSTATE 40P01)`),
+/// or sqlx's description of a failure outside the database (a lost
+/// connection, a pool timeout). The server logs store errors with `%error`,
+/// which prints the message alone, and "renewing leases failed" without its
+/// cause left operators guessing. The sqlx error stays the source, for code
+/// that inspects it; a report that prints the whole chain shows the cause
+/// twice, the lesser evil.
 pub(crate) fn store_error(what: &str, error: sqlx::Error) -> StoreError {
     let kind = kind_of(&error);
-    StoreError::new(kind, format!("postgres: {what} failed")).with_source(error)
+    let cause = match &error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    };
+    StoreError::new(kind, format!("postgres: {what} failed: {cause}")).with_source(error)
 }
 
 /// A `Conflict` store error with this message.
@@ -172,7 +188,82 @@ pub(crate) async fn finish<T, E>(
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+
+    /// A database error as PostgreSQL reports it: a message and a SQLSTATE.
+    #[derive(Debug)]
+    struct FakeDbError {
+        message: &'static str,
+        code: Option<&'static str>,
+    }
+
+    impl std::fmt::Display for FakeDbError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl std::error::Error for FakeDbError {}
+
+    impl sqlx::error::DatabaseError for FakeDbError {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            self.code.map(Cow::Borrowed)
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn database_error(message: &'static str, code: Option<&'static str>) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(FakeDbError { message, code }))
+    }
+
+    #[test]
+    fn a_store_error_displays_the_database_message_and_sqlstate() {
+        let error = store_error(
+            "renewing leases",
+            database_error("deadlock detected", Some("40P01")),
+        );
+        assert_eq!(
+            error.to_string(),
+            "postgres: renewing leases failed: deadlock detected (SQLSTATE 40P01)"
+        );
+        assert_eq!(error.kind(), StoreErrorKind::Unavailable);
+        // The sqlx error stays reachable for code that inspects it.
+        let source = std::error::Error::source(&error).expect("the sqlx error is the source");
+        assert!(source.downcast_ref::<sqlx::Error>().is_some());
+
+        let error = store_error("claiming jobs", database_error("no code", None));
+        assert_eq!(error.to_string(), "postgres: claiming jobs failed: no code");
+    }
+
+    #[test]
+    fn a_store_error_displays_a_failure_outside_the_database() {
+        let error = store_error("completing jobs", sqlx::Error::PoolTimedOut);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "postgres: completing jobs failed: {}",
+                sqlx::Error::PoolTimedOut
+            )
+        );
+        // The server's log line, `%error`, is the Display.
+        assert!(error.to_string().contains("timed out"), "{error}");
+    }
 
     #[test]
     fn sqlstates_map_to_kinds() {

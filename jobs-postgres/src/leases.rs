@@ -13,7 +13,7 @@ use sqlx::Row;
 use crate::db::Db;
 use crate::error::store_error;
 use crate::options::Schema;
-use crate::sql::{counted_cte, micros};
+use crate::sql::{counted_cte, locked_cte, micros};
 
 /// The statements about leases of one store.
 #[derive(Debug)]
@@ -36,12 +36,16 @@ impl Statements {
 
 // ---- renew
 
-/// $1 ids, $2 tokens, $3 lease in µs.
+/// $1 ids, $2 tokens, $3 lease in µs. The rows are locked in id order first
+/// (see [`locked_cte`]): a renewal and the same server's batched completion
+/// of some of its jobs deadlocked when each locked them in its own order.
 fn renew_sql(s: &str) -> String {
+    let locked = locked_cte(s, "unnest($1::int8[], $2::int8[]) AS i(id, token)");
     format!(
-        "UPDATE {s}.jobs j
+        "WITH {locked}
+         UPDATE {s}.jobs j
          SET lease_expires_at = now() + $3 * interval '1 microsecond'
-         FROM unnest($1::int8[], $2::int8[]) AS i(id, token)
+         FROM locked i
          WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
          RETURNING j.id, j.claim_token, j.cancel_requested"
     )

@@ -8,25 +8,38 @@
 //! application's budget. When the connection is lost it raises the signal
 //! (notifications may have been missed), logs, and reconnects with
 //! exponential backoff, forever. It stops when the last clone of the store
-//! is dropped. Servers poll whatever happens here: NOTIFY only makes pickup
-//! faster.
+//! is dropped, or when the store closes. Servers poll whatever happens here:
+//! NOTIFY only makes pickup faster. The [`Notifier`], which sends the store's
+//! own wake-ups, is here too.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use jobs_core::JobSignal;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Aborts the listener task when dropped (with the store's last clone).
+/// Aborts the listener task when dropped (with the store's last clone), or
+/// when the store closes.
 #[derive(Debug)]
 pub(crate) struct ListenerGuard {
     task: JoinHandle<()>,
+    /// The listener's own pool, closed with it.
+    pool: PgPool,
+}
+
+impl ListenerGuard {
+    /// Stops listening and closes the listening connection.
+    pub(crate) async fn stop(&self) {
+        self.task.abort();
+        self.pool.close().await;
+    }
 }
 
 impl Drop for ListenerGuard {
@@ -59,8 +72,11 @@ pub(crate) fn spawn(
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options);
-    let task = runtime.spawn(run(listen_pool, channel, origin, signal));
-    Some(ListenerGuard { task })
+    let task = runtime.spawn(run(listen_pool.clone(), channel, origin, signal));
+    Some(ListenerGuard {
+        task,
+        pool: listen_pool,
+    })
 }
 
 async fn run(pool: PgPool, channel: String, origin: String, signal: JobSignal) {
@@ -118,27 +134,60 @@ async fn listen(
 }
 
 /// Sends the store's NOTIFY for inserts made through its own pool, after they
-/// committed, with the store's origin as the payload. Requests that arrive while one is being sent are coalesced into
-/// the next, so a burst of enqueues costs one NOTIFY or two. The NOTIFY runs in
-/// a transaction of its own with `synchronous_commit` off: NOTIFY holds a
-/// global lock until its commit is flushed, and a wake-up needs no durability
-/// (servers poll anyway). Aborted when the store's last clone is dropped.
+/// committed, with the store's origin as the payload. Requests that arrive
+/// while one is being sent are coalesced into the next, so a burst of
+/// enqueues costs one NOTIFY or two. The NOTIFY runs in a transaction of its
+/// own with `synchronous_commit` off: NOTIFY holds a global lock until its
+/// commit is flushed, and a wake-up needs no durability (servers poll
+/// anyway).
+///
+/// [`Notifier::flush`] waits until the requests made so far were dealt with
+/// (sent, or given up on after a failure). Dropped with the store's last
+/// clone, or closed, the task sends what is pending and ends: a wake-up is
+/// lost only with the runtime itself, which is why a process that is about
+/// to exit flushes first (`PgStore::close`).
 #[derive(Debug)]
 pub(crate) struct Notifier {
-    requested: Arc<Notify>,
-    task: JoinHandle<()>,
+    state: Arc<NotifierState>,
+    /// How many requests the task has dealt with; its sender goes with the
+    /// task, so a flush never waits for a task that is gone.
+    settled: watch::Receiver<u64>,
+}
+
+#[derive(Debug, Default)]
+struct NotifierState {
+    /// How many wake-ups were requested.
+    requested: AtomicU64,
+    wake: Notify,
+    /// Set when the store closes or its last clone is dropped.
+    closing: AtomicBool,
 }
 
 impl Notifier {
     /// Asks for one NOTIFY soon; never waits.
     pub(crate) fn request(&self) {
-        self.requested.notify_one();
+        self.state.requested.fetch_add(1, Ordering::AcqRel);
+        self.state.wake.notify_one();
+    }
+
+    /// Waits until every NOTIFY requested so far was sent or given up on.
+    pub(crate) async fn flush(&self) {
+        let target = self.state.requested.load(Ordering::Acquire);
+        let mut settled = self.settled.clone();
+        // An error means the task is gone: nothing more will be sent.
+        let _ = settled.wait_for(|&n| n >= target).await;
+    }
+
+    /// Lets the task send what is pending, then end.
+    pub(crate) fn close(&self) {
+        self.state.closing.store(true, Ordering::Release);
+        self.state.wake.notify_one();
     }
 }
 
 impl Drop for Notifier {
     fn drop(&mut self) {
-        self.task.abort();
+        self.close();
     }
 }
 
@@ -146,28 +195,47 @@ impl Drop for Notifier {
 /// outside one (other processes' servers then find the jobs by polling).
 pub(crate) fn spawn_notifier(pool: &PgPool, channel: String, origin: String) -> Option<Notifier> {
     let runtime = tokio::runtime::Handle::try_current().ok()?;
-    let requested = Arc::new(Notify::new());
-    let task = runtime.spawn(notify_loop(
+    let state = Arc::new(NotifierState::default());
+    let (settled_tx, settled) = watch::channel(0);
+    runtime.spawn(notify_loop(
         pool.clone(),
         channel,
         origin,
-        requested.clone(),
+        state.clone(),
+        settled_tx,
     ));
-    Some(Notifier { requested, task })
+    Some(Notifier { state, settled })
 }
 
-async fn notify_loop(pool: PgPool, channel: String, origin: String, requested: Arc<Notify>) {
+async fn notify_loop(
+    pool: PgPool,
+    channel: String,
+    origin: String,
+    state: Arc<NotifierState>,
+    settled: watch::Sender<u64>,
+) {
     // One statement, so one implicit transaction: the local setting holds
     // for its commit.
     const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
     let mut backoff = MIN_BACKOFF;
     loop {
-        requested.notified().await;
+        let target = state.requested.load(Ordering::Acquire);
+        if target == *settled.borrow() {
+            if state.closing.load(Ordering::Acquire) {
+                return;
+            }
+            // A request made since the load left a permit: no wake-up is lost.
+            state.wake.notified().await;
+            continue;
+        }
         let send = sqlx::query(NOTIFY)
             .bind(&channel)
             .bind(&origin)
             .execute(&pool);
         let sent = tokio::time::timeout(MAX_BACKOFF, send).await;
+        // Sent or not, these requests are dealt with: a failed wake-up is
+        // not retried (servers poll), and a flush must not wait for it.
+        settled.send_replace(target);
         match sent {
             Ok(Ok(_)) => backoff = MIN_BACKOFF,
             Ok(Err(error)) => {

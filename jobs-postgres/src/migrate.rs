@@ -14,6 +14,7 @@
 
 use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 
+use crate::db::to_completion;
 use crate::error::{Error, Result};
 use crate::options::Schema;
 
@@ -124,7 +125,21 @@ fn lock_key(schema: &Schema) -> i64 {
 /// applied ones. The advisory lock is taken first, before `CREATE SCHEMA IF
 /// NOT EXISTS` (which is itself racy between sessions), so concurrent
 /// migrators run one after the other and the later ones find nothing to do.
+///
+/// The transaction runs to its end even if the caller stops waiting (see
+/// `db::to_completion`).
 pub(crate) async fn run(pool: &PgPool, schema: &Schema) -> Result<()> {
+    let (pool, schema) = (pool.clone(), schema.clone());
+    let name = schema.name().to_owned();
+    let work = async move { run_here(&pool, &schema).await };
+    to_completion(work, |cancelled| Error::Migrate {
+        schema: name,
+        source: sqlx::Error::Io(std::io::Error::other(cancelled)),
+    })
+    .await
+}
+
+async fn run_here(pool: &PgPool, schema: &Schema) -> Result<()> {
     let err = |source| Error::Migrate {
         schema: schema.name().to_owned(),
         source,

@@ -107,11 +107,19 @@ fn server_info(row: &PgRow) -> Result<ServerInfo, sqlx::Error> {
 // ---- remove
 
 /// $1 the server to remove (or NULL), $2 the age in µs past which a server
-/// that stopped sending heartbeats is removed too.
+/// that stopped sending heartbeats is removed too. Every live server removes
+/// the stale ones, so two of them may delete the same rows at once: the
+/// rows are locked in id order first, so that they never wait on each other
+/// in a cycle (a plain `DELETE` locks rows in its scan's order).
 fn remove_sql(s: &str) -> String {
     format!(
-        "DELETE FROM {s}.servers
-         WHERE id = $1 OR heartbeat_at < now() - $2 * interval '1 microsecond'"
+        "WITH doomed AS MATERIALIZED (
+            SELECT id FROM {s}.servers
+            WHERE id = $1 OR heartbeat_at < now() - $2 * interval '1 microsecond'
+            ORDER BY id
+            FOR UPDATE
+        )
+        DELETE FROM {s}.servers v USING doomed d WHERE v.id = d.id"
     )
 }
 

@@ -32,6 +32,29 @@ pub(crate) fn job_columns_of(alias: &str) -> String {
         .join(", ")
 }
 
+/// A CTE named `locked`: the rows of `input` (a `FROM` item aliased `i`,
+/// with at least the columns `id` and `token`) whose job is running under
+/// that claim, after locking those jobs' rows in id order. Every statement
+/// that changes many running jobs (renewal, batched completion, progress)
+/// reads its input through it, so any two of them lock their common rows in
+/// the same order and never wait on each other in a cycle. Sorting the input
+/// is not enough: an `UPDATE ... FROM` locks rows in whatever order its join
+/// meets them. `FOR UPDATE` sits above the sort, so rows are locked in the
+/// sorted order; `MATERIALIZED` keeps the planner from folding the CTE into
+/// the update's join, where the order would again be the plan's. The cost is
+/// a second index lookup per row and a sort of the batch.
+pub(crate) fn locked_cte(s: &str, input: &str) -> String {
+    format!(
+        "locked AS MATERIALIZED (
+            SELECT i.* FROM {input}
+            JOIN {s}.jobs j ON j.id = i.id
+            WHERE j.claim_token = i.token AND j.state = 'processing'
+            ORDER BY j.id
+            FOR UPDATE OF j
+        )"
+    )
+}
+
 /// The finished states, as a SQL list.
 pub(crate) const FINISHED: &str = "('succeeded', 'failed', 'cancelled', 'deleted')";
 

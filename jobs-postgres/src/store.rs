@@ -22,7 +22,7 @@ use jobs_core::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
-use crate::db::Db;
+use crate::db::{to_completion, Db};
 use crate::error::{Error, Result};
 use crate::jobs::run::Wake;
 use crate::jobs::{self, manage, run};
@@ -44,6 +44,13 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// Cheap to clone; clones share the pool, the prepared SQL and the
 /// LISTEN/NOTIFY listener, which stops when the last clone is dropped.
+///
+/// Before the process exits, [`close`](PgStore::close) it: an enqueue
+/// through the store's pool stores the job, and the NOTIFY that wakes idle
+/// servers in other processes follows from a background task, which an
+/// exiting process ends before it is sent (the servers then find the job
+/// at their next poll). `close` sends it, stops the listener and closes a
+/// pool the store opened; [`flush`](PgStore::flush) only sends it.
 ///
 /// ```no_run
 /// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
@@ -84,6 +91,9 @@ struct Inner {
     /// Started on the first `job_signal()`: a client that only enqueues
     /// holds no listening connection.
     listener: OnceLock<Option<ListenerGuard>>,
+    /// Whether the store opened its pool (`connect`, `connect_with`), and
+    /// so closes it in `close`.
+    owns_pool: bool,
 }
 
 impl fmt::Debug for PgStore {
@@ -128,7 +138,7 @@ impl PgStore {
             pool = pool.max_connections(max);
         }
         let pool = pool.connect_with(connect).await.map_err(Error::Connect)?;
-        Self::with_options(pool, options).await
+        Self::build(pool, options, true).await
     }
 
     /// The pool settings [`PgStore::connect`] uses, for building the
@@ -201,6 +211,10 @@ impl PgStore {
     /// A store on the application's own pool, with these options; applies
     /// pending migrations unless told not to.
     pub async fn with_options(pool: PgPool, options: PgStoreOptions) -> Result<Self> {
+        Self::build(pool, options, false).await
+    }
+
+    async fn build(pool: PgPool, options: PgStoreOptions, owns_pool: bool) -> Result<Self> {
         let schema = Schema::parse(&options.schema)?;
         if options.migrate {
             migrate::run(&pool, &schema).await?;
@@ -215,6 +229,7 @@ impl PgStore {
                 schema,
                 options,
                 listener: OnceLock::new(),
+                owns_pool,
             }),
         })
     }
@@ -231,6 +246,65 @@ impl PgStore {
     /// migrator will later apply only what is newer.
     pub fn migration_sql(schema: &str) -> Result<String> {
         Ok(migrate::full_sql(&Schema::parse(schema)?))
+    }
+
+    /// Waits until the wake-ups for the jobs enqueued so far through the
+    /// store's pool were sent, so that idle servers in other processes pick
+    /// the jobs up at once rather than at their next poll. Such an enqueue
+    /// returns once the jobs are stored; its NOTIFY follows from a
+    /// background task, which a process that exits at once (a CLI) ends
+    /// before it sends anything. Enqueues in the application's transaction
+    /// need no flush: their NOTIFY is part of its commit.
+    ///
+    /// Gives up after [`PgStoreOptions::enqueue_timeout`]: a wake-up only
+    /// makes servers faster, they poll anyway. [`PgStore::close`] flushes
+    /// first.
+    pub async fn flush(&self) {
+        self.inner
+            .db
+            .flush(self.inner.options.enqueue_timeout)
+            .await;
+    }
+
+    /// Ends the store's background work, for a process about to exit:
+    /// sends the pending wake-ups ([`PgStore::flush`]), stops the LISTEN
+    /// listener and the notifier, and closes the pool if the store opened it
+    /// ([`PgStore::connect`], [`PgStore::connect_with`]). A pool the
+    /// application handed over ([`PgStore::from_pool`],
+    /// [`PgStore::with_options`]) stays open: it is the application's to
+    /// close.
+    ///
+    /// Clones share what it ends, so call it once, last, after
+    /// `Server::shutdown` of the servers on the store:
+    ///
+    /// ```no_run
+    /// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendInvoice { invoice_id: i64 }
+    /// # impl jobs::Job for SendInvoice { const NAME: &'static str = "send_invoice"; }
+    /// use jobs::postgres::PgStore;
+    /// use jobs::{Jobs, Request};
+    ///
+    /// // A command-line tool that enqueues one job and exits.
+    /// # async fn demo() -> anyhow::Result<()> {
+    /// let store = PgStore::connect("postgres://postgres@localhost/app").await?;
+    /// Jobs::new(store.clone())
+    ///     .enqueue(Request::new(SendInvoice { invoice_id: 7 }))
+    ///     .await?;
+    /// store.close().await; // or the servers elsewhere learn of the job at their next poll
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(&self) {
+        let inner = &self.inner;
+        inner.db.flush(inner.options.enqueue_timeout).await;
+        inner.db.close_notifier();
+        // Initialized here if it never started, so that it never does.
+        if let Some(listener) = inner.listener.get_or_init(|| None) {
+            listener.stop().await;
+        }
+        if inner.owns_pool {
+            inner.db.pool().close().await;
+        }
     }
 
     /// The pool the store runs on.
@@ -338,6 +412,15 @@ impl PgStore {
     }
 }
 
+/// A transaction's task cancelled by the runtime's shutdown.
+fn cancelled(error: tokio::task::JoinError) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unavailable,
+        "postgres: the transaction's task was cancelled (the runtime is shutting down)",
+    )
+    .with_source(error)
+}
+
 impl Store for PgStore {
     async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
         // Bounded here, not by the pool's acquire timeout: the pool may be
@@ -437,18 +520,28 @@ impl Store for PgStore {
         recurring::list(&self.inner.db, &self.inner.recurring, p).await
     }
 
+    // The three transactions of the store run to their end whatever the
+    // caller does (see `db::to_completion`).
+
     async fn cron_due(&self, p: CronDueParams) -> StoreResult<CronDue> {
-        recurring::due(&self.inner.db, &self.inner.recurring, p).await
+        let inner = self.inner.clone();
+        let work = async move { recurring::due(&inner.db, &inner.recurring, p).await };
+        to_completion(work, cancelled).await
     }
 
     async fn cron_fire(&self, p: CronFireParams) -> StoreResult<CronFireOutcome> {
-        let inner = &self.inner;
-        recurring::fire(&inner.db, &inner.recurring, &inner.jobs.run, p).await
+        let inner = self.inner.clone();
+        let work =
+            async move { recurring::fire(&inner.db, &inner.recurring, &inner.jobs.run, p).await };
+        to_completion(work, cancelled).await
     }
 
     async fn cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
-        let inner = &self.inner;
-        recurring::trigger(&inner.db, &inner.recurring, &inner.jobs.run, p).await
+        let inner = self.inner.clone();
+        let work = async move {
+            recurring::trigger(&inner.db, &inner.recurring, &inner.jobs.run, p).await
+        };
+        to_completion(work, cancelled).await
     }
 
     fn job_signal(&self) -> Option<JobSignal> {

@@ -533,3 +533,96 @@ async fn transactional_enqueue_runs_on_spawned_tasks() {
         .unwrap()
         .is_some());
 }
+
+/// Regression (reliability issue: a process that enqueues and exits at once,
+/// a CLI, usually lost its wake-up, because the notifier that sends it after
+/// the insert was a task aborted with the store). The "CLI" here runs on a
+/// runtime of its own, dropped right after `close`, as an exiting process
+/// drops its runtime and every task on it; a listener elsewhere still gets
+/// the NOTIFY.
+#[tokio::test]
+async fn a_store_closed_right_after_an_enqueue_has_sent_its_wake_up() {
+    let schema = common::TestSchema::new().await;
+    let mut listener = sqlx::postgres::PgListener::connect(&common::database_url())
+        .await
+        .unwrap();
+    // The channel is the schema's (see `Schema::channel`).
+    listener
+        .listen(&format!("jobs_wakeup.{}", schema.name))
+        .await
+        .unwrap();
+    let (url, name) = (common::url_with_app("jobs_test_cli"), schema.name.clone());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = PgStore::connect_with(&url, PgStoreOptions::new().schema(name))
+                .await
+                .unwrap();
+            store
+                .job_insert_many(JobInsertManyParams::new(vec![NewJob::new("a", json!({}))]))
+                .await
+                .unwrap();
+            store.close().await;
+        });
+        // The runtime, and whatever was still to run on it, ends here.
+    })
+    .join()
+    .unwrap();
+    let notification = tokio::time::timeout(Duration::from_secs(30), listener.recv())
+        .await
+        .expect("the wake-up of the enqueue was sent before the store closed")
+        .unwrap();
+    assert_eq!(
+        notification.channel(),
+        format!("jobs_wakeup.{}", schema.name)
+    );
+    schema.drop().await;
+}
+
+/// `close` also stops the listener and closes the pool the store opened;
+/// `flush` with nothing enqueued returns at once.
+#[tokio::test]
+async fn close_stops_the_listener_and_closes_the_pool_the_store_opened() {
+    let schema = common::TestSchema::new().await;
+    let app = format!("{}_closing", schema.name);
+    let store = schema.store(&app).await;
+    store.flush().await;
+    let mut rx = store.job_signal().unwrap().subscribe();
+    // The listener raises the signal once it listens.
+    raised(&mut rx, Duration::from_secs(10)).await;
+    store.close().await;
+    assert!(store.pool().is_closed());
+    let left = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1 || '%'",
+        )
+        .bind(&app)
+        .fetch_one(&schema.admin)
+        .await
+        .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while left().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the store's connections outlived close"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A pool the application handed over stays open.
+    let pool = common::pool().await;
+    let store = PgStore::with_options(
+        pool.clone(),
+        PgStoreOptions::new().schema(schema.name.clone()),
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    assert!(!pool.is_closed());
+    pool.close().await;
+    schema.drop().await;
+}

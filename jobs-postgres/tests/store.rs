@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use jobs_core::{
-    CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
+    CancelOutcome, Claim, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
     JobCountParams, JobDeleteParams, JobGetParams, JobId, JobInsertManyParams, JobListParams,
     JobOutcome, JobPruneParams, JobRetryParams, JobState, LeaseRenewManyParams, LeaseRescueParams,
     LeaseStatus, NewJob, Retention, RunAt, ServerId, Store, StoreErrorKind,
@@ -491,4 +491,167 @@ async fn recurring_tick_is_inserted_once() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::Conflict);
+}
+
+// ------------------------------------------------------------ lock order
+
+/// `claims` in the order `(i * stride + offset) % n`, reversed when asked:
+/// a different order of the same rows for each task (the strides are
+/// coprime with the number of rows, so every row comes once).
+fn permuted(claims: &[Claim], stride: usize, offset: usize, reversed: bool) -> Vec<Claim> {
+    let n = claims.len();
+    let mut order: Vec<Claim> = (0..n).map(|i| claims[(i * stride + offset) % n]).collect();
+    if reversed {
+        order.reverse();
+    }
+    order
+}
+
+/// The SQLSTATE of a store error's database cause, if it has one.
+fn sqlstate(error: &jobs_core::StoreError) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(sqlx::Error::Database(db)) = cause.downcast_ref::<sqlx::Error>() {
+            return db.code().map(|code| code.into_owned());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// Regression (reliability issue, deadlocks between a server's own
+/// statements): PostgreSQL logged `deadlock detected` between the lease
+/// renewal and the batched completion of one server under pool pressure,
+/// both updating many rows in no particular order. Here renewals, progress
+/// writes and completions of the same 300 claimed rows run at once from
+/// several tasks, each sending the rows in an order of its own; every
+/// multi-row write locks its rows in id order, so none of them waits in a
+/// cycle, and every call succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn renewals_progress_and_completions_in_conflicting_orders_never_deadlock() {
+    const JOBS: usize = 300;
+    const ROUNDS: usize = 3;
+    const STRIDES: [usize; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
+    let schema = common::TestSchema::new().await;
+    // More tasks than connections: the pool pressure of a busy server.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(6)
+        .connect(&common::database_url())
+        .await
+        .unwrap();
+    let store = jobs_postgres::PgStore::with_options(
+        pool,
+        jobs_postgres::PgStoreOptions::new().schema(schema.name.clone()),
+    )
+    .await
+    .unwrap();
+    insert(&store, (0..JOBS as i64).map(|i| job("a", i)).collect()).await;
+    let server = ServerId::new();
+    let mut failures: Vec<String> = Vec::new();
+    for round in 0..ROUNDS {
+        let claimed = store
+            .job_claim(claim_params(server, JOBS as u32))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), JOBS, "round {round}: every job is claimed");
+        let claims: Vec<Claim> = claimed.iter().map(|row| row.claim()).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..4 {
+            let (store, order) = (
+                store.clone(),
+                permuted(&claims, STRIDES[t], t * 37, t % 2 == 1),
+            );
+            tasks.spawn(async move {
+                let mut errors = Vec::new();
+                for _ in 0..6 {
+                    let p =
+                        LeaseRenewManyParams::new(server, order.clone(), Duration::from_secs(30));
+                    if let Err(e) = store.lease_renew_many(p).await {
+                        errors.push(("renewal", sqlstate(&e), e.to_string()));
+                    }
+                }
+                errors
+            });
+        }
+        for t in 4..6 {
+            let (store, order) = (
+                store.clone(),
+                permuted(&claims, STRIDES[t], t * 53, t % 2 == 0),
+            );
+            tasks.spawn(async move {
+                let mut errors = Vec::new();
+                for k in 0..4 {
+                    let updates = order.iter().map(|c| (*c, json!({ "k": k }))).collect();
+                    let p = jobs_core::JobProgressManyParams::new(server, updates);
+                    if let Err(e) = store.job_progress_many(p).await {
+                        errors.push(("progress", sqlstate(&e), e.to_string()));
+                    }
+                }
+                errors
+            });
+        }
+        // Each completer hands back every job, in batches of 100 in its own
+        // order: the first to reach a claim applies it, the others find it
+        // stale; all of them lock the same rows.
+        for t in 6..8 {
+            let (store, order) = (
+                store.clone(),
+                permuted(&claims, STRIDES[t], t * 71, t % 2 == 1),
+            );
+            tasks.spawn(async move {
+                let mut errors = Vec::new();
+                for batch in order.chunks(100) {
+                    let completions = batch
+                        .iter()
+                        .map(|c| {
+                            JobCompletion::new(
+                                *c,
+                                JobOutcome::Released {
+                                    reason: "again".into(),
+                                },
+                            )
+                        })
+                        .collect();
+                    let p = JobCompleteManyParams::new(server, completions);
+                    if let Err(e) = store.job_complete_many(p).await {
+                        errors.push(("completion", sqlstate(&e), e.to_string()));
+                    }
+                }
+                errors
+            });
+        }
+        while let Some(errors) = tasks.join_next().await {
+            for (call, code, message) in errors.unwrap() {
+                failures.push(format!("round {round}: {call}: {code:?}: {message}"));
+            }
+        }
+        // A completion that failed left its jobs claimed: hand them back so
+        // that the next round claims them all again.
+        let left: Vec<JobCompletion> = claims
+            .iter()
+            .map(|c| {
+                JobCompletion::new(
+                    *c,
+                    JobOutcome::Released {
+                        reason: "again".into(),
+                    },
+                )
+            })
+            .collect();
+        store
+            .job_complete_many(JobCompleteManyParams::new(server, left))
+            .await
+            .unwrap();
+    }
+    let deadlocks = failures
+        .iter()
+        .filter(|f| f.contains("Some(\"40P01\")"))
+        .count();
+    assert!(
+        failures.is_empty(),
+        "{deadlocks} deadlocks (SQLSTATE 40P01) among {} failed calls: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+    schema.drop().await;
 }

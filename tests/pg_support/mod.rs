@@ -2,7 +2,8 @@
 //! dropped at the end (also when the test panics), from the helper the
 //! jobs-postgres tests use (one helper for both); stores whose connections
 //! carry an `application_name` of their own (so a test can kill exactly one
-//! server's connections); waiting for a condition with a generous deadline.
+//! server's connections); waiting for a condition with a generous deadline;
+//! the deadlocks PostgreSQL counted during a test.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -51,4 +52,51 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How many deadlocks PostgreSQL has counted in the schema's database.
+/// Backends keep their counts in memory and publish them about once a
+/// second while idle, and at the latest when they exit: a figure read while
+/// the test's connections are open may be behind (see
+/// [`assert_no_deadlocks_since`]).
+pub async fn deadlocks(schema: &TestSchema) -> i64 {
+    // Statistics read earlier in the session are not reused.
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&schema.admin)
+        .await
+        .expect("clearing the statistics snapshot");
+    schema
+        .scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        .await
+}
+
+/// Asserts that PostgreSQL counted no deadlock in the schema's database (one
+/// of its own: [`TestSchema::in_own_database`]) since it counted `before`.
+/// It first waits until every other session of the database has ended (the
+/// test closes or drops its stores and stops its processes), because a
+/// backend publishes what it counted at the latest when it exits: the
+/// figure is then complete, whatever the timing of the flushes.
+pub async fn assert_no_deadlocks_since(schema: &TestSchema, before: i64) {
+    eventually(
+        "the test's sessions to end",
+        Duration::from_secs(60),
+        || async {
+            let open = schema
+                .scalar(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND backend_type = 'client backend'
+                       AND application_name <> 'jobs_test_admin'",
+                )
+                .await;
+            (open == 0).then_some(())
+        },
+    )
+    .await;
+    let after = deadlocks(schema).await;
+    assert_eq!(
+        after - before,
+        0,
+        "PostgreSQL detected {} deadlocks during the test (pg_stat_database.deadlocks)",
+        after - before
+    );
 }

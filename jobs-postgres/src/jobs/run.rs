@@ -14,7 +14,9 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
-use crate::sql::{backoff_json, counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
+use crate::sql::{
+    backoff_json, counted_cte, job_columns_of, locked_cte, micros, FINISHED, JOB_COLUMNS,
+};
 
 /// The statements of the hot path.
 #[derive(Debug)]
@@ -329,16 +331,18 @@ pub(crate) async fn claim(
 /// in µs (NULL: keep run_at), $6 attempt deltas, $7 whether the error
 /// becomes last_error, $8 the server, $9 the NOTIFY channel. Fenced: only
 /// the current claim of a running job is applied. A job made runnable at
-/// once wakes the servers of every process.
+/// once wakes the servers of every process. The rows are locked in id order
+/// first (see [`locked_cte`]), as the renewal locks them.
 fn complete_sql(s: &str) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
+    let locked = locked_cte(s, "input i");
     let cancels = "(i.new_state = 'enqueued' AND j.cancel_requested)";
     format!(
         "WITH input AS (
             SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::int8[],
                                  $6::int4[], $7::bool[])
                    AS t(id, token, new_state, error, delay_us, attempt_delta, set_error)
-        ), upd AS (
+        ), {locked}, upd AS (
             -- A cancel requested meanwhile outlives a hand-back (the
             -- only outcome that makes a job `enqueued`), as it outlives
             -- a rescue. SET expressions read the old row.
@@ -353,7 +357,7 @@ fn complete_sql(s: &str) -> String {
                 server_id = NULL,
                 lease_expires_at = NULL,
                 cancel_requested = false
-            FROM input i
+            FROM locked i
             WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
             RETURNING j.id, j.claim_token, j.queue, j.state, j.attempt, j.run_at,
                       CASE WHEN j.state = 'cancelled' AND i.new_state = 'enqueued'
@@ -520,12 +524,18 @@ pub(crate) async fn complete_in(
 
 // ---- progress
 
-/// $1 ids, $2 tokens, $3 progress (JSON text). Fenced like a completion.
+/// $1 ids, $2 tokens, $3 progress (JSON text). Fenced like a completion,
+/// and its rows locked in id order first like one (see [`locked_cte`]).
 fn progress_sql(s: &str) -> String {
+    let locked = locked_cte(
+        s,
+        "unnest($1::int8[], $2::int8[], $3::text[]) AS i(id, token, progress)",
+    );
     format!(
-        "UPDATE {s}.jobs j
+        "WITH {locked}
+         UPDATE {s}.jobs j
          SET progress = i.progress::jsonb
-         FROM unnest($1::int8[], $2::int8[], $3::text[]) AS i(id, token, progress)
+         FROM locked i
          WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
          RETURNING j.id, j.claim_token"
     )
