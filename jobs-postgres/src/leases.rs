@@ -169,14 +169,19 @@ pub(crate) async fn rescue(
 
 // ---- stuck attempts
 
-/// $1 ids, $2 tokens, $3 reasons, $4 the server. Fenced like a renewal; the
-/// first report of an attempt sets `stuck_at`, each adds an event.
+/// $1 ids, $2 tokens, $3 reasons, $4 the server. Fenced and locked in id
+/// order like a renewal; the first report of an attempt sets `stuck_at`,
+/// each adds an event.
 fn report_stuck_sql(s: &str) -> String {
+    let locked = locked_cte(
+        s,
+        "unnest($1::int8[], $2::int8[], $3::text[]) AS i(id, token, reason)",
+    );
     format!(
-        "WITH upd AS (
+        "WITH {locked}, upd AS (
             UPDATE {s}.jobs j
             SET stuck_at = coalesce(j.stuck_at, now())
-            FROM unnest($1::int8[], $2::int8[], $3::text[]) AS i(id, token, reason)
+            FROM locked i
             WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
             RETURNING j.id, j.claim_token, j.attempt, i.reason
         ), ev AS (

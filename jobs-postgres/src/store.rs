@@ -576,6 +576,7 @@ impl Store for PgStore {
                 schema: inner.schema.clone(),
                 options: inner.options.clone(),
                 listener: OnceLock::new(),
+                owns_pool: true,
             }),
         })
     }
