@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::fetch::retry_pause;
 use super::{stale_server_age, timeout_call, Shared, StopReason};
@@ -123,10 +123,14 @@ async fn explain_unrecorded(shared: &Shared, completion: &JobCompletion) {
 }
 
 /// Renews the leases of every claim this server holds, a third of a lease
-/// apart, and passes on cancel requests and lost leases to the attempts.
+/// apart, and passes on cancel requests and lost leases to the attempts. A
+/// cancel wake-up from the store renews at once, so that a cancel reaches its
+/// job in a round trip rather than at the next renewal; without one (a store
+/// with no signal, a lost NOTIFY), the renewal still brings it.
 pub(crate) async fn lease_keeper(shared: Arc<Shared>) {
     let every = shared.settings.lease / 3;
-    every_until_stopped(&shared, every, || async {
+    let cancels = shared.store.job_signal().map(|s| s.subscribe_cancels());
+    every_until_stopped_or_woken(&shared, every, cancels, || async {
         let held: Vec<_> = shared.running().values().map(|r| r.claim).collect();
         if held.is_empty() {
             return;
@@ -324,8 +328,22 @@ pub(crate) async fn scheduler(shared: Arc<Shared>) {
 /// Runs `tick` at once and then every `every` (scattered by up to 10 % so that
 /// servers started together do not hit the store together), until the
 /// server's background work is stopped.
-async fn every_until_stopped<F, Fut>(shared: &Shared, every: Duration, mut tick: F)
+async fn every_until_stopped<F, Fut>(shared: &Shared, every: Duration, tick: F)
 where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    every_until_stopped_or_woken(shared, every, None, tick).await
+}
+
+/// [`every_until_stopped`], and also as soon as `wake` changes: a wake-up
+/// that lands during a tick starts the next one at once, so none is lost.
+async fn every_until_stopped_or_woken<F, Fut>(
+    shared: &Shared,
+    every: Duration,
+    mut wake: Option<watch::Receiver<u64>>,
+    mut tick: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
@@ -335,9 +353,20 @@ where
             _ = shared.stop_background.cancelled() => return,
         }
         let pause = every.mul_f64(1.0 - 0.1 * fastrand::f64());
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
+        let woken = async {
+            match wake.as_mut() {
+                Some(wake) => wake.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let signal_gone = tokio::select! {
+            _ = tokio::time::sleep(pause) => false,
+            alive = woken => !alive,
             _ = shared.stop_background.cancelled() => return,
+        };
+        if signal_gone {
+            // The store dropped its signal: plain polling from now on.
+            wake = None;
         }
     }
 }
