@@ -1,7 +1,9 @@
 //! Several `Server`s in one process on one PostgreSQL schema: every job runs
 //! exactly once when nothing fails; a graceful shutdown hands running jobs
-//! back and another server finishes them; killed connections lose nothing;
-//! a recurring schedule fires once per tick across three servers.
+//! back and another server finishes them; killed connections lose nothing
+//! (and PostgreSQL detects no deadlock meanwhile); a cancel from another
+//! process reaches a running job at once; a recurring schedule fires once
+//! per tick across three servers.
 //!
 //! Each test has its own schema (dropped at the end) and its own queue and
 //! job, so the tests run in parallel. No job here takes a `State<T>`: every
@@ -17,7 +19,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use jobs::postgres::PgStore;
-use jobs::{job, JobContext, Jobs, Misfire, RecurringOptions, Server, ServerBuilder, Timestamp};
+use jobs::{
+    job, CancelOutcome, JobContext, JobState, Jobs, Misfire, RecurringOptions, Server,
+    ServerBuilder, Timestamp,
+};
 use pg_support::{
     assert_no_deadlocks_since, deadlocks, eventually, terminate_backends, TestSchema,
 };
@@ -305,6 +310,74 @@ async fn killed_connections_of_every_server_lose_no_job() {
         dup.len(),
         &dup[..dup.len().min(20)]
     );
+    schema.drop().await;
+}
+
+// ----------------------------------------------------------------- cancel
+
+static CANCEL_STARTS: AtomicU32 = AtomicU32::new(0);
+
+/// Runs until it is cancelled.
+#[job(queue = "it_cancel")]
+async fn runs_until_cancelled(n: u32, ctx: JobContext) -> anyhow::Result<()> {
+    let _ = n;
+    CANCEL_STARTS.fetch_add(1, Ordering::SeqCst);
+    ctx.cancelled().await;
+    anyhow::bail!("stopped, as asked")
+}
+
+/// Regression (reliability issue: a cancel reached a running job only at
+/// its next lease renewal). The server runs on one store and the cancel
+/// comes from another, as from another process: the cancel wake-up travels
+/// by NOTIFY, and the server's lease keeper renews at once, which reports
+/// the cancel. The lease is ten minutes, so the next renewal is three
+/// minutes away, far past the deadline of the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_from_another_process_reaches_a_running_job_long_before_its_next_renewal() {
+    let schema = TestSchema::new().await;
+    let app = format!("{}_runs", schema.name);
+    let running = schema.store(&app).await;
+    let other = schema.store(&format!("{}_asks", schema.name)).await;
+    let server = server(&running, "it_cancel", 2)
+        .lease(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let jobs = Jobs::new(other.clone());
+    let id = RunsUntilCancelled::new(0).enqueue(&jobs).await.unwrap();
+    eventually("the job to run", DEADLINE, || async {
+        (CANCEL_STARTS.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    // The server's store listens (a cancel sent before would be caught by
+    // the renewal its listener triggers when it starts; wait anyway, so that
+    // the NOTIFY is what carries this one).
+    eventually("the server's store to listen", DEADLINE, || async {
+        let listening = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+        )
+        .bind(format!("{app}:listener"))
+        .fetch_one(&schema.admin)
+        .await
+        .ok()?;
+        (listening == 1).then_some(())
+    })
+    .await;
+
+    assert_eq!(jobs.cancel(id).await.unwrap(), CancelOutcome::Requested);
+    let detail = eventually(
+        "the cancel to reach the running job (its next renewal is minutes away)",
+        DEADLINE,
+        || async {
+            let detail = jobs.get(id).await.ok()??;
+            (detail.job.state == JobState::Cancelled).then_some(detail)
+        },
+    )
+    .await;
+    server.shutdown().await;
+    assert_eq!(detail.job.attempt, 1);
+    assert_eq!(CANCEL_STARTS.load(Ordering::SeqCst), 1, "it ran once");
     schema.drop().await;
 }
 

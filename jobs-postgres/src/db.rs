@@ -1,6 +1,7 @@
 //! [`Db`], what the statements of every entity run with: the pool, the
 //! schema's NOTIFY channel, the wake-ups (this store's own servers at once,
-//! other processes' through the coalescing notifier) and the limit on the
+//! other processes' through the coalescing notifier, or the statement's own
+//! NOTIFY for cancels) and the limit on the
 //! size of job arguments. [`PgStore`](crate::PgStore) owns one; the entity
 //! modules (`jobs`, `leases`, `servers`, `recurring`) take it with their own
 //! statements, so they never reach back into the store. Here too:
@@ -75,6 +76,17 @@ impl Db {
     /// Wakes this store's own servers.
     pub(crate) fn wake(&self) {
         self.signal.notify();
+    }
+
+    /// Tells this store's own servers that a running job was asked to cancel.
+    pub(crate) fn wake_cancel(&self) {
+        self.signal.notify_cancel();
+    }
+
+    /// The payload of this store's cancel wake-ups, which the listeners of
+    /// other stores tell apart from the new-jobs wake-ups.
+    pub(crate) fn cancel_payload(&self) -> String {
+        listener::cancel_payload(&self.origin)
     }
 
     /// Wakes servers in other processes, through the coalescing notifier

@@ -1,7 +1,11 @@
 //! The LISTEN/NOTIFY wake-up: a background task that listens on the store's
 //! channel and raises the store's [`JobSignal`] on every notification but
 //! its own store's: the notifier's NOTIFY carries the store's origin, and
-//! the store raised its signal already when it inserted.
+//! the store raised its signal already when it inserted. A payload
+//! `cancel:<origin>` is a cancel wake-up (a running job was asked to
+//! cancel) and raises the signal's cancel side instead, again unless it is
+//! the store's own. Servers of an older build, which know no such payload,
+//! take it for a new-jobs wake-up: one empty claim.
 //!
 //! It holds one connection of its own, from a one-connection pool built from
 //! the store pool's options, so it never takes a connection from the
@@ -21,6 +25,34 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
+
+/// The start of a cancel wake-up's payload; the sending store's origin follows.
+const CANCEL_PREFIX: &str = "cancel:";
+
+/// The payload of the cancel wake-ups of the store of `origin`.
+pub(crate) fn cancel_payload(origin: &str) -> String {
+    format!("{CANCEL_PREFIX}{origin}")
+}
+
+/// What a notification on the channel asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Wake {
+    /// Jobs may be runnable.
+    Jobs,
+    /// A running job was asked to cancel.
+    Cancel,
+    /// This store's own: it raised its signal already.
+    Own,
+}
+
+fn wake_of(payload: &str, origin: &str) -> Wake {
+    match payload.strip_prefix(CANCEL_PREFIX) {
+        Some(from) if from == origin => Wake::Own,
+        Some(_) => Wake::Cancel,
+        None if payload == origin => Wake::Own,
+        None => Wake::Jobs,
+    }
+}
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -96,6 +128,7 @@ async fn run(pool: PgPool, channel: String, origin: String, signal: JobSignal) {
                 );
                 // Whatever was notified meanwhile is lost: wake everyone once.
                 signal.notify();
+                signal.notify_cancel();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -114,17 +147,22 @@ async fn listen(
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(channel).await?;
     tracing::debug!(channel, "jobs: listening for wake-ups");
-    // Jobs inserted while we were not listening are runnable now.
+    // Jobs inserted, and cancels asked for, while we were not listening.
     signal.notify();
+    signal.notify_cancel();
     loop {
         match listener.try_recv().await? {
-            // Our own inserts woke our servers already; waking them again
-            // would only cost an empty claim.
-            Some(notification) if notification.payload() == origin => {}
-            Some(_) => signal.notify(),
+            Some(notification) => match wake_of(notification.payload(), origin) {
+                Wake::Jobs => signal.notify(),
+                Wake::Cancel => signal.notify_cancel(),
+                // Our own inserts and cancels woke our servers already;
+                // waking them again would only cost an empty claim.
+                Wake::Own => {}
+            },
             None => {
                 tracing::warn!(channel, "jobs: LISTEN connection lost, reconnecting");
                 signal.notify();
+                signal.notify_cancel();
                 // Start from a fresh listener: simpler to reason about than
                 // the half-reconnected state of the old one.
                 return Ok(());
@@ -245,5 +283,20 @@ async fn notify_loop(
             }
             Err(_) => tracing::debug!("jobs: sending a wake-up timed out; servers poll meanwhile"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_say_what_to_wake() {
+        let origin = "9f1c";
+        assert_eq!(wake_of("", origin), Wake::Jobs);
+        assert_eq!(wake_of("other", origin), Wake::Jobs);
+        assert_eq!(wake_of(origin, origin), Wake::Own);
+        assert_eq!(wake_of(&cancel_payload("other"), origin), Wake::Cancel);
+        assert_eq!(wake_of(&cancel_payload(origin), origin), Wake::Own);
     }
 }

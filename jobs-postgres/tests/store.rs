@@ -495,13 +495,14 @@ async fn recurring_tick_is_inserted_once() {
 
 // ------------------------------------------------------------ lock order
 
-/// `claims` in the order `(i * stride + offset) % n`, reversed when asked:
-/// a different order of the same rows for each task (the strides are
-/// coprime with the number of rows, so every row comes once).
-fn permuted(claims: &[Claim], stride: usize, offset: usize, reversed: bool) -> Vec<Claim> {
-    let n = claims.len();
+/// The order in which task `task` sends `claims`: `(i * stride + offset) %
+/// n`, reversed for odd tasks, with a stride and offset of the task's own
+/// (the strides are coprime with the 300 rows, so every row comes once).
+fn permuted(claims: &[Claim], task: usize) -> Vec<Claim> {
+    const STRIDES: [usize; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
+    let (n, stride, offset) = (claims.len(), STRIDES[task % STRIDES.len()], task * 37);
     let mut order: Vec<Claim> = (0..n).map(|i| claims[(i * stride + offset) % n]).collect();
-    if reversed {
+    if task % 2 == 1 {
         order.reverse();
     }
     order
@@ -531,7 +532,6 @@ fn sqlstate(error: &jobs_core::StoreError) -> Option<String> {
 async fn renewals_progress_and_completions_in_conflicting_orders_never_deadlock() {
     const JOBS: usize = 300;
     const ROUNDS: usize = 3;
-    const STRIDES: [usize; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
     let schema = common::TestSchema::new().await;
     // More tasks than connections: the pool pressure of a busy server.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -557,10 +557,7 @@ async fn renewals_progress_and_completions_in_conflicting_orders_never_deadlock(
         let claims: Vec<Claim> = claimed.iter().map(|row| row.claim()).collect();
         let mut tasks = tokio::task::JoinSet::new();
         for t in 0..4 {
-            let (store, order) = (
-                store.clone(),
-                permuted(&claims, STRIDES[t], t * 37, t % 2 == 1),
-            );
+            let (store, order) = (store.clone(), permuted(&claims, t));
             tasks.spawn(async move {
                 let mut errors = Vec::new();
                 for _ in 0..6 {
@@ -574,10 +571,7 @@ async fn renewals_progress_and_completions_in_conflicting_orders_never_deadlock(
             });
         }
         for t in 4..6 {
-            let (store, order) = (
-                store.clone(),
-                permuted(&claims, STRIDES[t], t * 53, t % 2 == 0),
-            );
+            let (store, order) = (store.clone(), permuted(&claims, t));
             tasks.spawn(async move {
                 let mut errors = Vec::new();
                 for k in 0..4 {
@@ -594,10 +588,7 @@ async fn renewals_progress_and_completions_in_conflicting_orders_never_deadlock(
         // order: the first to reach a claim applies it, the others find it
         // stale; all of them lock the same rows.
         for t in 6..8 {
-            let (store, order) = (
-                store.clone(),
-                permuted(&claims, STRIDES[t], t * 71, t % 2 == 1),
-            );
+            let (store, order) = (store.clone(), permuted(&claims, t));
             tasks.spawn(async move {
                 let mut errors = Vec::new();
                 for batch in order.chunks(100) {

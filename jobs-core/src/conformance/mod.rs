@@ -209,6 +209,7 @@ macro_rules! __jobs_conformance_cases {
             servers::server_heartbeat_list_remove,
             signals::signal_fires_on_insert,
             signals::signal_fires_when_jobs_become_runnable_again,
+            signals::signal_fires_on_cancel_of_a_running_job,
             recurring::cron_upsert_creates_an_entry_due_at_once,
             recurring::cron_due_returns_unset_and_past_entries_with_the_store_clock,
             recurring::cron_upsert_of_an_unchanged_def_keeps_next_run_at,

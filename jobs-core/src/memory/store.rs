@@ -1,6 +1,6 @@
 //! `impl Store for MemoryStore`: each operation takes the lock, applies the
 //! change to the tables with the store's time, and wakes idle servers when
-//! jobs became runnable.
+//! jobs became runnable (and the server of a running job asked to cancel).
 
 use super::clock::minus;
 use super::MemoryStore;
@@ -74,7 +74,12 @@ impl Store for MemoryStore {
     }
 
     async fn job_cancel(&self, p: JobCancelParams) -> StoreResult<CancelOutcome> {
-        self.with_state(|state, now| state.job_cancel(now, p))
+        let outcome = self.with_state(|state, now| state.job_cancel(now, p))?;
+        if outcome == CancelOutcome::Requested {
+            // The server running it renews at once, and learns of it.
+            self.inner.signal.notify_cancel();
+        }
+        Ok(outcome)
     }
 
     async fn job_delete(&self, p: JobDeleteParams) -> StoreResult<()> {

@@ -127,9 +127,13 @@ async fn explain_unrecorded(shared: &Shared, completion: &JobCompletion) {
 /// interval (a third of the lease by default), and passes on cancel requests
 /// and lost leases to the attempts. A renewal that failed is retried sooner,
 /// with a growing pause up to the interval, so that after an outage the
-/// leases are renewed as soon as the store is back.
+/// leases are renewed as soon as the store is back. A cancel wake-up from
+/// the store renews at once, so that a cancel reaches its job in a round
+/// trip rather than at the next renewal; without one (a store with no
+/// signal, a lost NOTIFY), the renewal still brings it.
 pub(crate) async fn lease_keeper(shared: Arc<Shared>) {
     let every = shared.settings.renewal_interval();
+    let mut cancels = shared.store.job_signal().map(|s| s.subscribe_cancels());
     let mut failures = 0u32;
     loop {
         let renewed = renew_leases(&shared).await;
@@ -140,8 +144,20 @@ pub(crate) async fn lease_keeper(shared: Arc<Shared>) {
             failures = failures.saturating_add(1);
             retry_pause(failures).min(every)
         };
+        let cancelled = async {
+            match cancels.as_mut() {
+                Some(cancels) => cancels.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
+            alive = cancelled => {
+                if !alive {
+                    // The store dropped its signal: renewals alone from now on.
+                    cancels = None;
+                }
+            }
             _ = shared.stop_background.cancelled() => return,
         }
     }

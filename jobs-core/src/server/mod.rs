@@ -14,7 +14,7 @@
 //! | setting | default | what it does |
 //! | --- | --- | --- |
 //! | `lease` | 30 s | how long a claim stays valid without renewal |
-//! | `lease_renewal_interval` | `lease / 3` | how often running jobs' leases are extended (a failed renewal is retried sooner) |
+//! | `lease_renewal_interval` | `lease / 3` | how often running jobs' leases are extended and cancels learnt of (at once on the store's cancel wake-up; a failed renewal is retried sooner) |
 //! | `rescue_interval` | 15 s | how often expired leases are looked for |
 //! | `heartbeat_interval` | 10 s | how often the server record is refreshed |
 //! | `prefetch` | 256 | the most jobs claimed ahead of free slots, while jobs finish faster than a claim's round trip |

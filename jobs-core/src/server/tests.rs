@@ -586,6 +586,51 @@ async fn a_running_job_can_be_cancelled_through_jobs() {
     assert_eq!(d.job.attempt, 1);
 }
 
+/// When [`notes_its_cancel`] saw its cancel, in (paused) tokio time.
+static CANCEL_SEEN_AT: std::sync::Mutex<Option<tokio::time::Instant>> = std::sync::Mutex::new(None);
+
+#[jobs_macros::job(crate = "crate", name = "test_notes_its_cancel", backoff = fixed("5s"))]
+#[allow(unused_variables)]
+async fn notes_its_cancel(n: u32, ctx: JobContext) -> Result<(), BoxError> {
+    ctx.cancelled().await;
+    *CANCEL_SEEN_AT.lock().unwrap() = Some(tokio::time::Instant::now());
+    Err("stopped".into())
+}
+
+/// Regression (reliability issue: a cancel reached a running job only at its
+/// next lease renewal, up to a third of the lease later). The store's cancel
+/// wake-up makes the lease keeper renew at once, and the renewal reports the
+/// cancel: with a 60 s lease, renewed 18 to 20 s apart, the job learns of it
+/// before any of that (paused) time passes.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_reaches_a_running_job_at_once_not_at_the_next_renewal() {
+    let (store, jobs) = setup().await;
+    let id = jobs
+        .enqueue(Request::new(NotesItsCancel { n: 0 }))
+        .await
+        .unwrap();
+    let server = Server::builder(store)
+        .lease(Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    wait_for(&jobs, id, JobState::Processing).await;
+    let asked_at = tokio::time::Instant::now();
+    assert_eq!(jobs.cancel(id).await.unwrap(), CancelOutcome::Requested);
+    let d = wait_for(&jobs, id, JobState::Cancelled).await;
+    server.shutdown().await;
+    let seen_at = CANCEL_SEEN_AT
+        .lock()
+        .unwrap()
+        .expect("the job saw its cancel");
+    assert!(
+        seen_at - asked_at < Duration::from_secs(1),
+        "the cancel took {:?} to reach the job: it waited for a renewal",
+        seen_at - asked_at
+    );
+    assert_eq!(d.job.attempt, 1);
+}
+
 #[jobs_macros::job(crate = "crate", name = "test_reports_progress", backoff = fixed("5s"))]
 #[allow(unused_variables)]
 async fn reports_progress(n: u32, ctx: JobContext) -> Result<(), BoxError> {

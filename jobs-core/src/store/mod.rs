@@ -153,9 +153,11 @@ pub trait Store: Send + Sync + 'static {
     fn cron_trigger(&self, p: CronTriggerParams)
         -> impl Future<Output = StoreResult<JobId>> + Send;
 
-    /// The signal this store raises when jobs may have become runnable, if it
-    /// has one (a capability: PostgreSQL's comes from LISTEN/NOTIFY). Servers
-    /// always poll as well; the signal only makes them faster.
+    /// The signal this store raises when jobs may have become runnable, and
+    /// when a running job was asked to cancel, if it has one (a capability:
+    /// PostgreSQL's comes from LISTEN/NOTIFY). Servers always poll as well
+    /// (a cancel reaches a running job at its next lease renewal at the
+    /// latest); the signal only makes them faster.
     fn job_signal(&self) -> Option<JobSignal> {
         None
     }

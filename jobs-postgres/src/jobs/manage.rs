@@ -283,7 +283,11 @@ pub(crate) async fn retry(db: &Db, sql: &Statements, p: JobRetryParams) -> Store
 
 // ---- cancel
 
-/// $1 id, $2 reason. A waiting job is cancelled, a running one asked to stop.
+/// $1 id, $2 reason, $3 the NOTIFY channel, $4 the cancel payload. A waiting
+/// job is cancelled, a running one asked to stop: its server learns of it at
+/// its next renewal, or at once from the cancel wake-up this statement
+/// notifies with its commit (to other processes; this store raises its own
+/// signal when the statement returns).
 fn cancel_sql(s: &str) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM cancelled");
     format!(
@@ -302,8 +306,10 @@ fn cancel_sql(s: &str) -> String {
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
             SELECT id, now(), 'cancelled', attempt, $2 FROM cancelled
-        ), {counted}
-        SELECT old.state FROM old"
+        ), {counted}, notified AS (
+            SELECT pg_notify($3, $4) FROM requested
+        )
+        SELECT old.state, (SELECT count(*) FROM notified) AS notified FROM old"
     )
 }
 
@@ -315,6 +321,8 @@ pub(crate) async fn cancel(
     let row = sqlx::query(&sql.cancel)
         .bind(p.id.0)
         .bind(p.reason)
+        .bind(db.channel())
+        .bind(db.cancel_payload())
         .fetch_optional(db.pool())
         .await
         .map_err(|e| store_error("cancelling a job", e))?
@@ -324,7 +332,10 @@ pub(crate) async fn cancel(
         .map_err(|e| store_error("cancelling a job", e))?;
     match parse_state(&state)? {
         JobState::Scheduled | JobState::Enqueued => Ok(CancelOutcome::Cancelled),
-        JobState::Processing => Ok(CancelOutcome::Requested),
+        JobState::Processing => {
+            db.wake_cancel();
+            Ok(CancelOutcome::Requested)
+        }
         state => Err(conflict(format!(
             "job {} is {state} and cannot be cancelled",
             p.id

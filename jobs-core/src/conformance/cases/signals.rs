@@ -1,11 +1,12 @@
-//! The store's [`JobSignal`](crate::JobSignal), for stores that have one.
+//! The store's [`JobSignal`](crate::JobSignal), for stores that have one:
+//! its wake-ups for runnable jobs and for cancels of running ones.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::{claim, claim_only, complete, insert_one, job_with, new_job, DEADLINE};
 use crate::model::ServerId;
-use crate::store::{JobOutcome, JobRetryParams, Store};
+use crate::store::{CancelOutcome, JobCancelParams, JobOutcome, JobRetryParams, Store};
 
 /// Waits for the signal to fire after `act`, retrying `act` while the
 /// store's listener may still be starting. Returns false if it never fired.
@@ -103,5 +104,33 @@ pub async fn signal_fires_when_jobs_become_runnable_again<S: Store>(store: S) {
         })
         .await,
         "retrying a job by hand must raise the store's signal"
+    );
+}
+
+/// If the store has a [`JobSignal`](crate::JobSignal), cancelling a running
+/// job raises its cancel wake-up
+/// ([`notify_cancel`](crate::JobSignal::notify_cancel)), so that the server
+/// running the job renews its leases at once and learns of the cancel, rather
+/// than at its next renewal.
+pub async fn signal_fires_on_cancel_of_a_running_job<S: Store>(store: S) {
+    let Some(signal) = store.job_signal() else {
+        return;
+    };
+    let mut rx = signal.subscribe_cancels();
+    let id = insert_one(&store, new_job()).await;
+    claim_only(&store, ServerId::new(), id).await;
+    // A store's listener may raise it once when it starts listening (cancels
+    // may have been missed before): let that pass first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rx.mark_unchanged();
+    let outcome = store
+        .job_cancel(JobCancelParams::new(id))
+        .await
+        .expect("cancelling a running job");
+    assert_eq!(outcome, CancelOutcome::Requested);
+    let raised = tokio::time::timeout(DEADLINE, rx.changed()).await;
+    assert!(
+        matches!(raised, Ok(Ok(()))),
+        "cancelling a running job must raise the store's cancel signal"
     );
 }
