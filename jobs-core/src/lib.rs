@@ -64,7 +64,8 @@ pub mod __private {
     pub use std;
 
     pub use crate::job::{
-        args_map, injector, job_arg, job_result, ArgUse, Injector, SerializeField, TakeField,
+        args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, SerializeField,
+        TakeField,
     };
     pub use crate::{
         registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,
