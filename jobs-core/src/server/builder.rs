@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Registry, Server};
 use crate::error::Result;
 use crate::job::{registered_jobs, Resources};
-use crate::store::{DynStore, Retention};
+use crate::store::{DynStore, Retention, MAINTENANCE_BATCH};
 
 /// How many jobs a server may claim ahead of its free slots by default.
 const DEFAULT_PREFETCH: usize = 256;
@@ -66,6 +66,7 @@ pub(crate) struct Settings {
     pub(crate) rescue_interval: Duration,
     pub(crate) store_timeout: Duration,
     pub(crate) prune_interval: Duration,
+    pub(crate) prune_batch: u32,
     pub(crate) scheduler_interval: Duration,
     pub(crate) retention: Retention,
 }
@@ -84,6 +85,7 @@ impl Default for Settings {
             rescue_interval: Duration::from_secs(15),
             store_timeout: Duration::from_secs(30),
             prune_interval: Duration::from_secs(60),
+            prune_batch: MAINTENANCE_BATCH,
             scheduler_interval: Duration::from_secs(1),
             retention: Retention::default(),
         }
@@ -245,7 +247,7 @@ impl ServerBuilder {
 
     /// How long finished jobs are kept, by how they ended (defaults: succeeded
     /// 24 h, deleted or cancelled 24 h, failed 7 days). Pruned in bounded
-    /// batches every minute.
+    /// batches every [`prune_interval`](ServerBuilder::prune_interval).
     ///
     /// ```
     /// # use jobs_core as jobs;
@@ -258,6 +260,44 @@ impl ServerBuilder {
     /// ```
     pub fn retention(mut self, retention: Retention) -> Self {
         self.settings.retention = retention;
+        self
+    }
+
+    /// How often finished jobs past their [`retention`](ServerBuilder::retention)
+    /// are removed (default 60 s; must be longer than zero). Each pass
+    /// removes them in batches of [`prune_batch`](ServerBuilder::prune_batch)
+    /// until a batch comes back short, so a shorter interval makes smaller
+    /// passes, not more work.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use std::time::Duration;
+    /// use jobs::{MemoryStore, Retention, Server};
+    ///
+    /// // A test that checks retention without waiting a minute.
+    /// let builder = Server::builder(MemoryStore::new())
+    ///     .retention(Retention::default().succeeded(Duration::from_secs(1)))
+    ///     .prune_interval(Duration::from_millis(200));
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_interval(mut self, interval: Duration) -> Self {
+        self.settings.prune_interval = interval;
+        self
+    }
+
+    /// The most finished jobs one prune call removes, with their history
+    /// (default [`MAINTENANCE_BATCH`], 1000; at least 1). Larger batches
+    /// catch up faster after a burst; smaller ones keep each delete's locks
+    /// and its share of the store's write load short.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// let builder = Server::builder(MemoryStore::new()).prune_batch(200);
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_batch(mut self, jobs: u32) -> Self {
+        self.settings.prune_batch = jobs;
         self
     }
 

@@ -20,6 +20,8 @@
 //! | `prefetch` | 256 | the most jobs claimed ahead of free slots, while jobs finish faster than a claim's round trip |
 //! | `poll_interval` | 500 ms | the longest an idle server waits before looking for work |
 //! | `scheduler_interval` | 1 s | how often due recurring jobs are fired |
+//! | `prune_interval` | 60 s | how often finished jobs past their retention are removed |
+//! | `prune_batch` | 1000 | the most jobs one prune call removes; a pass calls again while calls come back full |
 //! | `shutdown_timeout` | 30 s | how long shutdown lets running jobs finish |
 //! | `cancel_grace` | 5 s | how long a cancelled job may take to stop before it is aborted |
 //!
@@ -76,6 +78,12 @@ impl Registry {
         }
         if settings.lease < Duration::from_millis(30) {
             problems.push(format!("the lease ({:?}) is too short", settings.lease));
+        }
+        if settings.prune_interval.is_zero() {
+            problems.push("the prune interval must be longer than zero".to_owned());
+        }
+        if settings.prune_batch == 0 {
+            problems.push("the prune batch must be at least 1 job".to_owned());
         }
         let registrations: Vec<&'static JobRegistration> = registrations.collect();
         problems.extend(duplicate_names(registrations.iter().copied()));
