@@ -35,7 +35,7 @@ pub use job::{
 pub use memory::MemoryStore;
 pub use model::{
     Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
-    RunAt, ServerId, ServerInfo, Timestamp, UnknownState,
+    RunAt, ServerId, ServerInfo, StrandedJobs, StrandedReason, Timestamp, UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
@@ -47,7 +47,7 @@ pub use store::{
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
     DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
-    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, Layered,
+    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
     LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, Retention, ServerHeartbeatParams,
     ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
 };

@@ -396,6 +396,78 @@ impl QueueStateCount {
     }
 }
 
+/// Why due jobs wait with no server to run them (see [`StrandedJobs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StrandedReason {
+    /// No live server serves the queue: start one with the queue in its
+    /// `queues`, or move the jobs to a served queue.
+    NoServerForQueue,
+    /// Live servers serve the queue, but none of them registers the job's
+    /// name: the job was renamed (pin the old name with
+    /// `#[job(name = "...")]`), its code is not deployed yet, or another
+    /// service enqueued it for a server that is not running.
+    NoServerKnowsName,
+}
+
+impl StrandedReason {
+    /// A short description, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrandedReason::NoServerForQueue => "no live server serves the queue",
+            StrandedReason::NoServerKnowsName => {
+                "no live server serving the queue registers the job's name"
+            }
+        }
+    }
+}
+
+impl fmt::Display for StrandedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Jobs of one queue and name that are due (runnable now and not claimed)
+/// but that no live server can take: they wait until a server that serves
+/// the queue and registers the name starts. A server never discards a job it
+/// does not know (another server may know it), so these wait forever unless
+/// someone acts: see [`StrandedReason`] for what to do, or cancel or delete
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StrandedJobs {
+    /// The queue they wait in.
+    pub queue: String,
+    /// Their stored job name.
+    pub name: String,
+    /// Why no live server can take them.
+    pub reason: StrandedReason,
+    /// How many are due.
+    pub count: i64,
+    /// When the oldest of them became due (its run time).
+    pub oldest_due: Timestamp,
+}
+
+impl StrandedJobs {
+    /// A group; stores use this to build what they read back.
+    pub fn new(
+        queue: String,
+        name: String,
+        reason: StrandedReason,
+        count: i64,
+        oldest_due: Timestamp,
+    ) -> Self {
+        Self {
+            queue,
+            name,
+            reason,
+            count,
+            oldest_due,
+        }
+    }
+}
+
 /// A running server, as its heartbeats describe it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

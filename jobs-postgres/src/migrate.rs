@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "job_timeout_backoff",
         sql: include_str!("../migrations/0004_job_timeout_backoff.sql"),
     },
+    Migration {
+        version: 5,
+        name: "stranded_index_server_counts",
+        sql: include_str!("../migrations/0005_stranded_index_server_counts.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -251,6 +256,7 @@ mod tests {
         (2, "a44aa065f3ae9508"),
         (3, "54df82bb40869a34"),
         (4, "0d6989ee58747d33"),
+        (5, "958ee68efbc821f5"),
     ];
 
     #[test]

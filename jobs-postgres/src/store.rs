@@ -14,9 +14,10 @@ use jobs_core::{
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
     JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
-    JobRetryParams, JobRow, JobSignal, LeaseRenewManyParams, LeaseRescueParams, LeaseStatus,
-    NewJob, QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo,
+    JobRetryParams, JobRow, JobSignal, JobStrandedParams, LeaseRenewManyParams, LeaseRescueParams,
+    LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo,
     ServerListParams, ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult,
+    StrandedJobs,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -386,6 +387,10 @@ impl Store for PgStore {
 
     async fn job_count(&self, p: JobCountParams) -> StoreResult<Vec<QueueStateCount>> {
         manage::count(&self.inner.db, &self.inner.jobs.manage, p).await
+    }
+
+    async fn job_stranded(&self, p: JobStrandedParams) -> StoreResult<Vec<StrandedJobs>> {
+        manage::stranded(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_retry(&self, p: JobRetryParams) -> StoreResult<()> {

@@ -205,6 +205,8 @@ macro_rules! __jobs_conformance_cases {
             prune::prune_is_bounded_and_respects_ages,
             prune::prune_keeps_jobs_younger_than_their_age,
             servers::server_heartbeat_list_remove,
+            stranded::stranded_lists_due_jobs_no_live_server_can_take,
+            stranded::stranded_counts_only_servers_that_beat_within_live_within,
             signals::signal_fires_on_insert,
             signals::signal_fires_when_jobs_become_runnable_again,
             recurring::cron_upsert_creates_an_entry_due_at_once,
