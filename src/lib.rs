@@ -75,7 +75,7 @@ pub use jobs_core::{
 // Inspecting and managing stored jobs.
 pub use jobs_core::{
     CancelOutcome, Claim, JobDetail, JobEvent, JobRow, JobState, ListJobs, NewJob, QueueStateCount,
-    RunAt, ServerId, ServerInfo, Timestamp, UnknownState,
+    RunAt, ServerId, ServerInfo, ServerSummary, Timestamp, UnknownState,
 };
 
 // Stores: the two that exist, and the trait. What a store's operations take

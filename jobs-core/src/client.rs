@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::cron::Cron;
 use crate::error::Result;
 use crate::job::{Job, Request};
-use crate::model::{JobDetail, JobId, JobRow, NewJob, QueueStateCount, ServerInfo};
+use crate::model::{JobDetail, JobId, JobRow, NewJob, QueueStateCount, ServerInfo, ServerSummary};
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
@@ -295,9 +295,41 @@ impl Jobs {
         Ok(self.store.job_count(JobCountParams::new()).await?)
     }
 
-    /// The servers whose heartbeats the store has seen.
+    /// The servers whose heartbeats the store has seen, most recently
+    /// started first, each with what it ran and held claimed ahead at its
+    /// latest heartbeat.
     pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
         Ok(self.store.server_list(ServerListParams::new()).await?)
+    }
+
+    /// The servers, and how many jobs they run and hold claimed ahead in
+    /// total: the two parts of the `processing` count that
+    /// [`counts`](Jobs::counts) cannot tell apart. From the servers'
+    /// heartbeats, so it costs the store one read of the server records and
+    /// nothing per job.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// use jobs::{Jobs, MemoryStore, Server};
+    /// let store = MemoryStore::new();
+    /// let jobs = Jobs::new(store.clone());
+    /// let server = Server::builder(store).concurrency(8).start().await?;
+    ///
+    /// let summary = jobs.server_summary().await?;
+    /// println!(
+    ///     "{} servers: {} of {} slots running, {} jobs claimed ahead",
+    ///     summary.servers.len(), summary.running, summary.concurrency, summary.claimed_ahead,
+    /// );
+    /// for s in &summary.servers {
+    ///     println!("{} on {}: {} running, {} claimed ahead", s.id, s.host, s.running, s.claimed_ahead);
+    /// }
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn server_summary(&self) -> Result<ServerSummary> {
+        Ok(ServerSummary::new(self.servers().await?))
     }
 
     /// The recurring jobs: create, update, pause, resume, trigger, remove

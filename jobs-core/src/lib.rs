@@ -35,7 +35,8 @@ pub use job::{
 pub use memory::MemoryStore;
 pub use model::{
     Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
-    RunAt, ServerId, ServerInfo, StrandedJobs, StrandedReason, Timestamp, UnknownState,
+    RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp,
+    UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,

@@ -484,6 +484,12 @@ pub struct ServerInfo {
     pub concurrency: u32,
     /// The stored names of the jobs it can run.
     pub job_names: Vec<String>,
+    /// How many attempts it was running at its latest heartbeat.
+    pub running: u32,
+    /// How many jobs it held claimed ahead of a free slot at its latest
+    /// heartbeat: `processing` in the store, leased and renewed, but not
+    /// started (see `ServerBuilder::prefetch`).
+    pub claimed_ahead: u32,
     /// When it started.
     pub started_at: Timestamp,
     /// Its latest heartbeat (set by the store).
@@ -501,6 +507,8 @@ impl ServerInfo {
             queues: Vec::new(),
             concurrency: 0,
             job_names: Vec::new(),
+            running: 0,
+            claimed_ahead: 0,
             started_at,
             heartbeat_at: started_at,
         }
@@ -534,5 +542,50 @@ impl ServerInfo {
     pub fn job_names(mut self, names: Vec<String>) -> Self {
         self.job_names = names;
         self
+    }
+
+    /// How many attempts it runs.
+    pub fn running(mut self, running: u32) -> Self {
+        self.running = running;
+        self
+    }
+
+    /// How many jobs it holds claimed ahead of a free slot.
+    pub fn claimed_ahead(mut self, claimed_ahead: u32) -> Self {
+        self.claimed_ahead = claimed_ahead;
+        self
+    }
+}
+
+/// The known servers and, summed over them, what they hold, as of each
+/// one's latest heartbeat (so up to a heartbeat interval old): what
+/// [`Jobs::server_summary`](crate::Jobs::server_summary) returns.
+///
+/// The store's `processing` count covers the jobs running, the jobs claimed
+/// ahead, and for a moment the jobs whose outcome is being written; jobs of
+/// a server that died stay `processing` until their leases run out.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerSummary {
+    /// Every known server, most recently started first.
+    pub servers: Vec<ServerInfo>,
+    /// Attempts running, over all servers.
+    pub running: u64,
+    /// Jobs claimed ahead of a free slot, over all servers.
+    pub claimed_ahead: u64,
+    /// Slots, over all servers: how many jobs they can run at once.
+    pub concurrency: u64,
+}
+
+impl ServerSummary {
+    /// The summary of these servers.
+    pub fn new(servers: Vec<ServerInfo>) -> Self {
+        let sum = |f: fn(&ServerInfo) -> u32| servers.iter().map(|s| u64::from(f(s))).sum();
+        Self {
+            running: sum(|s| s.running),
+            claimed_ahead: sum(|s| s.claimed_ahead),
+            concurrency: sum(|s| s.concurrency),
+            servers,
+        }
     }
 }

@@ -205,6 +205,7 @@ macro_rules! __jobs_conformance_cases {
             prune::prune_is_bounded_and_respects_ages,
             prune::prune_keeps_jobs_younger_than_their_age,
             servers::server_heartbeat_list_remove,
+            servers::server_heartbeat_keeps_running_and_claimed_ahead,
             stranded::stranded_lists_due_jobs_no_live_server_can_take,
             stranded::stranded_counts_only_servers_that_beat_within_live_within,
             signals::signal_fires_on_insert,

@@ -185,7 +185,7 @@ pub(crate) async fn progress_writer(shared: Arc<Shared>) {
 pub(crate) async fn heartbeat(shared: Arc<Shared>) {
     let every = shared.settings.heartbeat_interval;
     every_until_stopped(&shared, every, || async {
-        let info: ServerInfo = shared.info.clone();
+        let info: ServerInfo = shared.heartbeat_info();
         let beat = shared
             .store
             .server_heartbeat(ServerHeartbeatParams::new(info));

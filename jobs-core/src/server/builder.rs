@@ -148,7 +148,8 @@ impl ServerBuilder {
     /// never wait for the store. Servers running jobs longer than that (or
     /// just back from idling) claim only what their free slots can start,
     /// leaving the rest to other servers. A job claimed ahead is
-    /// `processing` (its lease renewed) from its claim, is cancelled without
+    /// `processing` (its lease renewed) from its claim (heartbeats count it
+    /// apart from running jobs: see `Jobs::server_summary`), is cancelled without
     /// running if a user cancels it meanwhile, and is handed back without
     /// spending an attempt if the server shuts down before starting it; if
     /// the server dies, it is rescued like a running job, its attempt spent.

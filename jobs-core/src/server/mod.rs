@@ -16,7 +16,7 @@
 //! | `lease` | 30 s | how long a claim stays valid without renewal |
 //! | lease renewal | `lease / 3` | how often running jobs' leases are extended |
 //! | `rescue_interval` | 15 s | how often expired leases are looked for |
-//! | `heartbeat_interval` | 10 s | how often the server record is refreshed |
+//! | `heartbeat_interval` | 10 s | how often the server record (with the jobs it runs and holds claimed ahead) is refreshed |
 //! | `prefetch` | 256 | the most jobs claimed ahead of free slots, while jobs finish faster than a claim's round trip |
 //! | `poll_interval` | 500 ms | the longest an idle server waits before looking for work |
 //! | `scheduler_interval` | 1 s | how often due recurring jobs are fired |
@@ -38,6 +38,7 @@ mod fetch;
 mod outcome;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -175,6 +176,32 @@ pub(crate) struct Running {
     pub(crate) context: Option<crate::job::JobContext>,
 }
 
+/// What a server holds, as its heartbeats report it: attempts running, and
+/// jobs claimed ahead waiting for a slot (both `processing` in the store).
+/// Kept in memory, one atomic add per attempt and one store per turn of the
+/// fetch loop; only the heartbeat writes them to the store.
+#[derive(Debug, Default)]
+pub(crate) struct Load {
+    pub(crate) running: AtomicUsize,
+    pub(crate) claimed_ahead: AtomicUsize,
+}
+
+/// Counts one attempt as running until dropped.
+pub(crate) struct RunningAttempt<'a>(&'a Load);
+
+impl<'a> RunningAttempt<'a> {
+    pub(crate) fn start(load: &'a Load) -> Self {
+        load.running.fetch_add(1, Ordering::Relaxed);
+        Self(load)
+    }
+}
+
+impl Drop for RunningAttempt<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What every task of one server shares.
 pub(crate) struct Shared {
     pub(crate) id: ServerId,
@@ -192,6 +219,7 @@ pub(crate) struct Shared {
     pub(crate) stop_completer: CancellationToken,
     pub(crate) stop_background: CancellationToken,
     pub(crate) info: ServerInfo,
+    pub(crate) load: Load,
 }
 
 impl Shared {
@@ -199,6 +227,15 @@ impl Shared {
         // A panic while holding this lock cannot leave the map inconsistent
         // (every critical section is a single insert, remove or read).
         self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The server record for a heartbeat: what it is, and what it holds now.
+    pub(crate) fn heartbeat_info(&self) -> ServerInfo {
+        let count = |n: &AtomicUsize| u32::try_from(n.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        self.info
+            .clone()
+            .running(count(&self.load.running))
+            .claimed_ahead(count(&self.load.claimed_ahead))
     }
 }
 
@@ -300,6 +337,7 @@ impl Server {
             stop_completer: CancellationToken::new(),
             stop_background: CancellationToken::new(),
             info,
+            load: Load::default(),
         });
         tracing::info!(server = %id, queues = ?shared.settings.queues, concurrency = shared.settings.concurrency, jobs = shared.names.len(), "job server started");
         let tasks = Tasks {

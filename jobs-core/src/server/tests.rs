@@ -920,6 +920,48 @@ async fn short_jobs_are_claimed_ahead_and_handed_back_unstarted_at_shutdown() {
     assert_eq!(detail(&jobs, blocker).await.job.state, JobState::Enqueued);
 }
 
+/// With jobs claimed ahead, `processing` counts them with the running ones;
+/// the heartbeat tells the two apart.
+#[tokio::test(start_paused = true)]
+async fn heartbeats_tell_running_jobs_from_jobs_claimed_ahead() {
+    let (store, jobs) = setup().await;
+    let server = Server::builder(slow_claims(&store))
+        .concurrency(1)
+        .heartbeat_interval(Duration::from_secs(1))
+        .shutdown_timeout(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    // As in the hand-back test: one job holds the only slot, five wait
+    // claimed ahead of it.
+    let later = Duration::from_secs(1);
+    quick_backlog(&jobs, later).await;
+    let blocker = jobs
+        .enqueue(Request::new(Hangs { n: 0 }).delay(later))
+        .await
+        .unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..5 {
+        let request = Request::new(Succeeds { n: 0 }).delay(later);
+        waiting.push(jobs.enqueue(request).await.unwrap());
+    }
+    wait_for(&jobs, blocker, JobState::Processing).await;
+    for &id in &waiting {
+        wait_for(&jobs, id, JobState::Processing).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(processing(&jobs).await, 6);
+    let servers = jobs.servers().await.unwrap();
+    let info = servers.iter().find(|s| s.id == server.id()).unwrap();
+    assert_eq!((info.running, info.claimed_ahead), (1, 5), "{info:?}");
+    let summary = jobs.server_summary().await.unwrap();
+    assert_eq!(
+        (summary.running, summary.claimed_ahead, summary.concurrency),
+        (1, 5, 1)
+    );
+    server.shutdown().await;
+}
+
 static CANCELLED_RUNS: AtomicU32 = AtomicU32::new(0);
 #[jobs_macros::job(crate = "crate", name = "test_counts_cancelled_runs", backoff = fixed("5s"))]
 #[allow(unused_variables)]
