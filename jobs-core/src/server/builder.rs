@@ -68,6 +68,7 @@ pub(crate) struct Settings {
     pub(crate) prune_interval: Duration,
     pub(crate) prune_batch: u32,
     pub(crate) scheduler_interval: Duration,
+    pub(crate) stranded_report_interval: Duration,
     pub(crate) retention: Retention,
 }
 
@@ -87,6 +88,7 @@ impl Default for Settings {
             prune_interval: Duration::from_secs(60),
             prune_batch: MAINTENANCE_BATCH,
             scheduler_interval: Duration::from_secs(1),
+            stranded_report_interval: Duration::from_secs(60),
             retention: Retention::default(),
         }
     }
@@ -299,6 +301,34 @@ impl ServerBuilder {
     /// ```
     pub fn prune_batch(mut self, jobs: u32) -> Self {
         self.settings.prune_batch = jobs;
+        self
+    }
+
+    /// How often the jobs no live server can take are reported (default
+    /// 60 s; must be longer than zero): due jobs in a queue no running
+    /// server serves, or whose name no running server of their queue
+    /// registers, which would otherwise wait forever without a sound. Each
+    /// report is a warning per queue and job name, naming them, saying how
+    /// many wait since when and what to do (the same list as
+    /// `Jobs::stranded`).
+    ///
+    /// Of the servers sharing a store only the oldest live one reports,
+    /// chosen from the server records with no lock or write, so the report
+    /// costs every server one read of the server records per interval and
+    /// the store one stranded-jobs query. The interval that counts is the
+    /// reporting server's. The first report comes one interval after the
+    /// start, once servers starting together have all sent a heartbeat.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use std::time::Duration;
+    /// use jobs::{MemoryStore, Server};
+    /// let builder = Server::builder(MemoryStore::new())
+    ///     .stranded_report_interval(Duration::from_secs(15 * 60));
+    /// # let _ = builder;
+    /// ```
+    pub fn stranded_report_interval(mut self, interval: Duration) -> Self {
+        self.settings.stranded_report_interval = interval;
         self
     }
 

@@ -6,8 +6,9 @@
 //! writing heartbeats). The machinery lives in private submodules:
 //! `builder` (the settings and the start), `fetch` (the fetch loop),
 //! `attempt` (the supervisor of one attempt),
-//! `outcome` (what an attempt's end means for the job) and `background` (the
-//! completer and the periodic loops).
+//! `outcome` (what an attempt's end means for the job), `background` (the
+//! completer and the periodic loops) and `report` (the warning about jobs no
+//! live server can take).
 //!
 //! # Intervals and the recovery bound
 //!
@@ -22,6 +23,7 @@
 //! | `scheduler_interval` | 1 s | how often due recurring jobs are fired |
 //! | `prune_interval` | 60 s | how often finished jobs past their retention are removed |
 //! | `prune_batch` | 1000 | the most jobs one prune call removes; a pass calls again while calls come back full |
+//! | `stranded_report_interval` | 60 s | how often the oldest live server warns about due jobs no live server can take |
 //! | `shutdown_timeout` | 30 s | how long shutdown lets running jobs finish |
 //! | `cancel_grace` | 5 s | how long a cancelled job may take to stop before it is aborted |
 //!
@@ -36,6 +38,7 @@ mod background;
 mod builder;
 mod fetch;
 mod outcome;
+mod report;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,6 +88,9 @@ impl Registry {
         }
         if settings.prune_batch == 0 {
             problems.push("the prune batch must be at least 1 job".to_owned());
+        }
+        if settings.stranded_report_interval.is_zero() {
+            problems.push("the stranded-jobs report interval must be longer than zero".to_owned());
         }
         let registrations: Vec<&'static JobRegistration> = registrations.collect();
         problems.extend(duplicate_names(registrations.iter().copied()));
@@ -350,6 +356,7 @@ impl Server {
                 tokio::spawn(background::pruner(shared.clone())),
                 tokio::spawn(background::scheduler(shared.clone())),
                 tokio::spawn(background::progress_writer(shared.clone())),
+                tokio::spawn(report::reporter(shared.clone())),
             ],
         };
         Self {
