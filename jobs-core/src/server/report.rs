@@ -276,6 +276,14 @@ mod tests {
     }
 
     #[test]
+    fn jobs_stranded_judges_liveness_as_servers_with_default_settings_do() {
+        assert_eq!(
+            JobStrandedParams::new().live_within,
+            stale_server_age(&crate::server::Settings::default())
+        );
+    }
+
+    #[test]
     fn the_reporter_is_the_oldest_server_whose_heartbeat_is_fresh() {
         let at = |minutes: i64| chrono::Utc::now() - chrono::Duration::minutes(minutes);
         let server = |started: i64, beat: i64| {
