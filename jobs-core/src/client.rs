@@ -311,7 +311,7 @@ impl Jobs {
     /// never discards or fails a job it does not know**, since another
     /// server (another service, the next deploy) may know it, so they wait
     /// until a server that can run them starts. What to do, by
-    /// [`StrandedReason`]:
+    /// [`StrandedReason`](crate::StrandedReason):
     ///
     /// - `NoServerForQueue`: start a server whose `queues` include the
     ///   queue (or fix the `#[job(queue = "...")]` or `Request::queue` that

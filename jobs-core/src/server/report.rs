@@ -135,12 +135,15 @@ mod tests {
     use crate::model::NewJob;
     use crate::{Jobs, MemoryStore, Server};
 
-    /// Every warning logged on this thread while it is the default
-    /// subscriber, each as its fields (`message` included).
-    #[derive(Clone, Default)]
-    struct Warnings(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+    /// The fields of one event, `message` included, as text.
+    type Logged = Vec<(String, String)>;
 
-    struct Fields(Vec<(String, String)>);
+    /// Every warning logged on this thread while it is the default
+    /// subscriber.
+    #[derive(Clone, Default)]
+    struct Warnings(Arc<Mutex<Vec<Logged>>>);
+
+    struct Fields(Logged);
 
     impl Visit for Fields {
         fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
@@ -168,7 +171,7 @@ mod tests {
 
     impl Warnings {
         /// The stranded-jobs warnings: those naming a job.
-        fn stranded(&self) -> Vec<Vec<(String, String)>> {
+        fn stranded(&self) -> Vec<Logged> {
             let all = self.0.lock().unwrap();
             all.iter()
                 .filter(|fields| fields.iter().any(|(k, _)| k == "job"))
@@ -229,7 +232,7 @@ mod tests {
                 .all(|w| field(w, "server") == oldest.to_string()),
             "only the oldest server reports: {reported:?}"
         );
-        let of = |job: &str| -> Vec<&Vec<(String, String)>> {
+        let of = |job: &str| -> Vec<&Logged> {
             reported.iter().filter(|w| field(w, "job") == job).collect()
         };
         let renamed = of("send_invoice_v1");
@@ -297,7 +300,10 @@ mod tests {
         let stale = Duration::from_secs(100);
         let servers = vec![young.clone(), dead, old.clone()];
         assert_eq!(reporter_of(&servers, stale), Some(old.id));
-        assert_eq!(reporter_of(&[young.clone()], stale), Some(young.id));
+        assert_eq!(
+            reporter_of(std::slice::from_ref(&young), stale),
+            Some(young.id)
+        );
         assert_eq!(reporter_of(&[], stale), None);
     }
 }
