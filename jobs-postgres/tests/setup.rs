@@ -21,6 +21,9 @@ impl Job for SendMail {
     const NAME: &'static str = "send_mail";
 }
 
+/// Every migration this build ships: a new migration adds its version here.
+const ALL_VERSIONS: [i32; 5] = [1, 2, 3, 4, 5];
+
 async fn migration_versions(store: &PgStore) -> Vec<i32> {
     sqlx::query_scalar(&format!(
         "SELECT version FROM {}.jobs_migrations ORDER BY version",
@@ -34,10 +37,10 @@ async fn migration_versions(store: &PgStore) -> Vec<i32> {
 #[tokio::test]
 async fn migrates_from_empty_and_twice_in_a_row() {
     let (store, _guard) = common::store().await;
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&store).await, ALL_VERSIONS.to_vec());
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&store).await, ALL_VERSIONS.to_vec());
     // And a second store on the same schema finds nothing to do.
     let again = PgStore::with_options(
         store.pool().clone(),
@@ -45,7 +48,7 @@ async fn migrates_from_empty_and_twice_in_a_row() {
     )
     .await
     .unwrap();
-    assert_eq!(migration_versions(&again).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&again).await, ALL_VERSIONS.to_vec());
 }
 
 #[tokio::test]
@@ -77,7 +80,7 @@ async fn migrates_concurrently_from_separate_pools() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, ALL_VERSIONS.to_vec());
 }
 
 #[tokio::test]
@@ -90,7 +93,7 @@ async fn migration_sql_applies_with_an_outside_tool() {
     let store = PgStore::with_options(pool, PgStoreOptions::new().schema(schema.clone()))
         .await
         .unwrap();
-    assert_eq!(migration_versions(&store).await, vec![1, 2, 3, 4]);
+    assert_eq!(migration_versions(&store).await, ALL_VERSIONS.to_vec());
     store
         .job_insert_many(JobInsertManyParams::new(vec![NewJob::new("a", json!({}))]))
         .await
