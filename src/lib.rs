@@ -75,7 +75,8 @@ pub use jobs_core::{
 // Inspecting and managing stored jobs.
 pub use jobs_core::{
     CancelOutcome, Claim, JobDetail, JobEvent, JobRow, JobState, ListJobs, NewJob, QueueStateCount,
-    RunAt, ServerId, ServerInfo, Timestamp, UnknownState,
+    RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp,
+    UnknownState,
 };
 
 // Stores: the two that exist, and the trait. What a store's operations take
@@ -93,10 +94,10 @@ pub mod store {
         CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
         DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
         JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
-        JobOutcome, JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, Layered,
-        LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
-        ServerHeartbeatParams, ServerListParams, ServerRemoveParams, StoreLayer, StoreOperation,
-        MAINTENANCE_BATCH,
+        JobOutcome, JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal,
+        JobStrandedParams, Layered, LeaseRenewManyParams, LeaseReportStuckParams,
+        LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams,
+        ServerRemoveParams, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
     };
 }
 

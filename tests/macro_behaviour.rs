@@ -285,3 +285,77 @@ fn an_argument_that_fails_to_serialize_is_named_in_the_error() {
     let error = serde_json::to_string(&TotalByPair { pairs }).unwrap_err();
     assert_eq!(error.to_string(), "argument `pairs`: key must be a string");
 }
+
+#[job]
+async fn scale_readings(factor: f64, label: String) -> anyhow::Result<()> {
+    let _ = (factor, label);
+    Ok(())
+}
+
+/// A type whose `Serialize` and `Deserialize` disagree: its stored form
+/// lacks the field that decoding requires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Sensor {
+    id: i64,
+    #[serde(skip_serializing)]
+    calibration: f64,
+}
+
+#[job]
+async fn read_sensor(sensor: Sensor) -> anyhow::Result<()> {
+    let _ = (sensor.id, sensor.calibration);
+    Ok(())
+}
+
+/// An argument that serializes into something that never decodes back (a
+/// NaN is stored as JSON `null`) is refused at enqueue, naming the job and
+/// the argument, and nothing is stored; before, it was stored and failed
+/// every attempt.
+#[tokio::test(start_paused = true)]
+async fn an_argument_that_would_not_decode_back_is_refused_at_enqueue_naming_it() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    for factor in [f64::NAN, f64::INFINITY] {
+        let error = ScaleReadings::enqueue(&jobs, factor, "lab".into())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                jobs::Error::RoundTrip {
+                    job: "scale_readings",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("job `scale_readings`"), "{message}");
+        assert!(message.contains("argument `factor`"), "{message}");
+        assert!(message.contains("stored as `null`"), "{message}");
+    }
+    let error = ReadSensor::new(Sensor {
+        id: 3,
+        calibration: 1.5,
+    })
+    .into_new_job()
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("job `read_sensor`"), "{error}");
+    assert!(
+        error.contains("argument `sensor`: missing field `calibration`"),
+        "{error}"
+    );
+    assert!(
+        jobs.counts().await.unwrap().is_empty(),
+        "nothing was stored"
+    );
+
+    // Finite values are stored and run as before.
+    let id = ScaleReadings::enqueue(&jobs, 0.5, "lab".into())
+        .await
+        .unwrap();
+    let report = run_until_empty(server(store, mailer())).await.unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(detail(&jobs, id).await.job.state, JobState::Succeeded);
+}

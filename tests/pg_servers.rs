@@ -3,7 +3,8 @@
 //! back and another server finishes them; killed connections lose nothing
 //! (and PostgreSQL detects no deadlock meanwhile); a cancel from another
 //! process reaches a running job at once; a recurring schedule fires once
-//! per tick across three servers.
+//! per tick across three servers; jobs no running server can take wait and
+//! are listed as stranded.
 //!
 //! Each test has its own schema (dropped at the end) and its own queue and
 //! job, so the tests run in parallel. No job here takes a `State<T>`: every
@@ -21,7 +22,7 @@ use std::time::Duration;
 use jobs::postgres::PgStore;
 use jobs::{
     job, CancelOutcome, JobContext, JobState, Jobs, Misfire, RecurringOptions, Server,
-    ServerBuilder, Timestamp,
+    ServerBuilder, StrandedReason, Timestamp,
 };
 use pg_support::{
     assert_no_deadlocks_since, deadlocks, eventually, terminate_backends, TestSchema,
@@ -484,5 +485,77 @@ async fn recurring_job_runs_once_per_tick_across_three_servers() {
         rows[0].0,
         rows[rows.len() - 1].0
     );
+    schema.drop().await;
+}
+
+// --------------------------------------------------------------- stranded
+
+#[job(queue = "it_stranded")]
+async fn known_stranded(n: u32) -> anyhow::Result<()> {
+    let _ = n;
+    Ok(())
+}
+
+/// A job no running server registers and a job in a queue no running server
+/// serves are never discarded: they stay waiting, and `Jobs::stranded` lists
+/// them with the reason, while the server's heartbeat counts it live. Jobs
+/// it can take run as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_no_running_server_can_take_wait_and_are_listed_as_stranded() {
+    let schema = TestSchema::new().await;
+    let store = schema.store(&format!("{}_st", schema.name)).await;
+    let jobs = Jobs::new(store.clone());
+    let server = server(&store, "it_stranded", 2).start().await.unwrap();
+    let mut renamed = jobs::NewJob::new("it_stranded_renamed", serde_json::json!({}));
+    renamed.queue = "it_stranded".to_owned();
+    let renamed = jobs.insert(vec![renamed.clone(), renamed]).await.unwrap();
+    let unserved = KnownStranded::new(1)
+        .queue("it_stranded_nobody")
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let runs = KnownStranded::enqueue(&jobs, 2).await.unwrap();
+
+    let stranded = eventually("the stranded groups", DEADLINE, || async {
+        let stranded = jobs.stranded().await.unwrap();
+        (stranded.len() == 2).then_some(stranded)
+    })
+    .await;
+    let mut groups: Vec<(&str, &str, StrandedReason, i64)> = stranded
+        .iter()
+        .map(|g| (g.queue.as_str(), g.name.as_str(), g.reason, g.count))
+        .collect();
+    groups.sort_by_key(|g| (g.0, g.1));
+    assert_eq!(
+        groups,
+        vec![
+            (
+                "it_stranded",
+                "it_stranded_renamed",
+                StrandedReason::NoServerKnowsName,
+                2
+            ),
+            (
+                "it_stranded_nobody",
+                "known_stranded",
+                StrandedReason::NoServerForQueue,
+                1
+            ),
+        ]
+    );
+    eventually("the job it knows to succeed", DEADLINE, || async {
+        let state = jobs.get(runs).await.unwrap().unwrap().job.state;
+        (state == JobState::Succeeded).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+    for id in renamed.into_iter().chain([unserved]) {
+        let job = jobs.get(id).await.unwrap().unwrap().job;
+        assert_eq!(
+            (job.state, job.attempt),
+            (JobState::Enqueued, 0),
+            "kept waiting: {job:?}"
+        );
+    }
     schema.drop().await;
 }

@@ -430,7 +430,8 @@ async fn perform_without_a_state_the_job_takes_fails_naming_the_job_and_type() {
 #[tokio::test]
 async fn perform_refuses_arguments_that_do_not_survive_storage() {
     // JSON has no NaN: it is stored as `null`, which does not read back as
-    // an `f64`, so a server would fail every attempt of this job.
+    // an `f64`, so a server would fail every attempt of this job. The
+    // enqueue refuses it, naming the argument, and so does `Perform`.
     let error = Perform::new()
         .run(RecordReading::new(f64::NAN))
         .await
@@ -438,13 +439,14 @@ async fn perform_refuses_arguments_that_do_not_survive_storage() {
     assert!(
         matches!(
             error,
-            jobs::Error::Deserialize {
+            jobs::Error::RoundTrip {
                 job: "record_reading",
                 ..
             }
         ),
         "{error}"
     );
+    assert!(error.to_string().contains("argument `celsius`"), "{error}");
     let performed = Perform::new().run(RecordReading::new(21.5)).await.unwrap();
     assert!(performed.is_succeeded(), "{performed:?}");
 }

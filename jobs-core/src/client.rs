@@ -8,13 +8,15 @@ use std::sync::Arc;
 use crate::cron::Cron;
 use crate::error::Result;
 use crate::job::{Job, Request};
-use crate::model::{JobDetail, JobId, JobRow, NewJob, QueueStateCount, ServerInfo};
+use crate::model::{
+    JobDetail, JobId, JobRow, NewJob, QueueStateCount, ServerInfo, ServerSummary, StrandedJobs,
+};
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
     CronUpsertParams, DynStore, JobCancelParams, JobCountParams, JobDeleteParams, JobGetParams,
-    JobInsertManyParams, JobListParams, JobRetryParams, ServerListParams, Store, StoreError,
-    StoreErrorKind,
+    JobInsertManyParams, JobListParams, JobRetryParams, JobStrandedParams, ServerListParams, Store,
+    StoreError, StoreErrorKind,
 };
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them,
@@ -295,9 +297,99 @@ impl Jobs {
         Ok(self.store.job_count(JobCountParams::new()).await?)
     }
 
-    /// The servers whose heartbeats the store has seen.
+    /// The due jobs that no live server can take, by queue and job name,
+    /// the longest waiting first (at most 100 groups): jobs whose queue no
+    /// running server serves, and jobs whose name no running server of
+    /// their queue registers. Live servers are those that sent a heartbeat
+    /// within the last 100 s (ten heartbeats at the default interval; for
+    /// another age, call [`job_stranded`](crate::Store::job_stranded) on
+    /// [`store`](Jobs::store) with your own [`JobStrandedParams`]). Running
+    /// servers log the same list as warnings, once a minute by default (see
+    /// `ServerBuilder::stranded_report_interval`).
+    ///
+    /// Such jobs look fine when they are enqueued and then wait: **a server
+    /// never discards or fails a job it does not know**, since another
+    /// server (another service, the next deploy) may know it, so they wait
+    /// until a server that can run them starts. What to do, by
+    /// [`StrandedReason`](crate::StrandedReason):
+    ///
+    /// - `NoServerForQueue`: start a server whose `queues` include the
+    ///   queue (or fix the `#[job(queue = "...")]` or `Request::queue` that
+    ///   sent them there).
+    /// - `NoServerKnowsName`: deploy a server that registers the job: the
+    ///   code that defines it is not running yet (expected for a moment
+    ///   during a rolling deploy), or the function was renamed (keep its
+    ///   stored name with `#[job(name = "old_name")]`), or another service
+    ///   enqueued it for servers that are not running.
+    /// - Or, if they should never run, cancel or delete them.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// use jobs::{JobState, Jobs, ListJobs, MemoryStore, Request, StrandedReason};
+    /// let jobs = Jobs::new(MemoryStore::new());
+    /// jobs.enqueue(Request::new(SendMail { user_id: 9 }).queue("mial")).await?; // a typo
+    ///
+    /// let stranded = jobs.stranded().await?;
+    /// for group in &stranded {
+    ///     println!(
+    ///         "{} jobs `{}` in queue `{}` have waited since {}: {}",
+    ///         group.count, group.name, group.queue, group.oldest_due, group.reason,
+    ///     );
+    /// }
+    /// assert_eq!(stranded[0].reason, StrandedReason::NoServerForQueue); // no server serves `mial`
+    ///
+    /// // These should never run: delete them (they are kept, `deleted`, until retention).
+    /// let waiting = jobs.list(ListJobs::new().queue("mial").state(JobState::Enqueued)).await?;
+    /// for job in waiting.iter().filter(|job| job.name == "send_mail") {
+    ///     jobs.delete(job.id).await?;
+    /// }
+    /// assert!(jobs.stranded().await?.is_empty());
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn stranded(&self) -> Result<Vec<StrandedJobs>> {
+        Ok(self.store.job_stranded(JobStrandedParams::new()).await?)
+    }
+
+    /// The servers whose heartbeats the store has seen, most recently
+    /// started first, each with what it ran and held claimed ahead at its
+    /// latest heartbeat.
     pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
         Ok(self.store.server_list(ServerListParams::new()).await?)
+    }
+
+    /// The servers, and how many jobs they run and hold claimed ahead in
+    /// total: the two parts of the `processing` count that
+    /// [`counts`](Jobs::counts) cannot tell apart. From the servers'
+    /// heartbeats, so it costs the store one read of the server records and
+    /// nothing per job.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// use jobs::{Jobs, MemoryStore, Server};
+    /// let store = MemoryStore::new();
+    /// let jobs = Jobs::new(store.clone());
+    /// let server = Server::builder(store).concurrency(8).start().await?;
+    ///
+    /// let summary = jobs.server_summary().await?;
+    /// println!(
+    ///     "{} servers: {} of {} slots running, {} jobs claimed ahead",
+    ///     summary.servers.len(), summary.running, summary.concurrency, summary.claimed_ahead,
+    /// );
+    /// for s in &summary.servers {
+    ///     println!("{} on {}: {} running, {} claimed ahead", s.id, s.host, s.running, s.claimed_ahead);
+    /// }
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn server_summary(&self) -> Result<ServerSummary> {
+        Ok(ServerSummary::new(self.servers().await?))
     }
 
     /// The recurring jobs: create, update, pause, resume, trigger, remove

@@ -22,6 +22,16 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A job's arguments serialize into a form that does not decode back into
+    /// their types (a NaN or infinite float, which JSON stores as `null`):
+    /// stored, the job would fail every attempt, so the enqueue refuses it.
+    #[error("the arguments of job `{job}` would not decode back from the store: {error}")]
+    RoundTrip {
+        /// The job's stored name.
+        job: &'static str,
+        /// serde's error, naming the argument (quoted in the message).
+        error: serde_json::Error,
+    },
     /// Stored arguments no longer match the job's parameters.
     #[error("the stored arguments of job `{job}` do not match its parameters: {source}")]
     Deserialize {

@@ -35,7 +35,8 @@ pub use job::{
 pub use memory::MemoryStore;
 pub use model::{
     Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
-    RunAt, ServerId, ServerInfo, Timestamp, UnknownState,
+    RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp,
+    UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
@@ -47,7 +48,7 @@ pub use store::{
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
     DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
-    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, Layered,
+    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
     LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, Retention,
     ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation,
     MAINTENANCE_BATCH,
@@ -65,7 +66,8 @@ pub mod __private {
     pub use std;
 
     pub use crate::job::{
-        args_map, injector, job_arg, job_result, ArgUse, Injector, SerializeField, TakeField,
+        args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, SerializeField,
+        TakeField,
     };
     pub use crate::{
         registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,

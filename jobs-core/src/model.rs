@@ -403,6 +403,78 @@ impl QueueStateCount {
     }
 }
 
+/// Why due jobs wait with no server to run them (see [`StrandedJobs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StrandedReason {
+    /// No live server serves the queue: start one with the queue in its
+    /// `queues`, or move the jobs to a served queue.
+    NoServerForQueue,
+    /// Live servers serve the queue, but none of them registers the job's
+    /// name: the job was renamed (pin the old name with
+    /// `#[job(name = "...")]`), its code is not deployed yet, or another
+    /// service enqueued it for a server that is not running.
+    NoServerKnowsName,
+}
+
+impl StrandedReason {
+    /// A short description, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrandedReason::NoServerForQueue => "no live server serves the queue",
+            StrandedReason::NoServerKnowsName => {
+                "no live server serving the queue registers the job's name"
+            }
+        }
+    }
+}
+
+impl fmt::Display for StrandedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Jobs of one queue and name that are due (runnable now and not claimed)
+/// but that no live server can take: they wait until a server that serves
+/// the queue and registers the name starts. A server never discards a job it
+/// does not know (another server may know it), so these wait forever unless
+/// someone acts: see [`StrandedReason`] for what to do, or cancel or delete
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StrandedJobs {
+    /// The queue they wait in.
+    pub queue: String,
+    /// Their stored job name.
+    pub name: String,
+    /// Why no live server can take them.
+    pub reason: StrandedReason,
+    /// How many are due.
+    pub count: i64,
+    /// When the oldest of them became due (its run time).
+    pub oldest_due: Timestamp,
+}
+
+impl StrandedJobs {
+    /// A group; stores use this to build what they read back.
+    pub fn new(
+        queue: String,
+        name: String,
+        reason: StrandedReason,
+        count: i64,
+        oldest_due: Timestamp,
+    ) -> Self {
+        Self {
+            queue,
+            name,
+            reason,
+            count,
+            oldest_due,
+        }
+    }
+}
+
 /// A running server, as its heartbeats describe it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -419,6 +491,12 @@ pub struct ServerInfo {
     pub concurrency: u32,
     /// The stored names of the jobs it can run.
     pub job_names: Vec<String>,
+    /// How many attempts it was running at its latest heartbeat.
+    pub running: u32,
+    /// How many jobs it held claimed ahead of a free slot at its latest
+    /// heartbeat: `processing` in the store, leased and renewed, but not
+    /// started (see `ServerBuilder::prefetch`).
+    pub claimed_ahead: u32,
     /// When it started.
     pub started_at: Timestamp,
     /// Its latest heartbeat (set by the store).
@@ -436,6 +514,8 @@ impl ServerInfo {
             queues: Vec::new(),
             concurrency: 0,
             job_names: Vec::new(),
+            running: 0,
+            claimed_ahead: 0,
             started_at,
             heartbeat_at: started_at,
         }
@@ -469,5 +549,50 @@ impl ServerInfo {
     pub fn job_names(mut self, names: Vec<String>) -> Self {
         self.job_names = names;
         self
+    }
+
+    /// How many attempts it runs.
+    pub fn running(mut self, running: u32) -> Self {
+        self.running = running;
+        self
+    }
+
+    /// How many jobs it holds claimed ahead of a free slot.
+    pub fn claimed_ahead(mut self, claimed_ahead: u32) -> Self {
+        self.claimed_ahead = claimed_ahead;
+        self
+    }
+}
+
+/// The known servers and, summed over them, what they hold, as of each
+/// one's latest heartbeat (so up to a heartbeat interval old): what
+/// [`Jobs::server_summary`](crate::Jobs::server_summary) returns.
+///
+/// The store's `processing` count covers the jobs running, the jobs claimed
+/// ahead, and for a moment the jobs whose outcome is being written; jobs of
+/// a server that died stay `processing` until their leases run out.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerSummary {
+    /// Every known server, most recently started first.
+    pub servers: Vec<ServerInfo>,
+    /// Attempts running, over all servers.
+    pub running: u64,
+    /// Jobs claimed ahead of a free slot, over all servers.
+    pub claimed_ahead: u64,
+    /// Slots, over all servers: how many jobs they can run at once.
+    pub concurrency: u64,
+}
+
+impl ServerSummary {
+    /// The summary of these servers.
+    pub fn new(servers: Vec<ServerInfo>) -> Self {
+        let sum = |f: fn(&ServerInfo) -> u32| servers.iter().map(|s| u64::from(f(s))).sum();
+        Self {
+            running: sum(|s| s.running),
+            claimed_ahead: sum(|s| s.claimed_ahead),
+            concurrency: sum(|s| s.concurrency),
+            servers,
+        }
     }
 }

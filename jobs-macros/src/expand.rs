@@ -70,6 +70,7 @@ fn generate(def: &JobDef) -> TokenStream {
     let inherent = gen.inherent();
     let options_fn = gen.options_fn();
     let serde_impls = gen.serde_impls();
+    let check_stored = gen.check_stored();
     let registration = gen.registration();
     let JobDef {
         krate,
@@ -98,6 +99,8 @@ fn generate(def: &JobDef) -> TokenStream {
                 fn options() -> #p::JobOptions {
                     __jobs_options()
                 }
+
+                #check_stored
             }
 
             #registration
@@ -350,6 +353,30 @@ impl<'a> Gen<'a> {
             }
         };
         serde_impls
+    }
+
+    /// `Job::check_stored`: each argument decoded in place from the stored
+    /// object, through the same spanned `job_arg` call as its other uses.
+    fn check_stored(&self) -> TokenStream {
+        let Self {
+            p,
+            result,
+            args,
+            arg_keys,
+            ..
+        } = self;
+        let checks = args.iter().zip(arg_keys).map(|((_, ty), key)| {
+            quote_spanned!(ty.span()=> #p::job_arg::<#ty, _>(#p::CheckField::new(__jobs_stored, #key)))
+        });
+        quote! {
+            #[allow(unused_variables)]
+            fn check_stored(
+                __jobs_stored: &#p::serde_json::Value,
+            ) -> #result<(), #p::serde_json::Error> {
+                #( #checks?; )*
+                #result::Ok(())
+            }
+        }
     }
 
     /// The runner and the `inventory` registration.

@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "stuck_attempts",
         sql: include_str!("../migrations/0005_stuck_attempts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "stranded_index_server_counts",
+        sql: include_str!("../migrations/0006_stranded_index_server_counts.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -272,6 +277,7 @@ mod tests {
         (3, "54df82bb40869a34"),
         (4, "0d6989ee58747d33"),
         (5, "b1f571ad1e7102c1"),
+        (6, "958ee68efbc821f5"),
     ];
 
     #[test]

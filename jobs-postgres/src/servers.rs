@@ -34,15 +34,18 @@ impl Statements {
 // ---- heartbeat
 
 /// $1 id, $2 host, $3 pid, $4 queues, $5 concurrency, $6 job names, $7 start
-/// time. The heartbeat's time is the database's.
+/// time, $8 attempts running, $9 jobs claimed ahead (migration 0005). The
+/// heartbeat's time is the database's.
 fn heartbeat_sql(s: &str) -> String {
     format!(
-        "INSERT INTO {s}.servers (id, host, pid, queues, concurrency, job_names, started_at, heartbeat_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+        "INSERT INTO {s}.servers (id, host, pid, queues, concurrency, job_names, started_at,
+                                  running, claimed_ahead, heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
          ON CONFLICT (id) DO UPDATE SET
             host = EXCLUDED.host, pid = EXCLUDED.pid, queues = EXCLUDED.queues,
             concurrency = EXCLUDED.concurrency, job_names = EXCLUDED.job_names,
-            started_at = EXCLUDED.started_at, heartbeat_at = now()"
+            started_at = EXCLUDED.started_at, running = EXCLUDED.running,
+            claimed_ahead = EXCLUDED.claimed_ahead, heartbeat_at = now()"
     )
 }
 
@@ -60,6 +63,8 @@ pub(crate) async fn heartbeat(
         .bind(i64::from(info.concurrency))
         .bind(info.job_names)
         .bind(info.started_at)
+        .bind(i64::from(info.running))
+        .bind(i64::from(info.claimed_ahead))
         .execute(db.pool())
         .await
         .map_err(|e| store_error("recording a heartbeat", e))?;
@@ -70,7 +75,8 @@ pub(crate) async fn heartbeat(
 
 fn list_sql(s: &str) -> String {
     format!(
-        "SELECT id, host, pid, queues, concurrency, job_names, started_at, heartbeat_at
+        "SELECT id, host, pid, queues, concurrency, job_names, started_at, heartbeat_at,
+                running, claimed_ahead
          FROM {s}.servers ORDER BY started_at DESC, id"
     )
 }
@@ -93,13 +99,18 @@ pub(crate) async fn list(
 /// A server from the columns [`list_sql`] selects.
 fn server_info(row: &PgRow) -> Result<ServerInfo, sqlx::Error> {
     let pid: i64 = row.try_get("pid")?;
-    let concurrency: i64 = row.try_get("concurrency")?;
+    let count = |column: &str| -> Result<u32, sqlx::Error> {
+        let n: i64 = row.try_get(column)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    };
     let mut info = ServerInfo::new(ServerId(row.try_get("id")?), row.try_get("started_at")?)
         .host(row.try_get::<String, _>("host")?)
         .pid(u32::try_from(pid).unwrap_or(u32::MAX))
         .queues(row.try_get("queues")?)
-        .concurrency(u32::try_from(concurrency).unwrap_or(u32::MAX))
-        .job_names(row.try_get("job_names")?);
+        .concurrency(count("concurrency")?)
+        .job_names(row.try_get("job_names")?)
+        .running(count("running")?)
+        .claimed_ahead(count("claimed_ahead")?);
     info.heartbeat_at = row.try_get("heartbeat_at")?;
     Ok(info)
 }

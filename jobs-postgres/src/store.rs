@@ -14,10 +14,10 @@ use jobs_core::{
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
     JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
-    JobRetryParams, JobRow, JobSignal, LeaseRenewManyParams, LeaseReportStuckParams,
-    LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request,
-    ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError,
-    StoreErrorKind, StoreResult,
+    JobRetryParams, JobRow, JobSignal, JobStrandedParams, LeaseRenewManyParams,
+    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, RecurringRow,
+    Request, ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store,
+    StoreError, StoreErrorKind, StoreResult, StrandedJobs,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -474,6 +474,10 @@ impl Store for PgStore {
 
     async fn job_count(&self, p: JobCountParams) -> StoreResult<Vec<QueueStateCount>> {
         manage::count(&self.inner.db, &self.inner.jobs.manage, p).await
+    }
+
+    async fn job_stranded(&self, p: JobStrandedParams) -> StoreResult<Vec<StrandedJobs>> {
+        manage::stranded(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_retry(&self, p: JobRetryParams) -> StoreResult<()> {

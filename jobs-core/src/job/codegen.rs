@@ -119,6 +119,45 @@ impl<T, E: de::Error> ArgUse<T> for TakeField<'_, E> {
     }
 }
 
+/// Checks that the stored form of one argument decodes back into its type,
+/// for [`Job::check_stored`](crate::Job::check_stored) as `#[job]` writes it:
+/// the argument is decoded from the stored value in place (borrowed, not
+/// cloned) and dropped. Errors name the argument, as [`TakeField`]'s do.
+pub struct CheckField<'a> {
+    stored: &'a Value,
+    key: &'static str,
+}
+
+impl<'a> CheckField<'a> {
+    /// Checks the field `key` of the stored arguments `stored`.
+    pub fn new(stored: &'a Value, key: &'static str) -> Self {
+        Self { stored, key }
+    }
+}
+
+impl<T> ArgUse<T> for CheckField<'_> {
+    type Output = Result<(), serde_json::Error>;
+
+    fn apply(self) -> Self::Output
+    where
+        T: JobArg,
+    {
+        let key = self.key;
+        // A missing field reads as `null`, as `TakeField` reads it.
+        let value = self.stored.get(key).unwrap_or(&Value::Null);
+        match T::deserialize(value) {
+            Ok(_) => Ok(()),
+            // The usual culprit: JSON has no NaN or infinity, and serde_json
+            // writes such a float as `null`, which no `f64` decodes from.
+            Err(e) if value.is_null() => Err(de::Error::custom(format_args!(
+                "argument `{key}`: {e}; it is stored as `null` (JSON has no NaN or \
+                 infinity: a non-finite float is stored as `null`)"
+            ))),
+            Err(e) => Err(de::Error::custom(format_args!("argument `{key}`: {e}"))),
+        }
+    }
+}
+
 /// Reads a job's stored arguments: a JSON object, by field name (`null`
 /// reads as no arguments).
 pub fn args_map<'de, D: Deserializer<'de>>(

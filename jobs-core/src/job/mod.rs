@@ -21,7 +21,8 @@ use serde::Serialize;
 use crate::retry::Backoff;
 
 pub use codegen::{
-    args_map, injector, job_arg, job_result, ArgUse, Injector, SerializeField, TakeField,
+    args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, SerializeField,
+    TakeField,
 };
 pub use context::JobContext;
 pub use inject::{Inject, Invocation, Requirement, Resources, State};
@@ -46,6 +47,21 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     /// Defaults from the attribute: queue, priority, attempts, backoff, timeout.
     fn options() -> JobOptions {
         JobOptions::default()
+    }
+
+    /// Checks that `stored`, what these arguments serialized into, decodes
+    /// back into this type. Every enqueue calls it before storing the job, so
+    /// arguments whose stored form can never be run (an `f64::NAN`, which
+    /// JSON stores as `null`; a type whose `Serialize` and `Deserialize`
+    /// disagree) are refused at the call, naming the job, instead of failing
+    /// every attempt later.
+    ///
+    /// The default decodes the whole value and drops it. `#[job]` decodes
+    /// each argument where it lies in `stored` (nothing is cloned but what
+    /// the argument owns, a `String`'s text say), and its errors name the
+    /// argument.
+    fn check_stored(stored: &serde_json::Value) -> Result<(), serde_json::Error> {
+        Self::deserialize(stored).map(drop)
     }
 }
 

@@ -118,13 +118,23 @@ impl<J: Job> Request<J> {
     ///
     /// Fails with [`Error::DuplicateJobName`] when two jobs of the program
     /// share a stored name (checked once per process), since the stored job
-    /// could not say which of them to run.
+    /// could not say which of them to run; with [`Error::Serialize`] when the
+    /// arguments do not serialize; and with [`Error::RoundTrip`], naming the
+    /// argument, when what they serialize into does not decode back (an
+    /// `f64::NAN` is stored as `null`), since the job could never run.
     pub fn into_new_job(self) -> Result<NewJob> {
         crate::job::registry::check_unique_names()?;
         let options = J::options();
         let args = serde_json::to_value(&self.args).map_err(|source| Error::Serialize {
             job: J::NAME,
             source,
+        })?;
+        // What cannot decode back would fail every attempt, silently until
+        // it runs: refuse it here. It costs one decode of the arguments from
+        // the value just built (see `Job::check_stored`).
+        J::check_stored(&args).map_err(|error| Error::RoundTrip {
+            job: J::NAME,
+            error,
         })?;
         Ok(NewJob {
             name: J::NAME.to_owned(),
@@ -144,5 +154,35 @@ impl<J: Job> Request<J> {
     /// Stores the job; returns its id once it is durable.
     pub async fn enqueue(self, jobs: &crate::Jobs) -> Result<JobId> {
         jobs.enqueue(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job written by hand, without `#[job]`: the default
+    /// `Job::check_stored` decodes the whole stored value.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Resize {
+        ratio: f64,
+    }
+
+    impl Job for Resize {
+        const NAME: &'static str = "resize";
+    }
+
+    #[test]
+    fn a_hand_written_job_whose_arguments_would_not_decode_back_is_refused() {
+        let error = Request::new(Resize { ratio: f64::NAN })
+            .into_new_job()
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::RoundTrip { job: "resize", .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("job `resize`"), "{error}");
+        let stored = Request::new(Resize { ratio: 2.0 }).into_new_job().unwrap();
+        assert_eq!(stored.args, serde_json::json!({ "ratio": 2.0 }));
     }
 }

@@ -4,15 +4,15 @@
 
 use super::clock::minus;
 use super::MemoryStore;
-use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo};
+use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo, StrandedJobs};
 use crate::recurring::RecurringRow;
 use crate::store::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobGetParams,
     JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams, JobRetryParams,
-    JobSignal, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
-    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreResult,
+    JobSignal, JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
+    LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreResult,
 };
 
 impl Store for MemoryStore {
@@ -65,6 +65,10 @@ impl Store for MemoryStore {
 
     async fn job_count(&self, _p: JobCountParams) -> StoreResult<Vec<QueueStateCount>> {
         Ok(self.lock().job_count())
+    }
+
+    async fn job_stranded(&self, p: JobStrandedParams) -> StoreResult<Vec<StrandedJobs>> {
+        Ok(self.with_state(|state, now| state.job_stranded(now, &p)))
     }
 
     async fn job_retry(&self, p: JobRetryParams) -> StoreResult<()> {

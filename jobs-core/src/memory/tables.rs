@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use super::clock::Clock;
+use super::clock::{minus, Clock};
 use super::index::Index;
 use crate::model::{
-    JobEvent, JobId, JobRow, JobState, QueueStateCount, ServerId, ServerInfo, Timestamp,
+    JobEvent, JobId, JobRow, JobState, QueueStateCount, ServerId, ServerInfo, StrandedJobs,
+    StrandedReason, Timestamp,
 };
 use crate::recurring::RecurringRow;
-use crate::store::{JobListParams, StoreError, StoreResult};
+use crate::store::{JobListParams, JobStrandedParams, StoreError, StoreResult};
 
 /// A job and its history.
 #[derive(Debug)]
@@ -138,5 +139,53 @@ impl Tables {
                 .then_with(|| order(a.state).cmp(&order(b.state)))
         });
         counts
+    }
+    /// Due jobs no live server can take, by queue and name. It walks the
+    /// due jobs of every queue (this store keeps no index by name), under
+    /// the lock: fine for the sizes this store is for.
+    pub(super) fn job_stranded(&self, now: Timestamp, p: &JobStrandedParams) -> Vec<StrandedJobs> {
+        let live_since = minus(now, p.live_within);
+        let live: Vec<&ServerInfo> = self
+            .servers
+            .values()
+            .filter(|server| server.heartbeat_at >= live_since)
+            .collect();
+        let mut groups: BTreeMap<(&str, &str), (i64, Timestamp)> = BTreeMap::new();
+        for (queue, waiting) in &self.index.waiting {
+            let served: Vec<&ServerInfo> = live
+                .iter()
+                .copied()
+                .filter(|server| server.queues.iter().any(|q| q == queue))
+                .collect();
+            for &(_, run_at, id) in waiting {
+                if run_at > now {
+                    continue;
+                }
+                let name = self.jobs[&id].row.name.as_str();
+                if served.iter().any(|s| s.job_names.iter().any(|n| n == name)) {
+                    continue;
+                }
+                let group = groups.entry((queue.as_str(), name)).or_insert((0, run_at));
+                group.0 += 1;
+                group.1 = group.1.min(run_at);
+            }
+        }
+        let mut stranded: Vec<StrandedJobs> = groups
+            .into_iter()
+            .map(|((queue, name), (count, oldest_due))| {
+                let served = live.iter().any(|s| s.queues.iter().any(|q| q == queue));
+                let reason = if served {
+                    StrandedReason::NoServerKnowsName
+                } else {
+                    StrandedReason::NoServerForQueue
+                };
+                StrandedJobs::new(queue.to_owned(), name.to_owned(), reason, count, oldest_due)
+            })
+            .collect();
+        stranded.sort_by(|a, b| {
+            (a.oldest_due, &a.queue, &a.name).cmp(&(b.oldest_due, &b.queue, &b.name))
+        });
+        stranded.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
+        stranded
     }
 }

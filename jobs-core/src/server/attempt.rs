@@ -16,7 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::outcome::{decide, Ended};
-use super::{Shared, StopReason, StopSignal};
+use super::{RunningAttempt, Shared, StopReason, StopSignal};
 use crate::job::{BoxError, Invocation, JobContext};
 use crate::model::{Claim, JobRow};
 use crate::store::{BoxFuture, JobCompletion, JobOutcome};
@@ -28,6 +28,7 @@ pub(super) async fn supervise(
     stop: Arc<StopSignal>,
     permit: OwnedSemaphorePermit,
 ) {
+    let _running = RunningAttempt::start(&shared.load);
     let claim = row.claim();
     let Some(registration) = shared.registry.get(&row.name) else {
         // Claims name only known jobs, so this is a registry race at most:

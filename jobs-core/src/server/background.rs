@@ -231,7 +231,7 @@ pub(crate) async fn progress_writer(shared: Arc<Shared>) {
 pub(crate) async fn heartbeat(shared: Arc<Shared>) {
     let every = shared.settings.heartbeat_interval;
     every_until_stopped(&shared, every, || async {
-        let info: ServerInfo = shared.info.clone();
+        let info: ServerInfo = shared.heartbeat_info();
         let beat = shared
             .own_writes
             .server_heartbeat(ServerHeartbeatParams::new(info));
@@ -302,13 +302,13 @@ pub(crate) async fn pruner(shared: Arc<Shared>) {
     let settings = &shared.settings;
     every_until_stopped(&shared, every, || async {
         loop {
-            let params = JobPruneParams::new(settings.retention);
+            let params = JobPruneParams::new(settings.retention).limit(settings.prune_batch);
             match timeout_call(settings.store_timeout, shared.store.job_prune(params)).await {
                 Ok(removed) => {
                     if removed > 0 {
                         tracing::debug!(server = %shared.id, removed, "pruned finished jobs");
                     }
-                    if removed < u64::from(MAINTENANCE_BATCH)
+                    if removed < u64::from(settings.prune_batch)
                         || shared.stop_background.is_cancelled()
                     {
                         return;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Registry, Server};
 use crate::error::Result;
 use crate::job::{registered_jobs, Resources};
-use crate::store::{DynStore, Retention};
+use crate::store::{DynStore, Retention, MAINTENANCE_BATCH};
 
 /// How many jobs a server may claim ahead of its free slots by default.
 const DEFAULT_PREFETCH: usize = 256;
@@ -68,7 +68,9 @@ pub(crate) struct Settings {
     pub(crate) rescue_interval: Duration,
     pub(crate) store_timeout: Duration,
     pub(crate) prune_interval: Duration,
+    pub(crate) prune_batch: u32,
     pub(crate) scheduler_interval: Duration,
+    pub(crate) stranded_report_interval: Duration,
     pub(crate) retention: Retention,
 }
 
@@ -87,7 +89,9 @@ impl Default for Settings {
             rescue_interval: Duration::from_secs(15),
             store_timeout: Duration::from_secs(30),
             prune_interval: Duration::from_secs(60),
+            prune_batch: MAINTENANCE_BATCH,
             scheduler_interval: Duration::from_secs(1),
+            stranded_report_interval: Duration::from_secs(60),
             retention: Retention::default(),
         }
     }
@@ -156,7 +160,8 @@ impl ServerBuilder {
     /// never wait for the store. Servers running jobs longer than that (or
     /// just back from idling) claim only what their free slots can start,
     /// leaving the rest to other servers. A job claimed ahead is
-    /// `processing` (its lease renewed) from its claim, is cancelled without
+    /// `processing` (its lease renewed) from its claim (heartbeats count it
+    /// apart from running jobs: see `Jobs::server_summary`), is cancelled without
     /// running if a user cancels it meanwhile, and is handed back without
     /// spending an attempt if the server shuts down before starting it; if
     /// the server dies, it is rescued like a running job, its attempt spent.
@@ -276,7 +281,7 @@ impl ServerBuilder {
 
     /// How long finished jobs are kept, by how they ended (defaults: succeeded
     /// 24 h, deleted or cancelled 24 h, failed 7 days). Pruned in bounded
-    /// batches every minute.
+    /// batches every [`prune_interval`](ServerBuilder::prune_interval).
     ///
     /// ```
     /// # use jobs_core as jobs;
@@ -289,6 +294,72 @@ impl ServerBuilder {
     /// ```
     pub fn retention(mut self, retention: Retention) -> Self {
         self.settings.retention = retention;
+        self
+    }
+
+    /// How often finished jobs past their [`retention`](ServerBuilder::retention)
+    /// are removed (default 60 s; must be longer than zero). Each pass
+    /// removes them in batches of [`prune_batch`](ServerBuilder::prune_batch)
+    /// until a batch comes back short, so a shorter interval makes smaller
+    /// passes, not more work.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use std::time::Duration;
+    /// use jobs::{MemoryStore, Retention, Server};
+    ///
+    /// // A test that checks retention without waiting a minute.
+    /// let builder = Server::builder(MemoryStore::new())
+    ///     .retention(Retention::default().succeeded(Duration::from_secs(1)))
+    ///     .prune_interval(Duration::from_millis(200));
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_interval(mut self, interval: Duration) -> Self {
+        self.settings.prune_interval = interval;
+        self
+    }
+
+    /// The most finished jobs one prune call removes, with their history
+    /// (default [`MAINTENANCE_BATCH`], 1000; at least 1). Larger batches
+    /// catch up faster after a burst; smaller ones keep each delete's locks
+    /// and its share of the store's write load short.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// let builder = Server::builder(MemoryStore::new()).prune_batch(200);
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_batch(mut self, jobs: u32) -> Self {
+        self.settings.prune_batch = jobs;
+        self
+    }
+
+    /// How often the jobs no live server can take are reported (default
+    /// 60 s; must be longer than zero): due jobs in a queue no running
+    /// server serves, or whose name no running server of their queue
+    /// registers, which would otherwise wait forever without a sound. Each
+    /// report is a warning per queue and job name, naming them, saying how
+    /// many wait since when and what to do (the same list as
+    /// `Jobs::stranded`).
+    ///
+    /// Of the servers sharing a store only the oldest live one reports,
+    /// chosen from the server records with no lock or write, so the report
+    /// costs every server one read of the server records per interval and
+    /// the store one stranded-jobs query. The interval that counts is the
+    /// reporting server's. The first report comes one interval after the
+    /// start, once servers starting together have all sent a heartbeat.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use std::time::Duration;
+    /// use jobs::{MemoryStore, Server};
+    /// let builder = Server::builder(MemoryStore::new())
+    ///     .stranded_report_interval(Duration::from_secs(15 * 60));
+    /// # let _ = builder;
+    /// ```
+    pub fn stranded_report_interval(mut self, interval: Duration) -> Self {
+        self.settings.stranded_report_interval = interval;
         self
     }
 

@@ -144,6 +144,10 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
             }
         }
 
+        // For the heartbeat: what waits claimed ahead while the loop waits.
+        let claimed_ahead = &shared.load.claimed_ahead;
+        claimed_ahead.store(ahead.len(), Ordering::Relaxed);
+
         // What can happen next: the claim returns; a slot frees up (for a
         // job claimed ahead, or for a claim when none is in flight); the wait
         // ends; shutdown.
@@ -220,6 +224,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     for row in ahead {
         hand_back(&shared, &row, "the server shut down before the job started");
     }
+    shared.load.claimed_ahead.store(0, Ordering::Relaxed);
 }
 
 /// The next claim in flight to return (never, when none is in flight).

@@ -6,8 +6,9 @@
 //! writing heartbeats). The machinery lives in private submodules:
 //! `builder` (the settings and the start), `fetch` (the fetch loop),
 //! `attempt` (the supervisor of one attempt),
-//! `outcome` (what an attempt's end means for the job) and `background` (the
-//! completer and the periodic loops).
+//! `outcome` (what an attempt's end means for the job), `background` (the
+//! completer and the periodic loops) and `report` (the warning about jobs no
+//! live server can take).
 //!
 //! # Intervals and the recovery bound
 //!
@@ -16,10 +17,13 @@
 //! | `lease` | 30 s | how long a claim stays valid without renewal |
 //! | `lease_renewal_interval` | `lease / 3` | how often running jobs' leases are extended and cancels learnt of (at once on the store's cancel wake-up; a failed renewal is retried sooner) |
 //! | `rescue_interval` | 15 s | how often expired leases are looked for |
-//! | `heartbeat_interval` | 10 s | how often the server record is refreshed |
+//! | `heartbeat_interval` | 10 s | how often the server record (with the jobs it runs and holds claimed ahead) is refreshed |
 //! | `prefetch` | 256 | the most jobs claimed ahead of free slots, while jobs finish faster than a claim's round trip |
 //! | `poll_interval` | 500 ms | the longest an idle server waits before looking for work |
 //! | `scheduler_interval` | 1 s | how often due recurring jobs are fired |
+//! | `prune_interval` | 60 s | how often finished jobs past their retention are removed |
+//! | `prune_batch` | 1000 | the most jobs one prune call removes; a pass calls again while calls come back full |
+//! | `stranded_report_interval` | 60 s | how often the oldest live server warns about due jobs no live server can take |
 //! | `shutdown_timeout` | 30 s | how long shutdown lets running jobs finish |
 //! | `cancel_grace` | 5 s | how long a cancelled job may take to stop before it is aborted |
 //!
@@ -46,9 +50,11 @@ mod background;
 mod builder;
 mod fetch;
 mod outcome;
+mod report;
 mod watchdog;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,6 +103,15 @@ impl Registry {
                 "the lease renewal interval ({renewal:?}) must be above zero and under half the lease ({:?})",
                 settings.lease
             ));
+        }
+        if settings.prune_interval.is_zero() {
+            problems.push("the prune interval must be longer than zero".to_owned());
+        }
+        if settings.prune_batch == 0 {
+            problems.push("the prune batch must be at least 1 job".to_owned());
+        }
+        if settings.stranded_report_interval.is_zero() {
+            problems.push("the stranded-jobs report interval must be longer than zero".to_owned());
         }
         let registrations: Vec<&'static JobRegistration> = registrations.collect();
         problems.extend(duplicate_names(registrations.iter().copied()));
@@ -212,6 +227,32 @@ pub(crate) struct Running {
     pub(crate) context: Option<crate::job::JobContext>,
 }
 
+/// What a server holds, as its heartbeats report it: attempts running, and
+/// jobs claimed ahead waiting for a slot (both `processing` in the store).
+/// Kept in memory, one atomic add per attempt and one store per turn of the
+/// fetch loop; only the heartbeat writes them to the store.
+#[derive(Debug, Default)]
+pub(crate) struct Load {
+    pub(crate) running: AtomicUsize,
+    pub(crate) claimed_ahead: AtomicUsize,
+}
+
+/// Counts one attempt as running until dropped.
+pub(crate) struct RunningAttempt<'a>(&'a Load);
+
+impl<'a> RunningAttempt<'a> {
+    pub(crate) fn start(load: &'a Load) -> Self {
+        load.running.fetch_add(1, Ordering::Relaxed);
+        Self(load)
+    }
+}
+
+impl Drop for RunningAttempt<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What every task of one server shares.
 pub(crate) struct Shared {
     pub(crate) id: ServerId,
@@ -237,6 +278,7 @@ pub(crate) struct Shared {
     pub(crate) stop_completer: CancellationToken,
     pub(crate) stop_background: CancellationToken,
     pub(crate) info: ServerInfo,
+    pub(crate) load: Load,
 }
 
 /// Whether the server's own writes reached the store lately: the rescuer
@@ -293,6 +335,15 @@ impl Shared {
         // A panic while holding this lock cannot leave the map inconsistent
         // (every critical section is a single insert, remove or read).
         self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The server record for a heartbeat: what it is, and what it holds now.
+    pub(crate) fn heartbeat_info(&self) -> ServerInfo {
+        let count = |n: &AtomicUsize| u32::try_from(n.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        self.info
+            .clone()
+            .running(count(&self.load.running))
+            .claimed_ahead(count(&self.load.claimed_ahead))
     }
 }
 
@@ -483,6 +534,7 @@ impl Server {
             stop_completer: CancellationToken::new(),
             stop_background: CancellationToken::new(),
             info,
+            load: Load::default(),
         });
         tracing::info!(server = %id, queues = ?shared.settings.queues, concurrency = shared.settings.concurrency, jobs = shared.names.len(), own_thread = keeper.thread.is_some(), "job server started");
         let own = &keeper.handle;
@@ -497,6 +549,7 @@ impl Server {
                 tokio::spawn(background::pruner(shared.clone())),
                 tokio::spawn(background::scheduler(shared.clone())),
                 tokio::spawn(background::progress_writer(shared.clone())),
+                tokio::spawn(report::reporter(shared.clone())),
             ],
             keeper,
         };

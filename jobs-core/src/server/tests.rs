@@ -758,6 +758,80 @@ fn invalid_settings_are_an_error_at_start() {
     assert!(error.contains("at least one queue"), "{error}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn invalid_maintenance_settings_are_an_error_at_start() {
+    let error = Server::builder(MemoryStore::new())
+        .prune_interval(Duration::ZERO)
+        .prune_batch(0)
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the prune interval must be longer than zero"),
+        "{error}"
+    );
+    assert!(
+        error.contains("the prune batch must be at least 1 job"),
+        "{error}"
+    );
+}
+
+/// Records how many jobs the store held before each `job_prune` call.
+#[derive(Clone)]
+struct PruneWatch {
+    store: MemoryStore,
+    before: std::sync::Arc<Mutex<Vec<i64>>>,
+}
+
+impl crate::store::StoreLayer for PruneWatch {
+    async fn around<T, F>(&self, operation: crate::store::StoreOperation, call: F) -> StoreResult<T>
+    where
+        F: std::future::Future<Output = StoreResult<T>> + Send,
+    {
+        if operation == crate::store::StoreOperation::JobPrune {
+            let counts = Store::job_count(&self.store, crate::store::JobCountParams::new());
+            let total = counts.await.unwrap().iter().map(|c| c.count).sum();
+            self.before.lock().unwrap().push(total);
+        }
+        call.await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pruner_runs_at_its_interval_in_batches_of_its_size() {
+    let (store, jobs) = setup().await;
+    let watch = PruneWatch {
+        store: store.clone(),
+        before: Default::default(),
+    };
+    let server = Server::builder(Layered::new(store.clone(), watch.clone()))
+        .retention(crate::store::Retention::default().succeeded(Duration::from_secs(1)))
+        .prune_interval(Duration::from_secs(5))
+        .prune_batch(2)
+        .start()
+        .await
+        .unwrap();
+    let requests = (0..5).map(|n| Request::new(Succeeds { n }));
+    let ids = jobs.enqueue_many(requests).await.unwrap();
+    for &id in &ids {
+        wait_for(&jobs, id, JobState::Succeeded).await;
+    }
+    // Well before the default minute, a pass at the set interval has
+    // removed them all.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    for id in ids {
+        assert!(jobs.get(id).await.unwrap().is_none(), "job {id} was pruned");
+    }
+    server.shutdown().await;
+    // One pass of calls back to back, two jobs each until one comes back short.
+    let before = watch.before.lock().unwrap().clone();
+    assert!(
+        before.windows(4).any(|w| w == [5, 3, 1, 0]),
+        "jobs held before each prune call: {before:?}"
+    );
+}
+
 // Claiming ahead of free slots. The claims of these stores take 5 ms (of
 // paused time): the round trip that decides how many jobs are worth claiming
 // ahead.
@@ -889,6 +963,48 @@ async fn short_jobs_are_claimed_ahead_and_handed_back_unstarted_at_shutdown() {
         );
     }
     assert_eq!(detail(&jobs, blocker).await.job.state, JobState::Enqueued);
+}
+
+/// With jobs claimed ahead, `processing` counts them with the running ones;
+/// the heartbeat tells the two apart.
+#[tokio::test(start_paused = true)]
+async fn heartbeats_tell_running_jobs_from_jobs_claimed_ahead() {
+    let (store, jobs) = setup().await;
+    let server = Server::builder(slow_claims(&store))
+        .concurrency(1)
+        .heartbeat_interval(Duration::from_secs(1))
+        .shutdown_timeout(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    // As in the hand-back test: one job holds the only slot, five wait
+    // claimed ahead of it.
+    let later = Duration::from_secs(1);
+    quick_backlog(&jobs, later).await;
+    let blocker = jobs
+        .enqueue(Request::new(Hangs { n: 0 }).delay(later))
+        .await
+        .unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..5 {
+        let request = Request::new(Succeeds { n: 0 }).delay(later);
+        waiting.push(jobs.enqueue(request).await.unwrap());
+    }
+    wait_for(&jobs, blocker, JobState::Processing).await;
+    for &id in &waiting {
+        wait_for(&jobs, id, JobState::Processing).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(processing(&jobs).await, 6);
+    let servers = jobs.servers().await.unwrap();
+    let info = servers.iter().find(|s| s.id == server.id()).unwrap();
+    assert_eq!((info.running, info.claimed_ahead), (1, 5), "{info:?}");
+    let summary = jobs.server_summary().await.unwrap();
+    assert_eq!(
+        (summary.running, summary.claimed_ahead, summary.concurrency),
+        (1, 5, 1)
+    );
+    server.shutdown().await;
 }
 
 static CANCELLED_RUNS: AtomicU32 = AtomicU32::new(0);

@@ -22,7 +22,7 @@ pub(crate) use crate::error::{StoreError, StoreErrorKind, StoreResult};
 pub use params::*;
 pub use signal::JobSignal;
 
-use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo};
+use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo, StrandedJobs};
 use crate::recurring::RecurringRow;
 
 /// A boxed, sendable future: what the object-safe [`DynStore`] returns.
@@ -92,6 +92,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         p: JobCountParams,
     ) -> impl Future<Output = StoreResult<Vec<QueueStateCount>>> + Send;
+
+    /// The due jobs no live server can take, by queue and name (see
+    /// [`JobStrandedParams`]). Its cost grows with the number of distinct
+    /// queue and name pairs waiting and with the jobs it counts, not with
+    /// the jobs that can run.
+    fn job_stranded(
+        &self,
+        p: JobStrandedParams,
+    ) -> impl Future<Output = StoreResult<Vec<StrandedJobs>>> + Send;
 
     /// Retry a `failed`, `cancelled` or `deleted` job by hand. `NotFound`, or
     /// `Conflict` in any other state.
@@ -268,6 +277,7 @@ macro_rules! store_operations {
             JobGet => job_get(JobGetParams) -> Option<JobDetail>;
             JobList => job_list(JobListParams) -> Vec<JobRow>;
             JobCount => job_count(JobCountParams) -> Vec<QueueStateCount>;
+            JobStranded => job_stranded(JobStrandedParams) -> Vec<StrandedJobs>;
             JobRetry => job_retry(JobRetryParams) -> ();
             JobCancel => job_cancel(JobCancelParams) -> CancelOutcome;
             JobDelete => job_delete(JobDeleteParams) -> ();

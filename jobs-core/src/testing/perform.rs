@@ -157,7 +157,8 @@ impl Perform {
     /// registered job's function on them once.
     ///
     /// Fails before running the job when the arguments do not serialize or do
-    /// not read back, when no `#[job]` is registered under `J::NAME`, or when
+    /// not read back (the error an enqueue returns, `Error::RoundTrip`, for
+    /// what JSON cannot keep), when no `#[job]` is registered under `J::NAME`, or when
     /// the job takes a `State<T>` this `Perform` was not given.
     pub async fn run<J: Job>(&self, request: Request<J>) -> Result<Performed> {
         let job = request.into_new_job()?;

@@ -1,10 +1,12 @@
 //! What clients and dashboards do to jobs: read one with its history, list
-//! and count them, retry, cancel and delete one, and prune finished ones.
+//! and count them, find the stranded ones, retry, cancel and delete one, and
+//! prune finished ones.
 
 use jobs_core::{
     CancelOutcome, JobCancelParams, JobCountParams, JobDeleteParams, JobDetail, JobEvent,
-    JobGetParams, JobListParams, JobPruneParams, JobRetryParams, JobRow, JobState, QueueStateCount,
-    ServerId, StoreError, StoreResult, Timestamp,
+    JobGetParams, JobListParams, JobPruneParams, JobRetryParams, JobRow, JobState,
+    JobStrandedParams, QueueStateCount, ServerId, StoreError, StoreResult, StrandedJobs,
+    StrandedReason, Timestamp,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -22,6 +24,7 @@ pub(crate) struct Statements {
     /// Indexed by [`list_variant`].
     list: [String; 6],
     count: String,
+    stranded: String,
     retry: String,
     cancel: String,
     delete: String,
@@ -35,6 +38,7 @@ impl Statements {
             get: get_sql(s),
             list: std::array::from_fn(|variant| list_sql(s, variant)),
             count: count_sql(s),
+            stranded: stranded_sql(s),
             retry: retry_sql(s),
             cancel: cancel_sql(s),
             delete: delete_sql(s),
@@ -230,6 +234,86 @@ pub(crate) async fn count(
             .then_with(|| order(a.state).cmp(&order(b.state)))
     });
     Ok(counts)
+}
+
+// ---- stranded
+
+/// $1 the age in µs within which a server's heartbeat makes it live, $2 the
+/// most groups. Reads `jobs_waiting_name_idx` (migration 0005) alone:
+/// `pairs` skips through it from one distinct (queue, name) of the waiting
+/// jobs to the next, one probe each, however many jobs each pair has;
+/// `stranded` keeps the pairs no live server can take, with the first run
+/// time of each (one probe); only the `$2` longest waiting of those, if
+/// due, have their due jobs counted (an index-only range scan each). So
+/// jobs that can run cost nothing here, a million of them included. Ties
+/// are ordered bytewise, as `MemoryStore` orders them.
+fn stranded_sql(s: &str) -> String {
+    let waiting = "j.state IN ('enqueued', 'scheduled')";
+    format!(
+        "WITH RECURSIVE pairs AS (
+            (SELECT j.queue, j.name FROM {s}.jobs j
+             WHERE {waiting}
+             ORDER BY j.queue, j.name LIMIT 1)
+            UNION ALL
+            SELECT next.queue, next.name FROM pairs p CROSS JOIN LATERAL (
+                SELECT j.queue, j.name FROM {s}.jobs j
+                WHERE {waiting} AND (j.queue, j.name) > (p.queue, p.name)
+                ORDER BY j.queue, j.name LIMIT 1
+            ) next
+        ), live AS (
+            SELECT queues, job_names FROM {s}.servers
+            WHERE heartbeat_at >= now() - $1 * interval '1 microsecond'
+        ), stranded AS (
+            SELECT p.queue, p.name,
+                   NOT EXISTS (SELECT 1 FROM live WHERE p.queue = ANY (live.queues))
+                       AS no_server_for_queue,
+                   (SELECT min(j.run_at) FROM {s}.jobs j
+                    WHERE {waiting} AND j.queue = p.queue AND j.name = p.name) AS oldest
+            FROM pairs p
+            WHERE NOT EXISTS (SELECT 1 FROM live
+                              WHERE p.queue = ANY (live.queues) AND p.name = ANY (live.job_names))
+        ), top AS (
+            SELECT * FROM stranded WHERE oldest <= now()
+            ORDER BY oldest, queue COLLATE \"C\", name COLLATE \"C\"
+            LIMIT $2
+        )
+        SELECT t.queue, t.name, t.no_server_for_queue, t.oldest, due.n
+        FROM top t CROSS JOIN LATERAL (
+            SELECT count(*)::bigint AS n FROM {s}.jobs j
+            WHERE {waiting} AND j.queue = t.queue AND j.name = t.name AND j.run_at <= now()
+        ) due
+        ORDER BY t.oldest, t.queue COLLATE \"C\", t.name COLLATE \"C\""
+    )
+}
+
+pub(crate) async fn stranded(
+    db: &Db,
+    sql: &Statements,
+    p: JobStrandedParams,
+) -> StoreResult<Vec<StrandedJobs>> {
+    let rows = sqlx::query(&sql.stranded)
+        .bind(micros(p.live_within))
+        .bind(i64::from(p.limit))
+        .fetch_all(db.pool())
+        .await
+        .map_err(|e| store_error("finding stranded jobs", e))?;
+    rows.iter()
+        .map(|row| {
+            let reason = if row.try_get::<bool, _>("no_server_for_queue")? {
+                StrandedReason::NoServerForQueue
+            } else {
+                StrandedReason::NoServerKnowsName
+            };
+            Ok(StrandedJobs::new(
+                row.try_get("queue")?,
+                row.try_get("name")?,
+                reason,
+                row.try_get("n")?,
+                row.try_get("oldest")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store_error("reading stranded jobs", e))
 }
 
 // ---- retry

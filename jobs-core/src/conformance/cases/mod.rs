@@ -21,6 +21,7 @@ pub mod recurring;
 pub mod recurring_fire;
 pub mod servers;
 pub mod signals;
+pub mod stranded;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

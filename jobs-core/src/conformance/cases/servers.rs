@@ -111,3 +111,41 @@ pub async fn server_heartbeat_list_remove<S: Store>(store: S) {
     assert_eq!(remove(Some(s2), HOUR).await, 1);
     assert!(list_ids().await.is_empty());
 }
+
+/// A heartbeat stores what the server holds, attempts running and jobs
+/// claimed ahead, and the next heartbeat replaces both.
+pub async fn server_heartbeat_keeps_running_and_claimed_ahead<S: Store>(store: S) {
+    let list = || async {
+        store
+            .server_list(ServerListParams::new())
+            .await
+            .expect("server_list failed")
+    };
+    let beat = |info: ServerInfo| {
+        let store = &store;
+        async move {
+            store
+                .server_heartbeat(ServerHeartbeatParams::new(info))
+                .await
+                .expect("server_heartbeat failed")
+        }
+    };
+    let base = whole_second(Utc::now());
+    let (busy, idle) = (ServerId::new(), ServerId::new());
+    beat(server_info(busy, base, 16).running(16).claimed_ahead(40)).await;
+    beat(server_info(idle, base, 8)).await;
+    let held = |servers: &[ServerInfo], id: ServerId| {
+        let server = servers.iter().find(|s| s.id == id).expect("listed");
+        (server.running, server.claimed_ahead)
+    };
+    let servers = list().await;
+    assert_eq!(held(&servers, busy), (16, 40), "the figures round-trip");
+    assert_eq!(held(&servers, idle), (0, 0), "none unless given");
+
+    beat(server_info(busy, base, 16).running(3)).await;
+    assert_eq!(
+        held(&list().await, busy),
+        (3, 0),
+        "a heartbeat replaces both figures"
+    );
+}

@@ -255,6 +255,51 @@ impl JobCountParams {
     }
 }
 
+/// List the due jobs no live server can take, grouped by queue and name:
+/// jobs `enqueued`, or `scheduled` whose time has come, that are in a queue
+/// no live server serves, or whose name no live server serving their queue
+/// registers. Live servers are those whose latest heartbeat is at most
+/// `live_within` old, on the store's clock. At most `limit` groups, the
+/// longest waiting first (oldest due time, then queue, then name).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobStrandedParams {
+    /// Servers silent for longer than this are not live (default 100 s:
+    /// ten heartbeats of a server with the default heartbeat interval, the
+    /// age past which servers remove a silent server's record).
+    pub live_within: Duration,
+    /// At most this many groups (default 100).
+    pub limit: u32,
+}
+
+impl Default for JobStrandedParams {
+    fn default() -> Self {
+        Self {
+            live_within: Duration::from_secs(100),
+            limit: 100,
+        }
+    }
+}
+
+impl JobStrandedParams {
+    /// The first 100 groups, with servers live for 100 s after a heartbeat.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Servers silent for longer than this are not live.
+    pub fn live_within(mut self, age: Duration) -> Self {
+        self.live_within = age;
+        self
+    }
+
+    /// At most this many groups.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
 /// Run a finished job again (`failed`, `cancelled` or `deleted`): it becomes
 /// `enqueued` with its attempts reset. Its history is kept.
 #[derive(Debug, Clone)]
