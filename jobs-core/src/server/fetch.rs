@@ -265,6 +265,10 @@ fn claim(shared: &Arc<Shared>, limit: usize) -> ClaimCall {
 fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque<JobRow>) {
     {
         let mut running = shared.running();
+        if running.is_empty() && !rows.is_empty() {
+            // The watchdog sleeps while nothing runs.
+            shared.deadlines.notify_one();
+        }
         for row in &rows {
             running.insert(
                 row.id,

@@ -263,7 +263,8 @@ pub(crate) struct Shared {
     pub(crate) own_writes: Arc<dyn DynStore>,
     /// What the server's own writes saw of the store lately.
     pub(crate) health: Mutex<StoreHealth>,
-    /// Raised when an attempt with a timeout starts, for the watchdog.
+    /// Raised for the watchdog when an attempt with a timeout starts, and
+    /// when jobs are claimed while none were held.
     pub(crate) deadlines: tokio::sync::Notify,
     pub(crate) settings: Settings,
     pub(crate) registry: Registry,

@@ -1142,3 +1142,65 @@ fn jobs_that_block_every_worker_keep_their_leases_are_reported_stuck_and_time_ou
     app.block_on(blocked.shutdown());
     other.block_on(rescuer.shutdown());
 }
+
+static CANCELLED_BLOCKING_STARTS: AtomicU32 = AtomicU32::new(0);
+
+/// Blocks its thread, with no timeout.
+#[jobs_macros::job(
+    crate = "crate",
+    name = "test_blocks_without_timeout",
+    queue = "test_blocking_cancel",
+    max_attempts = 1
+)]
+async fn blocks_without_timeout(n: u32) -> Result<(), BoxError> {
+    let _ = n;
+    CANCELLED_BLOCKING_STARTS.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(2500));
+    Ok(())
+}
+
+#[test]
+fn a_cancelled_job_that_blocks_is_reported_stuck_and_keeps_the_outcome_it_returns() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let app = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let other = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = other
+        .block_on(BlocksWithoutTimeout::enqueue(&jobs, 0))
+        .unwrap();
+    let server = app
+        .block_on(
+            Server::builder(store.clone())
+                .queues(["test_blocking_cancel"])
+                .cancel_grace(Duration::from_millis(100))
+                .start(),
+        )
+        .unwrap();
+    eventually("the job started", || {
+        CANCELLED_BLOCKING_STARTS.load(Ordering::SeqCst) == 1
+    });
+    other.block_on(jobs.cancel(id)).unwrap();
+    let get = |id| other.block_on(jobs.get(id)).unwrap().unwrap();
+    eventually("the job is reported stuck while it blocks", || {
+        get(id).job.stuck_since.is_some()
+    });
+    assert!(
+        get(id).history.iter().any(|e| e
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("stuck: a user cancelled it"))),
+        "{:?}",
+        get(id).history
+    );
+    // It did its work and returned: a cancel it never saw does not undo that.
+    eventually("the job ends", || get(id).job.state == JobState::Succeeded);
+    assert_eq!(CANCELLED_BLOCKING_STARTS.load(Ordering::SeqCst), 1);
+    app.block_on(server.shutdown());
+}

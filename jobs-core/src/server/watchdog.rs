@@ -23,6 +23,10 @@ use crate::store::LeaseReportStuckParams;
 /// the end of the grace period, when its thread lets it.
 const STUCK_MARGIN: Duration = Duration::from_secs(1);
 
+/// How often the watchdog looks at running attempts with no deadline near:
+/// a stop that is not a timeout (a user's cancel, shutdown) does not wake it.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
+
 pub(crate) async fn watchdog(shared: Arc<Shared>) {
     let grace = shared.settings.cancel_grace + STUCK_MARGIN;
     loop {
@@ -52,6 +56,8 @@ async fn check(shared: &Shared, grace: Duration) -> Option<Instant> {
         if watch.ended || watch.stuck {
             continue;
         }
+        let again = now + LOOK_AGAIN;
+        next = Some(next.map_or(again, |n| n.min(again)));
         if let Some(deadline) = watch.deadline {
             if watch.stopped_at.is_none() {
                 if deadline <= now {
