@@ -77,8 +77,9 @@ pub(super) async fn supervise(
     } else {
         tracing::debug!("job started");
         if let Some(limit) = options.timeout {
+            // No wake-up per job: the watchdog looks at least every second
+            // while jobs run, and the job's own timer stops it when it yields.
             stop.watch().deadline = Some(started + limit);
-            shared.deadlines.notify_one();
         }
         let ended = run_attempt(
             (registration.run)(invocation),

@@ -267,7 +267,7 @@ fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque
         let mut running = shared.running();
         if running.is_empty() && !rows.is_empty() {
             // The watchdog sleeps while nothing runs.
-            shared.deadlines.notify_one();
+            shared.wake_watchdog.notify_one();
         }
         for row in &rows {
             running.insert(

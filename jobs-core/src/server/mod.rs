@@ -263,9 +263,9 @@ pub(crate) struct Shared {
     pub(crate) own_writes: Arc<dyn DynStore>,
     /// What the server's own writes saw of the store lately.
     pub(crate) health: Mutex<StoreHealth>,
-    /// Raised for the watchdog when an attempt with a timeout starts, and
-    /// when jobs are claimed while none were held.
-    pub(crate) deadlines: tokio::sync::Notify,
+    /// Wakes the watchdog, which sleeps while nothing runs, when jobs are
+    /// claimed while none were held.
+    pub(crate) wake_watchdog: tokio::sync::Notify,
     pub(crate) settings: Settings,
     pub(crate) registry: Registry,
     pub(crate) names: Vec<String>,
@@ -522,7 +522,7 @@ impl Server {
             store,
             own_writes,
             health: Mutex::new(StoreHealth::default()),
-            deadlines: tokio::sync::Notify::new(),
+            wake_watchdog: tokio::sync::Notify::new(),
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             finished: std::sync::atomic::AtomicU64::new(0),
             settings,

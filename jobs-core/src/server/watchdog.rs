@@ -39,7 +39,7 @@ pub(crate) async fn watchdog(shared: Arc<Shared>) {
         };
         tokio::select! {
             _ = until => {}
-            _ = shared.deadlines.notified() => {}
+            _ = shared.wake_watchdog.notified() => {}
             _ = shared.stop_background.cancelled() => return,
         }
     }
