@@ -122,7 +122,13 @@ pub(super) async fn supervise(
             error.push_str(&note);
         }
     }
-    report(&shared, claim, outcome, permit);
+    let about = About {
+        name: &row.name,
+        queue: &row.queue,
+        attempt: row.attempt,
+        max_attempts: row.max_attempts,
+    };
+    report(&shared, claim, &about, outcome, permit);
 }
 
 /// Runs an attempt's future to its end: it returns, panics, or is asked to
@@ -163,18 +169,19 @@ async fn run_attempt(
 fn report(
     shared: &Shared,
     claim: Claim,
+    about: &About<'_>,
     outcome: Option<JobOutcome>,
     permit: OwnedSemaphorePermit,
 ) {
     match outcome {
         None => {
-            tracing::warn!("the job's lease was lost (rescued by another server or cancelled); its result is discarded");
+            tracing::warn!(job = %claim.job_id, name = about.name, queue = about.queue, attempt = about.attempt, "the lease of job {} ({}) was lost (rescued by another server or cancelled); its result is discarded", claim.job_id, about.name);
             shared.running().remove(&claim.job_id);
             shared.finished.fetch_add(1, Ordering::Relaxed);
             drop(permit);
         }
         Some(outcome) => {
-            log_outcome(&outcome);
+            log_outcome(claim, about, &outcome);
             finish(shared, JobCompletion::new(claim, outcome), permit);
         }
     }
@@ -192,16 +199,39 @@ fn finish(shared: &Shared, completion: JobCompletion, permit: OwnedSemaphorePerm
     drop(permit);
 }
 
-fn log_outcome(outcome: &JobOutcome) {
+/// What the events about an attempt's end say of its job, in fields of
+/// their own: the per-job span is at INFO, and a `warn` filter drops it.
+struct About<'a> {
+    name: &'a str,
+    queue: &'a str,
+    attempt: i32,
+    max_attempts: i32,
+}
+
+/// Logs how an attempt ended. A failure that needs a person (failed for
+/// good) is a warning; a retry, a snooze, a cancel and a hand-back are
+/// routine, at INFO or DEBUG.
+fn log_outcome(claim: Claim, about: &About<'_>, outcome: &JobOutcome) {
+    let (job, name, queue, attempt) = (claim.job_id, about.name, about.queue, about.attempt);
     match outcome {
-        JobOutcome::Succeeded => tracing::debug!("job succeeded"),
-        JobOutcome::Retry { error, after } => {
-            tracing::warn!(%error, retry_in = ?after, "job failed; it will be retried")
+        JobOutcome::Succeeded => {
+            tracing::debug!(%job, name, queue, attempt, "job succeeded")
         }
-        JobOutcome::Failed { error } => tracing::warn!(%error, "job failed for good"),
-        JobOutcome::Snooze { after } => tracing::debug!(?after, "job snoozed"),
-        JobOutcome::Cancelled { reason } => tracing::info!(%reason, "job cancelled"),
-        JobOutcome::Released { reason } => tracing::info!(%reason, "job handed back"),
+        JobOutcome::Retry { error, after } => {
+            tracing::info!(%job, name, queue, attempt, max_attempts = about.max_attempts, %error, retry_in = ?after, "job failed; it will be retried")
+        }
+        JobOutcome::Failed { error } => {
+            tracing::warn!(%job, name, queue, attempt, max_attempts = about.max_attempts, %error, "job {job} ({name}) failed for good")
+        }
+        JobOutcome::Snooze { after } => {
+            tracing::debug!(%job, name, queue, attempt, ?after, "job snoozed")
+        }
+        JobOutcome::Cancelled { reason } => {
+            tracing::info!(%job, name, queue, attempt, %reason, "job cancelled")
+        }
+        JobOutcome::Released { reason } => {
+            tracing::info!(%job, name, queue, attempt, %reason, "job handed back")
+        }
     }
 }
 

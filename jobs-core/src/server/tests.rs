@@ -1204,3 +1204,60 @@ fn a_cancelled_job_that_blocks_is_reported_stuck_and_keeps_the_outcome_it_return
     assert_eq!(CANCELLED_BLOCKING_STARTS.load(Ordering::SeqCst), 1);
     app.block_on(server.shutdown());
 }
+
+/// What a `fmt` subscriber writes, for assertions on log lines.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_a_warn_filter_a_job_failed_for_good_names_its_job_and_nothing_routine_shows() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let (store, jobs) = setup().await;
+    let id = jobs
+        .enqueue(Request::new(AlwaysFails { n: 0 }))
+        .await
+        .unwrap();
+    let server = Server::builder(store).start().await.unwrap();
+    wait_for(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let failed: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains("failed for good"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{text}");
+    for field in [
+        format!("job={id}"),
+        "name=\"test_always_fails\"".to_owned(),
+        "queue=\"default\"".to_owned(),
+        "attempt=3".to_owned(),
+        "boom on attempt 3".to_owned(),
+    ] {
+        assert!(
+            failed[0].contains(&field),
+            "{field} missing from {}",
+            failed[0]
+        );
+    }
+    // The two retries before it are routine: not at WARN.
+    assert!(!text.contains("will be retried"), "{text}");
+}
