@@ -920,19 +920,12 @@ async fn short_jobs_keep_two_claims_in_flight() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn short_jobs_are_claimed_ahead_and_handed_back_unstarted_at_shutdown() {
-    let (store, jobs) = setup().await;
-    let server = Server::builder(slow_claims(&store))
-        .concurrency(1)
-        .shutdown_timeout(Duration::from_secs(5))
-        .start()
-        .await
-        .unwrap();
-    // Runnable together after the backlog: the first holds the only slot
-    // until shutdown, the others wait claimed ahead.
+/// On a server of one slot: a job that holds the slot until shutdown, and
+/// five runnable with it that wait claimed ahead, all `processing`.
+async fn one_running_five_claimed_ahead(jobs: &Jobs) -> (crate::JobId, Vec<crate::JobId>) {
+    // Runnable together after the backlog, so that one claim takes them all.
     let later = Duration::from_secs(1);
-    quick_backlog(&jobs, later).await;
+    quick_backlog(jobs, later).await;
     let blocker = jobs
         .enqueue(Request::new(Hangs { n: 0 }).delay(later))
         .await
@@ -942,10 +935,23 @@ async fn short_jobs_are_claimed_ahead_and_handed_back_unstarted_at_shutdown() {
         let request = Request::new(Succeeds { n: 0 }).delay(later);
         waiting.push(jobs.enqueue(request).await.unwrap());
     }
-    wait_for(&jobs, blocker, JobState::Processing).await;
+    wait_for(jobs, blocker, JobState::Processing).await;
     for &id in &waiting {
-        wait_for(&jobs, id, JobState::Processing).await;
+        wait_for(jobs, id, JobState::Processing).await;
     }
+    (blocker, waiting)
+}
+
+#[tokio::test(start_paused = true)]
+async fn short_jobs_are_claimed_ahead_and_handed_back_unstarted_at_shutdown() {
+    let (store, jobs) = setup().await;
+    let server = Server::builder(slow_claims(&store))
+        .concurrency(1)
+        .shutdown_timeout(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let (blocker, waiting) = one_running_five_claimed_ahead(&jobs).await;
     // Their leases are renewed while they wait.
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(processing(&jobs).await, 6);
@@ -977,23 +983,7 @@ async fn heartbeats_tell_running_jobs_from_jobs_claimed_ahead() {
         .start()
         .await
         .unwrap();
-    // As in the hand-back test: one job holds the only slot, five wait
-    // claimed ahead of it.
-    let later = Duration::from_secs(1);
-    quick_backlog(&jobs, later).await;
-    let blocker = jobs
-        .enqueue(Request::new(Hangs { n: 0 }).delay(later))
-        .await
-        .unwrap();
-    let mut waiting = Vec::new();
-    for _ in 0..5 {
-        let request = Request::new(Succeeds { n: 0 }).delay(later);
-        waiting.push(jobs.enqueue(request).await.unwrap());
-    }
-    wait_for(&jobs, blocker, JobState::Processing).await;
-    for &id in &waiting {
-        wait_for(&jobs, id, JobState::Processing).await;
-    }
+    let (blocker, waiting) = one_running_five_claimed_ahead(&jobs).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(processing(&jobs).await, 6);
     let servers = jobs.servers().await.unwrap();
