@@ -983,7 +983,7 @@ async fn heartbeats_tell_running_jobs_from_jobs_claimed_ahead() {
         .start()
         .await
         .unwrap();
-    let (blocker, waiting) = one_running_five_claimed_ahead(&jobs).await;
+    one_running_five_claimed_ahead(&jobs).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(processing(&jobs).await, 6);
     let servers = jobs.servers().await.unwrap();
