@@ -155,10 +155,9 @@ impl Jobs {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .store
-            .job_insert_many(JobInsertManyParams::new(jobs))
-            .await?)
+        let store = &self.store;
+        let insert = |jobs| store.job_insert_many(JobInsertManyParams::new(jobs));
+        Ok(crate::telemetry::enqueue(jobs, insert).await?)
     }
 
     /// A job with its history of states, times and errors.

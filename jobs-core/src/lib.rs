@@ -17,6 +17,7 @@ mod server;
 #[cfg(any(test, feature = "conformance"))]
 mod slow;
 mod store;
+mod telemetry;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -36,7 +37,7 @@ pub use memory::MemoryStore;
 pub use model::{
     Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
     RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp,
-    UnknownState,
+    TraceContext, UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
@@ -73,4 +74,5 @@ pub mod __private {
         registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,
         JobRegistration, Jobs, Request, Requirement,
     };
+    pub use crate::telemetry::enqueue as traced_enqueue;
 }

@@ -175,6 +175,10 @@ pub struct NewJob {
     /// The delay between attempts, when the enqueue set one; `None` leaves
     /// it to the job type's options on the server that runs it.
     pub backoff: Option<Backoff>,
+    /// The trace context of the span that enqueued it, which its runs
+    /// continue. Set by the enqueue itself (with the `opentelemetry`
+    /// feature), not by the caller.
+    pub trace_context: Option<TraceContext>,
 }
 
 impl NewJob {
@@ -190,7 +194,44 @@ impl NewJob {
             recurring: None,
             timeout: None,
             backoff: None,
+            trace_context: None,
         }
+    }
+}
+
+/// The trace context of the span that enqueued a job, as a W3C Trace Context
+/// propagator writes it (`traceparent`, and `tracestate` when there is one),
+/// stored with the job so that each of its runs continues that trace, in any
+/// process. Written and read with the `opentelemetry` feature; without it
+/// jobs carry none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TraceContext(std::collections::BTreeMap<String, String>);
+
+impl TraceContext {
+    /// A context of these header fields (names lowercase).
+    pub fn new(fields: std::collections::BTreeMap<String, String>) -> Self {
+        Self(fields)
+    }
+
+    /// The value of a field (`traceparent`, say).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    /// Every field, by name.
+    pub fn fields(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// Sets a field.
+    pub fn insert(&mut self, field: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(field.into(), value.into());
+    }
+
+    /// Whether it has no field.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -279,6 +320,8 @@ pub struct JobRow {
     pub timeout: Option<Duration>,
     /// The backoff its enqueue set, if any (see [`NewJob::backoff`]).
     pub backoff: Option<Backoff>,
+    /// The trace context of its enqueue, if any (see [`NewJob::trace_context`]).
+    pub trace_context: Option<TraceContext>,
 }
 
 impl JobRow {
@@ -316,6 +359,7 @@ impl JobRow {
             stuck_since: None,
             timeout: None,
             backoff: None,
+            trace_context: None,
         }
     }
 

@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "stranded_index_server_counts",
         sql: include_str!("../migrations/0006_stranded_index_server_counts.sql"),
     },
+    Migration {
+        version: 7,
+        name: "trace_context",
+        sql: include_str!("../migrations/0007_trace_context.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -278,6 +283,7 @@ mod tests {
         (4, "0d6989ee58747d33"),
         (5, "b1f571ad1e7102c1"),
         (6, "958ee68efbc821f5"),
+        (7, "37bbfde034e4995a"),
     ];
 
     #[test]

@@ -15,13 +15,14 @@
 
 use std::time::Duration;
 
-use jobs_core::{Backoff, StoreError, StoreErrorKind, StoreResult};
+use jobs_core::{Backoff, StoreError, StoreErrorKind, StoreResult, TraceContext};
 use serde_json::{json, Value};
 
 /// The columns of a job, in the order `jobs::job_row` reads them.
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
-     cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at";
+     cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at, \
+     trace_context";
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {
@@ -119,6 +120,18 @@ pub(crate) fn backoff_json(backoff: Option<Backoff>) -> StoreResult<Option<Strin
 }
 
 /// The backoff stored by [`backoff_json`].
+/// A trace context as the JSON text of the `trace_context` column.
+pub(crate) fn trace_context_json(context: &TraceContext) -> String {
+    // A map of strings always serializes.
+    serde_json::to_string(context).unwrap_or_default()
+}
+
+/// A stored trace context; one that is not an object of strings, which no
+/// build writes, is dropped: a trace must never keep a job from running.
+pub(crate) fn trace_context_of(value: Option<Value>) -> Option<TraceContext> {
+    serde_json::from_value(value?).ok()
+}
+
 pub(crate) fn backoff_of(value: Option<Value>) -> Result<Option<Backoff>, sqlx::Error> {
     let Some(value) = value else {
         return Ok(None);

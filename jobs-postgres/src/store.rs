@@ -374,7 +374,8 @@ impl PgStore {
         jobs: Vec<NewJob>,
     ) -> Result<Vec<JobId>> {
         let inner = &self.inner;
-        Ok(run::insert(&inner.db, &inner.jobs.run, &mut *conn, jobs, Wake::AtCommit).await?)
+        let insert = |jobs| run::insert(&inner.db, &inner.jobs.run, conn, jobs, Wake::AtCommit);
+        Ok(jobs_core::__private::traced_enqueue(jobs, insert).await?)
     }
 
     /// Marks the running job of `ctx` succeeded on the application's own

@@ -13,7 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::Connection;
 
 /// Every migration this build ships, by version.
-const ALL_MIGRATIONS: [i32; 6] = [1, 2, 3, 4, 5, 6];
+const ALL_MIGRATIONS: [i32; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 #[derive(Serialize, Deserialize)]
 struct SendMail {

@@ -175,6 +175,7 @@ macro_rules! __jobs_conformance_cases {
             insert::insert_schedules_by_run_at,
             insert::delayed_job_is_not_claimable_before_its_time_and_is_after,
             insert::insert_keeps_a_timeout_and_backoff_for_claim_and_get,
+            insert::insert_keeps_the_trace_context_for_claim_and_get,
             claim::claim_marks_job_processing_with_a_lease,
             claim::claim_respects_queue_order_then_priority_then_run_at,
             claim::claim_respects_limit,

@@ -148,6 +148,8 @@ impl<J: Job> Request<J> {
             // server then applies the type's options as it knows them.
             timeout: self.timeout,
             backoff: self.backoff,
+            // Set by the enqueue, inside its span.
+            trace_context: None,
         })
     }
 

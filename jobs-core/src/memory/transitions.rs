@@ -58,6 +58,7 @@ impl Tables {
                     stuck_since: None,
                     timeout: new.timeout,
                     backoff: new.backoff,
+                    trace_context: new.trace_context,
                 },
                 history: Vec::new(),
             };

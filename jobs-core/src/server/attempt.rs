@@ -33,16 +33,11 @@ pub(super) async fn supervise(
     let Some(registration) = shared.registry.get(&row.name) else {
         // Claims name only known jobs, so this is a registry race at most:
         // hand the job back for a server that knows it.
-        finish(
-            &shared,
-            JobCompletion::new(
-                claim,
-                JobOutcome::Released {
-                    reason: format!("server {} does not know job `{}`", shared.id, row.name),
-                },
-            ),
-            permit,
-        );
+        let outcome = JobOutcome::Released {
+            reason: format!("server {} does not know job `{}`", shared.id, row.name),
+        };
+        crate::telemetry::job_ended(&row.queue, &row.name, None, Some(&outcome));
+        finish(&shared, JobCompletion::new(claim, outcome), permit);
         return;
     };
     let mut options = (registration.options)();
@@ -71,11 +66,13 @@ pub(super) async fn supervise(
         resources: shared.resources.clone(),
     };
     let started = Instant::now();
-    let ended = if stop.reason().is_some() {
+    let ran_at_all = stop.reason().is_none();
+    let ended = if !ran_at_all {
         // Cancelled, or its lease lost, while it waited claimed ahead.
         Ended::NotStarted
     } else {
         tracing::debug!("job started");
+        crate::telemetry::job_started(&row.queue, &row.name, row.run_at);
         if let Some(limit) = options.timeout {
             // No wake-up per job: the watchdog looks at least every second
             // while jobs run, and the job's own timer stops it when it yields.
@@ -128,6 +125,8 @@ pub(super) async fn supervise(
         attempt: row.attempt,
         max_attempts: row.max_attempts,
     };
+    let ran = ran_at_all.then(|| started.elapsed());
+    crate::telemetry::job_ended(&row.queue, &row.name, ran, outcome.as_ref());
     report(&shared, claim, &about, outcome, permit);
 }
 

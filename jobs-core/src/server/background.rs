@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::fetch::retry_pause;
 use super::{stale_server_age, timeout_call, Shared, StopReason};
@@ -280,6 +281,7 @@ pub(crate) async fn rescuer(shared: Arc<Shared>) {
             match rescued {
                 Ok(ids) => {
                     if !ids.is_empty() {
+                        crate::telemetry::jobs_rescued(ids.len());
                         tracing::warn!(server = %shared.id, jobs = ids.len(), "rescued jobs whose server stopped renewing their leases");
                     }
                     if ids.len() < MAINTENANCE_BATCH as usize || shared.stop_background.is_cancelled() {
@@ -365,12 +367,17 @@ pub(crate) async fn scheduler(shared: Arc<Shared>) {
                     let _ = timeout_call(shared.settings.store_timeout, shared.store.cron_fire(park)).await;
                     continue;
                 };
+                let mut jobs = plan.jobs;
+                let span = crate::telemetry::recurring_fire_span(&id, &mut jobs);
+                let enqueued = crate::telemetry::Enqueued::of(&jobs);
                 let params = CronFireParams::new(id.clone(), plan.expected_next_run_at, plan.next_run_at)
                     .expected_revision(row.revision)
-                    .jobs(plan.jobs)
+                    .jobs(jobs)
                     .skip_if_running(row.def.overlap == Overlap::Skip);
-                match timeout_call(shared.settings.store_timeout, shared.store.cron_fire(params)).await {
+                let fire = timeout_call(shared.settings.store_timeout, shared.store.cron_fire(params));
+                match fire.instrument(span).await {
                     Ok(CronFireOutcome::Fired(ids)) if !ids.is_empty() => {
+                        enqueued.record();
                         tracing::info!(recurring = %id, jobs = ?ids, next = %plan.next_run_at, "recurring job fired")
                     }
                     Ok(CronFireOutcome::SkippedRunning) => {

@@ -194,6 +194,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
                     }
                     Err(error) => {
                         failures = failures.saturating_add(1);
+                        crate::telemetry::claim_failed();
                         let pause = retry_pause(failures);
                         tracing::warn!(server = %shared.id, %error, retry_in = ?pause, "claiming jobs failed");
                         wait = Some(pause);
@@ -338,6 +339,6 @@ fn start_job(shared: &Arc<Shared>, row: JobRow, permit: OwnedSemaphorePermit) {
         // this job was handed back already.
         return;
     };
-    let span = tracing::info_span!("job", id = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt);
+    let span = crate::telemetry::run_span(&row);
     tokio::spawn(supervise(shared.clone(), row, stop, permit).instrument(span));
 }

@@ -502,6 +502,8 @@ impl Server {
         resources: Resources,
     ) -> Self {
         let id = ServerId::new();
+        #[cfg(feature = "opentelemetry")]
+        let store: Arc<dyn DynStore> = Arc::new(crate::store::Metered(store));
         let names = registry.names();
         let (completions, completion_rx) = mpsc::unbounded_channel();
         let info = ServerInfo::new(id, chrono::Utc::now())
@@ -551,6 +553,12 @@ impl Server {
                 tokio::spawn(background::scheduler(shared.clone())),
                 tokio::spawn(background::progress_writer(shared.clone())),
                 tokio::spawn(report::reporter(shared.clone())),
+                #[cfg(feature = "opentelemetry")]
+                tokio::spawn(crate::telemetry::refresh_waiting(
+                    shared.store.clone(),
+                    shared.stop_background.clone(),
+                    shared.settings.store_timeout,
+                )),
             ],
             keeper,
         };

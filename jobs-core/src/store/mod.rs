@@ -368,6 +368,34 @@ macro_rules! layered {
     };
 }
 
+#[cfg(feature = "opentelemetry")]
+macro_rules! metered {
+    ($($name:ident => $method:ident($params:ty) -> $out:ty;)*) => {
+        /// A server's store, each call measured for the `jobs.store.duration`
+        /// and `jobs.store.errors` metrics (the `opentelemetry` feature).
+        pub(crate) struct Metered(pub(crate) std::sync::Arc<dyn DynStore>);
+
+        impl DynStore for Metered {
+            $(fn $method(&self, p: $params) -> BoxFuture<'_, StoreResult<$out>> {
+                Box::pin(crate::telemetry::measured(StoreOperation::$name, self.0.$method(p)))
+            })*
+            fn job_signal(&self) -> Option<JobSignal> {
+                self.0.job_signal()
+            }
+            fn reserved_for_server(&self) -> Option<std::sync::Arc<dyn DynStore>> {
+                self.0
+                    .reserved_for_server()
+                    .map(|store| std::sync::Arc::new(Metered(store)) as std::sync::Arc<dyn DynStore>)
+            }
+            fn as_any(&self) -> &dyn std::any::Any {
+                self.0.as_any()
+            }
+        }
+    };
+}
+
 store_operations!(operation_names);
+#[cfg(feature = "opentelemetry")]
+store_operations!(metered);
 store_operations!(erased);
 store_operations!(layered);

@@ -12,7 +12,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::options::Schema;
-use crate::sql::{backoff_of, duration_of_micros};
+use crate::sql::{backoff_of, duration_of_micros, trace_context_of};
 
 /// The statements about jobs of one store.
 #[derive(Debug)]
@@ -65,6 +65,7 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
         .try_get::<Option<i64>, _>("timeout_us")?
         .map(duration_of_micros);
     job.backoff = backoff_of(row.try_get("backoff")?)?;
+    job.trace_context = trace_context_of(row.try_get("trace_context")?);
     let recurring_id: Option<String> = row.try_get("recurring_id")?;
     let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
     job.recurring = match (recurring_id, scheduled_for) {

@@ -15,7 +15,7 @@ use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
 use crate::sql::{
-    backoff_json, counted_cte, job_columns_of, locked_cte, micros, FINISHED, JOB_COLUMNS,
+    backoff_json, counted_cte, trace_context_json, job_columns_of, locked_cte, micros, FINISHED, JOB_COLUMNS,
 };
 
 /// The statements of the hot path.
@@ -63,15 +63,15 @@ pub(crate) enum Wake {
 /// The input of an insert of many jobs: $1 names, $2 queues, $3 args (JSON
 /// text), $4 priorities, $5 max attempts, $6 absolute run times, $7 delays
 /// in µs, $8 recurring ids, $9 recurring ticks, $10 timeouts in µs, $11
-/// backoffs (JSON text). One row per job; ids come back in input order
+/// backoffs (JSON text), $12 trace contexts (JSON text). One row per job; ids come back in input order
 /// because they are drawn in `ord` order.
 const MANY: &str =
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
                                   $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[],
-                                  $10::int8[], $11::text[])
+                                  $10::int8[], $11::text[], $12::text[])
                      WITH ORDINALITY
                      AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
-                          recurring_id, scheduled_for, timeout_us, backoff, ord)";
+                          recurring_id, scheduled_for, timeout_us, backoff, trace_context, ord)";
 
 /// The same parameters as scalars, for a single enqueue (the common case),
 /// which costs the database less without the arrays.
@@ -80,17 +80,17 @@ const ONE: &str = "SELECT $1::text AS name, $2::text AS queue, $3::text AS args,
                           $6::timestamptz AS run_at_abs, $7::int8 AS delay_us,
                           $8::text AS recurring_id, $9::timestamptz AS scheduled_for,
                           $10::int8 AS timeout_us, $11::text AS backoff,
-                          1::int8 AS ord";
+                          $12::text AS trace_context, 1::int8 AS ord";
 
 /// The end of an insert through the store's pool: the notifier wakes other
 /// processes after the commit.
 const RETURN_IDS: &str = "SELECT id FROM ins ORDER BY id";
 
 /// The end of an insert in the application's transaction: the NOTIFY
-/// ($12 the channel) that PostgreSQL delivers when (and only if) that
+/// ($13 the channel) that PostgreSQL delivers when (and only if) that
 /// transaction commits.
 const RETURN_IDS_NOTIFY: &str =
-    "SELECT id FROM ins CROSS JOIN (SELECT pg_notify($12, '')) AS wake ORDER BY id";
+    "SELECT id FROM ins CROSS JOIN (SELECT pg_notify($13, '')) AS wake ORDER BY id";
 
 fn insert_sql(s: &str, input: &str, returning: &str) -> String {
     format!(
@@ -99,11 +99,12 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
             FROM ({input}) AS t
         ), ins AS (
             INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
-                                  recurring_id, scheduled_for, timeout_us, backoff)
+                                  recurring_id, scheduled_for, timeout_us, backoff,
+                                  trace_context)
             SELECT name, queue, args::jsonb,
                    CASE WHEN run_at > now() THEN 'scheduled' ELSE 'enqueued' END,
                    priority, max_attempts, run_at, recurring_id, scheduled_for,
-                   timeout_us, backoff::jsonb
+                   timeout_us, backoff::jsonb, trace_context::jsonb
             FROM input
             ORDER BY ord
             RETURNING id, state, attempt
@@ -139,6 +140,7 @@ pub(crate) async fn insert<'e>(
     let mut ticks: Vec<Option<Timestamp>> = Vec::with_capacity(n);
     let mut timeouts: Vec<Option<i64>> = Vec::with_capacity(n);
     let mut backoffs: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut trace_contexts: Vec<Option<String>> = Vec::with_capacity(n);
     for job in jobs {
         let json = serde_json::to_string(&job.args).map_err(|e| {
             StoreError::new(
@@ -158,6 +160,7 @@ pub(crate) async fn insert<'e>(
         };
         timeouts.push(job.timeout.map(micros));
         backoffs.push(backoff_json(job.backoff)?);
+        trace_contexts.push(job.trace_context.as_ref().map(trace_context_json));
         names.push(job.name);
         queues.push(job.queue);
         args.push(json);
@@ -198,6 +201,7 @@ pub(crate) async fn insert<'e>(
             .bind(only(ticks).flatten())
             .bind(only(timeouts).flatten())
             .bind(only(backoffs).flatten())
+            .bind(only(trace_contexts).flatten())
     } else {
         query
             .bind(names)
@@ -211,6 +215,7 @@ pub(crate) async fn insert<'e>(
             .bind(ticks)
             .bind(timeouts)
             .bind(backoffs)
+            .bind(trace_contexts)
     };
     if let Wake::AtCommit = wake {
         query = query.bind(db.channel());

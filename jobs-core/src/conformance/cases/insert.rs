@@ -10,7 +10,7 @@ use super::{
     assert_about, claim, counts, eventually, get, insert, insert_one, job_with, list, new_job, row,
     states, HOUR,
 };
-use crate::model::{JobId, JobState, NewJob, RecurringOrigin, RunAt, ServerId};
+use crate::model::{JobId, JobState, NewJob, RecurringOrigin, RunAt, ServerId, TraceContext};
 use crate::retry::Backoff;
 use crate::store::{JobInsertManyParams, Store};
 
@@ -222,6 +222,58 @@ pub async fn insert_keeps_a_timeout_and_backoff_for_claim_and_get<S: Store>(stor
         assert_eq!(
             row.backoff, new.backoff,
             "backoff of job {} from job_claim",
+            row.id
+        );
+    }
+}
+
+/// A job's trace context (the enqueue's `traceparent` and `tracestate`) is
+/// stored with it and read back by `job_claim` and `job_get`, alone or in a
+/// batch, so that its run continues the enqueue's trace on any server; a
+/// job without one reads back without one.
+pub async fn insert_keeps_the_trace_context_for_claim_and_get<S: Store>(store: S) {
+    let context = |parent: &str, state: Option<&str>| {
+        let mut context = TraceContext::default();
+        context.insert("traceparent", parent);
+        if let Some(state) = state {
+            context.insert("tracestate", state);
+        }
+        context
+    };
+    let traced = job_with(|job| {
+        job.trace_context = Some(context(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            Some("vendor=a,other=\"b\""),
+        ))
+    });
+    let alone = job_with(|job| {
+        job.trace_context = Some(context(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            None,
+        ))
+    });
+    let jobs = vec![traced, new_job()];
+    let mut ids = insert(&store, jobs.clone()).await;
+    ids.push(insert_one(&store, alone.clone()).await);
+    let expected: Vec<&NewJob> = jobs.iter().chain([&alone]).collect();
+
+    for (id, new) in ids.iter().zip(&expected) {
+        let job = get(&store, *id).await.job;
+        assert_eq!(
+            job.trace_context, new.trace_context,
+            "trace context of job {id} from job_get"
+        );
+    }
+    let claimed = claim(&store, ServerId::new(), 10).await;
+    assert_eq!(claimed.len(), ids.len(), "every job is claimable");
+    for row in claimed {
+        let i = ids
+            .iter()
+            .position(|id| *id == row.id)
+            .expect("a job we inserted");
+        assert_eq!(
+            row.trace_context, expected[i].trace_context,
+            "trace context of job {} from job_claim",
             row.id
         );
     }

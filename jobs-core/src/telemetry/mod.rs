@@ -1,0 +1,184 @@
+//! What the framework tells tools about jobs beyond its log events: the
+//! spans of an enqueue and of a run, named after the OpenTelemetry messaging
+//! conventions, and with the `opentelemetry` feature the trace context that
+//! joins them and the metrics (listed in the README's "Traces and metrics").
+//!
+//! Without the feature the trace context is not captured and every metric
+//! function here is empty, so the calls cost nothing.
+
+#[cfg(feature = "opentelemetry")]
+mod otel;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tracing::Span;
+
+use crate::model::{JobId, JobRow, NewJob, Timestamp};
+use crate::store::JobOutcome;
+
+#[cfg(feature = "opentelemetry")]
+pub(crate) use otel::{measured, refresh_waiting};
+
+/// `messaging.system` of every span and metric.
+pub(crate) const SYSTEM: &str = "jobs";
+
+/// Inserts `jobs` with `insert` inside an enqueue span (a producer span,
+/// `send <queue>`), stamping each job with that span's trace context first,
+/// and counts them as enqueued once the insert returns. For the stores'
+/// transactional enqueue as well as `Jobs`; not public API.
+#[doc(hidden)]
+pub async fn enqueue<F, Fut, E>(mut jobs: Vec<NewJob>, insert: F) -> Result<Vec<JobId>, E>
+where
+    F: FnOnce(Vec<NewJob>) -> Fut,
+    Fut: Future<Output = Result<Vec<JobId>, E>>,
+{
+    use tracing::Instrument;
+    let span = enqueue_span(&jobs);
+    stamp(&span, &mut jobs);
+    let counted = Enqueued::of(&jobs);
+    let ids = insert(jobs).instrument(span).await?;
+    counted.record();
+    Ok(ids)
+}
+
+/// The span of an enqueue of `jobs` (a batch names its first job's queue).
+fn enqueue_span(jobs: &[NewJob]) -> Span {
+    let (queue, name) = jobs
+        .first()
+        .map_or(("", ""), |j| (j.queue.as_str(), j.name.as_str()));
+    tracing::info_span!(
+        "enqueue",
+        otel.name = %format_args!("send {queue}"),
+        otel.kind = "producer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "send",
+        messaging.operation.name = "enqueue",
+        messaging.destination.name = queue,
+        messaging.batch.message_count = jobs.len(),
+        job.name = name,
+    )
+}
+
+/// The span a recurring schedule's fire enqueues in: the root of a trace of
+/// its own, since no request asked for the run.
+pub(crate) fn recurring_fire_span(recurring: &str, jobs: &mut [NewJob]) -> Span {
+    let queue = jobs.first().map_or("", |j| j.queue.as_str());
+    let span = tracing::info_span!(
+        parent: None,
+        "recurring fire",
+        otel.name = %format_args!("send {queue}"),
+        otel.kind = "producer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "send",
+        messaging.operation.name = "recurring fire",
+        messaging.destination.name = queue,
+        job.recurring = recurring,
+    );
+    stamp(&span, jobs);
+    span
+}
+
+/// Gives each job without one the trace context of `span`.
+fn stamp(span: &Span, jobs: &mut [NewJob]) {
+    #[cfg(feature = "opentelemetry")]
+    otel::stamp(span, jobs);
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = (span, jobs);
+}
+
+/// The span of one attempt (a consumer span, `process <queue>`), which the
+/// job's own events sit in. With the `opentelemetry` feature it continues
+/// the trace of the job's enqueue: its parent, and a link to it.
+pub(crate) fn run_span(row: &JobRow) -> Span {
+    let span = tracing::info_span!(
+        "job",
+        id = %row.id,
+        name = %row.name,
+        queue = %row.queue,
+        attempt = row.attempt,
+        otel.name = %format_args!("process {}", row.queue),
+        otel.kind = "consumer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "process",
+        messaging.destination.name = %row.queue,
+        messaging.message.id = %row.id,
+    );
+    #[cfg(feature = "opentelemetry")]
+    otel::continue_trace(&span, row.trace_context.as_ref());
+    span
+}
+
+/// How many jobs of which queue and name an insert is about to store.
+pub(crate) struct Enqueued {
+    #[cfg(feature = "opentelemetry")]
+    groups: Vec<(String, String, u64)>,
+}
+
+impl Enqueued {
+    pub(crate) fn of(jobs: &[NewJob]) -> Self {
+        #[cfg(feature = "opentelemetry")]
+        {
+            let mut groups: Vec<(String, String, u64)> = Vec::new();
+            for job in jobs {
+                match groups
+                    .iter_mut()
+                    .find(|(q, n, _)| *q == job.queue && *n == job.name)
+                {
+                    Some(group) => group.2 += 1,
+                    None => groups.push((job.queue.clone(), job.name.clone(), 1)),
+                }
+            }
+            Self { groups }
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        {
+            let _ = jobs;
+            Self {}
+        }
+    }
+
+    /// Counts them: the insert succeeded.
+    pub(crate) fn record(self) {
+        #[cfg(feature = "opentelemetry")]
+        for (queue, name, n) in &self.groups {
+            otel::instruments().enqueued(queue, name, *n);
+        }
+    }
+}
+
+/// An attempt of a job due at `due` started running.
+pub(crate) fn job_started(queue: &str, name: &str, due: Timestamp) {
+    #[cfg(feature = "opentelemetry")]
+    otel::instruments().started(queue, name, due);
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = (queue, name, due);
+}
+
+/// How an attempt ended, for the metrics: `ran` is how long it ran, `None`
+/// when it never started; `outcome` is `None` when its lease was lost.
+pub(crate) fn job_ended(
+    queue: &str,
+    name: &str,
+    ran: Option<Duration>,
+    outcome: Option<&JobOutcome>,
+) {
+    #[cfg(feature = "opentelemetry")]
+    otel::instruments().ended(queue, name, ran, outcome);
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = (queue, name, ran, outcome);
+}
+
+/// Jobs whose leases had expired were made runnable again.
+pub(crate) fn jobs_rescued(n: usize) {
+    #[cfg(feature = "opentelemetry")]
+    otel::instruments().rescued(n);
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = n;
+}
+
+/// A claim failed (the store did not answer, or answered with an error).
+pub(crate) fn claim_failed() {
+    #[cfg(feature = "opentelemetry")]
+    otel::instruments().claim_failed();
+}

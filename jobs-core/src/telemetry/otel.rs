@@ -1,0 +1,336 @@
+//! The `opentelemetry` feature: the W3C trace context from enqueue to run,
+//! and the instruments, made from the global meter provider the first time
+//! a job is enqueued or a server starts. An application sets its provider
+//! (`opentelemetry::global::set_meter_provider`) before that.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use opentelemetry::metrics::{Counter, Histogram, ObservableGauge, UpDownCounter};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::SYSTEM;
+use crate::model::{JobState, NewJob, QueueStateCount, Timestamp, TraceContext};
+use crate::store::{DynStore, JobOutcome, StoreOperation, StoreResult};
+
+impl Injector for TraceContext {
+    fn set(&mut self, key: &str, value: String) {
+        self.insert(key, value);
+    }
+}
+
+impl Extractor for TraceContext {
+    fn get(&self, key: &str) -> Option<&str> {
+        TraceContext::get(self, key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.fields().keys().map(String::as_str).collect()
+    }
+}
+
+pub(super) fn stamp(span: &Span, jobs: &mut [NewJob]) {
+    let cx = span.context();
+    if !cx.span().span_context().is_valid() {
+        // No OpenTelemetry layer, or the span is disabled.
+        return;
+    }
+    let mut carrier = TraceContext::default();
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    if carrier.is_empty() {
+        return;
+    }
+    for job in jobs.iter_mut().filter(|j| j.trace_context.is_none()) {
+        job.trace_context = Some(carrier.clone());
+    }
+}
+
+pub(super) fn continue_trace(span: &Span, stored: Option<&TraceContext>) {
+    let Some(stored) = stored else { return };
+    let cx = TraceContextPropagator::new().extract(stored);
+    let enqueue = cx.span().span_context().clone();
+    if !enqueue.is_valid() {
+        return;
+    }
+    // The run is part of the story of the request that enqueued it (its
+    // parent), and a link as the messaging conventions ask of a consumer
+    // span, which tools that draw links show even across retention limits.
+    let _ = span.set_parent(cx);
+    span.add_link(enqueue);
+}
+
+/// Every instrument, made once per process.
+pub(super) fn instruments() -> &'static Instruments {
+    static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
+    INSTRUMENTS.get_or_init(Instruments::new)
+}
+
+/// The waiting jobs per queue as a server last read them (see
+/// [`refresh_waiting`]); the `jobs.waiting` gauge reports it.
+static WAITING: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+
+/// How often a server reads the waiting counts for the `jobs.waiting`
+/// gauge, whatever the export interval: one count query per period per
+/// server, not one per scrape.
+const WAITING_REFRESH: Duration = Duration::from_secs(15);
+
+/// Reads the waiting counts every [`WAITING_REFRESH`] until `stop`.
+pub(crate) async fn refresh_waiting(
+    store: Arc<dyn DynStore>,
+    stop: tokio_util::sync::CancellationToken,
+    limit: Duration,
+) {
+    instruments();
+    loop {
+        let call = store.job_count(crate::store::JobCountParams::new());
+        if let Ok(Ok(counts)) = tokio::time::timeout(limit, call).await {
+            *WAITING.lock().unwrap_or_else(|e| e.into_inner()) = waiting(&counts);
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(WAITING_REFRESH) => {}
+        }
+    }
+}
+
+fn waiting(counts: &[QueueStateCount]) -> Vec<(String, i64)> {
+    let mut by_queue: Vec<(String, i64)> = Vec::new();
+    for count in counts.iter().filter(|c| matches!(c.state, JobState::Enqueued | JobState::Scheduled)) {
+        match by_queue.iter_mut().find(|(q, _)| *q == count.queue) {
+            Some(entry) => entry.1 += count.count,
+            None => by_queue.push((count.queue.clone(), count.count)),
+        }
+    }
+    by_queue
+}
+
+/// Seconds, from a millisecond to an hour: pickup latency and run times.
+const SECONDS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0,
+    3600.0,
+];
+
+pub(super) struct Instruments {
+    enqueued: Counter<u64>,
+    started: Counter<u64>,
+    succeeded: Counter<u64>,
+    failed: Counter<u64>,
+    cancelled: Counter<u64>,
+    snoozed: Counter<u64>,
+    released: Counter<u64>,
+    lost: Counter<u64>,
+    rescued: Counter<u64>,
+    running: UpDownCounter<i64>,
+    run_time: Histogram<f64>,
+    queue_wait: Histogram<f64>,
+    claim_errors: Counter<u64>,
+    store_errors: Counter<u64>,
+    store_duration: Histogram<f64>,
+    _waiting: ObservableGauge<i64>,
+}
+
+impl Instruments {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter("jobs");
+        let counter = |name: &'static str, description: &'static str| {
+            meter
+                .u64_counter(name)
+                .with_unit("{job}")
+                .with_description(description)
+                .build()
+        };
+        let seconds = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(SECONDS.to_vec())
+                .build()
+        };
+        Self {
+            enqueued: counter("jobs.enqueued", "Jobs stored by an enqueue or a recurring fire."),
+            started: counter("jobs.started", "Attempts that started running."),
+            succeeded: counter("jobs.succeeded", "Attempts that succeeded."),
+            failed: counter(
+                "jobs.failed",
+                "Attempts that failed; `jobs.retryable` says whether the job will be retried or failed for good.",
+            ),
+            cancelled: counter("jobs.cancelled", "Attempts that ended cancelled."),
+            snoozed: counter("jobs.snoozed", "Attempts that snoozed their job."),
+            released: counter(
+                "jobs.released",
+                "Attempts handed back without spending an attempt (shutdown, a server that does not know the job).",
+            ),
+            lost: counter(
+                "jobs.lost",
+                "Attempts whose lease was lost (rescued by another server): their result was discarded.",
+            ),
+            rescued: counter(
+                "jobs.rescued",
+                "Jobs whose lease expired, made runnable again by this process's servers.",
+            ),
+            running: meter
+                .i64_up_down_counter("jobs.running")
+                .with_unit("{job}")
+                .with_description("Attempts running now in this process.")
+                .build(),
+            run_time: seconds("jobs.run.duration", "How long attempts ran, by outcome."),
+            queue_wait: seconds(
+                "jobs.queue.wait",
+                "From when a job was due to when its attempt started: the pickup latency.",
+            ),
+            claim_errors: meter
+                .u64_counter("jobs.server.claim.errors")
+                .with_unit("{call}")
+                .with_description("Claims that failed.")
+                .build(),
+            store_errors: meter
+                .u64_counter("jobs.store.errors")
+                .with_unit("{call}")
+                .with_description("Store calls of servers that failed or were abandoned, by operation.")
+                .build(),
+            store_duration: seconds(
+                "jobs.store.duration",
+                "How long store calls of servers took, by operation.",
+            ),
+            _waiting: meter
+                .i64_observable_gauge("jobs.waiting")
+                .with_unit("{job}")
+                .with_description(
+                    "Jobs waiting per queue (enqueued, or scheduled), as a server of this process last counted them.",
+                )
+                .with_callback(|observer| {
+                    let waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+                    for (queue, n) in waiting.iter() {
+                        observer.observe(*n, &[system(), destination(queue)]);
+                    }
+                })
+                .build(),
+        }
+    }
+
+    pub(super) fn enqueued(&self, queue: &str, name: &str, n: u64) {
+        self.enqueued.add(n, &job(queue, name));
+    }
+
+    pub(super) fn started(&self, queue: &str, name: &str, due: Timestamp) {
+        let attributes = job(queue, name);
+        self.started.add(1, &attributes);
+        self.running.add(1, &attributes);
+        // On this host's clock against the store's: skew shows here.
+        let waited = (chrono::Utc::now() - due)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        self.queue_wait.record(waited.as_secs_f64(), &attributes);
+    }
+
+    pub(super) fn ended(
+        &self,
+        queue: &str,
+        name: &str,
+        ran: Option<Duration>,
+        outcome: Option<&JobOutcome>,
+    ) {
+        let [system, destination, name] = job(queue, name);
+        let attributes = [system, destination, name];
+        let (counter, kind) = match outcome {
+            None => (&self.lost, "lost"),
+            Some(JobOutcome::Succeeded) => (&self.succeeded, "succeeded"),
+            Some(JobOutcome::Retry { .. }) => (&self.failed, "retry"),
+            Some(JobOutcome::Failed { .. }) => (&self.failed, "failed"),
+            Some(JobOutcome::Cancelled { .. }) => (&self.cancelled, "cancelled"),
+            Some(JobOutcome::Snooze { .. }) => (&self.snoozed, "snoozed"),
+            Some(JobOutcome::Released { .. }) => (&self.released, "released"),
+        };
+        match outcome {
+            Some(JobOutcome::Retry { .. } | JobOutcome::Failed { .. }) => {
+                let retryable = matches!(outcome, Some(JobOutcome::Retry { .. }));
+                let [a, b, c] = attributes.clone();
+                counter.add(1, &[a, b, c, KeyValue::new("jobs.retryable", retryable)]);
+            }
+            _ => counter.add(1, &attributes),
+        }
+        if let Some(ran) = ran {
+            self.running.add(-1, &attributes);
+            let [a, b, c] = attributes;
+            self.run_time.record(
+                ran.as_secs_f64(),
+                &[a, b, c, KeyValue::new("jobs.outcome", kind)],
+            );
+        }
+    }
+
+    pub(super) fn rescued(&self, n: usize) {
+        self.rescued
+            .add(u64::try_from(n).unwrap_or(u64::MAX), &[system()]);
+    }
+
+    pub(super) fn claim_failed(&self) {
+        self.claim_errors.add(1, &[system()]);
+    }
+
+    fn store_call(&self, operation: StoreOperation, took: Duration, ok: Option<bool>) {
+        let attributes = [
+            system(),
+            KeyValue::new("jobs.store.operation", operation.as_str()),
+        ];
+        self.store_duration.record(took.as_secs_f64(), &attributes);
+        if ok != Some(true) {
+            let [a, b] = attributes;
+            let outcome = if ok.is_none() { "abandoned" } else { "error" };
+            self.store_errors
+                .add(1, &[a, b, KeyValue::new("jobs.store.outcome", outcome)]);
+        }
+    }
+}
+
+fn system() -> KeyValue {
+    KeyValue::new("messaging.system", SYSTEM)
+}
+
+fn destination(queue: &str) -> KeyValue {
+    KeyValue::new("messaging.destination.name", queue.to_owned())
+}
+
+fn job(queue: &str, name: &str) -> [KeyValue; 3] {
+    [
+        system(),
+        destination(queue),
+        KeyValue::new("jobs.name", name.to_owned()),
+    ]
+}
+
+/// Measures one store call; a call dropped before it answered (its
+/// caller's timeout) counts as abandoned.
+struct Measure {
+    operation: StoreOperation,
+    started: Instant,
+    ok: Option<bool>,
+}
+
+impl Drop for Measure {
+    fn drop(&mut self) {
+        instruments().store_call(self.operation, self.started.elapsed(), self.ok);
+    }
+}
+
+/// `call`, measured for `jobs.store.duration` and `jobs.store.errors`.
+pub(crate) async fn measured<T>(
+    operation: StoreOperation,
+    call: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let mut measure = Measure {
+        operation,
+        started: Instant::now(),
+        ok: None,
+    };
+    let result = call.await;
+    measure.ok = Some(result.is_ok());
+    result
+}
