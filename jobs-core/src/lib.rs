@@ -70,9 +70,9 @@ pub mod __private {
         args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, SerializeField,
         TakeField,
     };
+    pub use crate::telemetry::enqueue as traced_enqueue;
     pub use crate::{
         registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,
         JobRegistration, Jobs, Request, Requirement,
     };
-    pub use crate::telemetry::enqueue as traced_enqueue;
 }

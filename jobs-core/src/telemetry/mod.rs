@@ -55,7 +55,7 @@ fn enqueue_span(jobs: &[NewJob]) -> Span {
         messaging.operation.type = "send",
         messaging.operation.name = "enqueue",
         messaging.destination.name = queue,
-        messaging.batch.message_count = jobs.len(),
+        messaging.batch.message_count = i64::try_from(jobs.len()).unwrap_or(i64::MAX),
         job.name = name,
     )
 }

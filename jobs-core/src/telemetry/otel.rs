@@ -101,7 +101,10 @@ pub(crate) async fn refresh_waiting(
 
 fn waiting(counts: &[QueueStateCount]) -> Vec<(String, i64)> {
     let mut by_queue: Vec<(String, i64)> = Vec::new();
-    for count in counts.iter().filter(|c| matches!(c.state, JobState::Enqueued | JobState::Scheduled)) {
+    for count in counts
+        .iter()
+        .filter(|c| matches!(c.state, JobState::Enqueued | JobState::Scheduled))
+    {
         match by_queue.iter_mut().find(|(q, _)| *q == count.queue) {
             Some(entry) => entry.1 += count.count,
             None => by_queue.push((count.queue.clone(), count.count)),

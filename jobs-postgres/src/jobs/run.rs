@@ -15,7 +15,8 @@ use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
 use crate::sql::{
-    backoff_json, counted_cte, trace_context_json, job_columns_of, locked_cte, micros, FINISHED, JOB_COLUMNS,
+    backoff_json, counted_cte, job_columns_of, locked_cte, micros, trace_context_json, FINISHED,
+    JOB_COLUMNS,
 };
 
 /// The statements of the hot path.
