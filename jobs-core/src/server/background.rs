@@ -118,8 +118,12 @@ async fn explain_unrecorded(shared: &Shared, completion: &JobCompletion) {
         {
             tracing::debug!(job = %id, state = %detail.job.state, "the outcome was already recorded under this claim");
         }
+        Ok(Some(detail)) => {
+            let job = &detail.job;
+            tracing::warn!(job = %id, name = %job.name, queue = %job.queue, attempt = job.attempt, state = %job.state, "the outcome of job {id} ({}) was not recorded: its claim is no longer current (it was rescued, cancelled or claimed again)", job.name);
+        }
         _ => {
-            tracing::warn!(job = %id, "the outcome of job {id} was not recorded: its claim is no longer current (it was rescued, cancelled or claimed again)");
+            tracing::warn!(job = %id, "the outcome of job {id} was not recorded: its claim is no longer current (it was deleted, or could not be read)");
         }
     }
 }

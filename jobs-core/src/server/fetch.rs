@@ -286,7 +286,7 @@ fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque
         if i < limit {
             ahead.push_back(row);
         } else {
-            tracing::error!(job = %row.id, "the store returned more jobs than the claim's limit; handing the extra job back");
+            tracing::error!(job = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt, "the store returned more jobs than the claim's limit; handing the extra job back");
             hand_back(shared, &row, "claimed beyond the server's limit");
         }
     }

@@ -77,7 +77,13 @@ async fn check(shared: &Shared, grace: Duration) -> Option<Instant> {
         if due <= now {
             watch.stuck = true;
             drop(watch);
-            stuck.push((entry.claim, entry.name.clone(), entry.stop.reason()));
+            stuck.push(Stuck {
+                claim: entry.claim,
+                name: entry.name.clone(),
+                queue: entry.context.as_ref().map(|c| c.queue().to_owned()),
+                attempt: entry.context.as_ref().map(|c| c.attempt()),
+                reason: entry.stop.reason(),
+            });
         } else {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
@@ -88,13 +94,26 @@ async fn check(shared: &Shared, grace: Duration) -> Option<Instant> {
     next
 }
 
-async fn report(
-    shared: &Shared,
-    stuck: Vec<(crate::model::Claim, String, Option<StopReason>)>,
-    grace: Duration,
-) {
+/// An attempt found stuck, with what its report names.
+struct Stuck {
+    claim: crate::model::Claim,
+    name: String,
+    /// From the attempt's context (every stuck attempt has started).
+    queue: Option<String>,
+    attempt: Option<i32>,
+    reason: Option<StopReason>,
+}
+
+async fn report(shared: &Shared, stuck: Vec<Stuck>, grace: Duration) {
     let mut reports = Vec::with_capacity(stuck.len());
-    for (claim, name, reason) in stuck {
+    for Stuck {
+        claim,
+        name,
+        queue,
+        attempt,
+        reason,
+    } in stuck
+    {
         let asked = match reason {
             Some(StopReason::Timeout) => "it passed its timeout".to_owned(),
             Some(StopReason::UserCancel) => "a user cancelled it".to_owned(),
@@ -107,7 +126,7 @@ async fn report(
              (a job cannot be stopped while it does not yield), keeps its slot and its \
              lease until it returns"
         );
-        tracing::warn!(server = %shared.id, job = %claim.job_id, name = %name, "job {} ({name}) is stuck: {asked}, and it has not stopped {grace:?} later; it keeps its slot and its lease until it returns", claim.job_id);
+        tracing::warn!(server = %shared.id, job = %claim.job_id, name = %name, queue = queue.as_deref(), attempt, "job {} ({name}) is stuck: {asked}, and it has not stopped {grace:?} later; it keeps its slot and its lease until it returns", claim.job_id);
         reports.push((claim, text));
     }
     let params = LeaseReportStuckParams::new(shared.id, reports);
