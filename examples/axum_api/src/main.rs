@@ -7,6 +7,9 @@
 //!   days that were not accepted as invalid, through an injected pool. It is
 //!   registered with `jobs.recurring().add_or_update` at every start (idempotent).
 //! - `GET /jobs/{id}` shows a job's state and history.
+//! - `GET /metrics`: the jobs' metrics for Prometheus (`JOBS_METRICS=stdout`
+//!   prints them instead; `JOBS_TRACES=stdout` prints the traces, in which a
+//!   signup and the run of its job are one trace). See `telemetry.rs`.
 //! - Ctrl-c stops the HTTP server, then the job server, gracefully.
 //!
 //! ```sh
@@ -14,6 +17,8 @@
 //! curl -s localhost:3000/signup -H 'content-type: application/json' -d '{"email":"ada@example.com"}'
 //! curl -s localhost:3000/jobs/1
 //! ```
+
+mod telemetry;
 
 use axum::extract::{Path, State as AppState};
 use axum::http::StatusCode;
@@ -67,6 +72,8 @@ struct SignedUp {
     confirmation_job: JobId,
 }
 
+/// In a span of its own: the enqueue inside it, and the job's run, join its trace.
+#[tracing::instrument(skip_all)]
 async fn signup(
     AppState(app): AppState<App>,
     Json(body): Json<Signup>,
@@ -151,11 +158,7 @@ CREATE TABLE IF NOT EXISTS offers (
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let telemetry = telemetry::init()?;
     let database_url = std::env::var("DATABASE_URL").map_err(|_| {
         anyhow::anyhow!("set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test")
     })?;
@@ -188,10 +191,17 @@ async fn main() -> anyhow::Result<()> {
         .await?;
 
     let app = App { pool, jobs };
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/signup", post(signup))
         .route("/jobs/{id}", get(show_job))
         .with_state(app);
+    if let Some(registry) = telemetry.registry.clone() {
+        router = router.merge(
+            Router::new()
+                .route("/metrics", get(telemetry::metrics))
+                .with_state(registry),
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!("listening on http://{address}");
     axum::serve(listener, router)
@@ -202,5 +212,6 @@ async fn main() -> anyhow::Result<()> {
 
     tracing::info!("HTTP server stopped; stopping the job server");
     server.shutdown().await;
+    telemetry.shutdown();
     Ok(())
 }
