@@ -33,6 +33,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    #[cfg(feature = "opentelemetry")]
+    let _telemetry = telemetry::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,6 +53,31 @@ fn main() -> std::process::ExitCode {
             eprintln!("jobs-bench: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(feature = "opentelemetry")]
+mod telemetry {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Metrics into an in-memory exporter every 10 s, and every INFO span
+    /// built and recorded by an SDK tracer that exports nowhere: the work a
+    /// traced, metered application does, without an exporter's.
+    pub(crate) fn install() -> (SdkMeterProvider, SdkTracerProvider) {
+        let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
+            .with_interval(std::time::Duration::from_secs(10))
+            .build();
+        let meters = SdkMeterProvider::builder().with_reader(reader).build();
+        opentelemetry::global::set_meter_provider(meters.clone());
+        let tracer = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("jobs-bench")));
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        (meters, tracer)
     }
 }
 
