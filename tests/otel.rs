@@ -2,8 +2,12 @@
 //! continues the trace of its enqueue (through `enqueue` and `enqueue_many`;
 //! a recurring fire starts a trace of its own), spans carry the messaging
 //! conventions' attributes, and each metric counts a run of known jobs with
-//! its attributes. One test: the providers are global to the process.
-#![cfg(feature = "opentelemetry")]
+//! its attributes; on PostgreSQL, a transactional enqueue's trace context
+//! is stored and its run continues it. One test: the providers are global
+//! to the process.
+#![cfg(all(feature = "opentelemetry", feature = "postgres"))]
+
+mod pg_support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -39,6 +43,11 @@ async fn wait_for_stock(sku: u32) -> Result<(), Snooze> {
     }
 }
 
+#[job(queue = "otel_tx")]
+async fn welcome(user: u64) {
+    let _ = user;
+}
+
 #[job]
 async fn long_report(ctx: JobContext) -> anyhow::Result<()> {
     ctx.cancelled().await;
@@ -66,18 +75,22 @@ fn runs_continue_their_enqueue_trace_and_every_metric_counts_known_jobs() {
         .enable_all()
         .build()
         .unwrap();
-    let (checkout_trace, long) = runtime.block_on(run_known_jobs());
+    let export = || meter_provider.force_flush().unwrap();
+    let (checkout_trace, long) = runtime.block_on(run_known_jobs(export));
+    let signup_trace = runtime.block_on(enqueue_in_a_transaction());
     drop(runtime);
     tracer_provider.force_flush().unwrap();
     meter_provider.force_flush().unwrap();
 
     check_spans(&spans.get_finished_spans().unwrap(), checkout_trace);
+    check_transactional_spans(&spans.get_finished_spans().unwrap(), signup_trace);
     check_metrics(&metrics.get_finished_metrics().unwrap(), long);
 }
 
 /// Enqueues inside a `checkout` span, runs everything to its end; the
 /// checkout's trace id and the cancelled job.
-async fn run_known_jobs() -> (TraceId, JobId) {
+/// `export` exports the metrics while the server runs, for the gauge.
+async fn run_known_jobs(export: impl Fn()) -> (TraceId, JobId) {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
     let store = MemoryStore::new();
@@ -140,8 +153,74 @@ async fn run_known_jobs() -> (TraceId, JobId) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     jobs.recurring().remove("receipts").await.unwrap();
+    export();
     server.shutdown().await;
     (checkout_trace, long)
+}
+
+/// Enqueues `welcome` in a transaction inside a `signup` span and runs it
+/// on a PostgreSQL store; the signup's trace id.
+async fn enqueue_in_a_transaction() -> TraceId {
+    use jobs::postgres::EnqueueIn;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let schema = pg_support::TestSchema::new().await;
+    let store = schema.store(&format!("{}_otel", schema.name)).await;
+    let jobs = Jobs::new(store.clone());
+    let signup = tracing::info_span!("signup");
+    let signup_trace = signup.context().span().span_context().trace_id();
+    let id = async {
+        let mut tx = store.pool().begin().await.unwrap();
+        let id = Welcome::new(3).enqueue_in(&jobs, &mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+    .instrument(signup)
+    .await;
+    let stored: Option<serde_json::Value> = sqlx::query_scalar(&format!(
+        "SELECT trace_context FROM {} WHERE id = $1",
+        schema.table("jobs")
+    ))
+    .bind(id.0)
+    .fetch_one(&schema.admin)
+    .await
+    .unwrap();
+    let parent = stored
+        .as_ref()
+        .and_then(|c| c.get("traceparent"))
+        .and_then(serde_json::Value::as_str)
+        .expect("the job's row keeps the enqueue's traceparent");
+    assert!(parent.contains(&signup_trace.to_string()), "{parent}");
+
+    let server = Server::builder(store.clone())
+        .queues(["otel_tx"])
+        .poll_interval(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    wait_until_finished(&jobs, id).await;
+    server.shutdown().await;
+    store.close().await;
+    signup_trace
+}
+
+fn check_transactional_spans(spans: &[SpanData], signup_trace: TraceId) {
+    let in_signup: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.span_context.trace_id() == signup_trace)
+        .collect();
+    let enqueue = in_signup
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Producer)
+        .expect("the transactional enqueue's span in the signup's trace");
+    assert_eq!(enqueue.name, "send otel_tx");
+    let run = in_signup
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Consumer)
+        .expect("the run in the signup's trace");
+    assert_eq!(run.name, "process otel_tx");
+    assert_eq!(run.parent_span_id, enqueue.span_context.span_id());
 }
 
 async fn wait_until_finished(jobs: &Jobs, id: JobId) {
@@ -277,7 +356,7 @@ fn check_spans(spans: &[SpanData], checkout_trace: TraceId) {
         .any(|run| run.parent_span_id == root_enqueue.span_context.span_id()));
 }
 
-/// The data points of the latest export of `name`, as (attributes, value):
+/// The data points of the latest export that has `name`, as (attributes, value):
 /// sums and gauges their value, histograms their count.
 fn points(exports: &[ResourceMetrics], name: &str) -> Vec<(Vec<KeyValue>, f64)> {
     let metric = exports

@@ -36,7 +36,10 @@ pub(crate) fn init() -> anyhow::Result<Telemetry> {
             let reader = PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
                 .with_interval(Duration::from_secs(10))
                 .build();
-            (None, SdkMeterProvider::builder().with_reader(reader).build())
+            (
+                None,
+                SdkMeterProvider::builder().with_reader(reader).build(),
+            )
         }
         Ok("prometheus") | Err(_) => {
             let registry = Registry::new();
@@ -91,7 +94,13 @@ impl Telemetry {
 pub(crate) async fn metrics(State(registry): State<Registry>) -> Response {
     let mut body = Vec::new();
     match TextEncoder::new().encode(&registry.gather(), &mut body) {
-        Ok(()) => ([(header::CONTENT_TYPE, TextEncoder::new().format_type().to_owned())], body)
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                TextEncoder::new().format_type().to_owned(),
+            )],
+            body,
+        )
             .into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }

@@ -555,6 +555,7 @@ impl Server {
                 tokio::spawn(report::reporter(shared.clone())),
                 #[cfg(feature = "opentelemetry")]
                 tokio::spawn(crate::telemetry::refresh_waiting(
+                    shared.id,
                     shared.store.clone(),
                     shared.stop_background.clone(),
                     shared.settings.store_timeout,

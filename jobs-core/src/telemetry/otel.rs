@@ -16,7 +16,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::SYSTEM;
-use crate::model::{JobState, NewJob, QueueStateCount, Timestamp, TraceContext};
+use crate::model::{JobState, NewJob, QueueStateCount, ServerId, Timestamp, TraceContext};
 use crate::store::{DynStore, JobOutcome, StoreOperation, StoreResult};
 
 impl Injector for TraceContext {
@@ -71,17 +71,27 @@ pub(super) fn instruments() -> &'static Instruments {
     INSTRUMENTS.get_or_init(Instruments::new)
 }
 
-/// The waiting jobs per queue as a server last read them (see
-/// [`refresh_waiting`]); the `jobs.waiting` gauge reports it.
-static WAITING: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+/// The waiting jobs per queue as each running server of this process last
+/// read them (see [`refresh_waiting`]); the `jobs.waiting` gauge reports,
+/// per queue, the highest count (servers on one store read the same).
+static WAITING: Mutex<Vec<(ServerId, QueueCounts)>> = Mutex::new(Vec::new());
+
+/// Jobs per queue.
+type QueueCounts = Vec<(String, i64)>;
+
+fn waiting_of_servers() -> std::sync::MutexGuard<'static, Vec<(ServerId, QueueCounts)>> {
+    WAITING.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How often a server reads the waiting counts for the `jobs.waiting`
 /// gauge, whatever the export interval: one count query per period per
 /// server, not one per scrape.
 const WAITING_REFRESH: Duration = Duration::from_secs(15);
 
-/// Reads the waiting counts every [`WAITING_REFRESH`] until `stop`.
+/// Reads the waiting counts for `server` every [`WAITING_REFRESH`] until
+/// `stop`, then forgets them.
 pub(crate) async fn refresh_waiting(
+    server: ServerId,
     store: Arc<dyn DynStore>,
     stop: tokio_util::sync::CancellationToken,
     limit: Duration,
@@ -90,21 +100,24 @@ pub(crate) async fn refresh_waiting(
     loop {
         let call = store.job_count(crate::store::JobCountParams::new());
         if let Ok(Ok(counts)) = tokio::time::timeout(limit, call).await {
-            *WAITING.lock().unwrap_or_else(|e| e.into_inner()) = waiting(&counts);
+            let counts = waiting(&counts);
+            let mut servers = waiting_of_servers();
+            match servers.iter_mut().find(|(id, _)| *id == server) {
+                Some(entry) => entry.1 = counts,
+                None => servers.push((server, counts)),
+            }
         }
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
             _ = tokio::time::sleep(WAITING_REFRESH) => {}
         }
     }
+    waiting_of_servers().retain(|(id, _)| *id != server);
 }
 
 fn waiting(counts: &[QueueStateCount]) -> Vec<(String, i64)> {
     let mut by_queue: Vec<(String, i64)> = Vec::new();
-    for count in counts
-        .iter()
-        .filter(|c| matches!(c.state, JobState::Enqueued | JobState::Scheduled))
-    {
+    for count in counts.iter().filter(|c| c.state == JobState::Enqueued) {
         match by_queue.iter_mut().find(|(q, _)| *q == count.queue) {
             Some(entry) => entry.1 += count.count,
             None => by_queue.push((count.queue.clone(), count.count)),
@@ -206,11 +219,19 @@ impl Instruments {
                 .i64_observable_gauge("jobs.waiting")
                 .with_unit("{job}")
                 .with_description(
-                    "Jobs waiting per queue (enqueued, or scheduled), as a server of this process last counted them.",
+                    "Jobs enqueued per queue (due, not yet claimed), as a server of this process last counted them.",
                 )
                 .with_callback(|observer| {
-                    let waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
-                    for (queue, n) in waiting.iter() {
+                    let mut highest: Vec<(String, i64)> = Vec::new();
+                    for (_, counts) in waiting_of_servers().iter() {
+                        for (queue, n) in counts {
+                            match highest.iter_mut().find(|(q, _)| q == queue) {
+                                Some(entry) => entry.1 = entry.1.max(*n),
+                                None => highest.push((queue.clone(), *n)),
+                            }
+                        }
+                    }
+                    for (queue, n) in &highest {
                         observer.observe(*n, &[system(), destination(queue)]);
                     }
                 })
