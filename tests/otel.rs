@@ -76,21 +76,26 @@ fn runs_continue_their_enqueue_trace_and_every_metric_counts_known_jobs() {
         .build()
         .unwrap();
     let export = || meter_provider.force_flush().unwrap();
-    let (checkout_trace, long) = runtime.block_on(run_known_jobs(export));
+    let (checkout_trace, operator_trace, long) = runtime.block_on(run_known_jobs(export));
     let signup_trace = runtime.block_on(enqueue_in_a_transaction());
     drop(runtime);
     tracer_provider.force_flush().unwrap();
     meter_provider.force_flush().unwrap();
 
-    check_spans(&spans.get_finished_spans().unwrap(), checkout_trace);
+    check_spans(
+        &spans.get_finished_spans().unwrap(),
+        checkout_trace,
+        operator_trace,
+    );
     check_transactional_spans(&spans.get_finished_spans().unwrap(), signup_trace);
     check_metrics(&metrics.get_finished_metrics().unwrap(), long);
 }
 
-/// Enqueues inside a `checkout` span, runs everything to its end; the
-/// checkout's trace id and the cancelled job.
+/// Enqueues inside a `checkout` span, triggers a recurring job inside an
+/// `operator` span, runs everything to its end; the two spans' trace ids
+/// and the cancelled job.
 /// `export` exports the metrics while the server runs, for the gauge.
-async fn run_known_jobs(export: impl Fn()) -> (TraceId, JobId) {
+async fn run_known_jobs(export: impl Fn()) -> (TraceId, TraceId, JobId) {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
     let store = MemoryStore::new();
@@ -102,11 +107,12 @@ async fn run_known_jobs(export: impl Fn()) -> (TraceId, JobId) {
         .await
         .unwrap();
     let checkout = tracing::info_span!("checkout");
-    let checkout_trace = {
+    let trace_of = |span: &tracing::Span| {
         use opentelemetry::trace::TraceContextExt;
-        checkout.context().span().span_context().trace_id()
+        span.context().span().span_context().trace_id()
     };
-    let ids = async {
+    let checkout_trace = trace_of(&checkout);
+    let mut ids = async {
         let mut ids = vec![SendReceipt::enqueue(&jobs, 1).await.unwrap()];
         ids.extend(
             jobs.enqueue_many([SendReceipt::new(2), SendReceipt::new(3)])
@@ -124,6 +130,15 @@ async fn run_known_jobs(export: impl Fn()) -> (TraceId, JobId) {
         .add_or_update("receipts", "* * * * * *", SendReceipt::new(100))
         .await
         .unwrap();
+    let operator = tracing::info_span!("operator");
+    let operator_trace = trace_of(&operator);
+    let triggered = jobs
+        .recurring()
+        .trigger("receipts")
+        .instrument(operator)
+        .await
+        .unwrap();
+    ids.push(triggered);
 
     let server = Server::builder(store)
         .poll_interval(Duration::from_millis(20))
@@ -139,14 +154,14 @@ async fn run_known_jobs(export: impl Fn()) -> (TraceId, JobId) {
     }
     jobs.cancel(long).await.unwrap();
     wait_until_finished(&jobs, long).await;
-    // One recurring run, ended.
+    // One run fired by the schedule, ended.
     loop {
         let fired = jobs
             .list(jobs::ListJobs::new().state(JobState::Succeeded))
             .await
             .unwrap()
             .into_iter()
-            .any(|row| row.recurring.is_some());
+            .any(|row| row.recurring.is_some() && row.id != triggered);
         if fired {
             break;
         }
@@ -155,7 +170,7 @@ async fn run_known_jobs(export: impl Fn()) -> (TraceId, JobId) {
     jobs.recurring().remove("receipts").await.unwrap();
     export();
     server.shutdown().await;
-    (checkout_trace, long)
+    (checkout_trace, operator_trace, long)
 }
 
 /// Enqueues `welcome` in a transaction inside a `signup` span and runs it
@@ -241,7 +256,7 @@ fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
         .map(|kv| &kv.value)
 }
 
-fn check_spans(spans: &[SpanData], checkout_trace: TraceId) {
+fn check_spans(spans: &[SpanData], checkout_trace: TraceId, operator_trace: TraceId) {
     let checkout = spans.iter().find(|s| s.name == "checkout").unwrap();
     assert_eq!(checkout.span_context.trace_id(), checkout_trace);
     let enqueues: Vec<&SpanData> = spans
@@ -340,6 +355,20 @@ fn check_spans(spans: &[SpanData], checkout_trace: TraceId) {
                 == fire.span_context.trace_id()
                 && run.parent_span_id == fire.span_context.span_id())),
         "a recurring run continues its fire's trace"
+    );
+    // A recurring job triggered by hand continues the trace of the trigger.
+    let trigger = spans
+        .iter()
+        .find(|s| {
+            attribute(s, "messaging.operation.name") == Some(&Value::from("recurring trigger"))
+        })
+        .expect("the trigger's span");
+    assert_eq!(trigger.span_context.trace_id(), operator_trace);
+    assert!(
+        runs.iter()
+            .any(|run| run.parent_span_id == trigger.span_context.span_id()
+                && run.span_context.trace_id() == operator_trace),
+        "the triggered run continues the trigger's trace"
     );
     // The cancelled job was enqueued outside any span: its enqueue span
     // starts a trace, which its run continues.

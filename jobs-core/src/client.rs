@@ -539,7 +539,10 @@ impl Recurring<'_> {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
     pub async fn trigger(&self, id: &str) -> Result<JobId> {
-        Ok(self.store.cron_trigger(CronTriggerParams::new(id)).await?)
+        use tracing::Instrument;
+        let (span, context) = crate::telemetry::recurring_trigger_span(id);
+        let params = CronTriggerParams::new(id).trace_context(context);
+        Ok(self.store.cron_trigger(params).instrument(span).await?)
     }
 
     /// Stops the recurring job `id` from firing until it is resumed.

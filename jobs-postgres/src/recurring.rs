@@ -342,6 +342,7 @@ pub(crate) async fn trigger(
         let mut job = def.job;
         job.run_at = RunAt::Now;
         job.recurring = Some(origin(&p.id, now)?);
+        job.trace_context = p.trace_context.clone();
         let ids = run::insert(db, jobs_sql, &mut *tx, vec![job], Wake::AtCommit).await?;
         let id = *ids.first().ok_or_else(|| {
             StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")

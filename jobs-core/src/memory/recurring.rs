@@ -5,8 +5,8 @@ use super::tables::Tables;
 use crate::model::{JobId, JobState, NewJob, RecurringOrigin, RunAt, Timestamp};
 use crate::recurring::RecurringRow;
 use crate::store::{
-    CronFireOutcome, CronFireParams, CronUpsertParams, JobInsertManyParams, StoreError,
-    StoreErrorKind, StoreResult,
+    CronFireOutcome, CronFireParams, CronTriggerParams, CronUpsertParams, JobInsertManyParams,
+    StoreError, StoreErrorKind, StoreResult,
 };
 
 impl Tables {
@@ -100,9 +100,15 @@ impl Tables {
         (CronFireOutcome::Fired(ids), runnable)
     }
 
-    pub(super) fn cron_trigger(&mut self, now: Timestamp, id: &str) -> StoreResult<JobId> {
+    pub(super) fn cron_trigger(
+        &mut self,
+        now: Timestamp,
+        p: CronTriggerParams,
+    ) -> StoreResult<JobId> {
+        let id = p.id.as_str();
         let mut job: NewJob = self.recurring_mut(id)?.def.job.clone();
         job.run_at = RunAt::Now;
+        job.trace_context = p.trace_context;
         job.recurring = Some(RecurringOrigin {
             id: id.to_owned(),
             scheduled_for: now,

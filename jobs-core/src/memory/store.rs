@@ -177,7 +177,7 @@ impl Store for MemoryStore {
     }
 
     async fn cron_trigger(&self, p: CronTriggerParams) -> StoreResult<JobId> {
-        let id = self.with_state(|state, now| state.cron_trigger(now, &p.id))?;
+        let id = self.with_state(|state, now| state.cron_trigger(now, p))?;
         self.wake(true);
         Ok(id)
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tracing::Span;
 
-use crate::model::{JobId, JobRow, NewJob, Timestamp};
+use crate::model::{JobId, JobRow, NewJob, Timestamp, TraceContext};
 use crate::store::JobOutcome;
 
 #[cfg(feature = "opentelemetry")]
@@ -77,6 +77,25 @@ pub(crate) fn recurring_fire_span(recurring: &str, jobs: &mut [NewJob]) -> Span 
     );
     stamp(&span, jobs);
     span
+}
+
+/// The span of a recurring job triggered by hand, in the caller's trace,
+/// and the trace context its run continues.
+pub(crate) fn recurring_trigger_span(recurring: &str) -> (Span, Option<TraceContext>) {
+    let span = tracing::info_span!(
+        "recurring trigger",
+        otel.name = "send",
+        otel.kind = "producer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "send",
+        messaging.operation.name = "recurring trigger",
+        job.recurring = recurring,
+    );
+    #[cfg(feature = "opentelemetry")]
+    let context = otel::context_of(&span);
+    #[cfg(not(feature = "opentelemetry"))]
+    let context = None;
+    (span, context)
 }
 
 /// Gives each job without one the trace context of `span`.

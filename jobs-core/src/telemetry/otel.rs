@@ -35,19 +35,24 @@ impl Extractor for TraceContext {
     }
 }
 
-pub(super) fn stamp(span: &Span, jobs: &mut [NewJob]) {
+/// The W3C trace context of `span`; `None` without an OpenTelemetry layer
+/// or when the span is disabled.
+pub(super) fn context_of(span: &Span) -> Option<TraceContext> {
     let cx = span.context();
     if !cx.span().span_context().is_valid() {
-        // No OpenTelemetry layer, or the span is disabled.
-        return;
+        return None;
     }
     let mut carrier = TraceContext::default();
     TraceContextPropagator::new().inject_context(&cx, &mut carrier);
-    if carrier.is_empty() {
+    (!carrier.is_empty()).then_some(carrier)
+}
+
+pub(super) fn stamp(span: &Span, jobs: &mut [NewJob]) {
+    let Some(context) = context_of(span) else {
         return;
-    }
+    };
     for job in jobs.iter_mut().filter(|j| j.trace_context.is_none()) {
-        job.trace_context = Some(carrier.clone());
+        job.trace_context = Some(context.clone());
     }
 }
 

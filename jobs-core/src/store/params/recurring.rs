@@ -218,11 +218,22 @@ pub enum CronFireOutcome {
 pub struct CronTriggerParams {
     /// Its id.
     pub id: String,
+    /// The trace context the run continues (see [`NewJob::trace_context`](crate::NewJob::trace_context)).
+    pub trace_context: Option<crate::model::TraceContext>,
 }
 
 impl CronTriggerParams {
     /// Trigger the recurring job `id`.
     pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
+        Self {
+            id: id.into(),
+            trace_context: None,
+        }
+    }
+
+    /// The run continues this trace.
+    pub fn trace_context(mut self, context: Option<crate::model::TraceContext>) -> Self {
+        self.trace_context = context;
+        self
     }
 }
