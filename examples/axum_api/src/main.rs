@@ -7,13 +7,19 @@
 //!   days that were not accepted as invalid, through an injected pool. It is
 //!   registered with `jobs.recurring().add_or_update` at every start (idempotent).
 //! - `GET /jobs/{id}` shows a job's state and history.
+//! - `GET /health/ready` is 200 while the job server is healthy and 503 with
+//!   the reason when not (the store unreachable, say); `GET /health/live` is
+//!   200 always (see `health.rs`).
 //! - Ctrl-c stops the HTTP server, then the job server, gracefully.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p example-axum_api
 //! curl -s localhost:3000/signup -H 'content-type: application/json' -d '{"email":"ada@example.com"}'
 //! curl -s localhost:3000/jobs/1
+//! curl -si localhost:3000/health/ready
 //! ```
+
+mod health;
 
 use axum::extract::{Path, State as AppState};
 use axum::http::StatusCode;
@@ -191,7 +197,8 @@ async fn main() -> anyhow::Result<()> {
     let router = Router::new()
         .route("/signup", post(signup))
         .route("/jobs/{id}", get(show_job))
-        .with_state(app);
+        .with_state(app)
+        .merge(health::routes(server.health_probe()));
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!("listening on http://{address}");
     axum::serve(listener, router)
