@@ -323,19 +323,31 @@ fn verdict(record: &Snapshot, limits: &HealthLimits, now: Instant) -> HealthStat
     }
     // Each loop's proof of life counts from the start until it has one.
     let age = |at: Option<Instant>| now.saturating_duration_since(at.unwrap_or(record.started));
+    // A loop without its proof, while no other call succeeded either: the
+    // store does not answer (calls that hang fail only at the store
+    // timeout). While other calls succeed, the loop itself is at fault.
+    let silent = age(record.last_success);
+    let stale = |what: &str, age: Duration, limit: Duration| {
+        let late = format!("no successful {what} for {}", secs(age));
+        if silent > limit {
+            unhealthy(format!("store not answering for {}: {late}", secs(silent)))
+        } else {
+            unhealthy(late)
+        }
+    };
     let renewal = age(record.renewal_pass);
     if renewal > limits.renewal {
-        return unhealthy(format!("no successful lease renewal for {}", secs(renewal)));
+        return stale("lease renewal", renewal, limits.renewal);
     }
     if !record.fetch_waits_for_slot {
         let claim = age(record.last_claim.max(record.fetch_wants_since));
         if claim > limits.claim {
-            return unhealthy(format!("no successful claim for {}", secs(claim)));
+            return stale("claim", claim, limits.claim);
         }
     }
     let heartbeat = age(record.last_heartbeat);
     if heartbeat > limits.heartbeat {
-        return unhealthy(format!("no successful heartbeat for {}", secs(heartbeat)));
+        return stale("heartbeat", heartbeat, limits.heartbeat);
     }
     HealthStatus::Healthy
 }
@@ -384,9 +396,12 @@ fn secs(age: Duration) -> String {
 /// 5. `"no successful heartbeat for 21s"`: no heartbeat was written for
 ///    **two heartbeat intervals**.
 ///
-/// Rules 3 to 5 catch a loop that stopped or was starved without a failure
-/// to show (a store call that hangs counts as failed only after the store
-/// timeout); each counts from the server's start until its first success.
+/// Rules 3 to 5 catch a loop that stopped or was starved, and a store that
+/// does not answer (a call that hangs counts as failed only at the store
+/// timeout, 30 s by default); each counts from the server's start until its
+/// first success. When no store call at all succeeded for as long, the
+/// store is the likely culprit and the reason says so first: `"store not
+/// answering for 11s: no successful claim for 11s"`.
 /// Ages are measured on tokio's clock (`tokio::time::Instant`), so they are
 /// monotonic and follow a paused test clock.
 #[derive(Debug, Clone, Serialize)]

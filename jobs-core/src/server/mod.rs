@@ -7,8 +7,8 @@
 //! `builder` (the settings and the start), `fetch` (the fetch loop),
 //! `attempt` (the supervisor of one attempt),
 //! `outcome` (what an attempt's end means for the job), `background` (the
-//! completer and the periodic loops) and `report` (the warning about jobs no
-//! live server can take).
+//! completer and the periodic loops), `report` (the warning about jobs no
+//! live server can take) and `health` (what [`Server::health`] reads).
 //!
 //! # Intervals and the recovery bound
 //!
@@ -319,6 +319,7 @@ impl Shared {
 /// Configure one with [`Server::builder`] and start it with
 /// [`ServerBuilder::start`]; call [`Server::shutdown`] to stop it gracefully.
 /// Dropping it starts the same shutdown without waiting for it.
+/// [`Server::health`] tells whether it is healthy, for a readiness probe.
 ///
 /// It runs inside the application's own process, its jobs on the tokio
 /// runtime it was started on (on a multi-thread runtime, its lease renewals,

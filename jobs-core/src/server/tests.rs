@@ -1254,14 +1254,20 @@ async fn under_a_warn_filter_a_job_failed_for_good_names_its_job_and_nothing_rou
 
 // Health: what `Server::health` tells, read from memory.
 
-/// A [`StoreLayer`](crate::store::StoreLayer) that fails every call, as an
-/// unreachable store does, while it is down; clones share the switch.
+/// A [`StoreLayer`](crate::store::StoreLayer) for outages: while down,
+/// every call fails at once, as an unreachable store's do; while hung,
+/// every call waits forever (until the server's store timeout), as calls to
+/// a store behind a dead network do. Clones share the switch.
 #[derive(Clone, Default)]
-struct Outage(std::sync::Arc<std::sync::atomic::AtomicBool>);
+struct Outage(std::sync::Arc<AtomicU32>);
+
+const UP: u32 = 0;
+const DOWN: u32 = 1;
+const HUNG: u32 = 2;
 
 impl Outage {
-    fn set_down(&self, down: bool) {
-        self.0.store(down, Ordering::SeqCst);
+    fn set(&self, state: u32) {
+        self.0.store(state, Ordering::SeqCst);
     }
 }
 
@@ -1270,13 +1276,14 @@ impl crate::store::StoreLayer for Outage {
     where
         F: std::future::Future<Output = StoreResult<T>> + Send,
     {
-        if self.0.load(Ordering::SeqCst) {
-            return Err(StoreError::new(
+        match self.0.load(Ordering::SeqCst) {
+            DOWN => Err(StoreError::new(
                 StoreErrorKind::Unavailable,
                 "test outage: connection refused",
-            ));
+            )),
+            HUNG => std::future::pending().await,
+            _ => call.await,
         }
-        call.await
     }
 }
 
@@ -1384,7 +1391,7 @@ async fn while_the_store_fails_the_server_is_unhealthy_with_the_error_then_healt
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(probe.health().is_healthy(), "{:?}", probe.health());
 
-    outage.set_down(true);
+    outage.set(DOWN);
     // A blip shorter than the renewal interval (10 s) is not yet unhealthy.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let health = probe.health();
@@ -1408,7 +1415,7 @@ async fn while_the_store_fails_the_server_is_unhealthy_with_the_error_then_healt
     assert_eq!(json["reason"], reason);
     assert_eq!(json["last_store_failure"]["kind"], "unavailable");
 
-    outage.set_down(false);
+    outage.set(UP);
     let health = wait_for_health(&probe, true).await;
     assert!(health.store_reachable);
     assert!(
@@ -1443,4 +1450,40 @@ async fn a_server_shutting_down_is_unhealthy_and_then_stopped() {
     let health = probe.health();
     assert_eq!(health.reason(), Some("stopped"), "{health:?}");
     assert_eq!(health.running, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_does_not_answer_is_named_before_its_calls_time_out() {
+    let (store, _jobs) = setup().await;
+    let outage = Outage::default();
+    let server = Server::builder(Layered::new(store, outage.clone()))
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(server.health().is_healthy(), "{:?}", server.health());
+
+    outage.set(HUNG);
+    // Past the claim threshold (poll interval + renewal interval, 10.5 s),
+    // before the store timeout (30 s): nothing has failed yet.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let health = server.health();
+    let reason = health.reason().unwrap_or_else(|| panic!("{health:?}"));
+    assert!(reason.starts_with("store not answering for 1"), "{reason}");
+    assert!(reason.contains(": no successful claim for 1"), "{reason}");
+    assert!(health.last_store_failure.is_none(), "{health:?}");
+
+    // Once the calls time out, they are failures.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let health = server.health();
+    let reason = health.reason().unwrap_or_else(|| panic!("{health:?}"));
+    assert!(reason.starts_with("store unreachable for "), "{reason}");
+    assert!(
+        reason.ends_with("the store did not answer within 30s"),
+        "{reason}"
+    );
+
+    outage.set(UP);
+    wait_for_health(&server.health_probe(), true).await;
+    server.shutdown().await;
 }
