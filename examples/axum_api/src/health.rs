@@ -4,7 +4,7 @@
 //! - `GET /health/live`: 200 while the process answers HTTP, whatever the
 //!   job server's state; for a liveness probe, which restarts the process.
 //! - `GET /health/ready`: 200 while the job server is healthy, else 503, each
-//!   with the server's [`ServerHealth`](jobs::ServerHealth) as JSON: `status`
+//!   with the server's `jobs::ServerHealth` as JSON: `status`
 //!   (`healthy` or `unhealthy`), the `reason` when unhealthy ("store
 //!   unreachable for 12s: ..."), what the server saw of the store and its
 //!   loops (ages in seconds), its load. For a readiness probe, which takes
