@@ -63,6 +63,9 @@ pub use jobs_core::{
     DEFAULT_QUEUE,
 };
 
+// Whether a running server is healthy, for readiness endpoints.
+pub use jobs_core::{HealthProbe, HealthStatus, LastSeen, ServerHealth, StoreFailure};
+
 // The bounds `#[job]` puts on a function's types; its errors name them.
 pub use jobs_core::{BoxError, Inject, IntoJobResult, JobArg};
 

@@ -8,13 +8,12 @@
 
 mod pg_support;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use jobs::postgres::{PgStore, PgStoreOptions};
 use jobs::{job, JobState, Jobs, Server, State};
-use pg_support::{eventually, TestSchema};
+use pg_support::{eventually, OwnCluster, TestSchema};
 use sqlx::PgPool;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -154,78 +153,6 @@ async fn a_pool_smaller_than_the_jobs_demand_does_not_run_a_job_twice() {
 
 // ---- a PostgreSQL outage
 
-/// A PostgreSQL cluster of the test's own on another port, dropped at the end.
-struct OwnCluster {
-    version: String,
-    name: String,
-    port: u16,
-}
-
-impl OwnCluster {
-    fn create(name: &str, port: u16) -> Self {
-        let version = std::fs::read_dir("/etc/postgresql")
-            .expect("Debian's PostgreSQL (pg_createcluster)")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .max()
-            .expect("a PostgreSQL version");
-        let cluster = Self {
-            version,
-            name: name.to_owned(),
-            port,
-        };
-        // A cluster left by an earlier, interrupted run.
-        cluster.run("pg_dropcluster", &["--stop"]);
-        let port = port.to_string();
-        assert!(
-            cluster.run("pg_createcluster", &["-p", &port, "--", "--auth=trust"]),
-            "pg_createcluster"
-        );
-        cluster.start();
-        cluster
-    }
-
-    fn run(&self, tool: &str, extra: &[&str]) -> bool {
-        let mut args = vec![self.version.as_str(), self.name.as_str()];
-        args.extend_from_slice(extra);
-        let mut command = Command::new(tool);
-        if tool == "pg_ctlcluster" {
-            command.arg("--skip-systemctl-redirect");
-        }
-        command
-            .args(&args)
-            .output()
-            .map(|out| out.status.success())
-            .unwrap_or(false)
-    }
-
-    fn start(&self) {
-        assert!(
-            self.run("pg_ctlcluster", &["start"]),
-            "starting the cluster"
-        );
-    }
-
-    fn stop(&self) {
-        assert!(
-            self.run("pg_ctlcluster", &["stop", "-m", "fast"]),
-            "stopping the cluster"
-        );
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/postgres?application_name=rel_outage",
-            self.port
-        )
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        self.run("pg_dropcluster", &["--stop"]);
-    }
-}
-
 static OUTAGE_RUNS: [AtomicU32; 6] = [const { AtomicU32::new(0) }; 6];
 
 #[job(queue = "rel_outage")]
@@ -238,7 +165,7 @@ async fn rel_outlives_outage(n: usize) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_outage_live_servers_renew_before_anyone_rescues() {
     let cluster = OwnCluster::create(&format!("jobs_outage_{}", std::process::id()), 5491);
-    let store = PgStore::connect(&cluster.url()).await.unwrap();
+    let store = PgStore::connect(&cluster.url("rel_outage")).await.unwrap();
     let jobs = Jobs::new(store.clone());
     let server = || {
         Server::builder(store.clone())

@@ -43,7 +43,9 @@ pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
 };
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS};
-pub use server::{Server, ServerBuilder};
+pub use server::{
+    HealthProbe, HealthStatus, LastSeen, Server, ServerBuilder, ServerHealth, StoreFailure,
+};
 pub use store::{
     BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,

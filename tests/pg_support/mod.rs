@@ -3,11 +3,13 @@
 //! jobs-postgres tests use (one helper for both); stores whose connections
 //! carry an `application_name` of their own (so a test can kill exactly one
 //! server's connections); waiting for a condition with a generous deadline;
-//! the deadlocks PostgreSQL counted during a test.
+//! the deadlocks PostgreSQL counted during a test; a PostgreSQL cluster of a
+//! test's own, to stop and start.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
@@ -99,4 +101,80 @@ pub async fn assert_no_deadlocks_since(schema: &TestSchema, before: i64) {
         "PostgreSQL detected {} deadlocks during the test (pg_stat_database.deadlocks)",
         after - before
     );
+}
+
+/// A PostgreSQL cluster of the test's own on another port (Debian's
+/// `pg_createcluster`), for tests that stop and start PostgreSQL without
+/// disturbing the others; dropped at the end. Each test takes a port and a
+/// name of its own.
+pub struct OwnCluster {
+    version: String,
+    name: String,
+    port: u16,
+}
+
+impl OwnCluster {
+    pub fn create(name: &str, port: u16) -> Self {
+        let version = std::fs::read_dir("/etc/postgresql")
+            .expect("Debian's PostgreSQL (pg_createcluster)")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .max()
+            .expect("a PostgreSQL version");
+        let cluster = Self {
+            version,
+            name: name.to_owned(),
+            port,
+        };
+        // A cluster left by an earlier, interrupted run.
+        cluster.run("pg_dropcluster", &["--stop"]);
+        let port = port.to_string();
+        assert!(
+            cluster.run("pg_createcluster", &["-p", &port, "--", "--auth=trust"]),
+            "pg_createcluster"
+        );
+        cluster.start();
+        cluster
+    }
+
+    fn run(&self, tool: &str, extra: &[&str]) -> bool {
+        let mut args = vec![self.version.as_str(), self.name.as_str()];
+        args.extend_from_slice(extra);
+        let mut command = Command::new(tool);
+        if tool == "pg_ctlcluster" {
+            command.arg("--skip-systemctl-redirect");
+        }
+        command
+            .args(&args)
+            .output()
+            .map(|out| out.status.success())
+            .unwrap_or(false)
+    }
+
+    pub fn start(&self) {
+        assert!(
+            self.run("pg_ctlcluster", &["start"]),
+            "starting the cluster"
+        );
+    }
+
+    pub fn stop(&self) {
+        assert!(
+            self.run("pg_ctlcluster", &["stop", "-m", "fast"]),
+            "stopping the cluster"
+        );
+    }
+
+    /// Its `postgres` database, with connections named `app`.
+    pub fn url(&self, app: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?application_name={app}",
+            self.port
+        )
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.run("pg_dropcluster", &["--stop"]);
+    }
 }

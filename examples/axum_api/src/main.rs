@@ -10,14 +10,19 @@
 //! - `GET /metrics`: the jobs' metrics for Prometheus (`JOBS_METRICS=stdout`
 //!   prints them instead; `JOBS_TRACES=stdout` prints the traces, in which a
 //!   signup and the run of its job are one trace). See `telemetry.rs`.
+//! - `GET /health/ready` is 200 while the job server is healthy and 503 with
+//!   the reason when not (the store unreachable, say); `GET /health/live` is
+//!   200 always (see `health.rs`).
 //! - Ctrl-c stops the HTTP server, then the job server, gracefully.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p example-axum_api
 //! curl -s localhost:3000/signup -H 'content-type: application/json' -d '{"email":"ada@example.com"}'
 //! curl -s localhost:3000/jobs/1
+//! curl -si localhost:3000/health/ready
 //! ```
 
+mod health;
 mod telemetry;
 
 use axum::extract::{Path, State as AppState};
@@ -194,7 +199,8 @@ async fn main() -> anyhow::Result<()> {
     let mut router = Router::new()
         .route("/signup", post(signup))
         .route("/jobs/{id}", get(show_job))
-        .with_state(app);
+        .with_state(app)
+        .merge(health::routes(server.health_probe()));
     if let Some(registry) = telemetry.registry.clone() {
         router = router.merge(
             Router::new()

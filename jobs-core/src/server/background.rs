@@ -143,6 +143,7 @@ pub(crate) async fn lease_keeper(shared: Arc<Shared>) {
     loop {
         let renewed = renew_leases(&shared).await;
         let pause = if renewed {
+            shared.health_record().note_renewal_pass();
             failures = 0;
             every.mul_f64(1.0 - 0.1 * fastrand::f64())
         } else {
@@ -180,7 +181,7 @@ async fn renew_leases(shared: &Shared) -> bool {
         renewed = timeout_call(shared.settings.store_timeout, call) => renewed,
         _ = shared.stop_background.cancelled() => return true,
     };
-    shared.note(&renewed);
+    shared.health_record().note_renewal(&renewed);
     match renewed {
         Ok(statuses) => {
             let running = shared.running();
@@ -241,7 +242,7 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
             .own_writes
             .server_heartbeat(ServerHeartbeatParams::new(info));
         let beat = timeout_call(shared.settings.store_timeout, beat).await;
-        shared.note(&beat);
+        shared.health_record().note_heartbeat(&beat);
         if let Err(error) = beat {
             tracing::warn!(server = %shared.id, %error, "writing the heartbeat failed");
             return;

@@ -99,6 +99,7 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     // before claiming again.
     let mut wait: Option<Duration> = None;
     let mut failures = 0u32;
+    let mut waits_for_slot = false;
     loop {
         // Fill free slots from the jobs claimed ahead.
         while !ahead.is_empty() {
@@ -147,6 +148,14 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
         // For the heartbeat: what waits claimed ahead while the loop waits.
         let claimed_ahead = &shared.load.claimed_ahead;
         claimed_ahead.store(ahead.len(), Ordering::Relaxed);
+        // For `Server::health`: with nothing in flight or to wait for, every
+        // slot is taken, and no claim is due until one frees up.
+        if waits_for_slot != (in_flight.is_empty() && wait.is_none()) {
+            waits_for_slot = !waits_for_slot;
+            shared
+                .health_record()
+                .note_fetch_waits_for_slot(waits_for_slot);
+        }
 
         // What can happen next: the claim returns; a slot frees up (for a
         // job claimed ahead, or for a claim when none is in flight); the wait
@@ -255,6 +264,7 @@ fn claim(shared: &Arc<Shared>, limit: usize) -> ClaimCall {
         let sent = Instant::now();
         let call = shared.store.job_claim(params);
         let result = timeout_call(shared.settings.store_timeout, call).await;
+        shared.health_record().note_claim(&result);
         (result, limit, sent.elapsed())
     })
 }

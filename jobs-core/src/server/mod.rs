@@ -7,8 +7,8 @@
 //! `builder` (the settings and the start), `fetch` (the fetch loop),
 //! `attempt` (the supervisor of one attempt),
 //! `outcome` (what an attempt's end means for the job), `background` (the
-//! completer and the periodic loops) and `report` (the warning about jobs no
-//! live server can take).
+//! completer and the periodic loops), `report` (the warning about jobs no
+//! live server can take) and `health` (what [`Server::health`] reads).
 //!
 //! # Intervals and the recovery bound
 //!
@@ -49,6 +49,7 @@ mod attempt;
 mod background;
 mod builder;
 mod fetch;
+mod health;
 mod outcome;
 mod report;
 mod watchdog;
@@ -68,6 +69,8 @@ use crate::job::{duplicate_names, JobRegistration, Resources};
 use crate::model::{Claim, JobId, ServerId, ServerInfo};
 pub use builder::ServerBuilder;
 pub(crate) use builder::Settings;
+pub(crate) use health::StoreHealth;
+pub use health::{HealthProbe, HealthStatus, LastSeen, ServerHealth, StoreFailure};
 
 use crate::store::{
     DynStore, JobCompletion, ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult,
@@ -261,8 +264,9 @@ pub(crate) struct Shared {
     /// heartbeats, rescues, stuck reports): the store's reserved handle
     /// when it has one (see `Store::reserved_for_server`), else `store`.
     pub(crate) own_writes: Arc<dyn DynStore>,
-    /// What the server's own writes saw of the store lately.
-    pub(crate) health: Mutex<StoreHealth>,
+    /// What the server's store calls saw of the store lately, and what
+    /// its loops did (shared with [`HealthProbe`]s).
+    pub(crate) health: Arc<Mutex<StoreHealth>>,
     /// Wakes the watchdog, which sleeps while nothing runs, when jobs are
     /// claimed while none were held.
     pub(crate) wake_watchdog: tokio::sync::Notify,
@@ -279,57 +283,20 @@ pub(crate) struct Shared {
     pub(crate) stop_completer: CancellationToken,
     pub(crate) stop_background: CancellationToken,
     pub(crate) info: ServerInfo,
-    pub(crate) load: Load,
-}
-
-/// Whether the server's own writes reached the store lately: the rescuer
-/// waits after an outage (see [`StoreHealth::may_rescue`]).
-#[derive(Debug, Default)]
-pub(crate) struct StoreHealth {
-    last_failure: Option<Instant>,
-    /// The first success after the last failure.
-    recovered_at: Option<Instant>,
-}
-
-impl StoreHealth {
-    pub(crate) fn note<T>(&mut self, result: &StoreResult<T>) {
-        let now = Instant::now();
-        match result {
-            Ok(_) => {
-                if self.last_failure.is_some() && self.recovered_at.is_none() {
-                    self.recovered_at = Some(now);
-                }
-            }
-            Err(_) => {
-                self.last_failure = Some(now);
-                self.recovered_at = None;
-            }
-        }
-    }
-
-    /// Whether rescuing expired leases is fair to the other servers: never
-    /// while this server's own writes fail, and after an outage only once
-    /// `wait` has passed since they came back. Every server saw the outage
-    /// and could not renew during it; rescuing at once would run their
-    /// healthy jobs twice. Waiting gives each live server its renewals
-    /// (retried at once when the store returns), so that only the jobs of
-    /// servers that did not come back are rescued.
-    pub(crate) fn may_rescue(&self, wait: Duration) -> bool {
-        match (self.last_failure, self.recovered_at) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(_), Some(recovered)) => recovered.elapsed() >= wait,
-        }
-    }
+    /// Shared with [`HealthProbe`]s.
+    pub(crate) load: Arc<Load>,
 }
 
 impl Shared {
     /// Notes the result of one of the server's own store calls.
     pub(crate) fn note<T>(&self, result: &StoreResult<T>) {
-        self.health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .note(result);
+        self.health_record().note(result);
+    }
+
+    /// What the server saw of the store and of its loops, to note more.
+    pub(crate) fn health_record(&self) -> std::sync::MutexGuard<'_, StoreHealth> {
+        // Every critical section is a few plain writes.
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
@@ -352,6 +319,7 @@ impl Shared {
 /// Configure one with [`Server::builder`] and start it with
 /// [`ServerBuilder::start`]; call [`Server::shutdown`] to stop it gracefully.
 /// Dropping it starts the same shutdown without waiting for it.
+/// [`Server::health`] tells whether it is healthy, for a readiness probe.
 ///
 /// It runs inside the application's own process, its jobs on the tokio
 /// runtime it was started on (on a multi-thread runtime, its lease renewals,
@@ -523,7 +491,7 @@ impl Server {
             id,
             store,
             own_writes,
-            health: Mutex::new(StoreHealth::default()),
+            health: Arc::new(Mutex::new(StoreHealth::new())),
             wake_watchdog: tokio::sync::Notify::new(),
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             finished: std::sync::atomic::AtomicU64::new(0),
@@ -537,7 +505,7 @@ impl Server {
             stop_completer: CancellationToken::new(),
             stop_background: CancellationToken::new(),
             info,
-            load: Load::default(),
+            load: Arc::default(),
         });
         tracing::info!(server = %id, queues = ?shared.settings.queues, concurrency = shared.settings.concurrency, jobs = shared.names.len(), own_thread = keeper.thread.is_some(), "job server started");
         let own = &keeper.handle;
@@ -572,6 +540,44 @@ impl Server {
     /// This start's identity, as shown in heartbeats and job history.
     pub fn id(&self) -> ServerId {
         self.shared.id
+    }
+
+    /// Whether the server is healthy, and what it saw lately: of the store
+    /// (the outcome of its claims and its own writes), of its claims, lease
+    /// renewals and heartbeats, and of the jobs it runs. Read from memory,
+    /// without a store call, so a readiness probe may call it as often as it
+    /// likes; [`ServerHealth`] lists the rules of the verdict and the
+    /// thresholds, which follow from the server's settings.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// # async fn demo() -> jobs::Result<()> {
+    /// let server = Server::builder(MemoryStore::new()).start().await?;
+    /// let health = server.health();
+    /// match health.reason() {
+    ///     None => println!("healthy, running {} of {}", health.running, health.concurrency),
+    ///     Some(reason) => println!("unhealthy: {reason}"), // "store unreachable for 12s: ..."
+    /// }
+    /// assert!(health.is_healthy());
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn health(&self) -> ServerHealth {
+        self.health_probe().health()
+    }
+
+    /// A handle that reads [`health`](Self::health) from elsewhere (an HTTP
+    /// handler's state), also while and after the server shuts down.
+    pub fn health_probe(&self) -> HealthProbe {
+        let shared = &self.shared;
+        HealthProbe::new(
+            shared.id,
+            shared.health.clone(),
+            shared.load.clone(),
+            health::HealthLimits::new(&shared.settings),
+        )
     }
 
     /// Stops gracefully: stops claiming, lets running jobs finish up to the
@@ -610,6 +616,7 @@ async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
     let settings = &shared.settings;
     let all_slots = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
     tracing::info!(server = %shared.id, "job server shutting down");
+    shared.health_record().note_stopping();
     shared.stop_fetching.cancel();
     let _ = tasks.fetcher.await;
 
@@ -644,6 +651,7 @@ async fn shutdown(shared: Arc<Shared>, tasks: Tasks) {
     if let Err(error) = timeout_call(settings.store_timeout, remove).await {
         tracing::warn!(server = %shared.id, %error, "could not remove the server record");
     }
+    shared.health_record().note_stopped();
     tracing::info!(server = %shared.id, "job server stopped");
 }
 

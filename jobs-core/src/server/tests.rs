@@ -1251,3 +1251,239 @@ async fn under_a_warn_filter_a_job_failed_for_good_names_its_job_and_nothing_rou
     // The two retries before it are routine: not at WARN.
     assert!(!text.contains("will be retried"), "{text}");
 }
+
+// Health: what `Server::health` tells, read from memory.
+
+/// A [`StoreLayer`](crate::store::StoreLayer) for outages: while down,
+/// every call fails at once, as an unreachable store's do; while hung,
+/// every call waits forever (until the server's store timeout), as calls to
+/// a store behind a dead network do. Clones share the switch.
+#[derive(Clone, Default)]
+struct Outage(std::sync::Arc<AtomicU32>);
+
+const UP: u32 = 0;
+const DOWN: u32 = 1;
+const HUNG: u32 = 2;
+
+impl Outage {
+    fn set(&self, state: u32) {
+        self.0.store(state, Ordering::SeqCst);
+    }
+}
+
+impl crate::store::StoreLayer for Outage {
+    async fn around<T, F>(&self, _: crate::store::StoreOperation, call: F) -> StoreResult<T>
+    where
+        F: std::future::Future<Output = StoreResult<T>> + Send,
+    {
+        match self.0.load(Ordering::SeqCst) {
+            DOWN => Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "test outage: connection refused",
+            )),
+            HUNG => std::future::pending().await,
+            _ => call.await,
+        }
+    }
+}
+
+/// Waits (in paused time) until `probe` says `healthy`; the last reading.
+async fn wait_for_health(probe: &HealthProbe, healthy: bool) -> ServerHealth {
+    for _ in 0..10_000 {
+        let health = probe.health();
+        if health.is_healthy() == healthy {
+            return health;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the server never became healthy={healthy}: {:?}",
+        probe.health()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_started_server_is_healthy_and_tells_what_it_saw() {
+    let (store, _jobs) = setup().await;
+    let server = Server::builder(store).concurrency(4).start().await.unwrap();
+    assert!(server.health().is_healthy(), "{:?}", server.health());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let health = server.health();
+    assert_eq!(health.status, HealthStatus::Healthy);
+    assert_eq!(health.reason(), None);
+    assert_eq!(health.server, server.id());
+    assert!(health.store_reachable);
+    assert!(health.store_failing_since.is_none());
+    assert!(health.last_store_failure.is_none());
+    for (what, seen) in [
+        ("store success", health.last_store_success),
+        ("claim", health.last_claim),
+        ("heartbeat", health.last_heartbeat),
+    ] {
+        let seen = seen.unwrap_or_else(|| panic!("no {what} seen: {health:?}"));
+        assert!(seen.ago <= Duration::from_secs(1), "{what}: {seen:?}");
+    }
+    assert!(health.started.ago >= Duration::from_secs(1));
+    assert_eq!(
+        health.last_lease_renewal, None,
+        "nothing held, nothing renewed"
+    );
+    assert_eq!((health.running, health.concurrency), (0, 4));
+    assert!(!health.shutting_down);
+    let json = serde_json::to_value(&health).unwrap();
+    assert_eq!(json["status"], "healthy");
+    assert!(json["last_claim"]["ago_secs"].is_f64(), "{json}");
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_server_on_an_empty_queue_stays_healthy() {
+    let (store, _jobs) = setup().await;
+    let server = Server::builder(store).start().await.unwrap();
+    // Far longer than any threshold: empty claims and heartbeats keep coming.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let health = server.health();
+    assert!(health.is_healthy(), "{health:?}");
+    assert!(
+        health.last_claim.unwrap().ago <= Duration::from_secs(1),
+        "{health:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_whose_every_slot_is_taken_stays_healthy_without_claiming() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(Hangs { n: 0 })).await.unwrap();
+    let server = Server::builder(store)
+        .concurrency(1)
+        .prefetch(0)
+        .shutdown_timeout(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    wait_for(&jobs, id, JobState::Processing).await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let health = server.health();
+    assert!(health.is_healthy(), "{health:?}");
+    assert_eq!(health.running, 1);
+    // The claims stopped with the slot taken; the renewals prove the store.
+    assert!(
+        health.last_claim.unwrap().ago >= Duration::from_secs(100),
+        "{health:?}"
+    );
+    assert!(
+        health.last_lease_renewal.unwrap().ago <= Duration::from_secs(10),
+        "{health:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_the_store_fails_the_server_is_unhealthy_with_the_error_then_healthy_again() {
+    let (store, _jobs) = setup().await;
+    let outage = Outage::default();
+    let server = Server::builder(Layered::new(store, outage.clone()))
+        .start()
+        .await
+        .unwrap();
+    let probe = server.health_probe();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(probe.health().is_healthy(), "{:?}", probe.health());
+
+    outage.set(DOWN);
+    // A blip shorter than the renewal interval (10 s) is not yet unhealthy.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let health = probe.health();
+    assert!(health.is_healthy(), "{health:?}");
+    assert!(!health.store_reachable);
+    let failure = health.last_store_failure.unwrap();
+    assert_eq!(failure.error, "test outage: connection refused");
+    assert_eq!(failure.kind, StoreErrorKind::Unavailable);
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let health = probe.health();
+    let reason = health.reason().unwrap_or_else(|| panic!("{health:?}"));
+    assert!(reason.starts_with("store unreachable for 1"), "{reason}");
+    assert!(
+        reason.ends_with("s: test outage: connection refused"),
+        "{reason}"
+    );
+    assert!(health.store_failing_since.unwrap().ago >= Duration::from_secs(10));
+    let json = serde_json::to_value(&health).unwrap();
+    assert_eq!(json["status"], "unhealthy");
+    assert_eq!(json["reason"], reason);
+    assert_eq!(json["last_store_failure"]["kind"], "unavailable");
+
+    outage.set(UP);
+    let health = wait_for_health(&probe, true).await;
+    assert!(health.store_reachable);
+    assert!(
+        health.last_claim.unwrap().ago <= Duration::from_secs(1),
+        "{health:?}"
+    );
+    // The failure is still told, for the record.
+    assert!(health.last_store_failure.is_some());
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_shutting_down_is_unhealthy_and_then_stopped() {
+    let (store, jobs) = setup().await;
+    let id = jobs.enqueue(Request::new(Hangs { n: 0 })).await.unwrap();
+    let server = Server::builder(store)
+        .shutdown_timeout(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let probe = server.health_probe();
+    wait_for(&jobs, id, JobState::Processing).await;
+    assert!(probe.health().is_healthy(), "{:?}", probe.health());
+    // The running job holds the shutdown up for its timeout.
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let health = probe.health();
+    assert_eq!(health.reason(), Some("shutting down"), "{health:?}");
+    assert!(health.shutting_down);
+    assert_eq!(health.running, 1);
+    stopping.await.unwrap();
+    let health = probe.health();
+    assert_eq!(health.reason(), Some("stopped"), "{health:?}");
+    assert_eq!(health.running, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_does_not_answer_is_named_before_its_calls_time_out() {
+    let (store, _jobs) = setup().await;
+    let outage = Outage::default();
+    let server = Server::builder(Layered::new(store, outage.clone()))
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(server.health().is_healthy(), "{:?}", server.health());
+
+    outage.set(HUNG);
+    // Past the claim threshold (poll interval + renewal interval, 10.5 s),
+    // before the store timeout (30 s): nothing has failed yet.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let health = server.health();
+    let reason = health.reason().unwrap_or_else(|| panic!("{health:?}"));
+    assert!(reason.starts_with("store not answering for 1"), "{reason}");
+    assert!(reason.contains(": no successful claim for 1"), "{reason}");
+    assert!(health.last_store_failure.is_none(), "{health:?}");
+
+    // Once the calls time out, they are failures.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let health = server.health();
+    let reason = health.reason().unwrap_or_else(|| panic!("{health:?}"));
+    assert!(reason.starts_with("store unreachable for "), "{reason}");
+    assert!(
+        reason.ends_with("the store did not answer within 30s"),
+        "{reason}"
+    );
+
+    outage.set(UP);
+    wait_for_health(&server.health_probe(), true).await;
+    server.shutdown().await;
+}
