@@ -377,7 +377,7 @@ fn check_spans(spans: &[SpanData], checkout_trace: TraceId, operator_trace: Trac
         .find(|s| {
             s.span_kind == SpanKind::Producer
                 && s.parent_span_id == SpanId::INVALID
-                && attribute(s, "job.name") == Some(&Value::from("long_report"))
+                && attribute(s, "jobs.name") == Some(&Value::from("long_report"))
         })
         .expect("the enqueue span of a job enqueued outside any span, a root");
     assert!(runs

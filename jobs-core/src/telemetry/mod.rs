@@ -12,6 +12,7 @@ mod otel;
 use std::future::Future;
 use std::time::Duration;
 
+use tracing::field::Empty;
 use tracing::Span;
 
 use crate::model::{JobId, JobRow, NewJob, Timestamp, TraceContext};
@@ -21,7 +22,8 @@ use crate::store::JobOutcome;
 pub(crate) use otel::{measured, refresh_waiting};
 
 /// `messaging.system` of every span and metric.
-pub(crate) const SYSTEM: &str = "jobs";
+#[cfg(feature = "opentelemetry")]
+const SYSTEM: &str = "jobs";
 
 /// Inserts `jobs` with `insert` inside an enqueue span (a producer span,
 /// `send <queue>`), stamping each job with that span's trace context first,
@@ -47,34 +49,55 @@ fn enqueue_span(jobs: &[NewJob]) -> Span {
     let (queue, name) = jobs
         .first()
         .map_or(("", ""), |j| (j.queue.as_str(), j.name.as_str()));
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "enqueue",
-        otel.name = %format_args!("send {queue}"),
-        otel.kind = "producer",
-        messaging.system = SYSTEM,
-        messaging.operation.type = "send",
-        messaging.operation.name = "enqueue",
-        messaging.destination.name = queue,
-        messaging.batch.message_count = i64::try_from(jobs.len()).unwrap_or(i64::MAX),
-        job.name = name,
-    )
+        queue,
+        name,
+        jobs = jobs.len(),
+        otel.name = Empty,
+        otel.kind = Empty,
+    );
+    #[cfg(feature = "opentelemetry")]
+    otel::producer(
+        &span,
+        otel::Producer {
+            operation: "enqueue",
+            queue,
+            name: Some(name),
+            count: Some(jobs.len()),
+            recurring: None,
+        },
+    );
+    span
 }
 
 /// The span a recurring schedule's fire enqueues in: the root of a trace of
 /// its own, since no request asked for the run.
 pub(crate) fn recurring_fire_span(recurring: &str, jobs: &mut [NewJob]) -> Span {
-    let queue = jobs.first().map_or("", |j| j.queue.as_str());
+    let (queue, name) = jobs
+        .first()
+        .map_or(("", ""), |j| (j.queue.as_str(), j.name.as_str()));
     let span = tracing::info_span!(
         parent: None,
         "recurring fire",
-        otel.name = %format_args!("send {queue}"),
-        otel.kind = "producer",
-        messaging.system = SYSTEM,
-        messaging.operation.type = "send",
-        messaging.operation.name = "recurring fire",
-        messaging.destination.name = queue,
-        job.recurring = recurring,
+        recurring,
+        queue,
+        otel.name = Empty,
+        otel.kind = Empty,
     );
+    #[cfg(feature = "opentelemetry")]
+    otel::producer(
+        &span,
+        otel::Producer {
+            operation: "recurring fire",
+            queue,
+            name: Some(name),
+            count: None,
+            recurring: Some(recurring),
+        },
+    );
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = name;
     stamp(&span, jobs);
     span
 }
@@ -84,15 +107,24 @@ pub(crate) fn recurring_fire_span(recurring: &str, jobs: &mut [NewJob]) -> Span 
 pub(crate) fn recurring_trigger_span(recurring: &str) -> (Span, Option<TraceContext>) {
     let span = tracing::info_span!(
         "recurring trigger",
-        otel.name = "send",
-        otel.kind = "producer",
-        messaging.system = SYSTEM,
-        messaging.operation.type = "send",
-        messaging.operation.name = "recurring trigger",
-        job.recurring = recurring,
+        recurring,
+        otel.name = Empty,
+        otel.kind = Empty,
     );
     #[cfg(feature = "opentelemetry")]
-    let context = otel::context_of(&span);
+    let context = {
+        otel::producer(
+            &span,
+            otel::Producer {
+                operation: "recurring trigger",
+                queue: "",
+                name: None,
+                count: None,
+                recurring: Some(recurring),
+            },
+        );
+        otel::context_of(&span)
+    };
     #[cfg(not(feature = "opentelemetry"))]
     let context = None;
     (span, context)
@@ -106,9 +138,11 @@ fn stamp(span: &Span, jobs: &mut [NewJob]) {
     let _ = (span, jobs);
 }
 
-/// The span of one attempt (a consumer span, `process <queue>`), which the
-/// job's own events sit in. With the `opentelemetry` feature it continues
-/// the trace of the job's enqueue: its parent, and a link to it.
+/// The span of one attempt, which the job's own events sit in. With the
+/// `opentelemetry` feature it is a consumer span (`process <queue>`) that
+/// continues the trace of the job's enqueue: its parent, and a link to it.
+/// The OpenTelemetry attributes are set on the OpenTelemetry span only, so
+/// that log lines show just the job's fields.
 pub(crate) fn run_span(row: &JobRow) -> Span {
     let span = tracing::info_span!(
         "job",
@@ -116,15 +150,11 @@ pub(crate) fn run_span(row: &JobRow) -> Span {
         name = %row.name,
         queue = %row.queue,
         attempt = row.attempt,
-        otel.name = %format_args!("process {}", row.queue),
-        otel.kind = "consumer",
-        messaging.system = SYSTEM,
-        messaging.operation.type = "process",
-        messaging.destination.name = %row.queue,
-        messaging.message.id = %row.id,
+        otel.name = Empty,
+        otel.kind = Empty,
     );
     #[cfg(feature = "opentelemetry")]
-    otel::continue_trace(&span, row.trace_context.as_ref());
+    otel::consumer(&span, row);
     span
 }
 

@@ -16,7 +16,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::SYSTEM;
-use crate::model::{JobState, NewJob, QueueStateCount, ServerId, Timestamp, TraceContext};
+use crate::model::{JobRow, JobState, NewJob, QueueStateCount, ServerId, Timestamp, TraceContext};
 use crate::store::{DynStore, JobOutcome, StoreOperation, StoreResult};
 
 impl Injector for TraceContext {
@@ -56,7 +56,60 @@ pub(super) fn stamp(span: &Span, jobs: &mut [NewJob]) {
     }
 }
 
-pub(super) fn continue_trace(span: &Span, stored: Option<&TraceContext>) {
+/// What a producer span is about.
+pub(super) struct Producer<'a> {
+    /// `messaging.operation.name`.
+    pub(super) operation: &'static str,
+    /// `messaging.destination.name`; empty when unknown.
+    pub(super) queue: &'a str,
+    pub(super) name: Option<&'a str>,
+    /// `messaging.batch.message_count`, for an enqueue.
+    pub(super) count: Option<usize>,
+    pub(super) recurring: Option<&'a str>,
+}
+
+/// Makes `span` a producer span with the messaging conventions' attributes.
+pub(super) fn producer(span: &Span, p: Producer<'_>) {
+    if p.queue.is_empty() {
+        span.record("otel.name", "send");
+    } else {
+        span.record("otel.name", format!("send {}", p.queue));
+        span.set_attribute("messaging.destination.name", p.queue.to_owned());
+    }
+    span.record("otel.kind", "producer");
+    span.set_attribute("messaging.system", SYSTEM);
+    span.set_attribute("messaging.operation.type", "send");
+    span.set_attribute("messaging.operation.name", p.operation);
+    if let Some(name) = p.name {
+        span.set_attribute("jobs.name", name.to_owned());
+    }
+    if let Some(count) = p.count {
+        span.set_attribute(
+            "messaging.batch.message_count",
+            i64::try_from(count).unwrap_or(i64::MAX),
+        );
+    }
+    if let Some(recurring) = p.recurring {
+        span.set_attribute("jobs.recurring", recurring.to_owned());
+    }
+}
+
+/// Makes `span` the consumer span of an attempt of `row`, continuing the
+/// trace of its enqueue.
+pub(super) fn consumer(span: &Span, row: &JobRow) {
+    span.record("otel.name", format!("process {}", row.queue));
+    span.record("otel.kind", "consumer");
+    span.set_attribute("messaging.system", SYSTEM);
+    span.set_attribute("messaging.operation.type", "process");
+    span.set_attribute("messaging.operation.name", "run");
+    span.set_attribute("messaging.destination.name", row.queue.clone());
+    span.set_attribute("messaging.message.id", row.id.to_string());
+    span.set_attribute("jobs.name", row.name.clone());
+    span.set_attribute("jobs.attempt", i64::from(row.attempt));
+    continue_trace(span, row.trace_context.as_ref());
+}
+
+fn continue_trace(span: &Span, stored: Option<&TraceContext>) {
     let Some(stored) = stored else { return };
     let cx = TraceContextPropagator::new().extract(stored);
     let enqueue = cx.span().span_context().clone();
