@@ -430,7 +430,8 @@ impl JobCancelParams {
 }
 
 /// What a cancel did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CancelOutcome {
     /// The job was waiting and is now `cancelled`.
@@ -609,7 +610,7 @@ impl JobActMatchingParams {
 }
 
 /// What a [`JobActMatchingParams`] call did (or, in a dry run, would do).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct JobActOutcome {
     /// The jobs changed, newest first: retried (now `enqueued`), cancelled
