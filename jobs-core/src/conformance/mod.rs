@@ -211,6 +211,7 @@ macro_rules! __jobs_conformance_cases {
             matching::act_matching_honours_the_cap_newest_first,
             matching::act_matching_dry_run_changes_nothing,
             matching::act_matching_refuses_a_state_the_action_never_accepts,
+            matching::act_matching_raises_the_signal_for_retried_and_running_cancelled_jobs,
             prune::prune_is_bounded_and_respects_ages,
             prune::prune_keeps_jobs_younger_than_their_age,
             servers::server_heartbeat_list_remove,

@@ -476,3 +476,39 @@ pub async fn act_matching_refuses_a_state_the_action_never_accepts<S: Store>(sto
     }
     assert_eq!(states_of(&store, jobs.values().copied()).await, before);
 }
+
+/// If the store has a [`JobSignal`](crate::JobSignal), a retry of matching
+/// jobs raises it (they are runnable at once), and a cancel that reaches
+/// running jobs raises its cancel wake-up, as the single-job operations do.
+pub async fn act_matching_raises_the_signal_for_retried_and_running_cancelled_jobs<S: Store>(
+    store: S,
+) {
+    let Some(signal) = store.job_signal() else {
+        return;
+    };
+    let mut wakes = signal.subscribe();
+    let mut cancels = signal.subscribe_cancels();
+    let failed = job_in(&store, "mail", "send_invoice", JobState::Failed).await;
+    let running = job_in(&store, "mail", "send_invoice", JobState::Processing).await;
+    // A store's listener may raise both once as it starts: let that pass first.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    wakes.mark_unchanged();
+    let retry = JobActMatchingParams::new(JobAction::Retry, JobFilter::new().queue("mail"));
+    assert_eq!(act(&store, retry).await.changed, vec![failed]);
+    let raised = tokio::time::timeout(super::DEADLINE, wakes.changed()).await;
+    assert!(
+        matches!(raised, Ok(Ok(()))),
+        "retrying matching jobs must raise the store's signal"
+    );
+
+    cancels.mark_unchanged();
+    let filter = JobFilter::new().state(JobState::Processing);
+    let cancel = JobActMatchingParams::new(JobAction::cancel(), filter);
+    assert_eq!(act(&store, cancel).await.requested, vec![running]);
+    let raised = tokio::time::timeout(super::DEADLINE, cancels.changed()).await;
+    assert!(
+        matches!(raised, Ok(Ok(()))),
+        "cancelling matching running jobs must raise the store's cancel signal"
+    );
+}
