@@ -12,7 +12,9 @@
 //! It talks to the store only through `jobs::Jobs` and `PgStore`, so it
 //! sees and changes jobs exactly as the application's own client does. Run
 //! `jobs help` for every option; the repository's README shows each
-//! subcommand.
+//! subcommand. Its flags and tables may change between releases (like the
+//! inner crates, it makes no semver promise); `--json` prints the model
+//! types' serde form.
 
 mod args;
 mod commands;
