@@ -77,9 +77,9 @@ pub use jobs_core::{
 
 // Inspecting and managing stored jobs.
 pub use jobs_core::{
-    CancelOutcome, Claim, JobDetail, JobEvent, JobRow, JobState, ListJobs, NewJob, QueueStateCount,
-    RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp,
-    UnknownState,
+    CancelOutcome, Claim, JobActMatchingParams, JobActOutcome, JobAction, JobDetail, JobEvent,
+    JobFilter, JobRow, JobState, ListJobs, NewJob, QueueStateCount, RunAt, ServerId, ServerInfo,
+    ServerSummary, StrandedJobs, StrandedReason, Timestamp, UnknownState,
 };
 
 // Stores: the two that exist, and the trait. What a store's operations take
@@ -95,12 +95,13 @@ pub mod store {
     pub use jobs_core::{
         BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
         CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
-        DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
-        JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
-        JobOutcome, JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal,
-        JobStrandedParams, Layered, LeaseRenewManyParams, LeaseReportStuckParams,
-        LeaseRescueParams, LeaseStatus, ServerHeartbeatParams, ServerListParams,
-        ServerRemoveParams, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+        DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
+        JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams, JobFilter,
+        JobGetParams, JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams,
+        JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
+        LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
+        ServerHeartbeatParams, ServerListParams, ServerRemoveParams, StoreLayer, StoreOperation,
+        MAINTENANCE_BATCH,
     };
 }
 

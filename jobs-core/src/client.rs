@@ -14,9 +14,9 @@ use crate::model::{
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
-    CronUpsertParams, DynStore, JobCancelParams, JobCountParams, JobDeleteParams, JobGetParams,
-    JobInsertManyParams, JobListParams, JobRetryParams, JobStrandedParams, ServerListParams, Store,
-    StoreError, StoreErrorKind,
+    CronUpsertParams, DynStore, JobActMatchingParams, JobActOutcome, JobCancelParams,
+    JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
+    JobRetryParams, JobStrandedParams, ServerListParams, Store, StoreError, StoreErrorKind,
 };
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them,
@@ -249,6 +249,46 @@ impl Jobs {
     /// ```
     pub async fn delete(&self, id: JobId) -> Result<()> {
         Ok(self.store.job_delete(JobDeleteParams::new(id)).await?)
+    }
+
+    /// Retries, cancels or deletes every job a [`JobFilter`](crate::JobFilter)
+    /// picks, at most `limit` of them (default 1000), in one store call (one
+    /// statement on PostgreSQL, not a loop over ids). Each job is treated as
+    /// [`retry`](Jobs::retry), [`cancel`](Jobs::cancel) or
+    /// [`delete`](Jobs::delete) treat it, and jobs in states the action does
+    /// not accept are passed over; a filter whose state the action never
+    /// accepts is an error (see [`JobActMatchingParams`]). With
+    /// [`dry_run`](JobActMatchingParams::dry_run) it changes nothing and says
+    /// which jobs it would change.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::{JobAction, JobActMatchingParams, JobFilter, JobState, Request};
+    /// jobs.enqueue_many((1..=3).map(|user_id| Request::new(SendMail { user_id }).queue("mail"))).await?;
+    ///
+    /// let mail = JobFilter::new().queue("mail").name("send_mail");
+    /// let would = jobs
+    ///     .act_matching(JobActMatchingParams::new(JobAction::cancel(), mail.clone()).dry_run(true))
+    ///     .await?;
+    /// assert_eq!(would.count(), 3); // nothing changed yet
+    ///
+    /// let done = jobs.act_matching(JobActMatchingParams::new(JobAction::cancel(), mail).limit(2)).await?;
+    /// assert_eq!(done.changed.len(), 2);
+    /// assert!(done.more, "one more job matched: call again for it");
+    ///
+    /// // Retrying takes only failed, cancelled and deleted jobs.
+    /// let retry = JobActMatchingParams::new(JobAction::Retry, JobFilter::new().state(JobState::Cancelled));
+    /// assert_eq!(jobs.act_matching(retry).await?.changed.len(), 2);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn act_matching(&self, p: JobActMatchingParams) -> Result<JobActOutcome> {
+        Ok(self.store.job_act_matching(p).await?)
     }
 
     /// A page of jobs, newest first.

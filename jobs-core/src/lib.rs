@@ -49,12 +49,12 @@ pub use server::{
 pub use store::{
     BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
-    DynStore, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCompletion,
-    JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome,
-    JobProgressManyParams, JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
-    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, Retention,
-    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation,
-    MAINTENANCE_BATCH,
+    DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
+    JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams, JobFilter, JobGetParams,
+    JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
+    JobRetryParams, JobSignal, JobStrandedParams, Layered, LeaseRenewManyParams,
+    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, Retention, ServerHeartbeatParams,
+    ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

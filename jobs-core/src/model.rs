@@ -139,7 +139,8 @@ impl FromStr for JobState {
 
 /// When a new job becomes runnable. Relative times are added to the store's
 /// clock, so hosts with drifting clocks agree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RunAt {
     /// As soon as a server is free.
@@ -152,7 +153,7 @@ pub enum RunAt {
 }
 
 /// A job to insert: what `Request::enqueue` hands to the store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct NewJob {
     /// The job's stored name (`Job::NAME`).
@@ -265,7 +266,7 @@ pub struct Claim {
 }
 
 /// A stored job, as a store returns it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct JobRow {
     /// The job's id.
@@ -373,7 +374,7 @@ impl JobRow {
 }
 
 /// One transition in a job's history.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct JobEvent {
     /// When it happened, on the store's clock.
@@ -408,7 +409,7 @@ impl JobEvent {
 }
 
 /// A job with its whole history, oldest event first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct JobDetail {
     /// The job.
@@ -425,7 +426,7 @@ impl JobDetail {
 }
 
 /// How many jobs are in one state in one queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct QueueStateCount {
     /// The queue.
@@ -448,7 +449,8 @@ impl QueueStateCount {
 }
 
 /// Why due jobs wait with no server to run them (see [`StrandedJobs`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StrandedReason {
     /// No live server serves the queue: start one with the queue in its
@@ -485,7 +487,7 @@ impl fmt::Display for StrandedReason {
 /// does not know (another server may know it), so these wait forever unless
 /// someone acts: see [`StrandedReason`] for what to do, or cancel or delete
 /// them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct StrandedJobs {
     /// The queue they wait in.
@@ -520,7 +522,7 @@ impl StrandedJobs {
 }
 
 /// A running server, as its heartbeats describe it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ServerInfo {
     /// The identity of this start.
@@ -615,7 +617,7 @@ impl ServerInfo {
 /// The store's `processing` count covers the jobs running, the jobs claimed
 /// ahead, and for a moment the jobs whose outcome is being written; jobs of
 /// a server that died stay `processing` until their leases run out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ServerSummary {
     /// Every known server, most recently started first.

@@ -59,6 +59,16 @@ impl fmt::Display for Misfire {
     }
 }
 
+/// As its [`Display`](fmt::Display) form, the stored one (`run_all:5`).
+impl serde::Serialize for Misfire {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl FromStr for Misfire {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -87,6 +97,16 @@ pub enum Overlap {
     /// Skip the tick, recording why, while an earlier run of the same
     /// recurring job is scheduled, enqueued or running.
     Skip,
+}
+
+/// As its [`Display`](fmt::Display) form, the stored one (`skip`).
+impl serde::Serialize for Overlap {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 impl fmt::Display for Overlap {
@@ -165,7 +185,7 @@ impl IntoCron for String {
 }
 
 /// What a store keeps of a recurring job's definition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RecurringDef {
     /// The application's id for it (`"invalidate-invoices"`).
@@ -203,7 +223,7 @@ impl RecurringDef {
 }
 
 /// A recurring job as a store lists it: its definition and where it stands.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RecurringRow {
     /// The definition.

@@ -13,7 +13,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
 
 /// How long to wait before attempt `n + 1` after attempt `n` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Backoff {
     /// `min(base * 2^(attempt-1), max)`, each delay multiplied by a random

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use jobs_core::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
-    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job, JobCancelParams,
-    JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
-    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
-    JobRetryParams, JobRow, JobSignal, JobStrandedParams, LeaseRenewManyParams,
-    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, RecurringRow,
-    Request, ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store,
-    StoreError, StoreErrorKind, StoreResult, StrandedJobs,
+    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job,
+    JobActMatchingParams, JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams,
+    JobContext, JobCountParams, JobDeleteParams, JobDetail, JobGetParams, JobId,
+    JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams, JobRetryParams,
+    JobRow, JobSignal, JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams,
+    LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request,
+    ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError,
+    StoreErrorKind, StoreResult, StrandedJobs,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -491,6 +492,10 @@ impl Store for PgStore {
 
     async fn job_delete(&self, p: JobDeleteParams) -> StoreResult<()> {
         manage::delete(&self.inner.db, &self.inner.jobs.manage, p).await
+    }
+
+    async fn job_act_matching(&self, p: JobActMatchingParams) -> StoreResult<JobActOutcome> {
+        manage::act_matching(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {

@@ -8,11 +8,12 @@ use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo, Strand
 use crate::recurring::RecurringRow;
 use crate::store::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
-    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobCancelParams,
-    JobClaimParams, JobCompleteManyParams, JobCountParams, JobDeleteParams, JobGetParams,
-    JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams, JobRetryParams,
-    JobSignal, JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
-    LeaseStatus, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreResult,
+    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobActMatchingParams,
+    JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
+    JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobProgressManyParams,
+    JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, LeaseRenewManyParams,
+    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
+    ServerListParams, ServerRemoveParams, Store, StoreResult,
 };
 
 impl Store for MemoryStore {
@@ -88,6 +89,16 @@ impl Store for MemoryStore {
 
     async fn job_delete(&self, p: JobDeleteParams) -> StoreResult<()> {
         self.with_state(|state, now| state.job_delete(now, p.id))
+    }
+
+    async fn job_act_matching(&self, p: JobActMatchingParams) -> StoreResult<JobActOutcome> {
+        let (outcome, runnable) = self.with_state(|state, now| state.job_act_matching(now, p))?;
+        self.wake(runnable);
+        if !outcome.requested.is_empty() {
+            // The servers running them renew at once, and learn of it.
+            self.inner.signal.notify_cancel();
+        }
+        Ok(outcome)
     }
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {

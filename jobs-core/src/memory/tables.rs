@@ -98,7 +98,10 @@ impl Tables {
     pub(super) fn job_list(&self, p: &JobListParams) -> Vec<JobRow> {
         let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
         let upper = p.before.map_or(Bound::Unbounded, Bound::Excluded);
-        let matches_queue = |row: &JobRow| p.queue.as_ref().is_none_or(|q| *q == row.queue);
+        let matches = |row: &JobRow| {
+            p.queue.as_ref().is_none_or(|q| *q == row.queue)
+                && p.name.as_ref().is_none_or(|n| *n == row.name)
+        };
         match p.state {
             Some(state) => {
                 let Some(ids) = self.index.by_state.get(&state) else {
@@ -107,7 +110,7 @@ impl Tables {
                 ids.range((Bound::Unbounded, upper))
                     .rev()
                     .map(|id| &self.jobs[id].row)
-                    .filter(|row| matches_queue(row))
+                    .filter(|row| matches(row))
                     .take(limit)
                     .cloned()
                     .collect()
@@ -117,7 +120,7 @@ impl Tables {
                 .range((Bound::Unbounded, upper))
                 .rev()
                 .map(|(_, job)| &job.row)
-                .filter(|row| matches_queue(row))
+                .filter(|row| matches(row))
                 .take(limit)
                 .cloned()
                 .collect(),

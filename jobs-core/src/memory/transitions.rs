@@ -11,10 +11,10 @@ use super::clock::{minus, plus};
 use super::tables::{StoredJob, Tables};
 use crate::model::{JobId, JobRow, JobState, RunAt, Timestamp};
 use crate::store::{
-    CancelOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobInsertManyParams,
-    JobOutcome, JobProgressManyParams, JobPruneParams, LeaseRenewManyParams,
-    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, StoreError, StoreErrorKind,
-    StoreResult,
+    CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
+    JobCompleteManyParams, JobInsertManyParams, JobOutcome, JobProgressManyParams, JobPruneParams,
+    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, StoreError,
+    StoreErrorKind, StoreResult,
 };
 
 impl Tables {
@@ -396,6 +396,71 @@ impl Tables {
                 Ok(())
             }
         }
+    }
+
+    /// The newest `limit` jobs the filter picks and the action accepts,
+    /// each changed as the single-job operation changes it; and whether a
+    /// retry made jobs runnable. The lock is held throughout, so no job
+    /// changes between the pick and the action.
+    pub(super) fn job_act_matching(
+        &mut self,
+        now: Timestamp,
+        p: JobActMatchingParams,
+    ) -> StoreResult<(JobActOutcome, bool)> {
+        p.check()?;
+        let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+        let picks = |row: &&JobRow| p.action.accepts(row.state) && p.filter.matches(row);
+        let mut ids: Vec<JobId> = match p.filter.state {
+            Some(state) => self
+                .index
+                .by_state
+                .get(&state)
+                .into_iter()
+                .flat_map(|ids| ids.iter().rev())
+                .map(|id| &self.jobs[id].row)
+                .filter(picks)
+                .take(limit.saturating_add(1))
+                .map(|row| row.id)
+                .collect(),
+            None => self
+                .jobs
+                .values()
+                .rev()
+                .map(|job| &job.row)
+                .filter(picks)
+                .take(limit.saturating_add(1))
+                .map(|row| row.id)
+                .collect(),
+        };
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let running = |tables: &Self, id: &JobId| tables.jobs[id].row.state == JobState::Processing;
+        if p.dry_run {
+            let (requested, changed) = ids.into_iter().partition(|id| running(self, id));
+            return Ok((JobActOutcome::new(changed, requested, more), false));
+        }
+        let mut outcome = JobActOutcome::new(Vec::new(), Vec::new(), more);
+        for id in ids {
+            match &p.action {
+                JobAction::Retry => {
+                    self.job_retry(now, id)?;
+                    outcome.changed.push(id);
+                }
+                JobAction::Cancel { reason } => {
+                    let cancel = JobCancelParams::new(id).reason(reason.clone());
+                    match self.job_cancel(now, cancel)? {
+                        CancelOutcome::Requested => outcome.requested.push(id),
+                        _ => outcome.changed.push(id),
+                    }
+                }
+                JobAction::Delete => {
+                    self.job_delete(now, id)?;
+                    outcome.changed.push(id);
+                }
+            }
+        }
+        let runnable = matches!(p.action, JobAction::Retry) && !outcome.changed.is_empty();
+        Ok((outcome, runnable))
     }
 
     pub(super) fn job_prune(&mut self, now: Timestamp, p: JobPruneParams) -> u64 {

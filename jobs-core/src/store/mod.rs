@@ -115,6 +115,15 @@ pub trait Store: Send + Sync + 'static {
     /// Delete a job that is not running. `NotFound`, or `Conflict` if it is running.
     fn job_delete(&self, p: JobDeleteParams) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Retry, cancel or delete the jobs a filter picks, at most `limit` of
+    /// them, in one step (see [`JobActMatchingParams`]); which jobs it
+    /// changed. `Invalid` if the filter's state is one the action never
+    /// accepts.
+    fn job_act_matching(
+        &self,
+        p: JobActMatchingParams,
+    ) -> impl Future<Output = StoreResult<JobActOutcome>> + Send;
+
     /// Remove old finished jobs; how many were removed.
     fn job_prune(&self, p: JobPruneParams) -> impl Future<Output = StoreResult<u64>> + Send;
 
@@ -281,6 +290,7 @@ macro_rules! store_operations {
             JobRetry => job_retry(JobRetryParams) -> ();
             JobCancel => job_cancel(JobCancelParams) -> CancelOutcome;
             JobDelete => job_delete(JobDeleteParams) -> ();
+            JobActMatching => job_act_matching(JobActMatchingParams) -> JobActOutcome;
             JobPrune => job_prune(JobPruneParams) -> u64;
             ServerHeartbeat => server_heartbeat(ServerHeartbeatParams) -> ();
             ServerList => server_list(ServerListParams) -> Vec<ServerInfo>;

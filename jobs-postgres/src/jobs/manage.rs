@@ -1,12 +1,12 @@
 //! What clients and dashboards do to jobs: read one with its history, list
-//! and count them, find the stranded ones, retry, cancel and delete one, and
-//! prune finished ones.
+//! and count them, find the stranded ones, retry, cancel and delete one or
+//! all a filter picks, and prune finished ones.
 
 use jobs_core::{
-    CancelOutcome, JobCancelParams, JobCountParams, JobDeleteParams, JobDetail, JobEvent,
-    JobGetParams, JobListParams, JobPruneParams, JobRetryParams, JobRow, JobState,
-    JobStrandedParams, QueueStateCount, ServerId, StoreError, StoreResult, StrandedJobs,
-    StrandedReason, Timestamp,
+    CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobCountParams,
+    JobDeleteParams, JobDetail, JobEvent, JobFilter, JobGetParams, JobId, JobListParams,
+    JobPruneParams, JobRetryParams, JobRow, JobState, JobStrandedParams, QueueStateCount, ServerId,
+    StoreError, StoreErrorKind, StoreResult, StrandedJobs, StrandedReason, Timestamp,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -22,12 +22,16 @@ use crate::sql::{counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
 pub(crate) struct Statements {
     get: String,
     /// Indexed by [`list_variant`].
-    list: [String; 6],
+    list: [String; 12],
     count: String,
     stranded: String,
     retry: String,
     cancel: String,
     delete: String,
+    /// By [`action_index`].
+    act: [String; 3],
+    /// By [`action_index`].
+    act_preview: [String; 3],
     prune: String,
 }
 
@@ -42,6 +46,8 @@ impl Statements {
             retry: retry_sql(s),
             cancel: cancel_sql(s),
             delete: delete_sql(s),
+            act: actions().map(|action| act_sql(s, &action)),
+            act_preview: actions().map(|action| act_preview_sql(s, &action)),
             prune: prune_sql(s),
         }
     }
@@ -127,40 +133,48 @@ fn job_history(row: &PgRow) -> Result<Vec<JobEvent>, sqlx::Error> {
 
 // ---- list
 
-/// Which list statement serves `p`: `state filter * 2 + queue filter?`,
-/// where the state filter is 0 (none), 1 (`succeeded`) or 2 (another state).
+/// Which list statement serves `p`: `(state * 2 + queue) * 2 + name`, where
+/// `queue` and `name` are 1 when they filter, and `state` is 0 (no filter),
+/// 1 (`succeeded`) or 2 (another state).
 fn list_variant(p: &JobListParams) -> usize {
     let state = match p.state {
         None => 0,
         Some(JobState::Succeeded) => 1,
         Some(_) => 2,
     };
-    state * 2 + usize::from(p.queue.is_some())
+    (state * 2 + usize::from(p.queue.is_some())) * 2 + usize::from(p.name.is_some())
 }
 
 /// Keyset paging by id, newest first. Variants rather than `$1 IS NULL OR
 /// ...`, which a generic plan cannot use an index for. Parameters: $1
-/// before, $2 limit, then the state and the queue when they filter,
-/// numbered in that order.
+/// before, $2 limit, then the state, the queue and the name when they
+/// filter, numbered in that order.
 ///
 /// A state other than `succeeded` is read from the partial
 /// `jobs_state_id_idx` (migration 0003): the statement repeats the index's
 /// predicate, because a generic plan, which does not know `$3`, cannot
 /// otherwise prove that the index covers the rows. `succeeded` jobs, most of
 /// the table, and unfiltered lists are read from the primary key backwards.
+/// No index has the name first: a name filter is checked on the rows the
+/// state or the key yields.
 fn list_sql(s: &str, variant: usize) -> String {
     let cols = JOB_COLUMNS;
+    let (state, queue, name) = (variant / 4, (variant / 2) % 2 == 1, variant % 2 == 1);
     let mut filter = String::from("id < $1");
     let mut next = 3;
-    if variant >= 2 {
+    if state >= 1 {
         filter.push_str(&format!(" AND state = ${next}"));
         next += 1;
     }
-    if variant >= 4 {
+    if state == 2 {
         filter.push_str(" AND state <> 'succeeded'");
     }
-    if variant % 2 == 1 {
+    if queue {
         filter.push_str(&format!(" AND queue = ${next}"));
+        next += 1;
+    }
+    if name {
+        filter.push_str(&format!(" AND name = ${next}"));
     }
     format!("SELECT {cols} FROM {s}.jobs WHERE {filter} ORDER BY id DESC LIMIT $2")
 }
@@ -177,6 +191,9 @@ pub(crate) async fn list(db: &Db, sql: &Statements, p: JobListParams) -> StoreRe
     }
     if let Some(queue) = p.queue {
         query = query.bind(queue);
+    }
+    if let Some(name) = p.name {
+        query = query.bind(name);
     }
     query
         .fetch_all(db.pool())
@@ -469,6 +486,251 @@ pub(crate) async fn delete(db: &Db, sql: &Statements, p: JobDeleteParams) -> Sto
         ))),
         _ => Ok(()),
     }
+}
+
+// ---- act on all matching
+
+/// The actions, in the order of `Statements::act` and `Statements::act_preview`.
+fn actions() -> [JobAction; 3] {
+    [JobAction::Retry, JobAction::cancel(), JobAction::Delete]
+}
+
+/// Where `action` is in [`actions`].
+fn action_index(action: &JobAction) -> StoreResult<usize> {
+    match action {
+        JobAction::Retry => Ok(0),
+        JobAction::Cancel { .. } => Ok(1),
+        JobAction::Delete => Ok(2),
+        other => Err(StoreError::new(
+            StoreErrorKind::Invalid,
+            format!(
+                "postgres: this build cannot {} jobs; use jobs-postgres from the same \
+                 release as jobs-core",
+                other.as_str()
+            ),
+        )),
+    }
+}
+
+/// The states `action` accepts, as a SQL list: written from
+/// [`JobAction::accepted_states`], so both stores pick the same jobs.
+fn accepted(action: &JobAction) -> String {
+    let states: Vec<String> = action
+        .accepted_states()
+        .iter()
+        .map(|state| format!("'{}'", state.as_str()))
+        .collect();
+    format!("({})", states.join(", "))
+}
+
+/// The filter of the jobs an action picks, on the columns of `alias`: $1
+/// state, $2 queue, $3 name, each NULL for "any". `$n IS NULL OR ...`
+/// rather than a statement per combination (as `list_sql` has): these
+/// statements run once per operator's action, so PostgreSQL plans them with
+/// the values (a custom plan, where a NULL criterion folds away), and the
+/// state list the action accepts lets the partial `jobs_state_id_idx`
+/// serve every action but a delete of `succeeded` jobs.
+fn act_filter(action: &JobAction, alias: &str) -> String {
+    let states = accepted(action);
+    format!(
+        "{alias}.state IN {states} AND ($1::text IS NULL OR {alias}.state = $1)
+         AND ($2::text IS NULL OR {alias}.queue = $2) AND ($3::text IS NULL OR {alias}.name = $3)"
+    )
+}
+
+/// $1 state, $2 queue, $3 name, $4 limit. The newest `$4 + 1` jobs the
+/// action would take, with their states: what a dry run returns (the one
+/// past the limit says whether more match).
+fn act_preview_sql(s: &str, action: &JobAction) -> String {
+    let filter = act_filter(action, "j");
+    format!(
+        "SELECT j.id, j.state FROM {s}.jobs j WHERE {filter}
+         ORDER BY j.id DESC LIMIT $4::bigint + 1"
+    )
+}
+
+/// The CTEs `candidates` (the newest `$4 + 1` jobs the action accepts that
+/// the filter picks) and `old` (the newest `$4` of them, locked in id order,
+/// as every statement that locks many jobs locks them, so none waits on
+/// another in a cycle). `FOR UPDATE` re-reads a row another transaction
+/// changed meanwhile and applies the filter again to what it reads, so a
+/// job that a server claimed or finished between the pick and the lock is
+/// passed over if the action no longer accepts it (never a running job
+/// deleted), and `old.state` is the state the job is in when changed.
+fn act_pick(s: &str, action: &JobAction) -> String {
+    let pick = act_filter(action, "j");
+    format!(
+        "candidates AS (
+            SELECT j.id FROM {s}.jobs j WHERE {pick}
+            ORDER BY j.id DESC LIMIT $4::bigint + 1
+        ), old AS MATERIALIZED (
+            SELECT j.id, j.queue, j.state FROM {s}.jobs j
+            WHERE j.id IN (SELECT id FROM candidates ORDER BY id DESC LIMIT $4)
+              AND {pick}
+            ORDER BY j.id
+            FOR UPDATE OF j
+        )"
+    )
+}
+
+/// The statement of `action`: its pick, then the same changes, history and
+/// counters as the single-job statement (`retry_sql`, `cancel_sql`,
+/// `delete_sql`) on every picked job. Parameters $1 to $4 as in
+/// [`act_pick`]; a retry's $5 is the NOTIFY channel, a cancel's $5 the
+/// reason, $6 the channel and $7 the cancel payload. It returns the ids
+/// changed (`changed`) and asked to stop (`requested`), newest first,
+/// whether more jobs matched than `$4` (`more`), and whether it notified.
+fn act_sql(s: &str, action: &JobAction) -> String {
+    let pick = act_pick(s, action);
+    let more = "(SELECT count(*) FROM candidates) > $4 AS more";
+    let ids = |cte: &str| {
+        format!("coalesce((SELECT array_agg(id ORDER BY id DESC) FROM {cte}), '{{}}'::bigint[])")
+    };
+    match action {
+        JobAction::Retry => {
+            let counted = counted_cte(s, "SELECT queue, old_state AS state, -1 AS d FROM upd");
+            let changed = ids("upd");
+            format!(
+                "WITH {pick}, upd AS (
+                    UPDATE {s}.jobs j
+                    SET state = 'enqueued', attempt = 0, run_at = now(), finished_at = NULL,
+                        server_id = NULL, lease_expires_at = NULL, cancel_requested = false
+                    FROM old
+                    WHERE j.id = old.id
+                    RETURNING j.id, j.queue, j.attempt, old.state AS old_state
+                ), ev AS (
+                    INSERT INTO {s}.job_events (job_id, at, state, attempt)
+                    SELECT id, now(), 'enqueued', attempt FROM upd
+                ), {counted}, notified AS (
+                    SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM upd)
+                )
+                SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
+                       (SELECT count(*) FROM notified) AS notified"
+            )
+        }
+        JobAction::Cancel { .. } => {
+            let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM cancelled");
+            let (changed, requested) = (ids("cancelled"), ids("requested"));
+            format!(
+                "WITH {pick}, cancelled AS (
+                    UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
+                    FROM old
+                    WHERE j.id = old.id AND old.state IN ('scheduled', 'enqueued')
+                    RETURNING j.id, j.queue, j.state, j.attempt
+                ), requested AS (
+                    UPDATE {s}.jobs j SET cancel_requested = true
+                    FROM old
+                    WHERE j.id = old.id AND old.state = 'processing'
+                    RETURNING j.id
+                ), ev AS (
+                    INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
+                    SELECT id, now(), 'cancelled', attempt, $5 FROM cancelled
+                ), {counted}, notified AS (
+                    SELECT pg_notify($6, $7) WHERE EXISTS (SELECT 1 FROM requested)
+                )
+                SELECT {changed} AS changed, {requested} AS requested, {more},
+                       (SELECT count(*) FROM notified) AS notified"
+            )
+        }
+        _ => {
+            let counted = counted_cte(
+                s,
+                "SELECT queue, 'deleted' AS state, 1 AS d FROM upd
+                 UNION ALL SELECT queue, old_state, -1 FROM upd",
+            );
+            let changed = ids("upd");
+            format!(
+                "WITH {pick}, upd AS (
+                    UPDATE {s}.jobs j SET state = 'deleted', finished_at = now()
+                    FROM old
+                    WHERE j.id = old.id
+                    RETURNING j.id, j.queue, j.attempt, old.state AS old_state
+                ), ev AS (
+                    INSERT INTO {s}.job_events (job_id, at, state, attempt)
+                    SELECT id, now(), 'deleted', attempt FROM upd
+                ), {counted}
+                SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
+                       0::bigint AS notified"
+            )
+        }
+    }
+}
+
+pub(crate) async fn act_matching(
+    db: &Db,
+    sql: &Statements,
+    p: JobActMatchingParams,
+) -> StoreResult<JobActOutcome> {
+    p.check()?;
+    let index = action_index(&p.action)?;
+    let limit = i64::from(p.limit);
+    let what = format!("{} matching jobs", p.action.as_str());
+    let fail = |e| store_error(&what, e);
+    let JobFilter {
+        state, queue, name, ..
+    } = p.filter;
+    let state = state.map(JobState::as_str);
+    if p.dry_run {
+        let rows = sqlx::query(&sql.act_preview[index])
+            .bind(state)
+            .bind(queue)
+            .bind(name)
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await
+            .map_err(fail)?;
+        let mut outcome = JobActOutcome::new(
+            Vec::new(),
+            Vec::new(),
+            rows.len() as u64 > u64::from(p.limit),
+        );
+        for row in rows.iter().take(p.limit as usize) {
+            let id = JobId(row.try_get("id").map_err(fail)?);
+            let running = row.try_get::<&str, _>("state").map_err(fail)? == "processing";
+            if running {
+                outcome.requested.push(id);
+            } else {
+                outcome.changed.push(id);
+            }
+        }
+        return Ok(outcome);
+    }
+    let mut query = sqlx::query(&sql.act[index])
+        .bind(state)
+        .bind(queue)
+        .bind(name)
+        .bind(limit);
+    query = match p.action {
+        JobAction::Retry => query.bind(db.channel()),
+        JobAction::Cancel { reason } => query
+            .bind(reason)
+            .bind(db.channel())
+            .bind(db.cancel_payload()),
+        _ => query,
+    };
+    let row = query.fetch_one(db.pool()).await.map_err(fail)?;
+    let read = || -> Result<_, sqlx::Error> {
+        let ids = |column: &str| -> Result<Vec<JobId>, sqlx::Error> {
+            Ok(row
+                .try_get::<Vec<i64>, _>(column)?
+                .into_iter()
+                .map(JobId)
+                .collect())
+        };
+        Ok(JobActOutcome::new(
+            ids("changed")?,
+            ids("requested")?,
+            row.try_get("more")?,
+        ))
+    };
+    let outcome = read().map_err(fail)?;
+    if index == 0 && !outcome.changed.is_empty() {
+        db.wake();
+    }
+    if !outcome.requested.is_empty() {
+        db.wake_cancel();
+    }
+    Ok(outcome)
 }
 
 // ---- prune

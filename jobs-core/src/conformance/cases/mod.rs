@@ -14,6 +14,7 @@ pub mod fencing;
 pub mod insert;
 pub mod leases;
 pub mod manage;
+pub mod matching;
 pub mod progress;
 pub mod prune;
 pub mod reads;
@@ -204,6 +205,7 @@ async fn list<S: Store>(
         .job_list(JobListParams {
             state,
             queue: queue.map(str::to_owned),
+            name: None,
             before,
             limit,
         })

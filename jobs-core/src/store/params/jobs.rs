@@ -1,11 +1,12 @@
 //! Params and answers of the `job_*` operations: insert, claim, complete,
-//! progress, read, manage and prune jobs.
+//! progress, read, manage (one job, or all a filter picks) and prune jobs.
 
 use std::time::Duration;
 
 use super::MAINTENANCE_BATCH;
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::job::DEFAULT_QUEUE;
-use crate::model::{Claim, JobId, JobState, NewJob, ServerId};
+use crate::model::{Claim, JobId, JobRow, JobState, NewJob, ServerId};
 
 /// Insert jobs, all or none.
 #[derive(Debug, Clone)]
@@ -186,6 +187,63 @@ impl JobGetParams {
     }
 }
 
+/// Which jobs a call picks: those in this state, in this queue and of this
+/// stored name; a criterion left out matches every job. What
+/// [`JobActMatchingParams`] acts on, and what [`JobListParams::matching`]
+/// lists, so a dashboard or a command line shows the jobs an action on "all
+/// matching" would take.
+///
+/// ```
+/// # use jobs_core::{JobFilter, JobState};
+/// let failed_invoices = JobFilter::new()
+///     .state(JobState::Failed)
+///     .queue("mail")
+///     .name("send_invoice");
+/// # let _ = failed_invoices;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobFilter {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs in this queue.
+    pub queue: Option<String>,
+    /// Only jobs of this stored name (`Job::NAME`).
+    pub name: Option<String>,
+}
+
+impl JobFilter {
+    /// Every job.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only this state.
+    pub fn state(mut self, state: JobState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Only this queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Only this stored name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether `job` passes every criterion.
+    pub fn matches(&self, job: &JobRow) -> bool {
+        self.state.is_none_or(|state| state == job.state)
+            && self.queue.as_ref().is_none_or(|queue| *queue == job.queue)
+            && self.name.as_ref().is_none_or(|name| *name == job.name)
+    }
+}
+
 /// List jobs, newest first, filtered and paged by id. `Jobs::list` takes it
 /// under the name `ListJobs`.
 #[derive(Debug, Clone)]
@@ -195,6 +253,8 @@ pub struct JobListParams {
     pub state: Option<JobState>,
     /// Only jobs in this queue.
     pub queue: Option<String>,
+    /// Only jobs of this stored name.
+    pub name: Option<String>,
     /// Only jobs with ids below this one (the next page after it).
     pub before: Option<JobId>,
     /// At most this many (default 50).
@@ -206,6 +266,7 @@ impl Default for JobListParams {
         Self {
             state: None,
             queue: None,
+            name: None,
             before: None,
             limit: 50,
         }
@@ -228,6 +289,30 @@ impl JobListParams {
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.queue = Some(queue.into());
         self
+    }
+
+    /// Only this stored name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Only the jobs `filter` picks: its state, queue and name replace
+    /// those set so far.
+    pub fn matching(mut self, filter: JobFilter) -> Self {
+        self.state = filter.state;
+        self.queue = filter.queue;
+        self.name = filter.name;
+        self
+    }
+
+    /// The state, queue and name criteria, as a [`JobFilter`].
+    pub fn filter(&self) -> JobFilter {
+        JobFilter {
+            state: self.state,
+            queue: self.queue.clone(),
+            name: self.name.clone(),
+        }
     }
 
     /// The page after this id (pass the last id of the previous page).
@@ -345,7 +430,8 @@ impl JobCancelParams {
 }
 
 /// What a cancel did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CancelOutcome {
     /// The job was waiting and is now `cancelled`.
@@ -367,6 +453,191 @@ impl JobDeleteParams {
     /// Delete this job.
     pub fn new(id: JobId) -> Self {
         Self { id }
+    }
+}
+
+/// What [`JobActMatchingParams`] does to each job it picks: the action of
+/// `job_retry`, `job_cancel` or `job_delete`, on the states that operation
+/// accepts (see [`JobAction::accepts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobAction {
+    /// Run `failed`, `cancelled` and `deleted` jobs again, as `job_retry`
+    /// does: `enqueued`, attempts reset, history kept.
+    Retry,
+    /// Cancel unfinished jobs, as `job_cancel` does: a waiting one is
+    /// `cancelled` at once, a running one's server is asked to stop it.
+    Cancel {
+        /// Why, kept in each cancelled job's history.
+        reason: String,
+    },
+    /// Delete jobs that are not running, as `job_delete` does: `deleted`,
+    /// kept until retention removes them. Jobs already `deleted` are left
+    /// as they are.
+    Delete,
+}
+
+impl JobAction {
+    /// Cancel, with the reason `job_cancel` records by default ("cancelled by a user").
+    pub fn cancel() -> Self {
+        JobAction::Cancel {
+            reason: "cancelled by a user".to_owned(),
+        }
+    }
+
+    /// The states of the jobs this action changes: those the single-job
+    /// operation accepts, less those it leaves as they are (`job_delete` of
+    /// a `deleted` job). Jobs in other states are never picked.
+    pub fn accepted_states(&self) -> &'static [JobState] {
+        match self {
+            JobAction::Retry => &[JobState::Failed, JobState::Cancelled, JobState::Deleted],
+            JobAction::Cancel { .. } => &[
+                JobState::Scheduled,
+                JobState::Enqueued,
+                JobState::Processing,
+            ],
+            JobAction::Delete => &[
+                JobState::Scheduled,
+                JobState::Enqueued,
+                JobState::Succeeded,
+                JobState::Failed,
+                JobState::Cancelled,
+            ],
+        }
+    }
+
+    /// Whether this action changes a job in `state`.
+    pub fn accepts(&self, state: JobState) -> bool {
+        self.accepted_states().contains(&state)
+    }
+
+    /// The verb, for messages: `retry`, `cancel` or `delete`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobAction::Retry => "retry",
+            JobAction::Cancel { .. } => "cancel",
+            JobAction::Delete => "delete",
+        }
+    }
+}
+
+/// Retry, cancel or delete every job a [`JobFilter`] picks, up to a cap, in
+/// one call (one statement on PostgreSQL): "retry every failed `send_invoice`
+/// of the `mail` queue". Each job is treated as the single-job operation
+/// treats it, and jobs in states the action does not accept are passed
+/// over (see [`JobAction::accepted_states`]). A filter whose state the action
+/// never accepts (retrying `enqueued` jobs, say) is refused as `Invalid`,
+/// rather than quietly matching nothing.
+///
+/// The newest `limit` jobs the action accepts are taken, in the order
+/// `job_list` shows them, so a caller can show what a call would take with
+/// `job_list` and [`JobListParams::matching`], or ask the store itself with
+/// [`dry_run`](JobActMatchingParams::dry_run). A job that changed state
+/// between the pick and the action (a server finished it) is re-checked
+/// and passed over if the action no longer accepts it. Call again while
+/// [`JobActOutcome::more`] says more jobs match.
+///
+/// ```
+/// # use jobs_core::{JobAction, JobActMatchingParams, JobFilter, JobState};
+/// let retry_failed_invoices = JobActMatchingParams::new(
+///     JobAction::Retry,
+///     JobFilter::new().state(JobState::Failed).queue("mail").name("send_invoice"),
+/// )
+/// .limit(500);
+/// # let _ = retry_failed_invoices;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobActMatchingParams {
+    /// What to do to each job.
+    pub action: JobAction,
+    /// Which jobs.
+    pub filter: JobFilter,
+    /// At most this many jobs (default [`MAINTENANCE_BATCH`]).
+    pub limit: u32,
+    /// Only say which jobs the call would change, changing nothing (default `false`).
+    pub dry_run: bool,
+}
+
+impl JobActMatchingParams {
+    /// Do `action` to the jobs `filter` picks, at most [`MAINTENANCE_BATCH`] of them.
+    pub fn new(action: JobAction, filter: JobFilter) -> Self {
+        Self {
+            action,
+            filter,
+            limit: MAINTENANCE_BATCH,
+            dry_run: false,
+        }
+    }
+
+    /// At most this many jobs.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Whether to only say which jobs the call would change.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Refuses (`Invalid`) a filter whose state the action never accepts,
+    /// naming the states it does; every store calls it first, so all of
+    /// them refuse the same calls with the same words.
+    pub fn check(&self) -> StoreResult<()> {
+        let Some(state) = self.filter.state else {
+            return Ok(());
+        };
+        if self.action.accepts(state) {
+            return Ok(());
+        }
+        let accepted: Vec<&str> = self
+            .action
+            .accepted_states()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        Err(StoreError::new(
+            StoreErrorKind::Invalid,
+            format!(
+                "cannot {} {state} jobs; only {} jobs can be",
+                self.action.as_str(),
+                accepted.join(", "),
+            ),
+        ))
+    }
+}
+
+/// What a [`JobActMatchingParams`] call did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct JobActOutcome {
+    /// The jobs changed, newest first: retried (now `enqueued`), cancelled
+    /// (now `cancelled`) or deleted (now `deleted`).
+    pub changed: Vec<JobId>,
+    /// For a cancel, the running jobs whose servers were asked to stop
+    /// them (they stay `processing` until they do), newest first; empty
+    /// for the other actions.
+    pub requested: Vec<JobId>,
+    /// Whether more jobs the action accepts matched than `limit` let it
+    /// take: those were left as they are.
+    pub more: bool,
+}
+
+impl JobActOutcome {
+    /// An outcome; stores use this to build what they return.
+    pub fn new(changed: Vec<JobId>, requested: Vec<JobId>, more: bool) -> Self {
+        Self {
+            changed,
+            requested,
+            more,
+        }
+    }
+
+    /// How many jobs were acted on: changed plus asked to stop.
+    pub fn count(&self) -> usize {
+        self.changed.len() + self.requested.len()
     }
 }
 
