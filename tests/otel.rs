@@ -9,10 +9,15 @@
 
 mod pg_support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use jobs::{job, JobContext, JobId, JobState, Jobs, MemoryStore, Server, Snooze};
+use jobs::store::{Layered, StoreLayer, StoreOperation};
+use jobs::{
+    job, JobContext, JobId, JobState, Jobs, MemoryStore, Server, Snooze, StoreError,
+    StoreErrorKind, StoreResult,
+};
 use opentelemetry::trace::{SpanId, SpanKind, TraceId, TracerProvider as _};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
@@ -40,6 +45,40 @@ async fn wait_for_stock(sku: u32) -> Result<(), Snooze> {
         Ok(())
     } else {
         Err(Snooze::after(Duration::from_millis(10)))
+    }
+}
+
+/// Still running at shutdown: handed back.
+#[job]
+async fn hold_on(ctx: JobContext) -> anyhow::Result<()> {
+    ctx.cancelled().await;
+    anyhow::bail!("stopped")
+}
+
+/// Fails the first two claims, as a store that does not answer would.
+struct FailFirstClaims(AtomicU32);
+
+impl StoreLayer for FailFirstClaims {
+    fn around<T, F>(
+        &self,
+        operation: StoreOperation,
+        call: F,
+    ) -> impl Future<Output = StoreResult<T>> + Send
+    where
+        F: Future<Output = StoreResult<T>> + Send,
+    {
+        let fail =
+            operation == StoreOperation::JobClaim && self.0.fetch_add(1, Ordering::SeqCst) < 2;
+        async move {
+            if fail {
+                Err(StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    "the test's store is away",
+                ))
+            } else {
+                call.await
+            }
+        }
     }
 }
 
@@ -140,9 +179,10 @@ async fn run_known_jobs(export: impl Fn()) -> (TraceId, TraceId, JobId) {
         .unwrap();
     ids.push(triggered);
 
-    let server = Server::builder(store)
+    let server = Server::builder(Layered::new(store, FailFirstClaims(AtomicU32::new(0))))
         .poll_interval(Duration::from_millis(20))
         .scheduler_interval(Duration::from_millis(50))
+        .shutdown_timeout(Duration::from_millis(50))
         .start()
         .await
         .unwrap();
@@ -168,6 +208,10 @@ async fn run_known_jobs(export: impl Fn()) -> (TraceId, TraceId, JobId) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     jobs.recurring().remove("receipts").await.unwrap();
+    let held = HoldOn::enqueue(&jobs).await.unwrap();
+    while jobs.get(held).await.unwrap().unwrap().job.state != JobState::Processing {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     export();
     server.shutdown().await;
     (checkout_trace, operator_trace, long)
@@ -479,6 +523,10 @@ fn check_metrics(exports: &[ResourceMetrics], long: JobId) {
         0.0,
         "nothing runs after the shutdown"
     );
+    assert_eq!(
+        t("jobs.released", &[name("hold_on"), queue("default")]),
+        1.0
+    );
 
     let outcome = |o: &'static str| ("jobs.outcome", Value::from(o));
     assert_eq!(
@@ -512,4 +560,13 @@ fn check_metrics(exports: &[ResourceMetrics], long: JobId) {
     let operation = |o: &'static str| ("jobs.store.operation", Value::from(o));
     assert!(t("jobs.store.duration", &[operation("job_claim")]) >= 1.0);
     assert!(t("jobs.store.duration", &[operation("job_complete_many")]) >= 1.0);
+    assert_eq!(t("jobs.server.claim.errors", &[system.clone()]), 2.0);
+    let store_outcome = |o: &'static str| ("jobs.store.outcome", Value::from(o));
+    assert_eq!(
+        t(
+            "jobs.store.errors",
+            &[operation("job_claim"), store_outcome("error")]
+        ),
+        2.0
+    );
 }
