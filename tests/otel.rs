@@ -560,7 +560,10 @@ fn check_metrics(exports: &[ResourceMetrics], long: JobId) {
     let operation = |o: &'static str| ("jobs.store.operation", Value::from(o));
     assert!(t("jobs.store.duration", &[operation("job_claim")]) >= 1.0);
     assert!(t("jobs.store.duration", &[operation("job_complete_many")]) >= 1.0);
-    assert_eq!(t("jobs.server.claim.errors", &[system.clone()]), 2.0);
+    assert_eq!(
+        t("jobs.server.claim.errors", std::slice::from_ref(&system)),
+        2.0
+    );
     let store_outcome = |o: &'static str| ("jobs.store.outcome", Value::from(o));
     assert_eq!(
         t(
