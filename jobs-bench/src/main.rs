@@ -66,6 +66,7 @@ mod telemetry {
     /// Metrics into an in-memory exporter every 10 s, and every INFO span
     /// built and recorded by an SDK tracer that exports nowhere: the work a
     /// traced, metered application does, without an exporter's.
+    /// `JOBS_BENCH_OTEL=metrics` installs the metrics only.
     pub(crate) fn install() -> (SdkMeterProvider, SdkTracerProvider) {
         let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
             .with_interval(std::time::Duration::from_secs(10))
@@ -73,10 +74,13 @@ mod telemetry {
         let meters = SdkMeterProvider::builder().with_reader(reader).build();
         opentelemetry::global::set_meter_provider(meters.clone());
         let tracer = SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_subscriber::filter::LevelFilter::INFO)
-            .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("jobs-bench")));
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        // `JOBS_BENCH_OTEL=metrics` leaves the spans out, to split the cost.
+        if std::env::var("JOBS_BENCH_OTEL").as_deref() != Ok("metrics") {
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_subscriber::filter::LevelFilter::INFO)
+                .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("jobs-bench")));
+            tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        }
         (meters, tracer)
     }
 }
