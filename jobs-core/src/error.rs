@@ -33,12 +33,13 @@ pub enum Error {
         error: serde_json::Error,
     },
     /// Stored arguments no longer match the job's parameters.
-    #[error("the stored arguments of job `{job}` do not match its parameters: {source}")]
+    #[error("the stored arguments of job `{job}` do not match its parameters: {error}")]
     Deserialize {
         /// The job's stored name.
         job: &'static str,
-        /// serde's error (quoted in the message: it is the whole point of it).
-        source: serde_json::Error,
+        /// serde's error, quoted in the message (it is the whole point of it)
+        /// and so not also a `source`, which error reports would print twice.
+        error: serde_json::Error,
     },
     /// The server's configuration is wrong; the message names every problem.
     /// Raised only by `ServerBuilder::start`.
@@ -151,5 +152,25 @@ impl StoreError {
     /// `NotFound` for a job id.
     pub fn job_not_found(id: JobId) -> Self {
         Self::new(StoreErrorKind::NotFound, format!("job {id} does not exist"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report of the error with its chain (`{:#}` in anyhow) says serde's
+    /// message once.
+    #[test]
+    fn a_deserialize_error_reports_serde_s_message_once() {
+        let serde = serde_json::from_str::<u32>("\"nine\"").unwrap_err();
+        let message = serde.to_string();
+        let error = anyhow::Error::from(Error::Deserialize {
+            job: "send_mail",
+            error: serde,
+        });
+        let report = format!("{error:#}");
+        assert_eq!(report.matches(&message).count(), 1, "{report}");
+        assert!(report.contains("`send_mail`"));
     }
 }

@@ -109,7 +109,7 @@ impl Invocation {
     /// Deserializes the arguments; the error names the job and quotes serde.
     pub fn args<T: DeserializeOwned>(&self, job: &'static str) -> Result<T, BoxError> {
         T::deserialize(&self.args)
-            .map_err(|source| Box::new(Error::Deserialize { job, source }) as BoxError)
+            .map_err(|error| Box::new(Error::Deserialize { job, error }) as BoxError)
     }
 }
 

@@ -175,9 +175,9 @@ pub async fn enqueued<J: Job>(jobs: &Jobs) -> Result<Vec<(JobRow, J)>> {
     for state in [JobState::Scheduled, JobState::Enqueued] {
         for row in all_in_state(jobs, state).await? {
             if row.name == J::NAME {
-                let args = J::deserialize(&row.args).map_err(|source| Error::Deserialize {
+                let args = J::deserialize(&row.args).map_err(|error| Error::Deserialize {
                     job: J::NAME,
-                    source,
+                    error,
                 })?;
                 found.push((row, args));
             }

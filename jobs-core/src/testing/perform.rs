@@ -168,9 +168,9 @@ impl Perform {
         })?;
         let args: serde_json::Value = serde_json::from_str(&text)
             .and_then(|args| J::deserialize(&args).map(|_| args))
-            .map_err(|source| Error::Deserialize {
+            .map_err(|error| Error::Deserialize {
                 job: J::NAME,
-                source,
+                error,
             })?;
         let registration = registered_jobs()
             .filter(|r| r.name == J::NAME)
