@@ -13,7 +13,8 @@
 //! - `GET /health/ready` is 200 while the job server is healthy and 503 with
 //!   the reason when not (the store unreachable, say); `GET /health/live` is
 //!   200 always (see `health.rs`).
-//! - Ctrl-c stops the HTTP server, then the job server, gracefully.
+//! - Ctrl-c or SIGTERM (what a container runtime sends) stops the HTTP
+//!   server, then the job server, gracefully.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p example-axum_api
@@ -75,6 +76,28 @@ struct Signup {
 struct SignedUp {
     user_id: i64,
     confirmation_job: JobId,
+}
+
+/// Resolves on ctrl-c, or on SIGTERM, which container runtimes and
+/// process managers send to stop a process before they kill it.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// In a span of its own: the enqueue inside it, and the job's run, join its trace.
@@ -211,9 +234,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!("listening on http://{address}");
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(stop_requested())
         .await?;
 
     tracing::info!("HTTP server stopped; stopping the job server");
