@@ -32,6 +32,7 @@ const ARGS_IN_LISTS: usize = 80;
 /// What every page's layout needs.
 pub(crate) struct Layout {
     root: String,
+    home: String,
     css: String,
     js: String,
     title: String,
@@ -45,6 +46,7 @@ impl Layout {
     fn new(ctx: &Ctx, nav: &'static str, title: impl Into<String>, notice: Option<String>) -> Self {
         Layout {
             root: ctx.root.clone(),
+            home: ctx.home.clone(),
             css: format!("{}assets/{}", ctx.root, NAMES.css),
             js: format!("{}assets/{}", ctx.root, NAMES.js),
             title: title.into(),
@@ -267,7 +269,6 @@ pub(crate) async fn jobs(
             .into_iter()
             .map(|g| (g.queue, g.name))
             .collect();
-        let filter_link = jobs_link(q.state, queue.as_deref(), name.as_deref());
         let page_link = |before: Option<i64>| {
             let q = query_string(&[
                 ("state", q.state.map(|s| s.as_str().to_owned())),
@@ -327,7 +328,6 @@ pub(crate) async fn jobs(
             q.state
                 .is_none_or(|s| action.accepted_states().contains(&s))
         };
-        let _ = filter_link;
         let page = JobsPage {
             layout: Layout::new(&ctx, "jobs", "Jobs", q.notice.text()),
             tabs,

@@ -125,6 +125,8 @@ pub(crate) fn is_cross_site(headers: &HeaderMap) -> bool {
 /// root, and the decision that let the request in.
 pub(crate) struct Ctx {
     pub(crate) root: String,
+    /// The link to the overview (see `view::home_from`).
+    pub(crate) home: String,
     pub(crate) decision: Decision,
 }
 
@@ -156,8 +158,10 @@ impl FromRequestParts<App> for Ctx {
             .extensions
             .get::<OriginalUri>()
             .map_or_else(|| parts.uri.path().to_owned(), |o| o.0.path().to_owned());
+        let root = view::root_from(&original, parts.uri.path());
         Ok(Ctx {
-            root: view::root_from(&original, parts.uri.path()),
+            home: view::home_from(&original, parts.uri.path(), &root),
+            root,
             decision: parts
                 .extensions
                 .get::<Decision>()

@@ -92,6 +92,27 @@ pub(crate) fn root_from(original: &str, inner: &str) -> String {
     }
 }
 
+/// The link to the overview, which axum serves at the mount path itself
+/// (`/admin/jobs`, not `/admin/jobs/`): `root` goes one segment further up
+/// and names the mount's last segment again. Unnested, it is `root`.
+pub(crate) fn home_from(original: &str, inner: &str, root: &str) -> String {
+    let inner_trimmed = if inner == "/" { "" } else { inner };
+    let mount = original
+        .strip_suffix(inner_trimmed)
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let last = mount.rsplit('/').next().unwrap_or_default();
+    if last.is_empty() {
+        root.to_owned()
+    } else if inner_trimmed.is_empty() && !original.ends_with('/') {
+        format!("./{last}")
+    } else if root == "./" {
+        format!("../{last}")
+    } else {
+        format!("{root}../{last}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +128,18 @@ mod tests {
             "../../"
         );
         assert_eq!(root_from("/", "/"), "./");
+    }
+
+    #[test]
+    fn home_names_the_mount_path() {
+        assert_eq!(home_from("/admin/jobs", "/", "./jobs/"), "./jobs");
+        assert_eq!(home_from("/admin/jobs/jobs", "/jobs", "./"), "../jobs");
+        assert_eq!(
+            home_from("/admin/jobs/jobs/5", "/jobs/5", "../"),
+            "../../jobs"
+        );
+        assert_eq!(home_from("/jobs/5", "/jobs/5", "../"), "../");
+        assert_eq!(home_from("/", "/", "./"), "./");
     }
 
     #[test]
