@@ -648,3 +648,68 @@ async fn overview_and_servers_show_counts_servers_and_stranded_jobs() {
     let servers = send(&app, get("/servers")).await;
     assert_eq!(servers.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn redaction_reaches_every_page_and_lists_can_hide_arguments() {
+    let (jobs, id) = seeded().await;
+    let app = Dashboard::builder(jobs)
+        .authorize(|_: &axum::http::request::Parts| async { Access::Full })
+        .redact(|name: &str, _: &serde_json::Value| serde_json::json!({ "redacted": name }))
+        .hide_args_in_lists(true)
+        .router();
+    let page = text(send(&app, get(&format!("/jobs/{}", id.0))).await).await;
+    assert!(page.contains("redacted") && page.contains("explode"));
+    assert!(
+        !page.contains("alert(1)&#60;/script&#62;&#34;"),
+        "the raw args are not shown"
+    );
+    let list = text(send(&app, get("/jobs?queue=mail")).await).await;
+    assert!(
+        !list.contains("user_id") && !list.contains("redacted"),
+        "{list}"
+    );
+    assert!(!list.contains("<th>arguments</th>"));
+}
+
+/// Collects what the fmt subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
+    let (jobs, id) = seeded().await;
+    let app = full(jobs);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    send(&app, post(&format!("/jobs/{}/retry", id.0), "")).await;
+    send(&app, post("/jobs/bulk", "do=cancel-matching&queue=mail")).await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("dashboard action"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].contains("INFO") && lines[0].contains("user=\"tester\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("action=\"retry\"") && lines[0].contains(&format!("[{}]", id.0)));
+    assert!(lines[1].contains("action=\"cancel\"") && lines[1].contains("scope=\"matching\""));
+}
