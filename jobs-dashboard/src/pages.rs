@@ -244,6 +244,10 @@ pub(crate) async fn jobs(
 ) -> Response {
     let result = async {
         let Query(q) = query.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        if let Some(id) = q.id {
+            // The lookup form: its page says whether the job exists.
+            return Ok(ctx.redirect(&format!("jobs/{id}")));
+        }
         let now = Utc::now();
         let limit = q.limit.map_or(DEFAULT_PAGE, |l| l.0);
         let queue = q.queue.map(|t| t.0);

@@ -148,6 +148,9 @@ pub(crate) struct JobsQuery {
     pub(crate) before: Option<i64>,
     #[serde(default, deserialize_with = "opt")]
     pub(crate) limit: Option<PageSize>,
+    /// A job to go to: the lookup form's field.
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) id: Option<i64>,
     #[serde(flatten)]
     pub(crate) notice: NoticeQuery,
 }

@@ -485,6 +485,7 @@ async fn out_of_range_parameters_are_refused() {
         "/jobs?notice=hacked".to_owned(),
         "/jobs/abc".to_owned(),
         "/jobs/1?count=-1".to_owned(),
+        "/jobs?id=seven".to_owned(),
     ] {
         let response = send(&app, get(&uri)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
@@ -516,6 +517,21 @@ async fn an_unknown_job_is_a_404_page() {
         send(&app, get("/nowhere")).await.status(),
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn the_lookup_form_goes_to_the_job_page() {
+    let (jobs, id) = seeded().await;
+    let app = Router::new().nest("/admin/jobs", full(jobs));
+    let response = send(&app, get(&format!("/admin/jobs/jobs?id={}", id.0))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let target = resolve("/admin/jobs/jobs", &location);
+    assert_eq!(target, format!("/admin/jobs/jobs/{}", id.0));
+    assert_eq!(send(&app, get(&target)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
