@@ -162,6 +162,35 @@ pub mod postgres {
     };
 }
 
+/// The web dashboard, behind the `dashboard` feature: an axum `Router` the
+/// application nests under any path, server-rendered, reading and acting
+/// through [`Jobs`] on any store. It gives no router until the application
+/// has decided who may see it.
+///
+/// ```
+/// # #[cfg(feature = "dashboard")] {
+/// use jobs::dashboard::{Access, Dashboard};
+/// use jobs::{Jobs, MemoryStore};
+///
+/// let jobs = Jobs::new(MemoryStore::new());
+/// let dashboard = Dashboard::builder(jobs)
+///     .authorize(|parts: &axum::http::request::Parts| {
+///         let admin = parts.headers.contains_key("x-admin");
+///         async move { if admin { Access::Full.user("admin") } else { Access::Deny.into() } }
+///     })
+///     .router();
+/// let app: axum::Router = axum::Router::new().nest("/admin/jobs", dashboard);
+/// # let _ = app;
+/// # }
+/// ```
+///
+/// See [`Dashboard::builder`](dashboard::Dashboard::builder) for the
+/// decisions, and the README's "The dashboard" for what the pages show.
+#[cfg(feature = "dashboard")]
+pub mod dashboard {
+    pub use jobs_dashboard::{Access, AuthDecision, Dashboard, DashboardBuilder, Decision};
+}
+
 /// Helpers for your own tests, behind the `testing` feature: run what was
 /// enqueued until nothing is left, assert on what was enqueued, typed, and
 /// run one job inline with its resources ([`Perform`](testing::Perform)).

@@ -1,0 +1,816 @@
+//! The pages and the actions: each handler reads through the `Jobs` client,
+//! turns what it got into a view, and renders its template.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{rejection::QueryRejection, Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use jobs_core::{
+    CancelOutcome, JobActMatchingParams, JobAction, JobDetail, JobFilter, JobId, JobRow, JobState,
+    ListJobs, StrandedJobs,
+};
+
+use crate::assets::NAMES;
+use crate::params::{
+    Act, BulkForm, JobsQuery, Notice, NoticeQuery, RecurringAct, RecurringForm, DEFAULT_PAGE,
+    MATCHING_CAP,
+};
+use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
+use crate::view::{duration, human, shorten, When};
+
+/// How long after its latest heartbeat a server is shown stale: ten
+/// heartbeats at the default interval, the age `Jobs::stranded` counts
+/// servers live by.
+const STALE_AFTER_SECS: i64 = 100;
+/// How much of a job's arguments a list shows.
+const ARGS_IN_LISTS: usize = 80;
+
+/// What every page's layout needs.
+pub(crate) struct Layout {
+    root: String,
+    home: String,
+    css: String,
+    js: String,
+    title: String,
+    nav: &'static str,
+    notice: Option<String>,
+    user: String,
+    read_only: bool,
+}
+
+impl Layout {
+    fn new(ctx: &Ctx, nav: &'static str, title: impl Into<String>, notice: Option<String>) -> Self {
+        Layout {
+            root: ctx.root.clone(),
+            home: ctx.home.clone(),
+            css: format!("{}assets/{}", ctx.root, NAMES.css),
+            js: format!("{}assets/{}", ctx.root, NAMES.js),
+            title: title.into(),
+            nav,
+            notice,
+            user: ctx.user().to_owned(),
+            read_only: ctx.read_only(),
+        }
+    }
+}
+
+/// `a=1&b=2`, encoded, from the pairs whose value is set.
+fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if let Some(value) = value {
+            out.append_pair(key, value);
+        }
+    }
+    out.finish()
+}
+
+/// `jobs?state=..&queue=..`: the list for a filter.
+fn jobs_link(state: Option<JobState>, queue: Option<&str>, name: Option<&str>) -> String {
+    let q = query_string(&[
+        ("state", state.map(|s| s.as_str().to_owned())),
+        ("queue", queue.map(str::to_owned)),
+        ("name", name.map(str::to_owned)),
+    ]);
+    if q.is_empty() {
+        "jobs".to_owned()
+    } else {
+        format!("jobs?{q}")
+    }
+}
+
+fn notice_target(base: &str, notice: Notice, count: Option<usize>, more: bool) -> String {
+    let q = query_string(&[
+        ("notice", Some(notice.as_str().to_owned())),
+        ("count", count.map(|c| c.to_string())),
+        ("more", more.then(|| "true".to_owned())),
+    ]);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{q}")
+}
+
+// ---------------------------------------------------------------- overview
+
+struct CountRow {
+    queue: String,
+    cells: Vec<(i64, String)>,
+    total: i64,
+}
+
+struct StrandedView {
+    queue: String,
+    name: String,
+    reason: String,
+    count: i64,
+    oldest: When,
+    link: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    layout: Layout,
+    states: Vec<(&'static str, String)>,
+    rows: Vec<CountRow>,
+    totals: Vec<(i64, String)>,
+    servers_up: usize,
+    servers_stale: usize,
+    running: u64,
+    concurrency: u64,
+    claimed_ahead: u64,
+    stranded: Vec<StrandedView>,
+}
+
+pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
+    let result = async {
+        let now = Utc::now();
+        let counts = app.jobs.counts().await?;
+        let summary = app.jobs.server_summary().await?;
+        let stranded = app.jobs.stranded().await?;
+
+        let mut by_queue: BTreeMap<String, BTreeMap<&'static str, i64>> = BTreeMap::new();
+        for c in &counts {
+            *by_queue
+                .entry(c.queue.clone())
+                .or_default()
+                .entry(c.state.as_str())
+                .or_default() += c.count;
+        }
+        let rows = by_queue
+            .iter()
+            .map(|(queue, per_state)| CountRow {
+                queue: queue.clone(),
+                cells: JobState::ALL
+                    .iter()
+                    .map(|s| {
+                        let n = per_state.get(s.as_str()).copied().unwrap_or(0);
+                        (n, jobs_link(Some(*s), Some(queue), None))
+                    })
+                    .collect(),
+                total: per_state.values().sum(),
+            })
+            .collect();
+        let totals = JobState::ALL
+            .iter()
+            .map(|s| {
+                let n = counts
+                    .iter()
+                    .filter(|c| c.state == *s)
+                    .map(|c| c.count)
+                    .sum();
+                (n, jobs_link(Some(*s), None, None))
+            })
+            .collect();
+        let stale = summary
+            .servers
+            .iter()
+            .filter(|s| (now - s.heartbeat_at).num_seconds() > STALE_AFTER_SECS)
+            .count();
+        let page = OverviewPage {
+            layout: Layout::new(&ctx, "overview", "Overview", None),
+            states: JobState::ALL
+                .iter()
+                .map(|s| (s.as_str(), jobs_link(Some(*s), None, None)))
+                .collect(),
+            rows,
+            totals,
+            servers_up: summary.servers.len() - stale,
+            servers_stale: stale,
+            running: summary.running,
+            concurrency: summary.concurrency,
+            claimed_ahead: summary.claimed_ahead,
+            stranded: stranded.iter().map(|g| stranded_view(g, now)).collect(),
+        };
+        Ok(render(&page))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+fn stranded_view(g: &StrandedJobs, now: chrono::DateTime<Utc>) -> StrandedView {
+    StrandedView {
+        queue: g.queue.clone(),
+        name: g.name.clone(),
+        reason: g.reason.to_string(),
+        count: g.count,
+        oldest: When::new(g.oldest_due, now),
+        link: jobs_link(None, Some(&g.queue), Some(&g.name)),
+    }
+}
+
+// ---------------------------------------------------------------- jobs list
+
+struct JobListRow {
+    id: i64,
+    name: String,
+    queue: String,
+    state: &'static str,
+    attempt: String,
+    args: Option<String>,
+    created: When,
+    run_at: When,
+    error: Option<String>,
+    stranded: bool,
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage {
+    layout: Layout,
+    tabs: Vec<(&'static str, String, bool)>,
+    state: String,
+    queue: String,
+    name: String,
+    limit: u32,
+    show_args: bool,
+    rows: Vec<JobListRow>,
+    next: Option<String>,
+    first: Option<String>,
+    filter_text: String,
+    matching_cap: u32,
+    retry_allowed: bool,
+    cancel_allowed: bool,
+    delete_allowed: bool,
+}
+
+pub(crate) async fn jobs(
+    ctx: Ctx,
+    State(app): State<App>,
+    query: Result<Query<JobsQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let Query(q) = query.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        if let Some(id) = q.id {
+            // The lookup form: its page says whether the job exists.
+            return Ok(ctx.redirect(&format!("jobs/{id}")));
+        }
+        let now = Utc::now();
+        let limit = q.limit.map_or(DEFAULT_PAGE, |l| l.0);
+        let queue = q.queue.map(|t| t.0);
+        let name = q.name.map(|t| t.0);
+        let mut which = ListJobs::new().limit(limit);
+        if let Some(state) = q.state {
+            which = which.state(state);
+        }
+        if let Some(queue) = &queue {
+            which = which.queue(queue.clone());
+        }
+        if let Some(name) = &name {
+            which = which.name(name.clone());
+        }
+        if let Some(before) = q.before {
+            which = which.before(JobId(before));
+        }
+        let rows = app.jobs.list(which).await?;
+        let stranded: BTreeSet<(String, String)> = app
+            .jobs
+            .stranded()
+            .await?
+            .into_iter()
+            .map(|g| (g.queue, g.name))
+            .collect();
+        let page_link = |before: Option<i64>| {
+            let q = query_string(&[
+                ("state", q.state.map(|s| s.as_str().to_owned())),
+                ("queue", queue.clone()),
+                ("name", name.clone()),
+                ("limit", (limit != DEFAULT_PAGE).then(|| limit.to_string())),
+                ("before", before.map(|b| b.to_string())),
+            ]);
+            format!("jobs?{q}")
+        };
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|r| page_link(Some(r.id.0))))
+            .flatten();
+        let first = q.before.is_some().then(|| page_link(None));
+        let show_args = !app.options.hide_args_in_lists;
+        let view_rows = rows
+            .iter()
+            .map(|job| JobListRow {
+                id: job.id.0,
+                name: job.name.clone(),
+                queue: job.queue.clone(),
+                state: job.state.as_str(),
+                attempt: format!("{} of {}", job.attempt, job.max_attempts),
+                args: show_args.then(|| shorten(&shown_args(&app, job), ARGS_IN_LISTS)),
+                created: When::new(job.created_at, now),
+                run_at: When::new(job.run_at, now),
+                error: job
+                    .last_error
+                    .as_ref()
+                    .map(|e| shorten_text(e, ARGS_IN_LISTS)),
+                stranded: matches!(job.state, JobState::Enqueued | JobState::Scheduled)
+                    && stranded.contains(&(job.queue.clone(), job.name.clone())),
+            })
+            .collect();
+        let mut tabs = vec![(
+            "all",
+            jobs_link(None, queue.as_deref(), name.as_deref()),
+            q.state.is_none(),
+        )];
+        tabs.extend(JobState::ALL.iter().map(|s| {
+            (
+                s.as_str(),
+                jobs_link(Some(*s), queue.as_deref(), name.as_deref()),
+                q.state == Some(*s),
+            )
+        }));
+        let filter_text = [
+            q.state.map(|s| format!("state {s}")),
+            queue.as_ref().map(|v| format!("queue {v}")),
+            name.as_ref().map(|v| format!("name {v}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+        let accepts = |action: JobAction| {
+            q.state
+                .is_none_or(|s| action.accepted_states().contains(&s))
+        };
+        let page = JobsPage {
+            layout: Layout::new(&ctx, "jobs", "Jobs", q.notice.text()),
+            tabs,
+            state: q.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            queue: queue.clone().unwrap_or_default(),
+            name: name.clone().unwrap_or_default(),
+            limit,
+            show_args,
+            rows: view_rows,
+            next,
+            first,
+            filter_text: if filter_text.is_empty() {
+                "every job".to_owned()
+            } else {
+                filter_text
+            },
+            matching_cap: MATCHING_CAP,
+            retry_allowed: accepts(JobAction::Retry),
+            cancel_allowed: accepts(JobAction::cancel()),
+            delete_allowed: accepts(JobAction::Delete),
+        };
+        Ok(render(&page))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+fn shorten_text(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(max).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The arguments as the application lets pages show them.
+fn shown_args(app: &App, job: &JobRow) -> serde_json::Value {
+    match &app.options.redact {
+        Some(redact) => redact(&job.name, &job.args),
+        None => job.args.clone(),
+    }
+}
+
+pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Response {
+    let result = async {
+        let form = BulkForm::parse(&body).map_err(Failure::BadRequest)?;
+        let back = jobs_link(
+            form.state,
+            form.queue.as_ref().map(|t| t.0.as_str()),
+            form.name.as_ref().map(|t| t.0.as_str()),
+        );
+        let action = match form.act {
+            Act::Retry => JobAction::Retry,
+            Act::Cancel => JobAction::cancel(),
+            Act::Delete => JobAction::Delete,
+        };
+        let done = if form.matching {
+            let mut filter = JobFilter::new();
+            if let Some(state) = form.state {
+                filter = filter.state(state);
+            }
+            if let Some(queue) = &form.queue {
+                filter = filter.queue(queue.0.clone());
+            }
+            if let Some(name) = &form.name {
+                filter = filter.name(name.0.clone());
+            }
+            let params = JobActMatchingParams::new(action, filter.clone()).limit(MATCHING_CAP);
+            match app.jobs.act_matching(params).await {
+                Ok(outcome) => {
+                    let ids: Vec<i64> = outcome
+                        .changed
+                        .iter()
+                        .chain(&outcome.requested)
+                        .map(|id| id.0)
+                        .collect();
+                    tracing::info!(
+                        user = ctx.user(),
+                        action = form.act.as_str(),
+                        scope = "matching",
+                        filter = ?filter,
+                        job_ids = ?ids,
+                        more = outcome.more,
+                        "dashboard action"
+                    );
+                    notice_target(&back, done_notice(form.act), Some(ids.len()), outcome.more)
+                }
+                Err(error) => {
+                    let notice = refused_or(error)?;
+                    notice_target(&back, notice, None, false)
+                }
+            }
+        } else {
+            let mut changed = Vec::new();
+            for id in &form.ids {
+                let outcome = match form.act {
+                    Act::Retry => app.jobs.retry(JobId(*id)).await,
+                    Act::Cancel => app.jobs.cancel(JobId(*id)).await.map(|_| ()),
+                    Act::Delete => app.jobs.delete(JobId(*id)).await,
+                };
+                match outcome {
+                    Ok(()) => changed.push(*id),
+                    // A selected job that changed state meanwhile, or is gone: skipped.
+                    Err(error) => {
+                        refused_or(error).or_else(|f| match f {
+                            Failure::NotFound(_) => Ok(Notice::Refused),
+                            other => Err(other),
+                        })?;
+                    }
+                }
+            }
+            tracing::info!(
+                user = ctx.user(),
+                action = form.act.as_str(),
+                scope = "selected",
+                job_ids = ?changed,
+                "dashboard action"
+            );
+            notice_target(&back, done_notice(form.act), Some(changed.len()), false)
+        };
+        Ok(ctx.redirect(&done))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+fn done_notice(act: Act) -> Notice {
+    match act {
+        Act::Retry => Notice::Retried,
+        Act::Cancel => Notice::Cancelled,
+        Act::Delete => Notice::Deleted,
+    }
+}
+
+// ---------------------------------------------------------------- one job
+
+struct EventView {
+    at: When,
+    state: &'static str,
+    attempt: i32,
+    server: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    queue: String,
+    state: &'static str,
+    attempt: i32,
+    max_attempts: i32,
+    priority: i16,
+    args: String,
+    created: When,
+    run_at: When,
+    finished: Option<When>,
+    run_time: Option<String>,
+    progress_percent: Option<u64>,
+    progress_message: Option<String>,
+    server: Option<String>,
+    cancel_requested: bool,
+    stuck_since: Option<When>,
+    recurring: Option<(String, When)>,
+    last_error: Option<String>,
+    history: Vec<EventView>,
+    can_retry: bool,
+    can_cancel: bool,
+    can_delete: bool,
+}
+
+pub(crate) async fn job(
+    ctx: Ctx,
+    State(app): State<App>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    notice: Result<Query<NoticeQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let Path(id) = id.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let Some(detail) = app.jobs.get(JobId(id)).await? else {
+            return Err(Failure::NotFound(format!("No job has the id {id}.")));
+        };
+        let Query(notice) = notice.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let notice = notice.text();
+        Ok(render(&job_page(&ctx, &app, detail, notice)))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+fn job_page(ctx: &Ctx, app: &App, detail: JobDetail, notice: Option<String>) -> JobPage {
+    let now = Utc::now();
+    let job = &detail.job;
+    let args = serde_json::to_string_pretty(&shown_args(app, job)).unwrap_or_default();
+    // The run time of the latest attempt: from its `processing` event to the
+    // next event, or to now while it runs.
+    let started = detail
+        .history
+        .iter()
+        .rposition(|e| e.state == JobState::Processing);
+    let run_time = started.map(|i| {
+        let from = detail.history[i].at;
+        let to = detail.history.get(i + 1).map_or(now, |e| e.at);
+        let text = duration(to - from);
+        if job.state == JobState::Processing {
+            format!("{text} so far")
+        } else {
+            text
+        }
+    });
+    let progress = job.progress.as_ref();
+    JobPage {
+        layout: Layout::new(ctx, "jobs", format!("Job {}", job.id.0), notice),
+        id: job.id.0,
+        name: job.name.clone(),
+        queue: job.queue.clone(),
+        state: job.state.as_str(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        priority: job.priority,
+        args,
+        created: When::new(job.created_at, now),
+        run_at: When::new(job.run_at, now),
+        finished: job.finished_at.map(|t| When::new(t, now)),
+        run_time,
+        progress_percent: progress
+            .and_then(|p| p.get("percent"))
+            .and_then(|p| p.as_u64()),
+        progress_message: progress
+            .and_then(|p| p.get("message"))
+            .and_then(|m| m.as_str())
+            .map(str::to_owned),
+        server: job.server_id.map(|s| s.to_string()),
+        cancel_requested: job.cancel_requested,
+        stuck_since: job.stuck_since.map(|t| When::new(t, now)),
+        recurring: job
+            .recurring
+            .as_ref()
+            .map(|r| (r.id.clone(), When::new(r.scheduled_for, now))),
+        last_error: job.last_error.clone(),
+        history: detail
+            .history
+            .iter()
+            .map(|e| EventView {
+                at: When::new(e.at, now),
+                state: e.state.as_str(),
+                attempt: e.attempt,
+                server: e.server_id.map(|s| s.to_string()).unwrap_or_default(),
+                error: e.error.clone(),
+            })
+            .collect(),
+        can_retry: JobAction::Retry.accepted_states().contains(&job.state),
+        can_cancel: JobAction::cancel().accepted_states().contains(&job.state),
+        can_delete: JobAction::Delete.accepted_states().contains(&job.state),
+    }
+}
+
+pub(crate) async fn job_action(
+    ctx: Ctx,
+    State(app): State<App>,
+    path: Result<Path<(i64, String)>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let result = async {
+        let Path((id, action)) = path.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let act: Act = action.parse().map_err(Failure::BadRequest)?;
+        let outcome = match act {
+            Act::Retry => app.jobs.retry(JobId(id)).await.map(|()| Notice::Retried),
+            Act::Cancel => app.jobs.cancel(JobId(id)).await.map(|o| match o {
+                CancelOutcome::Requested => Notice::CancelRequested,
+                _ => Notice::Cancelled,
+            }),
+            Act::Delete => app.jobs.delete(JobId(id)).await.map(|()| Notice::Deleted),
+        };
+        let notice = match outcome {
+            Ok(notice) => {
+                tracing::info!(user = ctx.user(), action = act.as_str(), job_ids = ?[id], "dashboard action");
+                notice
+            }
+            Err(error) => refused_or(error)?,
+        };
+        Ok(ctx.redirect(&notice_target(&format!("jobs/{id}"), notice, None, false)))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+// ---------------------------------------------------------------- recurring
+
+struct RecurringView {
+    id: String,
+    name: String,
+    schedule: String,
+    time_zone: String,
+    next: Option<When>,
+    last: Option<When>,
+    last_job: Option<(i64, String)>,
+    paused: bool,
+    misfire: String,
+    overlap: String,
+}
+
+#[derive(Template)]
+#[template(path = "recurring.html")]
+struct RecurringPage {
+    layout: Layout,
+    entries: Vec<RecurringView>,
+}
+
+pub(crate) async fn recurring(
+    ctx: Ctx,
+    State(app): State<App>,
+    notice: Result<Query<NoticeQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let Query(notice) = notice.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let now = Utc::now();
+        let rows = app.jobs.recurring().list().await?;
+        let page = RecurringPage {
+            layout: Layout::new(&ctx, "recurring", "Recurring jobs", notice.text()),
+            entries: rows
+                .into_iter()
+                .map(|r| RecurringView {
+                    id: r.def.id.clone(),
+                    name: r.def.job.name.clone(),
+                    schedule: r.def.schedule.clone(),
+                    time_zone: r.def.time_zone.clone(),
+                    next: r.next_run_at.map(|t| When::new(t, now)),
+                    last: r.last_run_at.map(|t| When::new(t, now)),
+                    last_job: r.last_job_id.map(|id| {
+                        (
+                            id.0,
+                            r.last_job_state
+                                .map_or("removed", |s| s.as_str())
+                                .to_owned(),
+                        )
+                    }),
+                    paused: r.paused,
+                    misfire: r.def.misfire.to_string(),
+                    overlap: r.def.overlap.to_string(),
+                })
+                .collect(),
+        };
+        Ok(render(&page))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+pub(crate) async fn recurring_action(
+    ctx: Ctx,
+    State(app): State<App>,
+    form: Result<Form<RecurringForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let result = async {
+        let Form(form) = form.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let recurring = app.jobs.recurring();
+        let id = form.id.0.as_str();
+        let done = match form.action {
+            RecurringAct::Trigger => recurring
+                .trigger(id)
+                .await
+                .map(|job| (Notice::Triggered, vec![job.0])),
+            RecurringAct::Pause => recurring.pause(id).await.map(|()| (Notice::Paused, vec![])),
+            RecurringAct::Resume => recurring
+                .resume(id)
+                .await
+                .map(|()| (Notice::Resumed, vec![])),
+            RecurringAct::Remove => match recurring.remove(id).await {
+                Ok(true) => Ok((Notice::Removed, vec![])),
+                Ok(false) => {
+                    return Err(Failure::NotFound(format!(
+                        "No recurring job has the id {id}."
+                    )))
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let notice = match done {
+            Ok((notice, job_ids)) => {
+                tracing::info!(
+                    user = ctx.user(),
+                    action = form.action.as_str(),
+                    recurring = id,
+                    job_ids = ?job_ids,
+                    "dashboard action"
+                );
+                notice
+            }
+            Err(error) => refused_or(error).map_err(|f| match f {
+                Failure::NotFound(_) => {
+                    Failure::NotFound(format!("No recurring job has the id {id}."))
+                }
+                other => other,
+            })?,
+        };
+        Ok(ctx.redirect(&notice_target("recurring", notice, None, false)))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+// ---------------------------------------------------------------- servers
+
+struct ServerView {
+    id: String,
+    host: String,
+    pid: u32,
+    queues: String,
+    concurrency: u32,
+    running: u32,
+    claimed_ahead: u32,
+    started: When,
+    heartbeat_age: String,
+    stale: bool,
+}
+
+#[derive(Template)]
+#[template(path = "servers.html")]
+struct ServersPage {
+    layout: Layout,
+    servers: Vec<ServerView>,
+    stale_after: String,
+}
+
+pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
+    let result = async {
+        let now = Utc::now();
+        let servers = app.jobs.servers().await?;
+        let page = ServersPage {
+            layout: Layout::new(&ctx, "servers", "Servers", None),
+            servers: servers
+                .into_iter()
+                .map(|s| {
+                    let age = (now - s.heartbeat_at).num_seconds().max(0);
+                    ServerView {
+                        id: s.id.to_string(),
+                        host: s.host,
+                        pid: s.pid,
+                        queues: s.queues.join(", "),
+                        concurrency: s.concurrency,
+                        running: s.running,
+                        claimed_ahead: s.claimed_ahead,
+                        started: When::new(s.started_at, now),
+                        heartbeat_age: human(age as u64),
+                        stale: age > STALE_AFTER_SECS,
+                    }
+                })
+                .collect(),
+            stale_after: human(STALE_AFTER_SECS as u64),
+        };
+        Ok(render(&page))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+// ---------------------------------------------------------------- errors
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    message: &'a str,
+}
+
+pub(crate) fn error_page(ctx: &Ctx, status: StatusCode, message: &str) -> Response {
+    let page = ErrorPage {
+        layout: Layout::new(ctx, "", status.canonical_reason().unwrap_or("Error"), None),
+        status: status.as_u16(),
+        message,
+    };
+    (status, render(&page)).into_response()
+}
+
+pub(crate) async fn not_found(ctx: Ctx) -> Response {
+    error_page(&ctx, StatusCode::NOT_FOUND, "No such page.")
+}

@@ -1,0 +1,320 @@
+//! Every query parameter and form field, parsed into a bounded type: a value
+//! out of range is a 400, never a value passed on to the store.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jobs_core::JobState;
+use serde::{Deserialize, Deserializer};
+
+/// The longest queue name, job name or recurring id a filter or form takes.
+pub(crate) const MAX_TEXT: usize = 200;
+/// The most rows on one page, and the most rows one action on selected rows takes.
+pub(crate) const MAX_PAGE: u32 = 200;
+/// Rows per page unless the request says otherwise.
+pub(crate) const DEFAULT_PAGE: u32 = 50;
+/// The most jobs one "all matching this filter" action changes.
+pub(crate) const MATCHING_CAP: u32 = 1000;
+
+/// Rows per page, 1 to [`MAX_PAGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageSize(pub(crate) u32);
+
+impl FromStr for PageSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(PageSize(n)),
+            _ => Err(format!(
+                "`limit` must be a whole number from 1 to {MAX_PAGE}"
+            )),
+        }
+    }
+}
+
+/// A queue, job name or recurring id: at most [`MAX_TEXT`] characters, no
+/// control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Text(pub(crate) String);
+
+impl FromStr for Text {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.chars().count() > MAX_TEXT {
+            Err(format!("a name or id is at most {MAX_TEXT} characters"))
+        } else if s.chars().any(char::is_control) {
+            Err("a name or id has no control characters".to_owned())
+        } else {
+            Ok(Text(s.to_owned()))
+        }
+    }
+}
+
+/// A parameter parsed by its `FromStr`; an empty value (an empty form field)
+/// is no value.
+pub(crate) fn opt<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let s = Option::<String>::deserialize(deserializer)?;
+    match s.as_deref() {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// What a redirect after an action says happened; a fixed set, so a link
+/// cannot make the page say anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Notice {
+    Retried,
+    Cancelled,
+    CancelRequested,
+    Deleted,
+    Refused,
+    Triggered,
+    Paused,
+    Resumed,
+    Removed,
+}
+
+/// The notice parameters every page takes.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NoticeQuery {
+    pub(crate) notice: Option<Notice>,
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) count: Option<u32>,
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) more: Option<bool>,
+}
+
+impl Notice {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Notice::Retried => "retried",
+            Notice::Cancelled => "cancelled",
+            Notice::CancelRequested => "cancel_requested",
+            Notice::Deleted => "deleted",
+            Notice::Refused => "refused",
+            Notice::Triggered => "triggered",
+            Notice::Paused => "paused",
+            Notice::Resumed => "resumed",
+            Notice::Removed => "removed",
+        }
+    }
+}
+
+impl NoticeQuery {
+    /// The sentence the page shows.
+    pub(crate) fn text(&self) -> Option<String> {
+        let notice = self.notice?;
+        let n = self.count.unwrap_or(1);
+        let jobs = if n == 1 { "job" } else { "jobs" };
+        let mut text = match notice {
+            Notice::Retried => format!("{n} {jobs} retried."),
+            Notice::Cancelled => format!("{n} {jobs} cancelled."),
+            Notice::CancelRequested => format!("{n} running {jobs} asked to stop."),
+            Notice::Deleted => format!("{n} {jobs} deleted."),
+            Notice::Refused => {
+                "Nothing changed: the job's state does not allow that action.".to_owned()
+            }
+            Notice::Triggered => "The recurring job was enqueued to run now.".to_owned(),
+            Notice::Paused => "The recurring job was paused.".to_owned(),
+            Notice::Resumed => "The recurring job was resumed.".to_owned(),
+            Notice::Removed => "The recurring job was removed.".to_owned(),
+        };
+        if self.more == Some(true) {
+            text.push_str(&format!(
+                " More jobs matched than one action takes ({MATCHING_CAP}): act again for the rest."
+            ));
+        }
+        Some(text)
+    }
+}
+
+/// The jobs list's parameters.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct JobsQuery {
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) state: Option<JobState>,
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) queue: Option<Text>,
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) name: Option<Text>,
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) before: Option<i64>,
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) limit: Option<PageSize>,
+    /// A job to go to: the lookup form's field.
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) id: Option<i64>,
+    #[serde(flatten)]
+    pub(crate) notice: NoticeQuery,
+}
+
+/// What an action does to jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Act {
+    Retry,
+    Cancel,
+    Delete,
+}
+
+impl FromStr for Act {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "retry" => Ok(Act::Retry),
+            "cancel" => Ok(Act::Cancel),
+            "delete" => Ok(Act::Delete),
+            _ => Err("the action is one of `retry`, `cancel`, `delete`".to_owned()),
+        }
+    }
+}
+
+impl Act {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Act::Retry => "retry",
+            Act::Cancel => "cancel",
+            Act::Delete => "delete",
+        }
+    }
+}
+
+/// What an action does to a recurring job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecurringAct {
+    Trigger,
+    Pause,
+    Resume,
+    Remove,
+}
+
+impl FromStr for RecurringAct {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "trigger" => Ok(RecurringAct::Trigger),
+            "pause" => Ok(RecurringAct::Pause),
+            "resume" => Ok(RecurringAct::Resume),
+            "remove" => Ok(RecurringAct::Remove),
+            _ => Err("the action is one of `trigger`, `pause`, `resume`, `remove`".to_owned()),
+        }
+    }
+}
+
+impl RecurringAct {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RecurringAct::Trigger => "trigger",
+            RecurringAct::Pause => "pause",
+            RecurringAct::Resume => "resume",
+            RecurringAct::Remove => "remove",
+        }
+    }
+}
+
+/// The bulk form: the action and its scope in the button pressed, the
+/// selected ids, and the filter "all matching" means.
+#[derive(Debug)]
+pub(crate) struct BulkForm {
+    pub(crate) act: Act,
+    pub(crate) matching: bool,
+    pub(crate) ids: Vec<i64>,
+    pub(crate) state: Option<JobState>,
+    pub(crate) queue: Option<Text>,
+    pub(crate) name: Option<Text>,
+}
+
+impl BulkForm {
+    /// Parses an `application/x-www-form-urlencoded` body. Repeated `id`
+    /// fields are the selected rows, at most [`MAX_PAGE`].
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, String> {
+        let mut button = None;
+        let mut form = BulkForm {
+            act: Act::Retry,
+            matching: false,
+            ids: Vec::new(),
+            state: None,
+            queue: None,
+            name: None,
+        };
+        for (key, value) in form_urlencoded::parse(body) {
+            match &*key {
+                "do" => button = Some(value.into_owned()),
+                "id" => {
+                    if form.ids.len() == MAX_PAGE as usize {
+                        return Err(format!("at most {MAX_PAGE} selected jobs"));
+                    }
+                    form.ids.push(
+                        value
+                            .parse()
+                            .map_err(|_| "an `id` is a whole number".to_owned())?,
+                    );
+                }
+                "state" if !value.is_empty() => {
+                    form.state = Some(value.parse().map_err(|e| format!("{e}"))?)
+                }
+                "queue" if !value.is_empty() => form.queue = Some(value.parse()?),
+                "name" if !value.is_empty() => form.name = Some(value.parse()?),
+                _ => {}
+            }
+        }
+        let button = button.ok_or("the form names no action")?;
+        let (act, scope) = button.split_once('-').ok_or("unknown action")?;
+        form.act = act.parse()?;
+        form.matching = match scope {
+            "selected" => false,
+            "matching" => true,
+            _ => return Err("the scope is `selected` or `matching`".to_owned()),
+        };
+        Ok(form)
+    }
+}
+
+/// The recurring page's action form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecurringForm {
+    #[serde(deserialize_with = "required")]
+    pub(crate) id: Text,
+    #[serde(deserialize_with = "required")]
+    pub(crate) action: RecurringAct,
+}
+
+fn required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    opt(deserializer)?.ok_or_else(|| serde::de::Error::custom("a required field is empty"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_is_bounded() {
+        assert!("0".parse::<PageSize>().is_err());
+        assert!("201".parse::<PageSize>().is_err());
+        assert!("-1".parse::<PageSize>().is_err());
+        assert_eq!("200".parse::<PageSize>(), Ok(PageSize(200)));
+    }
+
+    #[test]
+    fn bulk_form_reads_button_ids_and_filter() {
+        let form = BulkForm::parse(b"do=delete-selected&id=3&id=4&queue=mail&state=").unwrap();
+        assert_eq!(form.act, Act::Delete);
+        assert!(!form.matching);
+        assert_eq!(form.ids, [3, 4]);
+        assert_eq!(form.queue, Some(Text("mail".into())));
+        assert_eq!(form.state, None);
+        assert!(BulkForm::parse(b"do=explode-selected").is_err());
+        assert!(BulkForm::parse(b"do=retry-matching&id=x").is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! What pages show, formatted: times in UTC and relative, shortened
+//! arguments, links relative to the dashboard's root.
+
+use chrono::{DateTime, Utc};
+
+/// A time as the pages show it: UTC, and how long ago or ahead.
+#[derive(Debug, Clone)]
+pub(crate) struct When {
+    /// `2026-12-02 16:03:05 UTC`.
+    pub(crate) utc: String,
+    /// `3 min ago`, `in 2 h`.
+    pub(crate) relative: String,
+}
+
+impl When {
+    pub(crate) fn new(at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        let secs = (now - at).num_seconds();
+        let span = human(secs.unsigned_abs());
+        let relative = if secs.abs() < 1 {
+            "now".to_owned()
+        } else if secs > 0 {
+            format!("{span} ago")
+        } else {
+            format!("in {span}")
+        };
+        When {
+            utc: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            relative,
+        }
+    }
+}
+
+/// `42 s`, `3 min`, `5 h`, `2 d`.
+pub(crate) fn human(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86400 => format!("{} h", secs / 3600),
+        _ => format!("{} d", secs / 86400),
+    }
+}
+
+/// A duration with a decimal for short ones: `350 ms`, `4.2 s`, `3 min`.
+pub(crate) fn duration(d: chrono::TimeDelta) -> String {
+    let ms = d.num_milliseconds().max(0);
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        human((ms / 1000) as u64)
+    }
+}
+
+/// Compact JSON cut to `max` characters, with an ellipsis when cut.
+pub(crate) fn shorten(value: &serde_json::Value, max: usize) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= max {
+        text
+    } else {
+        let mut cut: String = text.chars().take(max).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The path from the page a request asked for back to the dashboard's root,
+/// ending in `/` (`./`, `../`, `jobs/`), so that links stay right under any
+/// prefix the application nests the router at, and behind a proxy that
+/// rewrites the prefix: no link names the prefix.
+///
+/// `original` is the path the browser asked for (as far as the application
+/// saw it), `inner` the path inside the dashboard's router.
+pub(crate) fn root_from(original: &str, inner: &str) -> String {
+    if inner.is_empty() || inner == "/" {
+        if original.ends_with('/') {
+            "./".to_owned()
+        } else {
+            // `/admin/jobs`: the browser resolves links against `/admin/`,
+            // so they start with the mount's last segment. `./` keeps a
+            // segment with a colon from reading as a scheme.
+            let last = original.rsplit('/').next().unwrap_or_default();
+            format!("./{last}/")
+        }
+    } else {
+        let depth = inner.matches('/').count();
+        if depth <= 1 {
+            "./".to_owned()
+        } else {
+            "../".repeat(depth - 1)
+        }
+    }
+}
+
+/// The link to the overview, which axum serves at the mount path itself
+/// (`/admin/jobs`, not `/admin/jobs/`): `root` goes one segment further up
+/// and names the mount's last segment again. Unnested, it is `root`.
+pub(crate) fn home_from(original: &str, inner: &str, root: &str) -> String {
+    let inner_trimmed = if inner == "/" { "" } else { inner };
+    let mount = original
+        .strip_suffix(inner_trimmed)
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let last = mount.rsplit('/').next().unwrap_or_default();
+    if last.is_empty() {
+        root.to_owned()
+    } else if inner_trimmed.is_empty() && !original.ends_with('/') {
+        format!("./{last}")
+    } else if root == "./" {
+        format!("../{last}")
+    } else {
+        format!("{root}../{last}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_relative_to_the_page() {
+        assert_eq!(root_from("/admin/jobs", "/"), "./jobs/");
+        assert_eq!(root_from("/admin/jobs/", "/"), "./");
+        assert_eq!(root_from("/admin/jobs/jobs", "/jobs"), "./");
+        assert_eq!(root_from("/admin/jobs/jobs/5", "/jobs/5"), "../");
+        assert_eq!(
+            root_from("/admin/jobs/jobs/5/retry", "/jobs/5/retry"),
+            "../../"
+        );
+        assert_eq!(root_from("/", "/"), "./");
+    }
+
+    #[test]
+    fn home_names_the_mount_path() {
+        assert_eq!(home_from("/admin/jobs", "/", "./jobs/"), "./jobs");
+        assert_eq!(home_from("/admin/jobs/jobs", "/jobs", "./"), "../jobs");
+        assert_eq!(
+            home_from("/admin/jobs/jobs/5", "/jobs/5", "../"),
+            "../../jobs"
+        );
+        assert_eq!(home_from("/jobs/5", "/jobs/5", "../"), "../");
+        assert_eq!(home_from("/", "/", "./"), "./");
+    }
+
+    #[test]
+    fn relative_times_read_both_ways() {
+        let now = Utc::now();
+        assert_eq!(
+            When::new(now - chrono::TimeDelta::seconds(180), now).relative,
+            "3 min ago"
+        );
+        assert_eq!(
+            When::new(now + chrono::TimeDelta::seconds(7200), now).relative,
+            "in 2 h"
+        );
+        assert_eq!(shorten(&serde_json::json!({"a": "bcdef"}), 5), "{\"a\":…");
+    }
+}

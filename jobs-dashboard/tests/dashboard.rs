@@ -1,0 +1,731 @@
+//! The dashboard's handlers called through the router (`oneshot`) on a
+//! `MemoryStore`: each auth decision, the cross-site matrix, escaping, links
+//! under a nested prefix, bounded parameters, and each action's effect on the
+//! store.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use jobs::testing::run_until_empty;
+use jobs::{job, Cron, JobId, JobState, Jobs, MemoryStore, NewJob, Request as JobRequest, Server};
+use jobs_dashboard::{Access, Dashboard};
+use tower::ServiceExt;
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+
+/// Fails at once and for good, with its argument in the error.
+#[job(queue = "hostile", max_attempts = 1)]
+async fn explode(text: String) -> anyhow::Result<()> {
+    anyhow::bail!("it broke: {text}")
+}
+
+/// A store with a failed job (hostile args and error) and three enqueued
+/// jobs in queue `mail` that no server runs. Returns the failed job's id.
+async fn seeded() -> (Jobs, JobId) {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let failed = Explode::enqueue(&jobs, HOSTILE.to_owned()).await.unwrap();
+    let report = run_until_empty(Server::builder(store).queues(["hostile"]))
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    for user in 1..=3 {
+        let mut job = NewJob::new("send_mail", serde_json::json!({ "user_id": user }));
+        job.queue = "mail".to_owned();
+        jobs.insert(vec![job]).await.unwrap();
+    }
+    (jobs, failed)
+}
+
+fn full(jobs: Jobs) -> Router {
+    Dashboard::builder(jobs)
+        .authorize(|_: &axum::http::request::Parts| async { Access::Full.user("tester") })
+        .router()
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+/// A POST as a browser sends it from the dashboard's own page.
+fn post(uri: &str, form: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from(form.to_owned()))
+        .unwrap()
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Response {
+    app.clone().oneshot(request).await.unwrap()
+}
+
+async fn text(response: Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+async fn state(jobs: &Jobs, id: JobId) -> JobState {
+    jobs.get(id).await.unwrap().unwrap().job.state
+}
+
+/// Every POST the dashboard answers, for a job and a recurring entry.
+fn every_post(id: JobId) -> Vec<(String, String)> {
+    let mut posts = Vec::new();
+    for action in ["retry", "cancel", "delete"] {
+        posts.push((format!("/jobs/{}/{action}", id.0), String::new()));
+        posts.push((
+            "/jobs/bulk".to_owned(),
+            format!("do={action}-selected&id={}", id.0),
+        ));
+        posts.push((
+            "/jobs/bulk".to_owned(),
+            format!("do={action}-matching&queue=mail"),
+        ));
+    }
+    for action in ["trigger", "pause", "resume", "remove"] {
+        posts.push((
+            "/recurring/action".to_owned(),
+            format!("id=nightly&action={action}"),
+        ));
+    }
+    posts
+}
+
+#[tokio::test]
+async fn deny_refuses_every_page_with_403() {
+    let (jobs, id) = seeded().await;
+    let app = Dashboard::builder(jobs)
+        .authorize(|_: &axum::http::request::Parts| async { Access::Deny })
+        .router();
+    for uri in [
+        "/",
+        "/jobs",
+        &format!("/jobs/{}", id.0),
+        "/recurring",
+        "/servers",
+    ] {
+        assert_eq!(
+            send(&app, get(uri)).await.status(),
+            StatusCode::FORBIDDEN,
+            "{uri}"
+        );
+    }
+    let response = send(&app, post(&format!("/jobs/{}/retry", id.0), "")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn read_only_sees_pages_and_every_post_is_refused() {
+    let (jobs, id) = seeded().await;
+    jobs.recurring()
+        .add_or_update(
+            "nightly",
+            Cron::daily(),
+            JobRequest::new(Explode { text: "x".into() }),
+        )
+        .await
+        .unwrap();
+    let app = Dashboard::builder(jobs.clone())
+        .authorize(|parts: &axum::http::request::Parts| {
+            let admin = parts.headers.contains_key("x-admin");
+            async move {
+                if admin {
+                    Access::Full.user("admin")
+                } else {
+                    Access::ReadOnly.user("visitor")
+                }
+            }
+        })
+        .router();
+    let page = send(&app, get(&format!("/jobs/{}", id.0))).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = text(page).await;
+    assert!(body.contains("read-only"));
+    assert!(
+        !body.contains("/retry\""),
+        "a read-only page shows no action buttons"
+    );
+    for (uri, form) in every_post(id) {
+        let response = send(&app, post(&uri, &form)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{uri} {form}");
+    }
+    assert_eq!(state(&jobs, id).await, JobState::Failed, "nothing changed");
+    assert_eq!(jobs.recurring().list().await.unwrap().len(), 1);
+
+    // The same request with full access acts.
+    let mut request = post(&format!("/jobs/{}/retry", id.0), "");
+    request
+        .headers_mut()
+        .insert("x-admin", "1".parse().unwrap());
+    assert_eq!(send(&app, request).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, id).await, JobState::Enqueued);
+}
+
+#[tokio::test]
+async fn basic_auth_wants_the_right_user_and_password() {
+    let (jobs, _) = seeded().await;
+    let app = Dashboard::builder(jobs)
+        .basic_auth("admin", "s3cret")
+        .router();
+    let with = |value: &str| {
+        Request::get("/")
+            .header(header::AUTHORIZATION, value)
+            .body(Body::empty())
+            .unwrap()
+    };
+    // admin:s3cret, admin:wrong, root:s3cret
+    for request in [
+        get("/"),
+        with("Basic YWRtaW46d3Jvbmc="),
+        with("Basic cm9vdDpzM2NyZXQ="),
+        with("Bearer YWRtaW46czNjcmV0"),
+        with("Basic !!!"),
+    ] {
+        let response = send(&app, request).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(challenge.starts_with("Basic realm="), "{challenge}");
+    }
+    let response = send(&app, with("Basic YWRtaW46czNjcmV0")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        text(response).await.contains("admin"),
+        "the page names the user"
+    );
+}
+
+fn from_peer(uri: &str, peer: Option<&str>) -> Request<Body> {
+    let mut request = get(uri);
+    if let Some(peer) = peer {
+        let peer: SocketAddr = peer.parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    request
+}
+
+#[tokio::test]
+async fn local_only_allows_loopback_peers_only_and_fails_closed() {
+    let (jobs, _) = seeded().await;
+    let app = Dashboard::builder(jobs).local_only().router();
+    for peer in ["127.0.0.1:50000", "[::1]:50000", "[::ffff:127.0.0.1]:50000"] {
+        let response = send(&app, from_peer("/", Some(peer))).await;
+        assert_eq!(response.status(), StatusCode::OK, "{peer}");
+    }
+    for peer in ["10.0.0.7:50000", "[2001:db8::1]:50000", "192.168.1.2:1"] {
+        let response = send(&app, from_peer("/", Some(peer))).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{peer}");
+    }
+    // No connect info: the peer is unknown, so the request is refused.
+    assert_eq!(
+        send(&app, from_peer("/", None)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // A header saying "local" changes nothing.
+    let mut request = from_peer("/", Some("10.0.0.7:50000"));
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", "127.0.0.1".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("x-real-ip", "127.0.0.1".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("forwarded", "for=127.0.0.1".parse().unwrap());
+    assert_eq!(send(&app, request).await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn behind_application_auth_takes_the_layers_decision() {
+    let (jobs, id) = seeded().await;
+    let app = Dashboard::builder(jobs).behind_application_auth().router();
+    assert_eq!(send(&app, get("/")).await.status(), StatusCode::OK);
+    let mut request = post(&format!("/jobs/{}/retry", id.0), "");
+    request
+        .extensions_mut()
+        .insert(jobs_dashboard::Decision::from(Access::ReadOnly));
+    assert_eq!(send(&app, request).await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused() {
+    let (jobs, id) = seeded().await;
+    let app = full(jobs.clone());
+    let uri = format!("/jobs/{}/delete", id.0);
+    let request = |headers: &[(&'static str, &'static str)]| {
+        let mut request = Request::post(uri.as_str()).header(header::HOST, "app.test");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let refused: &[&[(&str, &str)]] = &[
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site")],
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "http://app.test"),
+        ],
+        &[("origin", "http://evil.test")],
+        &[("origin", "http://app.test:8080")],
+        &[("origin", "null")],
+    ];
+    for headers in refused {
+        let response = send(&app, request(headers)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(state(&jobs, id).await, JobState::Failed);
+    }
+    let accepted: &[&[(&str, &str)]] = &[
+        &[("sec-fetch-site", "same-origin")],
+        &[("origin", "http://app.test")],
+        &[],
+    ];
+    for headers in accepted {
+        let response = send(&app, request(headers)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{headers:?}");
+    }
+    assert_eq!(state(&jobs, id).await, JobState::Deleted);
+}
+
+#[tokio::test]
+async fn hostile_arguments_and_errors_are_shown_as_text() {
+    let (jobs, id) = seeded().await;
+    let app = full(jobs);
+    for uri in [
+        format!("/jobs/{}", id.0),
+        "/jobs?state=failed".to_owned(),
+        "/jobs".to_owned(),
+    ] {
+        let response = send(&app, get(&uri)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = text(response).await;
+        assert!(
+            !body.contains("<script>alert"),
+            "{uri} let a script through"
+        );
+        let escaped = [
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+            "&#60;script&#62;alert(1)&#60;/script&#62;",
+        ];
+        assert!(
+            escaped.iter().any(|e| body.contains(e)),
+            "{uri} lost the text: {body}"
+        );
+        assert!(!body.contains("<script>"), "no inline script at all");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let denied = Dashboard::builder(jobs)
+        .authorize(|_: &axum::http::request::Parts| async { Access::Deny })
+        .router();
+    for response in [
+        send(&app, get("/")).await,
+        send(&app, get("/jobs/999999")).await,
+        send(&app, get("/jobs?limit=0")).await,
+        send(&denied, get("/")).await,
+    ] {
+        let headers = response.headers();
+        assert_eq!(
+            headers[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::REFERRER_POLICY], "same-origin");
+    }
+}
+
+/// Resolves `href` against the path `base` as a browser does (paths only).
+fn resolve(base: &str, href: &str) -> String {
+    let (href, query) = href
+        .split_once('?')
+        .map_or((href, None), |(h, q)| (h, Some(q)));
+    let mut segments: Vec<&str> = base.split('/').collect();
+    segments.pop(); // the base's last segment is replaced
+    for part in href.split('/') {
+        match part {
+            "." => {}
+            ".." => {
+                if segments.len() > 1 {
+                    segments.pop();
+                }
+            }
+            other => segments.push(other),
+        }
+    }
+    if href.ends_with("/.") || href == "." || href.ends_with("/..") {
+        segments.push("");
+    }
+    let path = segments.join("/");
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    }
+}
+
+/// Every `href`, `src` and `action` of a page.
+fn links(body: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attr in ["href=\"", "src=\"", "action=\""] {
+        for piece in body.split(attr).skip(1) {
+            let value = &piece[..piece.find('"').unwrap()];
+            found.push(
+                value
+                    .replace("&amp;", "&")
+                    .replace("&#x3d;", "=")
+                    .replace("&#61;", "="),
+            );
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn links_stay_under_a_nested_prefix() {
+    let (jobs, id) = seeded().await;
+    let app = Router::new().nest("/admin/jobs", full(jobs));
+    let pages = [
+        "/admin/jobs".to_owned(),
+        "/admin/jobs/jobs".to_owned(),
+        "/admin/jobs/jobs?state=enqueued&limit=1".to_owned(),
+        format!("/admin/jobs/jobs/{}", id.0),
+        "/admin/jobs/recurring".to_owned(),
+        "/admin/jobs/servers".to_owned(),
+    ];
+    let mut checked = 0;
+    for page in &pages {
+        let response = send(&app, get(page)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        let body = text(response).await;
+        let path = page.split('?').next().unwrap();
+        for link in links(&body) {
+            assert!(!link.starts_with('/'), "{page}: {link} names the prefix");
+            let target = resolve(path, &link);
+            assert!(
+                target.starts_with("/admin/jobs"),
+                "{page}: {link} -> {target}"
+            );
+            if body.contains(&format!("action=\"{link}\"")) {
+                continue; // a form's POST target
+            }
+            let response = send(&app, get(&target)).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "{page}: {link} -> {target}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} links followed");
+
+    // An action redirects back under the prefix.
+    let response = send(&app, post(&format!("/admin/jobs/jobs/{}/retry", id.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let target = resolve(&format!("/admin/jobs/jobs/{}/retry", id.0), &location);
+    assert_eq!(target, format!("/admin/jobs/jobs/{}?notice=retried", id.0));
+    let body = text(send(&app, get(&target)).await).await;
+    assert!(body.contains("1 job retried."), "{body}");
+}
+
+#[tokio::test]
+async fn assets_are_versioned_and_cached_forever() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs);
+    let body = text(send(&app, get("/")).await).await;
+    let assets: Vec<String> = links(&body)
+        .into_iter()
+        .filter(|l| l.contains("assets/"))
+        .collect();
+    assert_eq!(assets.len(), 2, "{assets:?}");
+    for asset in assets {
+        let response = send(&app, get(&resolve("/", &asset))).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+    }
+    assert_eq!(
+        send(&app, get("/assets/app-0.css")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn out_of_range_parameters_are_refused() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs);
+    let long = "q".repeat(201);
+    for uri in [
+        "/jobs?limit=0".to_owned(),
+        "/jobs?limit=201".to_owned(),
+        "/jobs?limit=-3".to_owned(),
+        "/jobs?limit=ten".to_owned(),
+        "/jobs?state=exploded".to_owned(),
+        "/jobs?before=abc".to_owned(),
+        "/jobs?before=99999999999999999999".to_owned(),
+        format!("/jobs?queue={long}"),
+        "/jobs?notice=hacked".to_owned(),
+        "/jobs/abc".to_owned(),
+        "/jobs/1?count=-1".to_owned(),
+        "/jobs?id=seven".to_owned(),
+    ] {
+        let response = send(&app, get(&uri)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
+    }
+    for (uri, form) in [
+        ("/jobs/1/explode", ""),
+        ("/jobs/bulk", "do=retry-everything"),
+        ("/jobs/bulk", "do=retry-selected&id=x"),
+        ("/recurring/action", "id=&action=pause"),
+        ("/recurring/action", "id=x&action=explode"),
+    ] {
+        let response = send(&app, post(uri, form)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri} {form}");
+    }
+    let within = send(&app, get("/jobs?limit=200&state=failed&before=9")).await;
+    assert_eq!(within.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_a_404_page() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs);
+    let response = send(&app, get("/jobs/987654")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(text(response).await.contains("No job has the id 987654"));
+    let response = send(&app, post("/jobs/987654/retry", "")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&app, get("/nowhere")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_lookup_form_goes_to_the_job_page() {
+    let (jobs, id) = seeded().await;
+    let app = Router::new().nest("/admin/jobs", full(jobs));
+    let response = send(&app, get(&format!("/admin/jobs/jobs?id={}", id.0))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let target = resolve("/admin/jobs/jobs", &location);
+    assert_eq!(target, format!("/admin/jobs/jobs/{}", id.0));
+    assert_eq!(send(&app, get(&target)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn job_actions_change_the_store() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let mail = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap();
+    let [a, b, c] = [mail[0].id, mail[1].id, mail[2].id];
+
+    let response = send(&app, post(&format!("/jobs/{}/retry", failed.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, failed).await, JobState::Enqueued);
+
+    send(&app, post(&format!("/jobs/{}/cancel", a.0), "")).await;
+    assert_eq!(state(&jobs, a).await, JobState::Cancelled);
+    send(&app, post(&format!("/jobs/{}/delete", b.0), "")).await;
+    assert_eq!(state(&jobs, b).await, JobState::Deleted);
+
+    // A retry of an enqueued job is refused with a notice, not an error page.
+    let response = send(&app, post(&format!("/jobs/{}/retry", c.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .ends_with("notice=refused"));
+    assert_eq!(state(&jobs, c).await, JobState::Enqueued);
+
+    // The job page shows the history, with the error.
+    let body = text(send(&app, get(&format!("/jobs/{}", failed.0))).await).await;
+    assert!(body.contains("it broke:"), "{body}");
+    assert!(body.contains("attempt"));
+}
+
+#[tokio::test]
+async fn bulk_actions_on_selected_rows_and_on_a_filter() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let mail = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap();
+    let ids: Vec<JobId> = mail.iter().map(|j| j.id).collect();
+
+    let form = format!("do=cancel-selected&id={}&id={}", ids[0].0, ids[1].0);
+    let response = send(&app, post("/jobs/bulk", &form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, ids[0]).await, JobState::Cancelled);
+    assert_eq!(state(&jobs, ids[1]).await, JobState::Cancelled);
+    assert_eq!(state(&jobs, ids[2]).await, JobState::Enqueued);
+
+    // Every cancelled job in `mail`, by filter: the failed job elsewhere stays.
+    let response = send(
+        &app,
+        post(
+            "/jobs/bulk",
+            "do=delete-matching&queue=mail&state=cancelled",
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        location.contains("queue=mail") && location.contains("count=2"),
+        "{location}"
+    );
+    assert_eq!(state(&jobs, ids[0]).await, JobState::Deleted);
+    assert_eq!(state(&jobs, ids[1]).await, JobState::Deleted);
+    assert_eq!(state(&jobs, ids[2]).await, JobState::Enqueued);
+
+    let response = send(&app, post("/jobs/bulk", "do=retry-matching&state=failed")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, failed).await, JobState::Enqueued);
+}
+
+#[tokio::test]
+async fn recurring_actions_change_the_store() {
+    let (jobs, _) = seeded().await;
+    jobs.recurring()
+        .add_or_update(
+            "nightly",
+            Cron::daily(),
+            JobRequest::new(Explode { text: "x".into() }),
+        )
+        .await
+        .unwrap();
+    let app = full(jobs.clone());
+    let body = text(send(&app, get("/recurring")).await).await;
+    assert!(body.contains("nightly") && body.contains("Trigger now"));
+
+    let before = jobs
+        .list(jobs::ListJobs::new().queue("hostile"))
+        .await
+        .unwrap()
+        .len();
+    let response = send(&app, post("/recurring/action", "id=nightly&action=trigger")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let after = jobs
+        .list(jobs::ListJobs::new().queue("hostile"))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(after, before + 1);
+
+    send(&app, post("/recurring/action", "id=nightly&action=pause")).await;
+    assert!(jobs.recurring().list().await.unwrap()[0].paused);
+    send(&app, post("/recurring/action", "id=nightly&action=resume")).await;
+    assert!(!jobs.recurring().list().await.unwrap()[0].paused);
+    send(&app, post("/recurring/action", "id=nightly&action=remove")).await;
+    assert!(jobs.recurring().list().await.unwrap().is_empty());
+    let response = send(&app, post("/recurring/action", "id=nightly&action=remove")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn overview_and_servers_show_counts_servers_and_stranded_jobs() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs);
+    let body = text(send(&app, get("/")).await).await;
+    assert!(body.contains("mail") && body.contains("hostile"));
+    // Nothing serves `mail`: its jobs are stranded.
+    assert!(body.contains("Stranded jobs") && body.contains("send_mail"));
+    let list = text(send(&app, get("/jobs?queue=mail")).await).await;
+    assert!(list.contains("stranded"));
+    let servers = send(&app, get("/servers")).await;
+    assert_eq!(servers.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn redaction_reaches_every_page_and_lists_can_hide_arguments() {
+    let (jobs, id) = seeded().await;
+    let app = Dashboard::builder(jobs)
+        .authorize(|_: &axum::http::request::Parts| async { Access::Full })
+        .redact(|name: &str, _: &serde_json::Value| serde_json::json!({ "redacted": name }))
+        .hide_args_in_lists(true)
+        .router();
+    let page = text(send(&app, get(&format!("/jobs/{}", id.0))).await).await;
+    assert!(page.contains("redacted") && page.contains("explode"));
+    assert!(
+        !page.contains("alert(1)&#60;/script&#62;&#34;"),
+        "the raw args are not shown"
+    );
+    let list = text(send(&app, get("/jobs?queue=mail")).await).await;
+    assert!(
+        !list.contains("user_id") && !list.contains("redacted"),
+        "{list}"
+    );
+    assert!(!list.contains("<th>arguments</th>"));
+}
+
+/// Collects what the fmt subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
+    let (jobs, id) = seeded().await;
+    let app = full(jobs);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    send(&app, post(&format!("/jobs/{}/retry", id.0), "")).await;
+    send(&app, post("/jobs/bulk", "do=cancel-matching&queue=mail")).await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("dashboard action"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].contains("INFO") && lines[0].contains("user=\"tester\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("action=\"retry\"") && lines[0].contains(&format!("[{}]", id.0)));
+    assert!(lines[1].contains("action=\"cancel\"") && lines[1].contains("scope=\"matching\""));
+}
