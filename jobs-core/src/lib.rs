@@ -24,7 +24,7 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use client::{Jobs, ListJobs, Recurring};
+pub use client::{Jobs, ListJobs, Queues, Recurring};
 pub use cron::{Cron, Tz};
 pub use error::{Error, Result, StoreError, StoreErrorKind, StoreResult};
 pub use job::{
