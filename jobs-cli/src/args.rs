@@ -10,8 +10,8 @@ use jobs::postgres::DEFAULT_SCHEMA;
 use jobs::{JobFilter, JobId, JobState};
 
 /// Operate the jobs stored in PostgreSQL: migrate the schema, look at
-/// queues, servers and jobs, retry, cancel or delete jobs, and manage
-/// recurring jobs.
+/// queues, servers and jobs, retry, cancel or delete jobs, manage
+/// recurring jobs, and pause or resume queues.
 ///
 /// Exit status: 0 on success; 1 when an action was refused or failed (a
 /// missing job, a job in the wrong state, `--all` without `--yes`); 2 on a
