@@ -50,7 +50,9 @@ fn pause_sql(s: &str) -> String {
 /// The queues with waiting jobs are found by skipping through the claim
 /// index, one probe per queue (a million waiting jobs in three queues cost
 /// four probes); running jobs are few, finished ones are counted in
-/// `job_counts`, and `queues` has a row per queue ever paused.
+/// `job_counts`, and `queues` has a row per queue ever paused. Ordered by
+/// bytes (`COLLATE "C"`), as `MemoryStore` orders them, whatever the
+/// database's collation.
 fn list_sql(s: &str) -> String {
     format!(
         "WITH RECURSIVE waiting AS (
@@ -71,7 +73,7 @@ fn list_sql(s: &str) -> String {
         )
         SELECT n.queue, q.paused_at
         FROM names n LEFT JOIN {s}.queues q ON q.queue = n.queue AND q.paused
-        ORDER BY n.queue"
+        ORDER BY n.queue COLLATE \"C\""
     )
 }
 
