@@ -75,6 +75,9 @@ pub use jobs_core::{
     RecurringRow, Tz,
 };
 
+// Pausing and resuming queues, through `Jobs::queues`.
+pub use jobs_core::{QueueInfo, Queues};
+
 // Inspecting and managing stored jobs.
 pub use jobs_core::{
     CancelOutcome, Claim, JobActMatchingParams, JobActOutcome, JobAction, JobDetail, JobEvent,
@@ -100,8 +103,8 @@ pub mod store {
         JobGetParams, JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams,
         JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
         LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
-        ServerHeartbeatParams, ServerListParams, ServerRemoveParams, StoreLayer, StoreOperation,
-        MAINTENANCE_BATCH,
+        QueueListParams, QueuePauseParams, ServerHeartbeatParams, ServerListParams,
+        ServerRemoveParams, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
     };
 }
 

@@ -10,8 +10,8 @@ use jobs::postgres::DEFAULT_SCHEMA;
 use jobs::{JobFilter, JobId, JobState};
 
 /// Operate the jobs stored in PostgreSQL: migrate the schema, look at
-/// queues, servers and jobs, retry, cancel or delete jobs, and manage
-/// recurring jobs.
+/// queues, servers and jobs, retry, cancel or delete jobs, manage
+/// recurring jobs, and pause or resume queues.
 ///
 /// Exit status: 0 on success; 1 when an action was refused or failed (a
 /// missing job, a job in the wrong state, `--all` without `--yes`); 2 on a
@@ -94,6 +94,9 @@ pub(crate) enum Command {
     /// Recurring jobs: list, trigger, pause, resume.
     #[command(subcommand)]
     Recurring(RecurringCommand),
+    /// Queues: list, pause, resume.
+    #[command(subcommand)]
+    Queues(QueuesCommand),
 }
 
 /// What `list` shows.
@@ -208,6 +211,24 @@ pub(crate) enum RecurringCommand {
     Resume {
         /// The recurring job's id.
         id: String,
+    },
+}
+
+/// `queues` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueuesCommand {
+    /// Every known queue: whether it is paused, its waiting and running jobs.
+    List,
+    /// Stop every server from claiming the queue's jobs (running ones
+    /// finish) until it is resumed.
+    Pause {
+        /// The queue's name.
+        name: String,
+    },
+    /// Let servers claim the queue's jobs again, at once.
+    Resume {
+        /// The queue's name.
+        name: String,
     },
 }
 

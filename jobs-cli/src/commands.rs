@@ -10,7 +10,7 @@ use jobs::{
 };
 use serde_json::json;
 
-use crate::args::{ActArgs, Cli, Command, ListArgs, RecurringCommand};
+use crate::args::{ActArgs, Cli, Command, ListArgs, QueuesCommand, RecurringCommand};
 use crate::output::{self, age, one_line, time, time_or_dash, Table};
 use crate::{Connection, FAILED};
 
@@ -48,6 +48,7 @@ pub(crate) async fn run(cli: &Cli, db: &Connection) -> anyhow::Result<ExitCode> 
         }
         Command::Delete(act) => act_on(cli, db, act, JobAction::Delete).await,
         Command::Recurring(command) => recurring(cli, db, command).await,
+        Command::Queues(command) => queues(cli, db, command).await,
     }
 }
 
@@ -638,6 +639,61 @@ async fn recurring(
                 output::json(&json!({ "id": id, "paused": false }))?;
             } else {
                 println!("recurring job `{id}` resumed");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- queues
+
+async fn queues(cli: &Cli, db: &Connection, command: &QueuesCommand) -> anyhow::Result<ExitCode> {
+    let queues = db.jobs.queues();
+    match command {
+        QueuesCommand::List => {
+            let rows = queues.list().await?;
+            if cli.json {
+                output::json(&rows)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if rows.is_empty() {
+                println!("no queues");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let counts = db.jobs.counts().await?;
+            let count = |queue: &str, states: &[JobState]| -> i64 {
+                counts
+                    .iter()
+                    .filter(|c| c.queue == queue && states.contains(&c.state))
+                    .map(|c| c.count)
+                    .sum()
+            };
+            let mut table = Table::new(&["QUEUE", "PAUSED", "PAUSED AT", "WAITING", "RUNNING"]);
+            for row in &rows {
+                table.row(vec![
+                    row.queue.clone(),
+                    if row.paused { "yes" } else { "no" }.to_owned(),
+                    time_or_dash(row.paused_at),
+                    count(&row.queue, &[JobState::Enqueued, JobState::Scheduled]).to_string(),
+                    count(&row.queue, &[JobState::Processing]).to_string(),
+                ]);
+            }
+            table.print();
+        }
+        QueuesCommand::Pause { name } => {
+            queues.pause(name).await?;
+            if cli.json {
+                output::json(&json!({ "queue": name, "paused": true }))?;
+            } else {
+                println!("queue `{name}` paused: its jobs wait until it is resumed");
+            }
+        }
+        QueuesCommand::Resume { name } => {
+            queues.resume(name).await?;
+            if cli.json {
+                output::json(&json!({ "queue": name, "paused": false }))?;
+            } else {
+                println!("queue `{name}` resumed");
             }
         }
     }

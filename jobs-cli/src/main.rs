@@ -1,7 +1,8 @@
 //! `jobs`, the operators' command line of the `jobs` framework: migrate the
 //! PostgreSQL schema, see the queues, servers and stranded jobs, list and
 //! show jobs, retry, cancel or delete them (by id, or every job a filter
-//! picks, in one statement), and manage recurring jobs.
+//! picks, in one statement), manage recurring jobs, and pause or resume
+//! queues.
 //!
 //! ```text
 //! DATABASE_URL=postgres://postgres@localhost/app jobs status

@@ -518,6 +518,79 @@ async fn recurring_lists_triggers_pauses_and_resumes() {
     assert!(missing.stderr.contains("no-such-thing"), "{missing:#?}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn queues_lists_pauses_and_resumes() {
+    let setup = Setup::new().await;
+    for _ in 0..2 {
+        setup.job("mail", "send_invoice", JobState::Enqueued).await;
+    }
+    setup.job("default", "cleanup", JobState::Enqueued).await;
+
+    let pause = setup.run(&["queues", "pause", "mail"]);
+    pause.expect_code(0);
+    assert!(pause.stdout.contains("queue `mail` paused"), "{pause:#?}");
+    let list = setup.run(&["queues", "list"]);
+    list.expect_code(0);
+    let line = |name: &str| {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {}", list.stdout))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let mail = line("mail");
+    assert_eq!(mail[1], "yes", "{mail:?}");
+    assert_eq!(
+        mail[mail.len() - 2..],
+        ["2", "0"],
+        "waiting and running: {mail:?}"
+    );
+    let default = line("default");
+    assert_eq!(default, ["default", "no", "-", "1", "0"]);
+
+    // The pause holds for every server: a claim takes only the other queue.
+    let server = ServerId::new();
+    let claimed = setup
+        .store
+        .job_claim(
+            jobs::store::JobClaimParams::new(server)
+                .queues(["mail", "default"])
+                .names(["send_invoice", "cleanup"])
+                .limit(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].queue, "default");
+
+    let rows = setup.run(&["queues", "list", "--json"]).json();
+    let mail = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "mail")
+        .unwrap();
+    assert_eq!(mail["paused"], true);
+    assert!(mail["paused_at"].is_string(), "{mail}");
+
+    let resume = setup.run(&["queues", "resume", "mail", "--json"]);
+    resume.expect_code(0);
+    assert_eq!(resume.json(), json!({ "queue": "mail", "paused": false }));
+    let rows = setup.run(&["queues", "list", "--json"]).json();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["paused"] == false),
+        "{rows}"
+    );
+
+    // An empty name is a bad argument, as a bad filter is.
+    setup.run(&["queues", "pause", ""]).expect_code(2);
+}
+
 /// The times the command line prints are the store's own, as stored.
 #[tokio::test(flavor = "multi_thread")]
 async fn json_times_are_rfc3339() {

@@ -9,14 +9,16 @@ use crate::cron::Cron;
 use crate::error::Result;
 use crate::job::{Job, Request};
 use crate::model::{
-    JobDetail, JobId, JobRow, NewJob, QueueStateCount, ServerInfo, ServerSummary, StrandedJobs,
+    JobDetail, JobId, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo, ServerSummary,
+    StrandedJobs,
 };
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
     CronUpsertParams, DynStore, JobActMatchingParams, JobActOutcome, JobCancelParams,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
-    JobRetryParams, JobStrandedParams, ServerListParams, Store, StoreError, StoreErrorKind,
+    JobRetryParams, JobStrandedParams, QueueListParams, QueuePauseParams, ServerListParams, Store,
+    StoreError, StoreErrorKind,
 };
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them,
@@ -457,6 +459,127 @@ impl Jobs {
             store: self.store.as_ref(),
         }
     }
+
+    /// The queues: pause and resume them for every server, and list them.
+    /// A paused queue's jobs wait and no server claims them (each server
+    /// sees the pause at its next claim); jobs already running finish
+    /// normally. Resuming wakes idle servers at once.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::Request;
+    /// let queues = jobs.queues();
+    /// queues.pause("mail").await?; // mail jobs wait from the next claim on
+    /// jobs.enqueue(Request::new(SendMail { user_id: 9 }).queue("mail")).await?;
+    /// let mail = queues.list().await?.into_iter().find(|q| q.queue == "mail").unwrap();
+    /// assert!(mail.paused);
+    /// queues.resume("mail").await?; // idle servers claim them at once
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn queues(&self) -> Queues<'_> {
+        Queues {
+            store: self.store.as_ref(),
+        }
+    }
+}
+
+/// The queues of a store, from [`Jobs::queues`]: pause and resume them,
+/// durably and for every server, and list them. [`Jobs::queues`] shows each
+/// method in use.
+#[derive(Clone, Copy)]
+pub struct Queues<'a> {
+    store: &'a dyn DynStore,
+}
+
+impl fmt::Debug for Queues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queues").finish_non_exhaustive()
+    }
+}
+
+impl Queues<'_> {
+    /// Pauses the queue `queue`: from each server's next claim on, its jobs
+    /// wait (new ones too) and nobody claims them; jobs already running
+    /// finish normally. A queue that has no jobs yet can be paused. Pausing
+    /// a paused queue changes nothing.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// jobs.queues().pause("mail").await?;
+    /// assert!(jobs.queues().list().await?[0].paused);
+    /// assert!(jobs.queues().pause("").await.is_err()); // queues have names
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn pause(&self, queue: &str) -> Result<()> {
+        check_queue(queue)?;
+        self.store
+            .queue_pause(QueuePauseParams::pause(queue))
+            .await?;
+        tracing::info!(queue, "queue paused");
+        Ok(())
+    }
+
+    /// Resumes the queue `queue`: its waiting jobs are claimable again, and
+    /// idle servers are woken at once (servers of other processes too, if
+    /// the store can reach them: PostgreSQL's NOTIFY). Resuming a queue that
+    /// is not paused changes nothing.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// jobs.queues().pause("mail").await?;
+    /// jobs.queues().resume("mail").await?;
+    /// assert!(!jobs.queues().list().await?[0].paused);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn resume(&self, queue: &str) -> Result<()> {
+        check_queue(queue)?;
+        self.store
+            .queue_pause(QueuePauseParams::resume(queue))
+            .await?;
+        tracing::info!(queue, "queue resumed");
+        Ok(())
+    }
+
+    /// The queues the store knows, by name: those with jobs, and those ever
+    /// paused, each with whether it is paused and since when. Counts by
+    /// state are [`Jobs::counts`]'s.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// jobs.queues().pause("reports").await?;
+    /// for q in jobs.queues().list().await? {
+    ///     println!("{}: {}", q.queue, if q.paused { "paused" } else { "running" });
+    /// }
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn list(&self) -> Result<Vec<QueueInfo>> {
+        Ok(self.store.queue_list(QueueListParams::new()).await?)
+    }
+}
+
+/// A queue name the store can be asked about: not empty.
+fn check_queue(queue: &str) -> Result<()> {
+    if queue.is_empty() {
+        return Err(
+            StoreError::new(StoreErrorKind::Invalid, "a queue name must not be empty").into(),
+        );
+    }
+    Ok(())
 }
 
 /// The recurring jobs of a store, from [`Jobs::recurring`]: each has an id

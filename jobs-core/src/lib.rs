@@ -24,7 +24,7 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use client::{Jobs, ListJobs, Recurring};
+pub use client::{Jobs, ListJobs, Queues, Recurring};
 pub use cron::{Cron, Tz};
 pub use error::{Error, Result, StoreError, StoreErrorKind, StoreResult};
 pub use job::{
@@ -35,9 +35,9 @@ pub use job::{
 
 pub use memory::MemoryStore;
 pub use model::{
-    Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
-    RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp,
-    TraceContext, UnknownState,
+    Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueInfo, QueueStateCount,
+    RecurringOrigin, RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason,
+    Timestamp, TraceContext, UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
@@ -53,8 +53,9 @@ pub use store::{
     JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams, JobFilter, JobGetParams,
     JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
     JobRetryParams, JobSignal, JobStrandedParams, Layered, LeaseRenewManyParams,
-    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, Retention, ServerHeartbeatParams,
-    ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams, QueuePauseParams,
+    Retention, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreLayer,
+    StoreOperation, MAINTENANCE_BATCH,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

@@ -448,6 +448,30 @@ impl QueueStateCount {
     }
 }
 
+/// A queue the store knows, and whether it is paused (see
+/// [`Jobs::queues`](crate::Jobs::queues)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct QueueInfo {
+    /// The queue's name.
+    pub queue: String,
+    /// Whether it is paused: its jobs wait, and no server claims them.
+    pub paused: bool,
+    /// Since when, if it is paused.
+    pub paused_at: Option<Timestamp>,
+}
+
+impl QueueInfo {
+    /// The queue `queue`, paused since `paused_at` if that is `Some`.
+    pub fn new(queue: String, paused_at: Option<Timestamp>) -> Self {
+        Self {
+            queue,
+            paused: paused_at.is_some(),
+            paused_at,
+        }
+    }
+}
+
 /// Why due jobs wait with no server to run them (see [`StrandedJobs`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -27,6 +27,7 @@ mod leases;
 mod listener;
 mod migrate;
 mod options;
+mod queues;
 mod recurring;
 mod servers;
 mod sql;

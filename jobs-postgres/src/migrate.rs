@@ -61,6 +61,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "trace_context",
         sql: include_str!("../migrations/0007_trace_context.sql"),
     },
+    Migration {
+        version: 8,
+        name: "queue_pause",
+        sql: include_str!("../migrations/0008_queue_pause.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -284,6 +289,7 @@ mod tests {
         (5, "b1f571ad1e7102c1"),
         (6, "958ee68efbc821f5"),
         (7, "37bbfde034e4995a"),
+        (8, "1d36c70f0ec59a00"),
     ];
 
     #[test]

@@ -16,9 +16,9 @@ use jobs_core::{
     JobContext, JobCountParams, JobDeleteParams, JobDetail, JobGetParams, JobId,
     JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams, JobRetryParams,
     JobRow, JobSignal, JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams,
-    LeaseRescueParams, LeaseStatus, NewJob, QueueStateCount, RecurringRow, Request,
-    ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError,
-    StoreErrorKind, StoreResult, StrandedJobs,
+    LeaseRescueParams, LeaseStatus, NewJob, QueueInfo, QueueListParams, QueuePauseParams,
+    QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo, ServerListParams,
+    ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -29,7 +29,7 @@ use crate::jobs::run::Wake;
 use crate::jobs::{self, manage, run};
 use crate::listener::ListenerGuard;
 use crate::options::{PgStoreOptions, Schema};
-use crate::{leases, migrate, recurring, servers};
+use crate::{leases, migrate, queues, recurring, servers};
 
 /// The `application_name` of the store's connections when the URL sets none,
 /// so operators can find them in `pg_stat_activity`.
@@ -88,6 +88,7 @@ struct Inner {
     leases: leases::Statements,
     servers: servers::Statements,
     recurring: recurring::Statements,
+    queues: queues::Statements,
     options: PgStoreOptions,
     /// Started on the first `job_signal()`: a client that only enqueues
     /// holds no listening connection.
@@ -227,6 +228,7 @@ impl PgStore {
                 leases: leases::Statements::new(&schema),
                 servers: servers::Statements::new(&schema),
                 recurring: recurring::Statements::new(&schema),
+                queues: queues::Statements::new(&schema),
                 schema,
                 options,
                 listener: OnceLock::new(),
@@ -522,6 +524,14 @@ impl Store for PgStore {
         recurring::remove(&self.inner.db, &self.inner.recurring, p).await
     }
 
+    async fn queue_pause(&self, p: QueuePauseParams) -> StoreResult<()> {
+        queues::pause(&self.inner.db, &self.inner.queues, p).await
+    }
+
+    async fn queue_list(&self, p: QueueListParams) -> StoreResult<Vec<QueueInfo>> {
+        queues::list(&self.inner.db, &self.inner.queues, p).await
+    }
+
     async fn cron_pause(&self, p: CronPauseParams) -> StoreResult<()> {
         recurring::pause(&self.inner.db, &self.inner.recurring, p).await
     }
@@ -583,6 +593,7 @@ impl Store for PgStore {
                 leases: leases::Statements::new(&inner.schema),
                 servers: servers::Statements::new(&inner.schema),
                 recurring: recurring::Statements::new(&inner.schema),
+                queues: queues::Statements::new(&inner.schema),
                 schema: inner.schema.clone(),
                 options: inner.options.clone(),
                 listener: OnceLock::new(),

@@ -13,7 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::Connection;
 
 /// Every migration this build ships, by version.
-const ALL_MIGRATIONS: [i32; 7] = [1, 2, 3, 4, 5, 6, 7];
+const ALL_MIGRATIONS: [i32; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 
 #[derive(Serialize, Deserialize)]
 struct SendMail {

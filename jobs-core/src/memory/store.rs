@@ -4,7 +4,9 @@
 
 use super::clock::minus;
 use super::MemoryStore;
-use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo, StrandedJobs};
+use crate::model::{
+    JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
+};
 use crate::recurring::RecurringRow;
 use crate::store::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
@@ -12,8 +14,8 @@ use crate::store::{
     JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
     JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobProgressManyParams,
     JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, LeaseRenewManyParams,
-    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
-    ServerListParams, ServerRemoveParams, Store, StoreResult,
+    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams, QueuePauseParams,
+    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreResult,
 };
 
 impl Store for MemoryStore {
@@ -103,6 +105,24 @@ impl Store for MemoryStore {
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {
         Ok(self.with_state(|state, now| state.job_prune(now, p)))
+    }
+
+    async fn queue_pause(&self, p: QueuePauseParams) -> StoreResult<()> {
+        self.with_state(|state, now| {
+            state.known_queues.insert(p.queue.clone());
+            if p.paused {
+                state.paused.entry(p.queue).or_insert(now);
+            } else {
+                state.paused.remove(&p.queue);
+            }
+        });
+        // Resumed jobs are claimed at once, not at the next poll.
+        self.wake(!p.paused);
+        Ok(())
+    }
+
+    async fn queue_list(&self, _p: QueueListParams) -> StoreResult<Vec<QueueInfo>> {
+        Ok(self.lock().queue_list())
     }
 
     async fn server_heartbeat(&self, p: ServerHeartbeatParams) -> StoreResult<()> {

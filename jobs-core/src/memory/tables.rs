@@ -8,8 +8,8 @@ use std::ops::Bound;
 use super::clock::{minus, Clock};
 use super::index::Index;
 use crate::model::{
-    JobEvent, JobId, JobRow, JobState, QueueStateCount, ServerId, ServerInfo, StrandedJobs,
-    StrandedReason, Timestamp,
+    JobEvent, JobId, JobRow, JobState, QueueInfo, QueueStateCount, ServerId, ServerInfo,
+    StrandedJobs, StrandedReason, Timestamp,
 };
 use crate::recurring::RecurringRow;
 use crate::store::{JobListParams, JobStrandedParams, StoreError, StoreResult};
@@ -57,6 +57,12 @@ pub(super) struct Tables {
     pub(super) servers: HashMap<ServerId, ServerInfo>,
     /// Recurring jobs by id.
     pub(super) recurring: BTreeMap<String, RecurringRow>,
+    /// The paused queues, with the time each was paused. Empty, the claim
+    /// looks nothing up.
+    pub(super) paused: BTreeMap<String, Timestamp>,
+    /// The queues ever paused or resumed, which `queue_list` names even
+    /// without jobs (as PostgreSQL keeps their rows).
+    pub(super) known_queues: std::collections::BTreeSet<String>,
 }
 
 impl Tables {
@@ -125,6 +131,16 @@ impl Tables {
                 .cloned()
                 .collect(),
         }
+    }
+
+    pub(super) fn queue_list(&self) -> Vec<QueueInfo> {
+        let mut names: std::collections::BTreeSet<&str> =
+            self.known_queues.iter().map(String::as_str).collect();
+        names.extend(self.index.counts.keys().map(|(queue, _)| queue.as_str()));
+        names
+            .into_iter()
+            .map(|queue| QueueInfo::new(queue.to_owned(), self.paused.get(queue).copied()))
+            .collect()
     }
 
     pub(super) fn job_count(&self) -> Vec<QueueStateCount> {

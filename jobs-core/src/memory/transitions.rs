@@ -83,9 +83,24 @@ impl Tables {
             if !seen_queues.insert(queue.as_str()) {
                 continue;
             }
+            if !self.paused.is_empty() && self.paused.contains_key(queue) {
+                continue;
+            }
             let Some(waiting) = self.index.waiting.get(queue) else {
                 continue;
             };
+            // This queue's jobs end where its own limit is reached, or the claim's.
+            let queue_limit = match p.limit_of(queue) {
+                Some(own) => limit.min(
+                    picked
+                        .len()
+                        .saturating_add(usize::try_from(own).unwrap_or(usize::MAX)),
+                ),
+                None => limit,
+            };
+            if picked.len() >= queue_limit {
+                continue;
+            }
             let mut from = Bound::Unbounded;
             'priorities: loop {
                 let mut next_priority = None;
@@ -101,7 +116,7 @@ impl Tables {
                     }
                     if names.contains(self.jobs[&id].row.name.as_str()) {
                         picked.push(id);
-                        if picked.len() >= limit {
+                        if picked.len() >= queue_limit {
                             break 'priorities;
                         }
                     }

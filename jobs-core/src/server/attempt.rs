@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
+use super::caps::Slot;
 use tokio::time::Instant;
 
 use super::outcome::{decide, Ended};
@@ -26,7 +26,7 @@ pub(super) async fn supervise(
     shared: Arc<Shared>,
     row: JobRow,
     stop: Arc<StopSignal>,
-    permit: OwnedSemaphorePermit,
+    permit: Slot,
 ) {
     let _running = RunningAttempt::start(&shared.load);
     let claim = row.claim();
@@ -170,7 +170,7 @@ fn report(
     claim: Claim,
     about: &About<'_>,
     outcome: Option<JobOutcome>,
-    permit: OwnedSemaphorePermit,
+    permit: Slot,
 ) {
     match outcome {
         None => {
@@ -188,7 +188,7 @@ fn report(
 
 /// Queues the completion for the completer, then frees the slot. The claim
 /// stays in the running set (its lease renewed) until the completion is written.
-fn finish(shared: &Shared, completion: JobCompletion, permit: OwnedSemaphorePermit) {
+fn finish(shared: &Shared, completion: JobCompletion, permit: Slot) {
     if shared.completions.send(completion).is_err() {
         tracing::error!(
             "the completer has stopped; the job will be rescued when its lease expires"

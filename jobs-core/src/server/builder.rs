@@ -56,6 +56,8 @@ impl std::fmt::Debug for ServerBuilder {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) queues: Vec<String>,
+    /// The per-queue caps on the slots, latest per queue.
+    pub(crate) queue_limits: Vec<(String, usize)>,
     pub(crate) concurrency: usize,
     pub(crate) prefetch: usize,
     pub(crate) shutdown_timeout: Duration,
@@ -78,6 +80,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             queues: vec![crate::DEFAULT_QUEUE.to_owned()],
+            queue_limits: Vec::new(),
             concurrency: 16,
             prefetch: DEFAULT_PREFETCH,
             shutdown_timeout: Duration::from_secs(30),
@@ -148,6 +151,45 @@ impl ServerBuilder {
     /// ```
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.settings.concurrency = concurrency;
+        self
+    }
+
+    /// At most `limit` of this server's slots run jobs of `queue` (default:
+    /// no limit; any queue may take every slot). A server with
+    /// concurrency 16 serving `mail` and `default` with
+    /// `.queue_limit("mail", 5)` runs at most 5 `mail` jobs at once, and
+    /// `default` may use the rest, so a slow queue cannot take every slot.
+    /// Jobs claimed ahead count against the limit, from their claim; one
+    /// claim still serves every queue. The limit is this server's: each
+    /// server (each replica) has its own. Called again for the same queue,
+    /// the latest limit counts.
+    ///
+    /// The queue must be one the server serves, and the limit between 1
+    /// and the concurrency: [`start`](ServerBuilder::start) says otherwise.
+    /// To stop a queue for every server, pause it
+    /// ([`Jobs::queues`](crate::Jobs::queues)).
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{MemoryStore, Server};
+    /// # async fn demo() -> jobs::Result<()> {
+    /// let server = Server::builder(MemoryStore::new())
+    ///     .queues(["mail", "default"])
+    ///     .concurrency(16)
+    ///     .queue_limit("mail", 5) // at most 5 mail jobs at once; default may use all 16
+    ///     .start()
+    ///     .await?;
+    /// server.shutdown().await;
+    ///
+    /// let wrong = Server::builder(MemoryStore::new()).queue_limit("reports", 2).start().await;
+    /// assert!(wrong.unwrap_err().to_string().contains("does not serve"));
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn queue_limit(mut self, queue: impl Into<String>, limit: usize) -> Self {
+        let queue = queue.into();
+        self.settings.queue_limits.retain(|(q, _)| *q != queue);
+        self.settings.queue_limits.push((queue, limit));
         self
     }
 

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::attempt::supervise;
+use super::caps::{QueueSlot, Slot};
 use super::outcome::CANCELLED_BEFORE_START;
 use super::{timeout_call, Running, Shared, StopReason, StopSignal};
 use crate::model::JobRow;
@@ -28,9 +28,24 @@ const MAX_CLAIMS_IN_FLIGHT: usize = 2;
 /// How many claim round trips' worth of jobs are claimed ahead (see [`Throughput`]).
 const ROUND_TRIPS_AHEAD: f64 = 4.0;
 
-/// A claim in flight: what it returned, how many jobs it asked for, and how
-/// long its round trip took.
-type ClaimCall = BoxFuture<'static, (StoreResult<Vec<JobRow>>, usize, Duration)>;
+/// A claim in flight: what it returned, and what it asked for.
+type ClaimCall = BoxFuture<'static, (StoreResult<Vec<JobRow>>, Asked)>;
+
+/// What a claim asked for, and how long its round trip took.
+struct Asked {
+    /// How many jobs.
+    limit: usize,
+    /// How many of each capped queue (by the index of its cap); empty
+    /// without caps.
+    per_cap: Vec<usize>,
+    /// Whether a cap asked for fewer than `limit` of its queue: a short
+    /// answer may then be the cap's doing, and a freed place worth a claim.
+    cap_bound: bool,
+    round_trip: Duration,
+}
+
+/// A claimed job waiting for a slot, with its place in its queue's cap.
+type Ahead = (JobRow, Option<QueueSlot>);
 
 /// How fast the server's slots are finishing jobs, measured between the
 /// returns of two claims: what decides how many jobs are worth claiming
@@ -88,10 +103,15 @@ impl Throughput {
 /// a lost lease reaches them before they start.
 pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     let mut signal = shared.store.job_signal().map(|s| s.subscribe());
-    let mut ahead: VecDeque<JobRow> = VecDeque::new();
+    let mut ahead: VecDeque<Ahead> = VecDeque::new();
     let mut in_flight: Vec<ClaimCall> = Vec::with_capacity(MAX_CLAIMS_IN_FLIGHT);
-    // How many jobs the claims in flight asked for.
+    // How many jobs the claims in flight asked for, in all and of each
+    // capped queue.
     let mut asked = 0usize;
+    let mut asked_caps = vec![0usize; shared.caps.len()];
+    // After a short claim that a cap may have cut short: a job of a capped
+    // queue ending ends the wait.
+    let mut wait_for_cap = false;
     let mut read_ahead_now = 0usize;
     let mut throughput = Throughput::default();
     // After a short claim or a failure: how long to wait (for a wake-up from
@@ -106,8 +126,15 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
             let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
                 break;
             };
-            if let Some(row) = ahead.pop_front() {
-                start_job(&shared, row, permit);
+            if let Some((row, queue)) = ahead.pop_front() {
+                start_job(
+                    &shared,
+                    row,
+                    Slot {
+                        _queue: queue,
+                        _permit: permit,
+                    },
+                );
             }
         }
 
@@ -134,14 +161,14 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
                     signal.borrow_and_update();
                 }
                 asked = want;
-                in_flight.push(claim(&shared, want));
+                in_flight.push(claim(&shared, want, &mut asked_caps));
             }
         } else if read_ahead_now > 0 && wait.is_none() && in_flight.len() < MAX_CLAIMS_IN_FLIGHT {
             let free = shared.slots.available_permits();
             let want = (free + read_ahead_now).saturating_sub(ahead.len() + asked);
             if want >= (read_ahead_now / 2).max(1) {
                 asked += want;
-                in_flight.push(claim(&shared, want));
+                in_flight.push(claim(&shared, want, &mut asked_caps));
             }
         }
 
@@ -173,6 +200,13 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
             let Some(pause) = wait else {
                 return std::future::pending().await;
             };
+            if wait_for_cap && failures == 0 {
+                // A place freed in a cap ends the wait too.
+                tokio::select! {
+                    _ = shared.caps.freed.notified() => return,
+                    _ = wait_for(pause, signal.as_mut()) => return,
+                }
+            }
             match signal.as_mut() {
                 // After a failure, only the retry pause.
                 Some(signal) if failures == 0 => {
@@ -189,15 +223,20 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
             }
         };
         tokio::select! {
-            (result, limit, round_trip) = claimed => {
+            (result, returned) = claimed => {
+                let limit = returned.limit;
                 asked = asked.saturating_sub(limit);
+                for (asked, of_cap) in asked_caps.iter_mut().zip(&returned.per_cap) {
+                    *asked = asked.saturating_sub(*of_cap);
+                }
                 match result {
                     Ok(rows) => {
                         failures = 0;
-                        read_ahead_now = throughput.read_ahead(&shared, round_trip);
+                        read_ahead_now = throughput.read_ahead(&shared, returned.round_trip);
                         // A short claim: nothing more is runnable now.
                         if rows.len() < limit {
                             wait = Some(shared.settings.poll_interval);
+                            wait_for_cap = returned.cap_bound;
                         }
                         accept(&shared, rows, limit, &mut ahead);
                     }
@@ -214,8 +253,8 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
                 // With a job waiting, the slot is its; otherwise the loop
                 // goes round to claim for it.
                 let Ok(permit) = permit else { break };
-                if let Some(row) = ahead.pop_front() {
-                    start_job(&shared, row, permit);
+                if let Some((row, queue)) = ahead.pop_front() {
+                    start_job(&shared, row, Slot { _queue: queue, _permit: permit });
                 }
             }
             _ = waited => wait = None,
@@ -227,18 +266,18 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     // (it is bounded by the store timeout) so that its jobs are handed back
     // now rather than rescued when their leases expire.
     for call in in_flight {
-        if let (Ok(rows), limit, _) = call.await {
-            accept(&shared, rows, limit, &mut ahead);
+        if let (Ok(rows), returned) = call.await {
+            accept(&shared, rows, returned.limit, &mut ahead);
         }
     }
-    for row in ahead {
+    for (row, _queue) in ahead {
         hand_back(&shared, &row, "the server shut down before the job started");
     }
     shared.load.claimed_ahead.store(0, Ordering::Relaxed);
 }
 
 /// The next claim in flight to return (never, when none is in flight).
-async fn next_claim(in_flight: &mut Vec<ClaimCall>) -> (StoreResult<Vec<JobRow>>, usize, Duration) {
+async fn next_claim(in_flight: &mut Vec<ClaimCall>) -> (StoreResult<Vec<JobRow>>, Asked) {
     std::future::poll_fn(|cx| {
         for i in 0..in_flight.len() {
             if let Poll::Ready(returned) = in_flight[i].as_mut().poll(cx) {
@@ -252,28 +291,65 @@ async fn next_claim(in_flight: &mut Vec<ClaimCall>) -> (StoreResult<Vec<JobRow>>
     .await
 }
 
-/// Sends a claim for up to `limit` jobs.
-fn claim(shared: &Arc<Shared>, limit: usize) -> ClaimCall {
-    let params = JobClaimParams::new(shared.id)
+/// Sends a claim for up to `limit` jobs; of a capped queue, at most the room
+/// its cap has left beside what claims in flight asked of it (`asked_caps`,
+/// which this claim adds to).
+fn claim(shared: &Arc<Shared>, limit: usize, asked_caps: &mut [usize]) -> ClaimCall {
+    let mut params = JobClaimParams::new(shared.id)
         .queues(shared.settings.queues.iter().cloned())
         .names(shared.names.iter().cloned())
         .limit(u32::try_from(limit).unwrap_or(u32::MAX))
         .lease(shared.settings.lease);
+    let mut per_cap = Vec::new();
+    let mut cap_bound = false;
+    if !shared.caps.is_empty() {
+        for (i, queue, room) in shared.caps.room() {
+            let of_queue = room.saturating_sub(asked_caps[i]).min(limit);
+            cap_bound |= of_queue < limit;
+            asked_caps[i] += of_queue;
+            per_cap.push(of_queue);
+            params = params.queue_limit(queue, u32::try_from(of_queue).unwrap_or(u32::MAX));
+        }
+    }
     let shared = shared.clone();
     Box::pin(async move {
         let sent = Instant::now();
         let call = shared.store.job_claim(params);
         let result = timeout_call(shared.settings.store_timeout, call).await;
         shared.health_record().note_claim(&result);
-        (result, limit, sent.elapsed())
+        let asked = Asked {
+            limit,
+            per_cap,
+            cap_bound,
+            round_trip: sent.elapsed(),
+        };
+        (result, asked)
     })
 }
 
+/// Waits `pause`, or until the store's signal, if it has one, is raised.
+async fn wait_for(pause: Duration, signal: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    match signal {
+        Some(signal) => {
+            tokio::select! {
+                changed = signal.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+        None => tokio::time::sleep(pause).await,
+    }
+}
+
 /// Puts claimed jobs in the running set (from now on their leases are
-/// renewed) and in line for a slot. A store that returned more than the
-/// limit has a bug: the extra jobs are handed back at once rather than left
-/// leased until rescue.
-fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque<JobRow>) {
+/// renewed) and in line for a slot, each of a capped queue holding its
+/// place in the cap. A store that returned more than the limit (or than a
+/// queue's limit) has a bug: the extra jobs are handed back at once rather
+/// than left leased until rescue.
+fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque<Ahead>) {
     {
         let mut running = shared.running();
         if running.is_empty() && !rows.is_empty() {
@@ -293,11 +369,26 @@ fn accept(shared: &Shared, rows: Vec<JobRow>, limit: usize, ahead: &mut VecDeque
         }
     }
     for (i, row) in rows.into_iter().enumerate() {
-        if i < limit {
-            ahead.push_back(row);
+        let place = if shared.caps.is_empty() {
+            None
         } else {
-            tracing::error!(job = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt, "the store returned more jobs than the claim's limit; handing the extra job back");
-            hand_back(shared, &row, "claimed beyond the server's limit");
+            shared.caps.hold(&row.queue)
+        };
+        match place {
+            _ if i >= limit => {
+                tracing::error!(job = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt, "the store returned more jobs than the claim's limit; handing the extra job back");
+                hand_back(shared, &row, "claimed beyond the server's limit");
+            }
+            Some(Err(())) => {
+                tracing::error!(job = %row.id, name = %row.name, queue = %row.queue, attempt = row.attempt, "the store returned more jobs of a queue than the claim's limit for it; handing the extra job back");
+                hand_back(
+                    shared,
+                    &row,
+                    "claimed beyond the server's limit for its queue",
+                );
+            }
+            Some(Ok(place)) => ahead.push_back((row, Some(place))),
+            None => ahead.push_back((row, None)),
         }
     }
 }
@@ -339,7 +430,7 @@ fn hand_back(shared: &Shared, row: &JobRow, reason: &str) {
 }
 
 /// Runs a claimed job (already in the running set, see [`accept`]) on its own task.
-fn start_job(shared: &Arc<Shared>, row: JobRow, permit: OwnedSemaphorePermit) {
+fn start_job(shared: &Arc<Shared>, row: JobRow, permit: Slot) {
     let stop = shared
         .running()
         .get(&row.id)

@@ -48,6 +48,7 @@
 mod attempt;
 mod background;
 mod builder;
+mod caps;
 mod fetch;
 mod health;
 mod outcome;
@@ -96,6 +97,27 @@ impl Registry {
             problems.push(
                 "the server needs at least one queue, and queue names must not be empty".to_owned(),
             );
+        }
+        let mut capped = std::collections::HashSet::new();
+        for (queue, limit) in &settings.queue_limits {
+            if !capped.insert(queue.as_str()) {
+                continue;
+            }
+            if !settings.queues.iter().any(|served| served == queue) {
+                problems.push(format!(
+                    "the queue limit for `{queue}` names a queue the server does not serve; add it to `.queues(...)` or remove the limit"
+                ));
+            }
+            if *limit == 0 {
+                problems.push(format!(
+                    "the queue limit for `{queue}` is 0; to stop a queue's jobs for every server, pause it (`Jobs::queues().pause`)"
+                ));
+            } else if *limit > settings.concurrency {
+                problems.push(format!(
+                    "the queue limit for `{queue}` ({limit}) is above the server's concurrency ({}); lower it or raise the concurrency",
+                    settings.concurrency
+                ));
+            }
         }
         if settings.lease < Duration::from_millis(30) {
             problems.push(format!("the lease ({:?}) is too short", settings.lease));
@@ -285,6 +307,8 @@ pub(crate) struct Shared {
     pub(crate) info: ServerInfo,
     /// Shared with [`HealthProbe`]s.
     pub(crate) load: Arc<Load>,
+    /// The per-queue caps on the slots (empty without `queue_limit`).
+    pub(crate) caps: Arc<caps::QueueCaps>,
 }
 
 impl Shared {
@@ -495,6 +519,7 @@ impl Server {
             wake_watchdog: tokio::sync::Notify::new(),
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             finished: std::sync::atomic::AtomicU64::new(0),
+            caps: Arc::new(caps::QueueCaps::new(&settings.queue_limits)),
             settings,
             registry,
             names,

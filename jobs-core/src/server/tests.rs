@@ -1487,3 +1487,171 @@ async fn a_store_that_does_not_answer_is_named_before_its_calls_time_out() {
     wait_for_health(&server.health_probe(), true).await;
     server.shutdown().await;
 }
+
+// ---- per-queue caps (`ServerBuilder::queue_limit`)
+
+/// How many `test_capped_*` jobs run now, by queue: mail, default.
+static CAPPED_RUNNING: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+async fn run_capped(queue: usize) {
+    CAPPED_RUNNING[queue].fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    CAPPED_RUNNING[queue].fetch_sub(1, Ordering::SeqCst);
+}
+
+#[jobs_macros::job(crate = "crate", name = "test_capped_mail", queue = "mail")]
+async fn capped_mail(n: u32) -> Result<(), BoxError> {
+    let _ = n;
+    run_capped(0).await;
+    Ok(())
+}
+
+#[jobs_macros::job(crate = "crate", name = "test_capped_default")]
+async fn capped_default(n: u32) -> Result<(), BoxError> {
+    let _ = n;
+    run_capped(1).await;
+    Ok(())
+}
+
+/// With many jobs in both queues, a server of concurrency 8 capping `mail`
+/// at 3 never runs more than 3 `mail` jobs at once, nor holds more in the
+/// store (claimed ahead included), while `default` uses the other slots.
+/// The running set is sampled; nothing is timed.
+#[tokio::test(start_paused = true)]
+async fn a_queue_limit_caps_the_queue_and_the_other_queue_uses_the_rest() {
+    let (store, jobs) = setup().await;
+    for n in 0..40 {
+        jobs.enqueue(Request::new(CappedMail { n })).await.unwrap();
+        jobs.enqueue(Request::new(CappedDefault { n }))
+            .await
+            .unwrap();
+    }
+    let server = Server::builder(store)
+        .queues(["mail", "default"])
+        .concurrency(8)
+        .queue_limit("mail", 3)
+        .start()
+        .await
+        .unwrap();
+    let (mut max_mail, mut max_total, mut full_split) = (0, 0, false);
+    let mut samples = 0;
+    loop {
+        let mail = CAPPED_RUNNING[0].load(Ordering::SeqCst);
+        let default = CAPPED_RUNNING[1].load(Ordering::SeqCst);
+        let counts = jobs.counts().await.unwrap();
+        let held = |queue: &str| {
+            counts
+                .iter()
+                .filter(|c| c.queue == queue && c.state == JobState::Processing)
+                .map(|c| c.count)
+                .sum::<i64>()
+        };
+        assert!(
+            mail <= 3,
+            "{mail} mail jobs ran at once, over the limit of 3"
+        );
+        assert!(
+            held("mail") <= 3,
+            "the server held {} mail jobs (claimed ahead included), over the limit of 3",
+            held("mail")
+        );
+        max_mail = max_mail.max(mail);
+        max_total = max_total.max(mail + default);
+        full_split |= mail == 3 && default == 5;
+        let waiting: i64 = counts
+            .iter()
+            .filter(|c| matches!(c.state, JobState::Enqueued | JobState::Processing))
+            .map(|c| c.count)
+            .sum();
+        if waiting == 0 {
+            break;
+        }
+        samples += 1;
+        assert!(samples < 100_000, "the jobs never finished: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown().await;
+    assert!(max_total <= 8, "{max_total} jobs ran at once on 8 slots");
+    assert_eq!(max_mail, 3, "mail used its 3 slots");
+    assert!(full_split, "default used the 5 slots mail left free");
+}
+
+/// How many `test_uncapped` jobs run now.
+static UNCAPPED_RUNNING: AtomicU32 = AtomicU32::new(0);
+
+#[jobs_macros::job(crate = "crate", name = "test_uncapped")]
+async fn uncapped(n: u32) -> Result<(), BoxError> {
+    let _ = n;
+    UNCAPPED_RUNNING.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    UNCAPPED_RUNNING.fetch_sub(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Without mail jobs, `default` may take every slot: the cap is on mail only.
+#[tokio::test(start_paused = true)]
+async fn a_queue_limit_leaves_other_queues_every_slot() {
+    let (store, jobs) = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..16 {
+        ids.push(jobs.enqueue(Request::new(Uncapped { n })).await.unwrap());
+    }
+    let server = Server::builder(store)
+        .queues(["mail", "default"])
+        .concurrency(8)
+        .queue_limit("mail", 1)
+        .start()
+        .await
+        .unwrap();
+    let mut max_default = 0;
+    for _ in 0..100_000 {
+        max_default = max_default.max(UNCAPPED_RUNNING.load(Ordering::SeqCst));
+        if max_default >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in ids {
+        wait_for(&jobs, id, JobState::Succeeded).await;
+    }
+    server.shutdown().await;
+    assert_eq!(
+        max_default, 8,
+        "default took every slot with no mail to run"
+    );
+}
+
+/// A limit for a queue the server does not serve, a limit of 0 and one
+/// above the concurrency stop the start, each named.
+#[tokio::test(start_paused = true)]
+async fn queue_limits_are_checked_at_start() {
+    let error = Server::builder(MemoryStore::new())
+        .queues(["mail", "default"])
+        .concurrency(4)
+        .queue_limit("reports", 2)
+        .queue_limit("mail", 0)
+        .queue_limit("default", 5)
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`reports`") && error.contains("does not serve"),
+        "{error}"
+    );
+    assert!(error.contains("`mail` is 0"), "{error}");
+    assert!(
+        error.contains("`default` (5) is above the server's concurrency (4)"),
+        "{error}"
+    );
+    // The latest limit for a queue counts.
+    let server = Server::builder(MemoryStore::new())
+        .queues(["mail"])
+        .concurrency(4)
+        .queue_limit("mail", 0)
+        .queue_limit("mail", 2)
+        .start()
+        .await
+        .unwrap();
+    server.shutdown().await;
+}

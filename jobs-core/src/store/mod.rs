@@ -22,7 +22,9 @@ pub(crate) use crate::error::{StoreError, StoreErrorKind, StoreResult};
 pub use params::*;
 pub use signal::JobSignal;
 
-use crate::model::{JobDetail, JobId, JobRow, QueueStateCount, ServerInfo, StrandedJobs};
+use crate::model::{
+    JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
+};
 use crate::recurring::RecurringRow;
 
 /// A boxed, sendable future: what the object-safe [`DynStore`] returns.
@@ -126,6 +128,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Remove old finished jobs; how many were removed.
     fn job_prune(&self, p: JobPruneParams) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Pause or resume a queue for every server (see [`QueuePauseParams`]).
+    /// The claim leaves a paused queue's jobs where they are; resuming
+    /// raises the wake-up signal.
+    fn queue_pause(&self, p: QueuePauseParams) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The queues the store knows, by name, with whether each is paused.
+    fn queue_list(
+        &self,
+        p: QueueListParams,
+    ) -> impl Future<Output = StoreResult<Vec<QueueInfo>>> + Send;
 
     /// Insert or refresh a server's record.
     fn server_heartbeat(
@@ -292,6 +305,8 @@ macro_rules! store_operations {
             JobDelete => job_delete(JobDeleteParams) -> ();
             JobActMatching => job_act_matching(JobActMatchingParams) -> JobActOutcome;
             JobPrune => job_prune(JobPruneParams) -> u64;
+            QueuePause => queue_pause(QueuePauseParams) -> ();
+            QueueList => queue_list(QueueListParams) -> Vec<QueueInfo>;
             ServerHeartbeat => server_heartbeat(ServerHeartbeatParams) -> ();
             ServerList => server_list(ServerListParams) -> Vec<ServerInfo>;
             ServerRemove => server_remove(ServerRemoveParams) -> u64;

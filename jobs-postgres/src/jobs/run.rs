@@ -260,16 +260,20 @@ pub(crate) async fn insert_many(
 // ---- claim
 
 /// $1 queues in order of preference, $2 names, $3 limit, $4 server, $5 lease
-/// in µs. One lateral index scan per queue, each stopping after `limit`
-/// rows: with one queue (the common case) the plan is a single range scan of
-/// `jobs_claim_idx` in index order.
+/// in µs, $6 each queue's own limit (NULL: none; `least` ignores it, and so
+/// does `LIMIT NULL`). One lateral index scan per queue, each stopping after
+/// its limit: with one queue (the common case) the plan is a single range
+/// scan of `jobs_claim_idx` in index order. A paused queue (a row of
+/// `queues`, migration 0008) is dropped before its scan, by an anti-join of
+/// one primary-key probe per queue asked for: the cost does not grow with
+/// the jobs, paused or not.
 fn claim_sql(s: &str) -> String {
     let cols = JOB_COLUMNS;
     let j_cols = job_columns_of("j");
     format!(
         "WITH picked AS (
             SELECT c.id, q.ord, c.priority, c.run_at
-            FROM unnest($1::text[]) WITH ORDINALITY AS q(queue, ord)
+            FROM unnest($1::text[], $6::int8[]) WITH ORDINALITY AS q(queue, queue_limit, ord)
             CROSS JOIN LATERAL (
                 SELECT j.id, j.priority, j.run_at
                 FROM {s}.jobs j
@@ -278,9 +282,12 @@ fn claim_sql(s: &str) -> String {
                   AND j.run_at <= now()
                   AND j.name = ANY($2::text[])
                 ORDER BY j.priority DESC, j.run_at, j.id
-                LIMIT $3
+                LIMIT least($3, q.queue_limit)
                 FOR UPDATE SKIP LOCKED
             ) c
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {s}.queues p WHERE p.queue = q.queue AND p.paused
+            )
             ORDER BY q.ord, c.priority DESC, c.run_at, c.id
             LIMIT $3
         ), claimed AS (
@@ -316,12 +323,26 @@ pub(crate) async fn claim(
     if queues.is_empty() || p.names.is_empty() || p.limit == 0 {
         return Ok(Vec::new());
     }
+    let queue_limits: Vec<Option<i64>> = if p.queue_limits.is_empty() {
+        vec![None; queues.len()]
+    } else {
+        queues
+            .iter()
+            .map(|q| {
+                p.queue_limits
+                    .iter()
+                    .find(|(named, _)| named == q)
+                    .map(|&(_, limit)| i64::from(limit))
+            })
+            .collect()
+    };
     let rows = sqlx::query(&sql.claim)
         .bind(queues)
         .bind(p.names)
         .bind(i64::from(p.limit))
         .bind(p.server_id.0)
         .bind(micros(p.lease))
+        .bind(queue_limits)
         .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("claiming jobs", e))?;

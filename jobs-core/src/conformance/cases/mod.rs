@@ -17,6 +17,7 @@ pub mod manage;
 pub mod matching;
 pub mod progress;
 pub mod prune;
+pub mod queues;
 pub mod reads;
 pub mod recurring;
 pub mod recurring_fire;

@@ -26,7 +26,9 @@ impl JobInsertManyParams {
 /// Claim up to `limit` runnable jobs (`enqueued`, or `scheduled` whose time
 /// has come) in one step: earlier queues in `queues` first, then higher
 /// priority, then earlier run time, then lower id. Each claimed job becomes
-/// `processing` with `attempt + 1`, a new claim token and a lease.
+/// `processing` with `attempt + 1`, a new claim token and a lease. A paused
+/// queue (see [`QueuePauseParams`](super::QueuePauseParams)) gives nothing,
+/// and a queue with a limit in `queue_limits` gives at most that many.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct JobClaimParams {
@@ -41,6 +43,11 @@ pub struct JobClaimParams {
     pub limit: u32,
     /// How long the lease lasts before it must be renewed (default 30 s).
     pub lease: Duration,
+    /// At most this many jobs of a queue in this claim, for the queues
+    /// named (default: none, every queue takes up to `limit`). A server
+    /// with a per-queue cap asks for what its cap leaves free. A queue named
+    /// twice: the first counts.
+    pub queue_limits: Vec<(String, u32)>,
 }
 
 impl JobClaimParams {
@@ -52,7 +59,25 @@ impl JobClaimParams {
             names: Vec::new(),
             limit: 1,
             lease: Duration::from_secs(30),
+            queue_limits: Vec::new(),
         }
+    }
+
+    /// At most `limit` jobs of `queue` in this claim (replacing a limit
+    /// given before for it).
+    pub fn queue_limit(mut self, queue: impl Into<String>, limit: u32) -> Self {
+        let queue = queue.into();
+        self.queue_limits.retain(|(q, _)| *q != queue);
+        self.queue_limits.push((queue, limit));
+        self
+    }
+
+    /// The limit of `queue` in this claim, if it has one.
+    pub fn limit_of(&self, queue: &str) -> Option<u32> {
+        self.queue_limits
+            .iter()
+            .find(|(q, _)| q == queue)
+            .map(|&(_, limit)| limit)
     }
 
     /// The queues to take from, in order of preference.

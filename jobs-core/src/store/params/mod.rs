@@ -19,11 +19,13 @@
 
 mod jobs;
 mod leases;
+mod queues;
 mod recurring;
 mod servers;
 
 pub use jobs::*;
 pub use leases::*;
+pub use queues::*;
 pub use recurring::*;
 pub use servers::*;
 

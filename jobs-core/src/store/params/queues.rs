@@ -1,0 +1,50 @@
+//! Params of the `queue_*` operations: pausing and resuming queues, and
+//! listing them.
+
+/// Pause or resume a queue, durably, for every server. A paused queue's
+/// jobs stay waiting (`enqueued` or `scheduled`) and no claim takes them;
+/// jobs already running finish normally. Resuming raises the store's
+/// wake-up signal, in every process the store can reach, so idle servers
+/// claim the queue's jobs at once. Pausing a paused queue keeps the time it
+/// was first paused; resuming a queue that is not paused changes nothing
+/// but the wake-up.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct QueuePauseParams {
+    /// The queue.
+    pub queue: String,
+    /// Paused or not.
+    pub paused: bool,
+}
+
+impl QueuePauseParams {
+    /// Pause the queue `queue`.
+    pub fn pause(queue: impl Into<String>) -> Self {
+        Self {
+            queue: queue.into(),
+            paused: true,
+        }
+    }
+
+    /// Resume the queue `queue`.
+    pub fn resume(queue: impl Into<String>) -> Self {
+        Self {
+            queue: queue.into(),
+            paused: false,
+        }
+    }
+}
+
+/// List the queues the store knows, by name: those that hold jobs (waiting,
+/// running or counted as finished) and those that were ever paused, each
+/// with whether it is paused.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct QueueListParams {}
+
+impl QueueListParams {
+    /// Every known queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}

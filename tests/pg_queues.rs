@@ -1,0 +1,87 @@
+//! Queue pause and resume across servers on PostgreSQL (issue 15): two
+//! servers, each on a store of its own (as two processes are), serve a
+//! queue that a third store pauses; jobs enqueued meanwhile wait, and the
+//! resume wakes both servers through NOTIFY, so the jobs run long before
+//! either server's next poll.
+
+#![cfg(feature = "postgres")]
+
+mod pg_support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use jobs::{job, JobState, Jobs, Server};
+use pg_support::{eventually, TestSchema};
+
+const JOBS: u32 = 20;
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[job(queue = "it_paused")]
+async fn paused_queue_job(n: u32) -> anyhow::Result<()> {
+    let _ = n;
+    RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_queue_waits_on_every_server_and_a_resume_wakes_them() {
+    let schema = TestSchema::new().await;
+    // Polls far apart: only the wake-up can make the resumed jobs run
+    // within the deadline below.
+    let poll = Duration::from_secs(120);
+    let mut servers = Vec::new();
+    for i in 0..2 {
+        let store = schema.store(&format!("{}_s{i}", schema.name)).await;
+        let server = Server::builder(store)
+            .queues(["it_paused"])
+            .concurrency(4)
+            .poll_interval(poll)
+            .start()
+            .await
+            .unwrap();
+        servers.push(server);
+    }
+    let client = schema.store(&format!("{}_client", schema.name)).await;
+    let jobs = Jobs::new(client.clone());
+    jobs.queues().pause("it_paused").await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..JOBS {
+        ids.push(PausedQueueJob::enqueue(&jobs, n).await.unwrap());
+    }
+    // The inserts woke both servers; give them time to claim (they must not).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        0,
+        "a job of the paused queue ran"
+    );
+    for id in &ids {
+        let job = jobs.get(*id).await.unwrap().unwrap().job;
+        assert_eq!(
+            job.state,
+            JobState::Enqueued,
+            "job {id} left the paused queue"
+        );
+    }
+    let listed = jobs.queues().list().await.unwrap();
+    assert!(
+        listed.iter().any(|q| q.queue == "it_paused" && q.paused),
+        "{listed:?}"
+    );
+
+    jobs.queues().resume("it_paused").await.unwrap();
+    eventually("every resumed job to run", poll / 4, || async {
+        (RUNS.load(Ordering::SeqCst) == JOBS).then_some(())
+    })
+    .await;
+    for id in &ids {
+        let job = jobs.get(*id).await.unwrap().unwrap().job;
+        assert_eq!(job.state, JobState::Succeeded);
+    }
+    for server in servers {
+        server.shutdown().await;
+    }
+    client.close().await;
+    schema.drop().await;
+}
