@@ -17,7 +17,7 @@ use jobs_core::{
 use crate::assets::NAMES;
 use crate::params::{
     Act, BulkForm, JobsQuery, Notice, NoticeQuery, RecurringAct, RecurringForm, DEFAULT_PAGE,
-    MATCHING_CAP,
+    MATCHING_CAP, REFRESH_CHOICES,
 };
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
 use crate::view::{duration, human, shorten, When};
@@ -40,6 +40,10 @@ pub(crate) struct Layout {
     notice: Option<String>,
     user: String,
     read_only: bool,
+    /// Seconds between fragment refreshes, for the script (`data-refresh`).
+    refresh: Option<u32>,
+    /// The refresh choices: label, link (this page with `refresh` changed), current.
+    refresh_links: Vec<(String, String, bool)>,
 }
 
 impl Layout {
@@ -54,8 +58,37 @@ impl Layout {
             notice,
             user: ctx.user().to_owned(),
             read_only: ctx.read_only(),
+            refresh: ctx.refresh.map(|r| r.0),
+            refresh_links: refresh_links(ctx),
         }
     }
+}
+
+/// "off, 2 s, 5 s, ...": links to this page with its other parameters kept
+/// (`?` alone resolves against the current path, so no prefix is needed).
+fn refresh_links(ctx: &Ctx) -> Vec<(String, String, bool)> {
+    let kept: Vec<(String, String)> = form_urlencoded::parse(ctx.query.as_bytes())
+        .filter(|(k, _)| k != "refresh" && k != "notice" && k != "count" && k != "more")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let link = |refresh: Option<u32>| {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &kept {
+            out.append_pair(k, v);
+        }
+        if let Some(r) = refresh {
+            out.append_pair("refresh", &r.to_string());
+        }
+        format!("?{}", out.finish())
+    };
+    let current = ctx.refresh.map(|r| r.0);
+    let mut links = vec![("off".to_owned(), link(None), current.is_none())];
+    links.extend(
+        REFRESH_CHOICES
+            .iter()
+            .map(|&r| (format!("{r} s"), link(Some(r)), current == Some(r))),
+    );
+    links
 }
 
 /// `a=1&b=2`, encoded, from the pairs whose value is set.

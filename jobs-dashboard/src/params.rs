@@ -32,6 +32,43 @@ impl FromStr for PageSize {
     }
 }
 
+/// How often a page refreshes its fragments, in seconds: 2 to
+/// [`MAX_REFRESH`]. Bounded, so a link cannot make every open tab poll the
+/// store many times a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refresh(pub(crate) u32);
+
+/// The longest refresh interval, in seconds.
+pub(crate) const MAX_REFRESH: u32 = 600;
+/// The intervals the pages offer.
+pub(crate) const REFRESH_CHOICES: [u32; 4] = [2, 5, 15, 60];
+
+impl FromStr for Refresh {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse::<u32>() {
+            Ok(n) if (2..=MAX_REFRESH).contains(&n) => Ok(Refresh(n)),
+            _ => Err(format!(
+                "`refresh` must be a whole number of seconds from 2 to {MAX_REFRESH}"
+            )),
+        }
+    }
+}
+
+impl Refresh {
+    /// The `refresh` parameter of a query string: `None` when absent or
+    /// empty, an error when out of range.
+    pub(crate) fn from_query(query: &str) -> Result<Option<Self>, String> {
+        let mut found = None;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            if key == "refresh" && !value.is_empty() {
+                found = Some(value.parse()?);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// A queue, job name or recurring id: at most [`MAX_TEXT`] characters, no
 /// control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,6 +341,16 @@ mod tests {
         assert!("201".parse::<PageSize>().is_err());
         assert!("-1".parse::<PageSize>().is_err());
         assert_eq!("200".parse::<PageSize>(), Ok(PageSize(200)));
+    }
+
+    #[test]
+    fn refresh_is_bounded() {
+        assert_eq!(Refresh::from_query(""), Ok(None));
+        assert_eq!(Refresh::from_query("state=failed&refresh="), Ok(None));
+        assert_eq!(Refresh::from_query("refresh=5"), Ok(Some(Refresh(5))));
+        assert!(Refresh::from_query("refresh=1").is_err());
+        assert!(Refresh::from_query("refresh=601").is_err());
+        assert!(Refresh::from_query("refresh=fast").is_err());
     }
 
     #[test]

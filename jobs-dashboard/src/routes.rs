@@ -13,7 +13,7 @@ use jobs_core::{Jobs, StoreErrorKind};
 
 use crate::auth::{forbidden, Access, Auth, Checked, Decision};
 use crate::builder::Options;
-use crate::params::Notice;
+use crate::params::{Notice, Refresh};
 use crate::{assets, pages, view};
 
 /// What every handler shares.
@@ -48,9 +48,10 @@ pub(crate) fn router(jobs: Jobs, options: Options, auth: Auth) -> Router {
 }
 
 /// The Content-Security-Policy of every response: our own stylesheet and
-/// script only, no inline code, forms only to ourselves, never in a frame.
+/// script only, no inline code, fetches (the polling script's) and forms only
+/// to ourselves, never in a frame.
 pub(crate) const CSP: &str =
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; \
                               form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 async fn guard(State(app): State<App>, request: Request<Body>, next: Next) -> Response {
@@ -128,6 +129,11 @@ pub(crate) struct Ctx {
     /// The link to the overview (see `view::home_from`).
     pub(crate) home: String,
     pub(crate) decision: Decision,
+    /// How often the page's script refreshes its fragments (`refresh=`),
+    /// if the request asked for it.
+    pub(crate) refresh: Option<Refresh>,
+    /// The request's query string, for links that change one parameter.
+    pub(crate) query: String,
 }
 
 impl Ctx {
@@ -151,7 +157,7 @@ impl Ctx {
 }
 
 impl FromRequestParts<App> for Ctx {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, Self::Rejection> {
         let original = parts
@@ -159,7 +165,8 @@ impl FromRequestParts<App> for Ctx {
             .get::<OriginalUri>()
             .map_or_else(|| parts.uri.path().to_owned(), |o| o.0.path().to_owned());
         let root = view::root_from(&original, parts.uri.path());
-        Ok(Ctx {
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        let mut ctx = Ctx {
             home: view::home_from(&original, parts.uri.path(), &root),
             root,
             decision: parts
@@ -167,7 +174,16 @@ impl FromRequestParts<App> for Ctx {
                 .get::<Decision>()
                 .cloned()
                 .unwrap_or_else(|| Access::ReadOnly.into()),
-        })
+            refresh: None,
+            query,
+        };
+        // Every page takes `refresh`, so it is read here rather than in
+        // each page's own parameters.
+        match Refresh::from_query(&ctx.query) {
+            Ok(refresh) => ctx.refresh = refresh,
+            Err(message) => return Err(Failure::BadRequest(message).into_response(&ctx)),
+        }
+        Ok(ctx)
     }
 }
 

@@ -339,7 +339,7 @@ async fn every_response_carries_the_security_headers() {
         let headers = response.headers();
         assert_eq!(
             headers[header::CONTENT_SECURITY_POLICY],
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         );
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
@@ -349,6 +349,10 @@ async fn every_response_carries_the_security_headers() {
 
 /// Resolves `href` against the path `base` as a browser does (paths only).
 fn resolve(base: &str, href: &str) -> String {
+    // A query alone keeps the whole path (RFC 3986 5.2.2).
+    if let Some(query) = href.strip_prefix('?') {
+        return format!("{base}?{query}");
+    }
     let (href, query) = href
         .split_once('?')
         .map_or((href, None), |(h, q)| (h, Some(q)));
@@ -384,6 +388,7 @@ fn links(body: &str) -> Vec<String> {
             found.push(
                 value
                     .replace("&amp;", "&")
+                    .replace("&#38;", "&")
                     .replace("&#x3d;", "=")
                     .replace("&#61;", "="),
             );
@@ -469,6 +474,23 @@ async fn assets_are_versioned_and_cached_forever() {
 }
 
 #[tokio::test]
+async fn refresh_reaches_the_script_and_keeps_the_other_parameters() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs);
+    let page = text(send(&app, get("/jobs?queue=mail&refresh=5")).await).await;
+    assert!(page.contains(r#"<body data-refresh="5">"#), "{page}");
+    // The choices keep the filter: `?` resolves against the current path.
+    assert!(
+        page.contains(r#"href="?queue=mail&#38;refresh=15""#)
+            || page.contains(r#"href="?queue=mail&amp;refresh=15""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"href="?queue=mail""#), "{page}");
+    let page = text(send(&app, get("/")).await).await;
+    assert!(page.contains("<body>"), "no refresh unless asked: {page}");
+}
+
+#[tokio::test]
 async fn out_of_range_parameters_are_refused() {
     let (jobs, _) = seeded().await;
     let app = full(jobs);
@@ -486,6 +508,9 @@ async fn out_of_range_parameters_are_refused() {
         "/jobs/abc".to_owned(),
         "/jobs/1?count=-1".to_owned(),
         "/jobs?id=seven".to_owned(),
+        "/?refresh=1".to_owned(),
+        "/?refresh=601".to_owned(),
+        "/servers?refresh=often".to_owned(),
     ] {
         let response = send(&app, get(&uri)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
