@@ -141,6 +141,20 @@ async fn body_text(browser: &Client) -> String {
         .unwrap()
 }
 
+async fn click(browser: &Client, locator: Locator<'_>) {
+    browser.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// Waits, bounded, until at least `n` CSP reports have arrived.
+async fn wait_for_reports(reports: &Reports, n: usize) {
+    for _ in 0..600 {
+        if reports.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn screenshot(browser: &Client, name: &str) {
     let png = browser.screenshot().await.unwrap();
     std::fs::write(screenshots_dir().join(name), png).unwrap();
@@ -218,12 +232,7 @@ async fn dashboard_works_in_a_real_browser() {
 
     // Reports arrive: the canary's inline script is refused and reported.
     browser.goto(&format!("{base}/canary")).await.unwrap();
-    for _ in 0..600 {
-        if !reports.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_reports(&reports, 1).await;
     assert_eq!(reports.lock().unwrap().len(), 1, "the canary was reported");
     assert_eq!(
         browser.title().await.unwrap(),
@@ -272,13 +281,7 @@ async fn dashboard_works_in_a_real_browser() {
         "{page}"
     );
     screenshot(&browser, "failed-job.png").await;
-    browser
-        .find(Locator::XPath("//button[text()='Retry']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::XPath("//button[text()='Retry']")).await;
     wait_until(
         &browser,
         "the retried notice",
@@ -303,25 +306,13 @@ async fn dashboard_works_in_a_real_browser() {
         .goto(&format!("{base}/jobs/jobs?queue=mail"))
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("input.select-all"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("input.select-all")).await;
     // The script asks before deleting; answer yes.
     browser
         .execute("window.confirm = () => true", vec![])
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("button[value=delete-selected]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("button[value=delete-selected]")).await;
     wait_until(
         &browser,
         "the deleted notice",
@@ -370,12 +361,7 @@ async fn dashboard_works_in_a_real_browser() {
     // No violation on any dashboard page: a second canary's report arrives
     // after whatever the pages would have sent.
     browser.goto(&format!("{base}/canary")).await.unwrap();
-    for _ in 0..600 {
-        if reports.lock().unwrap().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_reports(&reports, 2).await;
     let reports = reports.lock().unwrap().clone();
     assert_eq!(
         reports.len(),
