@@ -63,6 +63,9 @@ pub use jobs_core::{
     DEFAULT_QUEUE,
 };
 
+// Unique jobs: declared with `#[job(unique(...))]` or per request.
+pub use jobs_core::{HeldAfter, Inserted, Unique, UniqueKey};
+
 // Whether a running server is healthy, for readiness endpoints.
 pub use jobs_core::{HealthProbe, HealthStatus, LastSeen, ServerHealth, StoreFailure};
 

@@ -208,7 +208,7 @@ async fn arguments_of_the_wrong_shape_fail_the_job_with_serdes_message() {
         "expected the arguments of job `send_account_confirmation_email` as a JSON object",
     ];
     for (id, expected) in ids.into_iter().zip(expected) {
-        let detail = detail(&jobs, id).await;
+        let detail = detail(&jobs, id.id).await;
         assert_eq!(detail.job.state, JobState::Failed, "{detail:?}");
         let error = detail.job.last_error.clone().unwrap_or_default();
         assert!(
@@ -230,7 +230,7 @@ async fn an_option_argument_missing_from_the_stored_row_reads_as_none() {
     let mailer = mailer();
     let mut row = jobs_core::NewJob::new("mail.welcome", serde_json::json!({ "user_id": 77 }));
     row.queue = "mail".into();
-    let id = jobs.insert(vec![row]).await.unwrap()[0];
+    let id = jobs.insert(vec![row]).await.unwrap()[0].id;
     run_until_empty(server(store, mailer.clone()))
         .await
         .unwrap();

@@ -549,7 +549,7 @@ async fn jobs_no_running_server_can_take_wait_and_are_listed_as_stranded() {
     })
     .await;
     server.shutdown().await;
-    for id in renamed.into_iter().chain([unserved]) {
+    for id in renamed.iter().map(|i| i.id).chain([unserved]) {
         let job = jobs.get(id).await.unwrap().unwrap().job;
         assert_eq!(
             (job.state, job.attempt),

@@ -176,7 +176,7 @@ async fn show_prints_the_job_with_its_whole_history_and_each_error() {
     let setup = Setup::new().await;
     let mut job = NewJob::new("send_invoice", json!({ "invoice_id": 7 }));
     job.max_attempts = 2;
-    let id = setup.jobs.insert(vec![job]).await.unwrap()[0];
+    let id = setup.jobs.insert(vec![job]).await.unwrap()[0].id;
     let retry = JobOutcome::Retry {
         error: "first failure:\nsmtp timed out".to_owned(),
         after: std::time::Duration::ZERO,

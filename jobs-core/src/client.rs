@@ -9,8 +9,8 @@ use crate::cron::Cron;
 use crate::error::Result;
 use crate::job::{Job, Request};
 use crate::model::{
-    JobDetail, JobId, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo, ServerSummary,
-    StrandedJobs,
+    Inserted, JobDetail, JobId, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo,
+    ServerSummary, StrandedJobs,
 };
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
@@ -94,7 +94,8 @@ impl Jobs {
         DynStore::as_any(&*self.store).downcast_ref::<S>()
     }
 
-    /// Stores one job; its id once it is durable.
+    /// Stores one job; its id once it is durable (for a unique job whose key
+    /// another job holds, the holder's id: see [`enqueue_detailed`](Self::enqueue_detailed)).
     ///
     /// ```
     /// # use jobs_core as jobs;
@@ -115,8 +116,35 @@ impl Jobs {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
     pub async fn enqueue<J: Job>(&self, request: Request<J>) -> Result<JobId> {
-        let ids = self.insert(vec![request.into_new_job()?]).await?;
-        ids.first().copied().ok_or_else(|| {
+        Ok(self.enqueue_detailed(request).await?.id)
+    }
+
+    /// Stores one job, and says whether it was a duplicate: for a unique job
+    /// (see [`Unique`](crate::Unique)) whose key another job holds, nothing
+    /// is stored and the id is the holder's.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SyncCustomer { customer_id: i64 }
+    /// # impl jobs::Job for SyncCustomer {
+    /// #     const NAME: &'static str = "sync_customer";
+    /// #     fn options() -> jobs::JobOptions { jobs::JobOptions::default().unique(jobs::Unique::while_unfinished()) }
+    /// # }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::Request;
+    /// // `SyncCustomer` comes from `#[job(unique)] async fn sync_customer(customer_id: i64)`.
+    /// let first = jobs.enqueue_detailed(Request::new(SyncCustomer { customer_id: 7 })).await?;
+    /// let again = jobs.enqueue_detailed(Request::new(SyncCustomer { customer_id: 7 })).await?;
+    /// assert!(!first.duplicate && again.duplicate);
+    /// assert_eq!(first.id, again.id);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn enqueue_detailed<J: Job>(&self, request: Request<J>) -> Result<Inserted> {
+        let inserted = self.insert(vec![request.into_new_job()?]).await?;
+        inserted.first().copied().ok_or_else(|| {
             StoreError::new(
                 StoreErrorKind::Other,
                 "the store inserted the job but returned no id",
@@ -125,7 +153,9 @@ impl Jobs {
         })
     }
 
-    /// Stores many jobs in one call, all or none; their ids in order.
+    /// Stores many jobs in one call, all or none; their ids in order (for a
+    /// unique job's duplicate, the holder's id; see
+    /// [`enqueue_many_detailed`](Self::enqueue_many_detailed)).
     ///
     /// ```
     /// # use jobs_core as jobs;
@@ -145,6 +175,17 @@ impl Jobs {
         &self,
         requests: impl IntoIterator<Item = Request<J>>,
     ) -> Result<Vec<JobId>> {
+        let inserted = self.enqueue_many_detailed(requests).await?;
+        Ok(inserted.into_iter().map(|i| i.id).collect())
+    }
+
+    /// Stores many jobs in one call, all or none, and says of each whether
+    /// it was a duplicate of a unique job (stored before, or earlier in the
+    /// same batch).
+    pub async fn enqueue_many_detailed<J: Job>(
+        &self,
+        requests: impl IntoIterator<Item = Request<J>>,
+    ) -> Result<Vec<Inserted>> {
         let jobs = requests
             .into_iter()
             .map(Request::into_new_job)
@@ -152,8 +193,9 @@ impl Jobs {
         self.insert(jobs).await
     }
 
-    /// Stores already serialized jobs (of any types) in one call, all or none.
-    pub async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+    /// Stores already serialized jobs (of any types) in one call, all or
+    /// none; what became of each, in order.
+    pub async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }

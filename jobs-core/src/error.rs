@@ -32,6 +32,16 @@ pub enum Error {
         /// serde's error, naming the argument (quoted in the message).
         error: serde_json::Error,
     },
+    /// A unique job's key names an argument the job does not have
+    /// (`Unique::by_args` on a job written without `#[job]`, which checks
+    /// the names at compile time).
+    #[error("job `{job}` is unique by argument `{arg}`, which it does not have")]
+    UniqueArgument {
+        /// The job's stored name.
+        job: &'static str,
+        /// The argument named.
+        arg: String,
+    },
     /// Stored arguments no longer match the job's parameters.
     #[error("the stored arguments of job `{job}` do not match its parameters: {error}")]
     Deserialize {
@@ -152,6 +162,18 @@ impl StoreError {
     /// `NotFound` for a job id.
     pub fn job_not_found(id: JobId) -> Self {
         Self::new(StoreErrorKind::NotFound, format!("job {id} does not exist"))
+    }
+
+    /// `Conflict`: job `id` cannot run again while job `holder` holds its
+    /// unique key.
+    pub fn unique_key_held(id: JobId, holder: JobId) -> Self {
+        Self::new(
+            StoreErrorKind::Conflict,
+            format!(
+                "job {id} cannot be retried: job {holder} holds its unique key; \
+                 retry it once job {holder} has finished, or delete job {holder} first"
+            ),
+        )
     }
 }
 

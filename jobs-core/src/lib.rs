@@ -28,16 +28,16 @@ pub use client::{Jobs, ListJobs, Queues, Recurring};
 pub use cron::{Cron, Tz};
 pub use error::{Error, Result, StoreError, StoreErrorKind, StoreResult};
 pub use job::{
-    registered_jobs, BoxError, Inject, IntoJobResult, Invocation, Job, JobArg, JobContext,
-    JobOptions, JobRegistration, Permanent, Request, Requirement, Resources, Snooze, State,
-    DEFAULT_QUEUE,
+    registered_jobs, BoxError, HeldAfter, Inject, IntoJobResult, Invocation, Job, JobArg,
+    JobContext, JobOptions, JobRegistration, Permanent, Request, Requirement, Resources, Snooze,
+    State, Unique, UniqueKey, DEFAULT_QUEUE,
 };
 
 pub use memory::MemoryStore;
 pub use model::{
-    Claim, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueInfo, QueueStateCount,
-    RecurringOrigin, RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason,
-    Timestamp, TraceContext, UnknownState,
+    Claim, Inserted, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueInfo,
+    QueueStateCount, RecurringOrigin, RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs,
+    StrandedReason, Timestamp, TraceContext, UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
@@ -76,6 +76,6 @@ pub mod __private {
     pub use crate::telemetry::enqueue as traced_enqueue;
     pub use crate::{
         registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,
-        JobRegistration, Jobs, Request, Requirement,
+        JobRegistration, JobState, Jobs, Request, Requirement, Unique,
     };
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::job::UniqueKey;
 use crate::retry::Backoff;
 
 /// A point in time, in UTC. Stores compare these against their own clock
@@ -180,6 +181,10 @@ pub struct NewJob {
     /// continue. Set by the enqueue itself (with the `opentelemetry`
     /// feature), not by the caller.
     pub trace_context: Option<TraceContext>,
+    /// Its unique key, if it is unique (see [`Unique`](crate::Unique)): the
+    /// store inserts it only if no job holds the key, and otherwise returns
+    /// the holder's id as a duplicate.
+    pub unique: Option<UniqueKey>,
 }
 
 impl NewJob {
@@ -196,6 +201,37 @@ impl NewJob {
             timeout: None,
             backoff: None,
             trace_context: None,
+            unique: None,
+        }
+    }
+}
+
+/// What an insert did with one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Inserted {
+    /// The job's id: the new job's, or for a duplicate the id of the job
+    /// holding its unique key.
+    pub id: JobId,
+    /// Whether nothing was stored because another job holds the unique key
+    /// (an earlier job, or an earlier one of the same batch).
+    pub duplicate: bool,
+}
+
+impl Inserted {
+    /// A job stored under `id`.
+    pub fn new(id: JobId) -> Self {
+        Self {
+            id,
+            duplicate: false,
+        }
+    }
+
+    /// A duplicate of the job `id`, which holds the key.
+    pub fn duplicate_of(id: JobId) -> Self {
+        Self {
+            id,
+            duplicate: true,
         }
     }
 }
@@ -323,6 +359,9 @@ pub struct JobRow {
     pub backoff: Option<Backoff>,
     /// The trace context of its enqueue, if any (see [`NewJob::trace_context`]).
     pub trace_context: Option<TraceContext>,
+    /// Its unique key as stored (with the period's number, if it has a
+    /// period), if it is unique; see [`UniqueKey::key`].
+    pub unique_key: Option<String>,
 }
 
 impl JobRow {
@@ -361,6 +400,7 @@ impl JobRow {
             timeout: None,
             backoff: None,
             trace_context: None,
+            unique_key: None,
         }
     }
 

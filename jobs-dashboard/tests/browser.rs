@@ -321,7 +321,7 @@ async fn dashboard_works_in_a_real_browser() {
     .await;
     for id in &mail {
         assert_eq!(
-            jobs.get(*id).await.unwrap().unwrap().job.state,
+            jobs.get(id.id).await.unwrap().unwrap().job.state,
             JobState::Deleted
         );
     }

@@ -281,6 +281,27 @@ impl<'a> Gen<'a> {
             let timeout = duration(timeout);
             option_calls.push(quote!(.timeout(#timeout)));
         }
+        if let Some(unique) = &options.unique {
+            let mut unique_calls = Vec::new();
+            if let Some(by) = &unique.by {
+                unique_calls.push(quote!(.by_args(&[#(#by),*])));
+            }
+            if let Some([succeeded, failed, cancelled]) = unique.held_after {
+                unique_calls.push(quote! {
+                    .held_after(#p::JobState::Succeeded, #succeeded)
+                    .held_after(#p::JobState::Failed, #failed)
+                    .held_after(#p::JobState::Cancelled, #cancelled)
+                });
+            }
+            let base = match unique.period {
+                Some(period) => {
+                    let period = duration(period);
+                    quote!(#p::Unique::per_period(#period))
+                }
+                None => quote!(#p::Unique::while_unfinished()),
+            };
+            option_calls.push(quote!(.unique(#base #(#unique_calls)*)));
+        }
         quote! {
         fn __jobs_options() -> #p::JobOptions {
             <#p::JobOptions as #p::core::default::Default>::default() #(#option_calls)*

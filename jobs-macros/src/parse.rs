@@ -12,6 +12,7 @@ mod kw {
     syn::custom_keyword!(max_attempts);
     syn::custom_keyword!(backoff);
     syn::custom_keyword!(timeout);
+    syn::custom_keyword!(unique);
 }
 
 /// One `key = value` of the attribute.
@@ -20,6 +21,15 @@ pub(crate) struct Setting {
     pub(crate) key: syn::Ident,
     /// The value, interpreted by `validate.rs`.
     pub(crate) value: Expr,
+}
+
+/// `unique` or `unique(by = [..], period = "..", held_after = [..])`: the
+/// inner settings, interpreted by `validate.rs`.
+pub(crate) struct UniqueSetting {
+    /// The word `unique`, for messages and spans.
+    pub(crate) key: syn::Ident,
+    /// The settings inside the parentheses, if any.
+    pub(crate) settings: Vec<Setting>,
 }
 
 /// The parsed attribute: each key at most once.
@@ -32,6 +42,7 @@ pub(crate) struct Attrs {
     pub(crate) backoff: Option<Setting>,
     pub(crate) timeout: Option<Setting>,
     pub(crate) krate: Option<Setting>,
+    pub(crate) unique: Option<UniqueSetting>,
     /// Keys given twice; reported with the other mistakes.
     pub(crate) duplicates: Vec<syn::Error>,
 }
@@ -55,6 +66,9 @@ fn hint(key: &str) -> Option<&'static str> {
         }
         "timeout_secs" | "time_limit" | "deadline" => "; the time limit is `timeout = \"30s\"`",
         "jobs" | "krate" | "path" => "; a re-exported `jobs` is named with `crate = \"path::to::jobs\"`",
+        "unique_by" | "uniqueness" | "dedupe" | "deduplicate" | "singleton" => {
+            "; a unique job is `unique` or `unique(by = [customer_id], period = \"1h\")`"
+        }
         _ => return None,
     })
 }
@@ -76,6 +90,22 @@ impl Parse for Attrs {
                 &mut attrs.backoff
             } else if lookahead.peek(kw::timeout) {
                 &mut attrs.timeout
+            } else if lookahead.peek(kw::unique) {
+                let unique = parse_unique(input)?;
+                if let Some(first) = &attrs.unique {
+                    let mut error = syn::Error::new(
+                        unique.key.span(),
+                        "`unique` is given twice in `#[job(...)]`; keep one",
+                    );
+                    error.combine(syn::Error::new(first.key.span(), "first `unique` here"));
+                    attrs.duplicates.push(error);
+                } else {
+                    attrs.unique = Some(unique);
+                }
+                if !next_setting(input)? {
+                    break;
+                }
+                continue;
             } else if lookahead.peek(Token![crate]) {
                 &mut attrs.krate
             } else {
@@ -123,17 +153,64 @@ impl Parse for Attrs {
             } else {
                 *slot = Some(Setting { key, value });
             }
-            if input.is_empty() {
+            if !next_setting(input)? {
                 break;
-            }
-            let comma: syn::Result<Token![,]> = input.parse();
-            if comma.is_err() {
-                return Err(syn::Error::new(
-                    input.span(),
-                    "expected `,` between `#[job(...)]` settings",
-                ));
             }
         }
         Ok(attrs)
     }
+}
+
+/// After a setting: `false` at the end, `true` past the comma before the next.
+fn next_setting(input: ParseStream<'_>) -> syn::Result<bool> {
+    if input.is_empty() {
+        return Ok(false);
+    }
+    let comma: syn::Result<Token![,]> = input.parse();
+    if comma.is_err() {
+        return Err(syn::Error::new(
+            input.span(),
+            "expected `,` between `#[job(...)]` settings",
+        ));
+    }
+    Ok(true)
+}
+
+/// `unique`, alone or with `(key = value, ...)`.
+fn parse_unique(input: ParseStream<'_>) -> syn::Result<UniqueSetting> {
+    let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any)?;
+    if input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            input.span(),
+            "`unique` takes no `=`: write `unique`, or `unique(by = [customer_id], period = \"1h\")`",
+        ));
+    }
+    let mut settings = Vec::new();
+    if input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in input);
+        while !content.is_empty() {
+            let key: syn::Ident = content.call(syn::ext::IdentExt::parse_any)?;
+            let eq: syn::Result<Token![=]> = content.parse();
+            if eq.is_err() {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("expected `=` after `{key}` in `unique(...)`: write `{key} = ...`"),
+                ));
+            }
+            let value: Expr = content.parse()?;
+            settings.push(Setting { key, value });
+            if content.is_empty() {
+                break;
+            }
+            let comma: syn::Result<Token![,]> = content.parse();
+            if comma.is_err() {
+                return Err(syn::Error::new(
+                    content.span(),
+                    "expected `,` between `unique(...)` settings",
+                ));
+            }
+        }
+    }
+    Ok(UniqueSetting { key, settings })
 }

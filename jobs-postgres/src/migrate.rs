@@ -66,6 +66,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue_pause",
         sql: include_str!("../migrations/0008_queue_pause.sql"),
     },
+    Migration {
+        version: 9,
+        name: "unique_jobs",
+        sql: include_str!("../migrations/0009_unique_jobs.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -290,6 +295,7 @@ mod tests {
         (6, "958ee68efbc821f5"),
         (7, "37bbfde034e4995a"),
         (8, "1d36c70f0ec59a00"),
+        (9, "af442447fa46c516"),
     ];
 
     #[test]

@@ -6,7 +6,7 @@ use jobs_core::{
     Cron, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams, CronPauseParams,
     CronRemoveParams, CronTriggerParams, CronUpsertParams, JobId, Misfire, NewJob, Overlap,
     RecurringDef, RecurringOptions, RecurringOrigin, RecurringRow, RunAt, StoreError,
-    StoreErrorKind, StoreResult, Timestamp,
+    StoreErrorKind, StoreResult, Timestamp, UniqueKey,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -40,6 +40,7 @@ impl Statements {
         let view = format!(
             "SELECT r.id, r.schedule, r.time_zone, r.name, r.queue, r.args, r.priority,
                     r.max_attempts, r.timeout_us, r.backoff, r.misfire, r.overlap, r.paused,
+                    r.unique_key, r.unique_period_us, r.unique_states,
                     r.revision, r.next_run_at,
                     r.last_run_at,
                     r.last_job_id, r.last_skipped_at, r.last_skipped_reason,
@@ -50,18 +51,21 @@ impl Statements {
             // A changed schedule or zone restarts from the next tick.
             upsert: format!(
                 "INSERT INTO {s}.recurring AS r (id, schedule, time_zone, name, queue, args,
-                     priority, max_attempts, misfire, overlap, timeout_us, backoff)
+                     priority, max_attempts, misfire, overlap, timeout_us, backoff,
+                     unique_key, unique_period_us, unique_states)
                  VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9, $10, $11,
-                         $12::text::jsonb)
+                         $12::text::jsonb, $13, $14, $15)
                  ON CONFLICT (id) DO UPDATE SET
                      revision = r.revision + CASE
                          WHEN (r.schedule, r.time_zone, r.name, r.queue, r.args, r.priority,
-                               r.max_attempts, r.misfire, r.overlap, r.timeout_us, r.backoff)
+                               r.max_attempts, r.misfire, r.overlap, r.timeout_us, r.backoff,
+                               r.unique_key, r.unique_period_us, r.unique_states)
                               IS DISTINCT FROM
                               (EXCLUDED.schedule, EXCLUDED.time_zone, EXCLUDED.name,
                                EXCLUDED.queue, EXCLUDED.args, EXCLUDED.priority,
                                EXCLUDED.max_attempts, EXCLUDED.misfire, EXCLUDED.overlap,
-                               EXCLUDED.timeout_us, EXCLUDED.backoff)
+                               EXCLUDED.timeout_us, EXCLUDED.backoff, EXCLUDED.unique_key,
+                               EXCLUDED.unique_period_us, EXCLUDED.unique_states)
                          THEN 1 ELSE 0 END,
                      next_run_at = CASE WHEN r.schedule = EXCLUDED.schedule
                                          AND r.time_zone = EXCLUDED.time_zone
@@ -70,7 +74,9 @@ impl Statements {
                      name = EXCLUDED.name, queue = EXCLUDED.queue, args = EXCLUDED.args,
                      priority = EXCLUDED.priority, max_attempts = EXCLUDED.max_attempts,
                      misfire = EXCLUDED.misfire, overlap = EXCLUDED.overlap,
-                     timeout_us = EXCLUDED.timeout_us, backoff = EXCLUDED.backoff"
+                     timeout_us = EXCLUDED.timeout_us, backoff = EXCLUDED.backoff,
+                     unique_key = EXCLUDED.unique_key, unique_period_us = EXCLUDED.unique_period_us,
+                     unique_states = EXCLUDED.unique_states"
             ),
             remove: format!("DELETE FROM {s}.recurring WHERE id = $1"),
             // Resuming forgets the ticks passed while paused.
@@ -146,6 +152,16 @@ fn recurring_row(row: &PgRow) -> Result<RecurringRow, sqlx::Error> {
         .try_get::<Option<i64>, _>("timeout_us")?
         .map(duration_of_micros);
     job.backoff = backoff_of(row.try_get("backoff")?)?;
+    job.unique = row
+        .try_get::<Option<String>, _>("unique_key")?
+        .map(|key| -> Result<UniqueKey, sqlx::Error> {
+            Ok(UniqueKey::from_stored(
+                key,
+                row.try_get("unique_period_us")?,
+                row.try_get::<Option<i16>, _>("unique_states")?.unwrap_or(0),
+            ))
+        })
+        .transpose()?;
     let options = RecurringOptions::new().misfire(misfire).overlap(overlap);
     let mut def = RecurringDef::new(id, &cron, job, options);
     // Keep the text exactly as stored.
@@ -189,6 +205,9 @@ pub(crate) async fn upsert(db: &Db, sql: &Statements, p: CronUpsertParams) -> St
         .bind(def.overlap.to_string())
         .bind(def.job.timeout.map(micros))
         .bind(backoff_json(def.job.backoff)?)
+        .bind(def.job.unique.as_ref().map(|u| u.key.as_str()))
+        .bind(def.job.unique.as_ref().and_then(UniqueKey::period_micros))
+        .bind(def.job.unique.as_ref().map(|u| u.held_after.bits()))
         .execute(db.pool())
         .await
         .map_err(|e| store_error("saving a recurring job", e))?;
@@ -299,7 +318,13 @@ pub(crate) async fn fire(
             .last()
             .and_then(|job| job.recurring.as_ref())
             .map(|origin| origin.scheduled_for);
-        let ids = run::insert(db, jobs_sql, &mut *tx, p.jobs, Wake::AtCommit).await?;
+        // A run of a unique job whose key is held comes back as the
+        // holder's id: that job stands for this tick.
+        let ids: Vec<JobId> = run::insert(db, jobs_sql, &mut *tx, p.jobs, Wake::AtCommit)
+            .await?
+            .into_iter()
+            .map(|inserted| inserted.id)
+            .collect();
         if let Some(last) = ids.last() {
             sqlx::query(&sql.fired)
                 .bind(&p.id)
@@ -344,9 +369,12 @@ pub(crate) async fn trigger(
         job.recurring = Some(origin(&p.id, now)?);
         job.trace_context = p.trace_context.clone();
         let ids = run::insert(db, jobs_sql, &mut *tx, vec![job], Wake::AtCommit).await?;
-        let id = *ids.first().ok_or_else(|| {
-            StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")
-        })?;
+        let id = ids
+            .first()
+            .ok_or_else(|| {
+                StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id")
+            })?
+            .id;
         sqlx::query(&sql.fired)
             .bind(&p.id)
             .bind(id.0)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jobs_core::{
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
-    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Job,
+    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Inserted, Job,
     JobActMatchingParams, JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams,
     JobContext, JobCountParams, JobDeleteParams, JobDetail, JobGetParams, JobId,
     JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams, JobRetryParams,
@@ -349,14 +349,29 @@ impl PgStore {
         conn: &mut PgConnection,
         request: Request<J>,
     ) -> Result<JobId> {
-        let ids = self.insert_in(conn, vec![request.into_new_job()?]).await?;
-        ids.first().copied().ok_or_else(|| {
+        Ok(self.enqueue_detailed_in(conn, request).await?.id)
+    }
+
+    /// Enqueues one job on the application's own connection or transaction,
+    /// and says whether it was a duplicate of a unique job (see
+    /// [`Jobs::enqueue_detailed`](jobs_core::Jobs::enqueue_detailed)). The
+    /// key is held from the insert: another transaction inserting the same
+    /// key waits for this one, and gets a duplicate if it commits or stores
+    /// its own job if it rolls back.
+    pub async fn enqueue_detailed_in<J: Job>(
+        &self,
+        conn: &mut PgConnection,
+        request: Request<J>,
+    ) -> Result<Inserted> {
+        let inserted = self.insert_in(conn, vec![request.into_new_job()?]).await?;
+        inserted.first().copied().ok_or_else(|| {
             StoreError::new(StoreErrorKind::Other, "postgres: insert returned no id").into()
         })
     }
 
     /// Enqueues many jobs of one type in one statement on the application's
-    /// own connection or transaction; their ids in order.
+    /// own connection or transaction; their ids in order (a unique job's
+    /// duplicate gives the holder's id).
     pub async fn enqueue_many_in<J: Job>(
         &self,
         conn: &mut PgConnection,
@@ -366,16 +381,18 @@ impl PgStore {
             .into_iter()
             .map(Request::into_new_job)
             .collect::<jobs_core::Result<Vec<_>>>()?;
-        self.insert_in(conn, jobs).await
+        let inserted = self.insert_in(conn, jobs).await?;
+        Ok(inserted.into_iter().map(|i| i.id).collect())
     }
 
     /// Inserts already serialized jobs (of any types) in one statement on the
-    /// application's own connection or transaction; their ids in order.
+    /// application's own connection or transaction; what became of each, in
+    /// order.
     pub async fn insert_in(
         &self,
         conn: &mut PgConnection,
         jobs: Vec<NewJob>,
-    ) -> Result<Vec<JobId>> {
+    ) -> Result<Vec<Inserted>> {
         let inner = &self.inner;
         let insert = |jobs| run::insert(&inner.db, &inner.jobs.run, conn, jobs, Wake::AtCommit);
         Ok(jobs_core::__private::traced_enqueue(jobs, insert).await?)
@@ -426,7 +443,7 @@ fn cancelled(error: tokio::task::JoinError) -> StoreError {
 }
 
 impl Store for PgStore {
-    async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
+    async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<Inserted>> {
         // Bounded here, not by the pool's acquire timeout: the pool may be
         // the application's, and a statement on a connection that went
         // silent is not bounded by it at all.

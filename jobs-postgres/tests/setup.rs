@@ -13,7 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::Connection;
 
 /// Every migration this build ships, by version.
-const ALL_MIGRATIONS: [i32; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+const ALL_MIGRATIONS: [i32; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 #[derive(Serialize, Deserialize)]
 struct SendMail {
@@ -377,10 +377,10 @@ async fn inserts_five_thousand_jobs_in_one_call() {
         .await
         .unwrap();
     assert_eq!(ids.len(), 5000);
-    assert!(ids.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(ids.windows(2).all(|w| w[0].id.0 < w[1].id.0));
     // Ids come back in input order.
     let last = store
-        .job_get(JobGetParams::new(ids[4999]))
+        .job_get(JobGetParams::new(ids[4999].id))
         .await
         .unwrap()
         .unwrap();

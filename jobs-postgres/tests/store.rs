@@ -30,6 +30,9 @@ async fn insert(store: &impl Store, jobs: Vec<NewJob>) -> Vec<JobId> {
         .job_insert_many(JobInsertManyParams::new(jobs))
         .await
         .unwrap()
+        .into_iter()
+        .map(|inserted| inserted.id)
+        .collect()
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ impl Setup {
             }
             _ => {}
         }
-        let id = self.jobs.insert(vec![job]).await.expect("insert")[0];
+        let id = self.jobs.insert(vec![job]).await.expect("insert")[0].id;
         let outcome = match state {
             JobState::Processing => None,
             JobState::Succeeded => Some(JobOutcome::Succeeded),

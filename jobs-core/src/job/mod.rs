@@ -12,6 +12,7 @@ mod inject;
 mod outcome;
 mod registry;
 mod request;
+mod unique;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use outcome::{IntoJobResult, Permanent, Snooze};
 pub(crate) use registry::duplicate_names;
 pub use registry::{registered_jobs, JobRegistration};
 pub use request::Request;
+pub use unique::{HeldAfter, Unique, UniqueKey};
 
 /// The error a job returns: anything that converts into a boxed error,
 /// `anyhow::Error` included.
@@ -86,6 +88,9 @@ pub struct JobOptions {
     /// slot and its renewed lease, and when it returns its attempt timed out,
     /// whatever it returned. Put blocking work in `tokio::task::spawn_blocking`.
     pub timeout: Option<Duration>,
+    /// Whether, and by what, jobs of this type are unique (default: not;
+    /// see [`Unique`]).
+    pub unique: Option<Unique>,
 }
 
 impl Default for JobOptions {
@@ -96,6 +101,7 @@ impl Default for JobOptions {
             max_attempts: crate::DEFAULT_MAX_ATTEMPTS,
             backoff: Backoff::default(),
             timeout: None,
+            unique: None,
         }
     }
 }
@@ -124,6 +130,11 @@ impl JobOptions {
     /// Sets the timeout.
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+    /// Makes the job unique (see [`Unique`]).
+    pub const fn unique(mut self, unique: Unique) -> Self {
+        self.unique = Some(unique);
         self
     }
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::job::Job;
-use crate::model::{JobId, NewJob, RunAt, Timestamp};
+use crate::job::{Job, Unique};
+use crate::model::{Inserted, JobId, NewJob, RunAt, Timestamp};
 use crate::retry::Backoff;
 
 /// A job ready to be enqueued: its arguments and the options of this one
@@ -48,6 +48,8 @@ pub struct Request<J> {
     timeout: Option<Duration>,
     backoff: Option<Backoff>,
     run_at: RunAt,
+    /// `None`: the job type's; `Some(None)`: not unique.
+    unique: Option<Option<Unique>>,
 }
 
 impl<J: Job> Request<J> {
@@ -61,6 +63,7 @@ impl<J: Job> Request<J> {
             timeout: None,
             backoff: None,
             run_at: RunAt::Now,
+            unique: None,
         }
     }
 
@@ -114,6 +117,19 @@ impl<J: Job> Request<J> {
         self
     }
 
+    /// Makes this job unique as `unique` says, instead of as its type
+    /// declares (see [`Unique`]).
+    pub fn unique(mut self, unique: Unique) -> Self {
+        self.unique = Some(Some(unique));
+        self
+    }
+
+    /// Makes this job not unique, whatever its type declares.
+    pub fn not_unique(mut self) -> Self {
+        self.unique = Some(None);
+        self
+    }
+
     /// Serializes the request into what a store inserts.
     ///
     /// Fails with [`Error::DuplicateJobName`] when two jobs of the program
@@ -136,6 +152,14 @@ impl<J: Job> Request<J> {
             job: J::NAME,
             error,
         })?;
+        let unique = match self.unique.unwrap_or(options.unique) {
+            None => None,
+            Some(unique) => Some(
+                unique
+                    .key_of(J::NAME, &args)
+                    .map_err(|arg| Error::UniqueArgument { job: J::NAME, arg })?,
+            ),
+        };
         Ok(NewJob {
             name: J::NAME.to_owned(),
             args,
@@ -150,12 +174,20 @@ impl<J: Job> Request<J> {
             backoff: self.backoff,
             // Set by the enqueue, inside its span.
             trace_context: None,
+            unique,
         })
     }
 
-    /// Stores the job; returns its id once it is durable.
+    /// Stores the job; returns its id once it is durable (for a unique job
+    /// whose key another job holds, that job's id).
     pub async fn enqueue(self, jobs: &crate::Jobs) -> Result<JobId> {
         jobs.enqueue(self).await
+    }
+
+    /// Stores the job and says whether it was a duplicate of a unique job
+    /// already stored (see [`Jobs::enqueue_detailed`](crate::Jobs::enqueue_detailed)).
+    pub async fn enqueue_detailed(self, jobs: &crate::Jobs) -> Result<Inserted> {
+        jobs.enqueue_detailed(self).await
     }
 }
 

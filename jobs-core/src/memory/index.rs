@@ -1,10 +1,12 @@
 //! The secondary indexes over the jobs: waiting jobs by queue in claim
-//! order, leases and finished jobs by time, jobs by state, and counts.
+//! order, leases and finished jobs by time, jobs by state, counts, and the
+//! unique keys held.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 
-use crate::model::{JobId, JobRow, JobState, Timestamp};
+use super::tables::StoredJob;
+use crate::model::{JobId, JobState, Timestamp};
 
 /// Waiting jobs of one queue in claim order: priority descending, then run
 /// time, then id.
@@ -23,10 +25,16 @@ pub(super) struct Index {
     pub(super) by_state: HashMap<JobState, BTreeSet<JobId>>,
     /// Non-zero counts by queue and state.
     pub(super) counts: HashMap<(String, JobState), i64>,
+    /// The unique keys held, with the job holding each.
+    pub(super) unique: HashMap<String, JobId>,
 }
 
 impl Index {
-    pub(super) fn add(&mut self, row: &JobRow) {
+    pub(super) fn add(&mut self, job: &StoredJob) {
+        let row = &job.row;
+        if let Some(key) = job.held_key() {
+            self.unique.insert(key.to_owned(), row.id);
+        }
         match row.state {
             JobState::Enqueued | JobState::Scheduled => {
                 self.waiting.entry(row.queue.clone()).or_default().insert((
@@ -54,7 +62,13 @@ impl Index {
             .or_default() += 1;
     }
 
-    pub(super) fn remove(&mut self, row: &JobRow) {
+    pub(super) fn remove(&mut self, job: &StoredJob) {
+        let row = &job.row;
+        if let Some(key) = job.held_key() {
+            if self.unique.get(key) == Some(&row.id) {
+                self.unique.remove(key);
+            }
+        }
         match row.state {
             JobState::Enqueued | JobState::Scheduled => {
                 if let Some(set) = self.waiting.get_mut(&row.queue) {

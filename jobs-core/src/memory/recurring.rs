@@ -89,7 +89,11 @@ impl Tables {
             .last()
             .and_then(|job| job.recurring.as_ref())
             .map(|origin| origin.scheduled_for);
-        let ids = self.insert_many(now, JobInsertManyParams::new(p.jobs));
+        let ids: Vec<JobId> = self
+            .insert_many(now, JobInsertManyParams::new(p.jobs))
+            .into_iter()
+            .map(|inserted| inserted.id)
+            .collect();
         let row = self.recurring.get_mut(&p.id).expect("checked above");
         row.next_run_at = Some(p.next_run_at);
         if let Some(&last) = ids.last() {
@@ -113,7 +117,7 @@ impl Tables {
             id: id.to_owned(),
             scheduled_for: now,
         });
-        let job_id = self.insert_many(now, JobInsertManyParams::new(vec![job]))[0];
+        let job_id = self.insert_many(now, JobInsertManyParams::new(vec![job]))[0].id;
         let row = self.recurring_mut(id)?;
         row.last_job_id = Some(job_id);
         row.last_run_at = Some(now);

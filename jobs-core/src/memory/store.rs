@@ -5,7 +5,7 @@
 use super::clock::minus;
 use super::MemoryStore;
 use crate::model::{
-    JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
+    Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
 };
 use crate::recurring::RecurringRow;
 use crate::store::{
@@ -19,11 +19,11 @@ use crate::store::{
 };
 
 impl Store for MemoryStore {
-    async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<JobId>> {
-        let ids = self.with_state(|state, now| state.insert_many(now, p));
+    async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<Inserted>> {
+        let inserted = self.with_state(|state, now| state.insert_many(now, p));
         // Delayed jobs wake servers too: they recompute their next poll.
-        self.wake(!ids.is_empty());
-        Ok(ids)
+        self.wake(inserted.iter().any(|i| !i.duplicate));
+        Ok(inserted)
     }
 
     async fn job_claim(&self, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {

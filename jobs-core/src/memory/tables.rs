@@ -7,6 +7,7 @@ use std::ops::Bound;
 
 use super::clock::{minus, Clock};
 use super::index::Index;
+use crate::job::HeldAfter;
 use crate::model::{
     JobEvent, JobId, JobRow, JobState, QueueInfo, QueueStateCount, ServerId, ServerInfo,
     StrandedJobs, StrandedReason, Timestamp,
@@ -19,6 +20,8 @@ use crate::store::{JobListParams, JobStrandedParams, StoreError, StoreResult};
 pub(super) struct StoredJob {
     pub(super) row: JobRow,
     pub(super) history: Vec<JobEvent>,
+    /// Which finished states keep holding `row.unique_key`.
+    pub(super) unique_held_after: HeldAfter,
 }
 
 impl StoredJob {
@@ -36,6 +39,14 @@ impl StoredJob {
             server_id,
             error,
         ));
+    }
+
+    /// The unique key this job holds in its current state, if any.
+    pub(super) fn held_key(&self) -> Option<&str> {
+        self.row
+            .unique_key
+            .as_deref()
+            .filter(|_| self.unique_held_after.holds(self.row.state))
     }
 
     /// Ends the current attempt's hold on the job.
@@ -82,9 +93,9 @@ impl Tables {
         f: impl FnOnce(&mut StoredJob) -> R,
     ) -> Option<R> {
         let job = self.jobs.get_mut(&id)?;
-        self.index.remove(&job.row);
+        self.index.remove(job);
         let result = f(job);
-        self.index.add(&job.row);
+        self.index.add(job);
         Some(result)
     }
 
@@ -92,6 +103,11 @@ impl Tables {
         self.jobs
             .get(&id)
             .ok_or_else(|| StoreError::job_not_found(id))
+    }
+
+    /// The job holding unique key `key`, if one does.
+    pub(super) fn unique_holder(&self, key: &str) -> Option<JobId> {
+        self.index.unique.get(key).copied()
     }
 
     /// Whether `claim` is the current attempt of a running job.

@@ -28,6 +28,7 @@ async fn insert(store: &MemoryStore, job: NewJob) -> JobId {
         .job_insert_many(JobInsertManyParams::new(vec![job]))
         .await
         .unwrap()[0]
+        .id
 }
 
 fn job(run_at: RunAt) -> NewJob {
@@ -239,12 +240,13 @@ async fn indexes_stay_consistent_through_every_transition() {
     let state = store.lock();
     let mut rebuilt = Index::default();
     for job in state.jobs.values() {
-        rebuilt.add(&job.row);
+        rebuilt.add(job);
     }
     assert_eq!(rebuilt.waiting, state.index.waiting);
     assert_eq!(rebuilt.leases, state.index.leases);
     assert_eq!(rebuilt.finished, state.index.finished);
     assert_eq!(rebuilt.counts, state.index.counts);
+    assert_eq!(rebuilt.unique, state.index.unique);
     for (job_state, ids) in &state.index.by_state {
         assert_eq!(
             rebuilt.by_state.get(job_state).cloned().unwrap_or_default(),

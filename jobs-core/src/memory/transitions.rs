@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::clock::{minus, plus};
 use super::tables::{StoredJob, Tables};
-use crate::model::{JobId, JobRow, JobState, RunAt, Timestamp};
+use crate::model::{Inserted, JobId, JobRow, JobState, RunAt, Timestamp};
 use crate::store::{
     CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
     JobCompleteManyParams, JobInsertManyParams, JobOutcome, JobProgressManyParams, JobPruneParams,
@@ -18,8 +18,8 @@ use crate::store::{
 };
 
 impl Tables {
-    pub(super) fn insert_many(&mut self, now: Timestamp, p: JobInsertManyParams) -> Vec<JobId> {
-        let mut ids = Vec::with_capacity(p.jobs.len());
+    pub(super) fn insert_many(&mut self, now: Timestamp, p: JobInsertManyParams) -> Vec<Inserted> {
+        let mut inserted = Vec::with_capacity(p.jobs.len());
         for new in p.jobs {
             let run_at = match new.run_at {
                 RunAt::After(delay) => plus(now, delay),
@@ -28,6 +28,16 @@ impl Tables {
                 // unknown here is "now".
                 _ => now,
             };
+            let unique_key = new.unique.as_ref().map(|unique| unique.stored_for(run_at));
+            // Every job of a batch is inserted before the next is looked
+            // at, so a key held earlier in the batch is found here too.
+            if let Some(holder) = unique_key
+                .as_deref()
+                .and_then(|key| self.unique_holder(key))
+            {
+                inserted.push(Inserted::duplicate_of(holder));
+                continue;
+            }
             let state = if run_at > now {
                 JobState::Scheduled
             } else {
@@ -59,15 +69,17 @@ impl Tables {
                     timeout: new.timeout,
                     backoff: new.backoff,
                     trace_context: new.trace_context,
+                    unique_key,
                 },
                 history: Vec::new(),
+                unique_held_after: new.unique.map(|u| u.held_after).unwrap_or_default(),
             };
             job.record(now, None, None);
-            self.index.add(&job.row);
+            self.index.add(&job);
             self.jobs.insert(id, job);
-            ids.push(id);
+            inserted.push(Inserted::new(id));
         }
-        ids
+        inserted
     }
 
     /// The ids of up to `limit` runnable jobs, in claim order.
@@ -345,7 +357,13 @@ impl Tables {
     }
 
     pub(super) fn job_retry(&mut self, now: Timestamp, id: JobId) -> StoreResult<()> {
-        let state = self.get(id)?.row.state;
+        let job = self.get(id)?;
+        let state = job.row.state;
+        if let Some(key) = &job.row.unique_key {
+            if let Some(holder) = self.unique_holder(key).filter(|holder| *holder != id) {
+                return Err(StoreError::unique_key_held(id, holder));
+            }
+        }
         if !matches!(
             state,
             JobState::Failed | JobState::Cancelled | JobState::Deleted
@@ -457,10 +475,14 @@ impl Tables {
         let mut outcome = JobActOutcome::new(Vec::new(), Vec::new(), more);
         for id in ids {
             match &p.action {
-                JobAction::Retry => {
-                    self.job_retry(now, id)?;
-                    outcome.changed.push(id);
-                }
+                JobAction::Retry => match self.job_retry(now, id) {
+                    Ok(()) => outcome.changed.push(id),
+                    // A newer job holds its unique key: left as it is.
+                    Err(error) if error.kind() == StoreErrorKind::Conflict => {
+                        outcome.held.push(id);
+                    }
+                    Err(error) => return Err(error),
+                },
                 JobAction::Cancel { reason } => {
                     let cancel = JobCancelParams::new(id).reason(reason.clone());
                     match self.job_cancel(now, cancel)? {
@@ -508,7 +530,7 @@ impl Tables {
             .collect();
         for id in &doomed {
             if let Some(job) = self.jobs.remove(id) {
-                self.index.remove(&job.row);
+                self.index.remove(&job);
             }
         }
         doomed.len() as u64

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::fetch::retry_pause;
 use super::{stale_server_age, timeout_call, Shared, StopReason};
-use crate::model::ServerInfo;
+use crate::model::{Inserted, ServerInfo};
 use crate::recurring::{self, Overlap};
 use crate::store::{
     CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
@@ -382,7 +382,10 @@ pub(crate) async fn scheduler(shared: Arc<Shared>) {
                 let fire = timeout_call(shared.settings.store_timeout, shared.store.cron_fire(params));
                 match fire.instrument(span).await {
                     Ok(CronFireOutcome::Fired(ids)) if !ids.is_empty() => {
-                        enqueued.record();
+                        // A run that was a unique job's duplicate counts too:
+                        // the fire's outcome gives ids only.
+                        let runs: Vec<Inserted> = ids.iter().map(|&id| Inserted::new(id)).collect();
+                        enqueued.record(&runs);
                         tracing::info!(recurring = %id, jobs = ?ids, next = %plan.next_run_at, "recurring job fired")
                     }
                     Ok(CronFireOutcome::SkippedRunning) => {

@@ -322,7 +322,7 @@ async fn arguments_that_no_longer_deserialize_fail_with_the_serde_error() {
     let (store, jobs) = setup().await;
     let mut bad = crate::NewJob::new(Succeeds::NAME, serde_json::json!({ "n": "not a number" }));
     bad.max_attempts = 2;
-    let bad_id = jobs.insert(vec![bad]).await.unwrap()[0];
+    let bad_id = jobs.insert(vec![bad]).await.unwrap()[0].id;
     let good_id = jobs.enqueue(Request::new(Succeeds { n: 1 })).await.unwrap();
     let server = Server::builder(store).concurrency(1).start().await.unwrap();
     let d = wait_for(&jobs, bad_id, JobState::Failed).await;
@@ -413,7 +413,8 @@ async fn a_job_this_server_does_not_know_is_left_for_one_that_does() {
             serde_json::json!({}),
         )])
         .await
-        .unwrap()[0];
+        .unwrap()[0]
+        .id;
     let known = jobs.enqueue(Request::new(Succeeds { n: 1 })).await.unwrap();
     let server = Server::builder(store).start().await.unwrap();
     wait_for(&jobs, known, JobState::Succeeded).await;

@@ -23,7 +23,7 @@ pub use params::*;
 pub use signal::JobSignal;
 
 use crate::model::{
-    JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
+    Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
 };
 use crate::recurring::RecurringRow;
 
@@ -37,11 +37,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Times given as durations are measured on the store's own clock (the
 /// database clock for PostgreSQL), so servers on hosts with drifting clocks agree.
 pub trait Store: Send + Sync + 'static {
-    /// Insert jobs; their ids in the same order. All or none.
+    /// Insert jobs; what became of each, in the same order. All or none.
+    /// A unique job ([`NewJob::unique`](crate::NewJob::unique)) whose key is
+    /// held, by a stored job or by an earlier job of the same batch, is not
+    /// inserted: it comes back as a duplicate with the holder's id.
     fn job_insert_many(
         &self,
         p: JobInsertManyParams,
-    ) -> impl Future<Output = StoreResult<Vec<JobId>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Inserted>>> + Send;
 
     /// Record that running attempts are stuck (see [`LeaseReportStuckParams`]);
     /// for each, whether its claim was current.
@@ -289,7 +292,7 @@ impl<S: Store, L: StoreLayer> Layered<S, L> {
 macro_rules! store_operations {
     ($generate:ident) => {
         $generate! {
-            JobInsertMany => job_insert_many(JobInsertManyParams) -> Vec<JobId>;
+            JobInsertMany => job_insert_many(JobInsertManyParams) -> Vec<Inserted>;
             JobClaim => job_claim(JobClaimParams) -> Vec<JobRow>;
             JobCompleteMany => job_complete_many(JobCompleteManyParams) -> Vec<bool>;
             LeaseRenewMany => lease_renew_many(LeaseRenewManyParams) -> Vec<LeaseStatus>;

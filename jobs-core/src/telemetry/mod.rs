@@ -15,7 +15,7 @@ use std::time::Duration;
 use tracing::field::Empty;
 use tracing::Span;
 
-use crate::model::{JobId, JobRow, NewJob, Timestamp, TraceContext};
+use crate::model::{Inserted, JobRow, NewJob, Timestamp, TraceContext};
 use crate::store::JobOutcome;
 
 #[cfg(feature = "opentelemetry")]
@@ -30,18 +30,18 @@ const SYSTEM: &str = "jobs";
 /// and counts them as enqueued once the insert returns. For the stores'
 /// transactional enqueue as well as `Jobs`; not public API.
 #[doc(hidden)]
-pub async fn enqueue<F, Fut, E>(mut jobs: Vec<NewJob>, insert: F) -> Result<Vec<JobId>, E>
+pub async fn enqueue<F, Fut, E>(mut jobs: Vec<NewJob>, insert: F) -> Result<Vec<Inserted>, E>
 where
     F: FnOnce(Vec<NewJob>) -> Fut,
-    Fut: Future<Output = Result<Vec<JobId>, E>>,
+    Fut: Future<Output = Result<Vec<Inserted>, E>>,
 {
     use tracing::Instrument;
     let span = enqueue_span(&jobs);
     stamp(&span, &mut jobs);
     let counted = Enqueued::of(&jobs);
-    let ids = insert(jobs).instrument(span).await?;
-    counted.record();
-    Ok(ids)
+    let inserted = insert(jobs).instrument(span).await?;
+    counted.record(&inserted);
+    Ok(inserted)
 }
 
 /// The span of an enqueue of `jobs` (a batch names its first job's queue).
@@ -160,25 +160,33 @@ pub(crate) fn run_span(row: &JobRow) -> Span {
 
 /// How many jobs of which queue and name an insert is about to store.
 pub(crate) struct Enqueued {
+    /// Each queue and name enqueued, and which of them each job is.
     #[cfg(feature = "opentelemetry")]
-    groups: Vec<(String, String, u64)>,
+    groups: Vec<(String, String)>,
+    #[cfg(feature = "opentelemetry")]
+    group_of: Vec<usize>,
 }
 
 impl Enqueued {
     pub(crate) fn of(jobs: &[NewJob]) -> Self {
         #[cfg(feature = "opentelemetry")]
         {
-            let mut groups: Vec<(String, String, u64)> = Vec::new();
+            let mut groups: Vec<(String, String)> = Vec::new();
+            let mut group_of = Vec::with_capacity(jobs.len());
             for job in jobs {
-                match groups
-                    .iter_mut()
-                    .find(|(q, n, _)| *q == job.queue && *n == job.name)
+                let group = match groups
+                    .iter()
+                    .position(|(q, n)| *q == job.queue && *n == job.name)
                 {
-                    Some(group) => group.2 += 1,
-                    None => groups.push((job.queue.clone(), job.name.clone(), 1)),
-                }
+                    Some(group) => group,
+                    None => {
+                        groups.push((job.queue.clone(), job.name.clone()));
+                        groups.len() - 1
+                    }
+                };
+                group_of.push(group);
             }
-            Self { groups }
+            Self { groups, group_of }
         }
         #[cfg(not(feature = "opentelemetry"))]
         {
@@ -187,12 +195,24 @@ impl Enqueued {
         }
     }
 
-    /// Counts them: the insert succeeded.
-    pub(crate) fn record(self) {
+    /// Counts the jobs the insert stored (not the duplicates of unique jobs).
+    pub(crate) fn record(self, inserted: &[Inserted]) {
         #[cfg(feature = "opentelemetry")]
-        for (queue, name, n) in &self.groups {
-            otel::instruments().enqueued(queue, name, *n);
+        {
+            let mut counts = vec![0_u64; self.groups.len()];
+            for (group, inserted) in self.group_of.iter().zip(inserted) {
+                if !inserted.duplicate {
+                    counts[*group] += 1;
+                }
+            }
+            for ((queue, name), n) in self.groups.iter().zip(counts) {
+                if n > 0 {
+                    otel::instruments().enqueued(queue, name, n);
+                }
+            }
         }
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = inserted;
     }
 }
 

@@ -8,6 +8,7 @@
 //! checks are emitted by `expand.rs` and pinned to the user's types.
 
 mod signature;
+mod unique;
 mod values;
 
 use std::fmt::Display;
@@ -90,6 +91,16 @@ pub(crate) struct Options {
     pub(crate) max_attempts: Option<i32>,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) unique: Option<Unique>,
+}
+
+/// `unique(...)`, validated: the argument keys that make the key (`None`:
+/// all), the period, and which finished states hold it, if given.
+pub(crate) struct Unique {
+    pub(crate) by: Option<Vec<String>>,
+    pub(crate) period: Option<Duration>,
+    /// Succeeded, failed, cancelled.
+    pub(crate) held_after: Option<[bool; 3]>,
 }
 
 /// A retry policy from `backoff = ...`.
@@ -146,6 +157,10 @@ pub(crate) fn validate(
             .and_then(|s| max_attempts(&mut cx, s)),
         backoff: attrs.backoff.as_ref().and_then(|s| backoff(&mut cx, s)),
         timeout: attrs.timeout.as_ref().and_then(|s| timeout(&mut cx, s)),
+        unique: attrs
+            .unique
+            .as_ref()
+            .and_then(|u| unique::unique(&mut cx, u, &params, &fn_name)),
     };
     let krate = attrs
         .krate

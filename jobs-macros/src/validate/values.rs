@@ -143,7 +143,7 @@ pub(super) fn timeout(cx: &mut Ctxt, setting: &Setting) -> Option<Duration> {
 }
 
 /// A duration written as a string literal.
-fn duration(cx: &mut Ctxt, value: &Expr, key: &str) -> Option<Duration> {
+pub(super) fn duration(cx: &mut Ctxt, value: &Expr, key: &str) -> Option<Duration> {
     match value {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..

@@ -336,18 +336,21 @@ pub(crate) async fn stranded(
 // ---- retry
 
 /// $1 id, $2 the NOTIFY channel. The row says the state before; `notified`
-/// whether it changed (a retried job is runnable at once).
+/// whether it changed (a retried job is runnable at once); `holder` the job
+/// holding its unique key, if another does, in which case nothing changed.
 fn retry_sql(s: &str) -> String {
     let counted = counted_cte(s, "SELECT queue, old_state AS state, -1 AS d FROM upd");
+    let holder = unique_holder(s, "old");
     format!(
         "WITH old AS (
-            SELECT id, queue, state FROM {s}.jobs WHERE id = $1 FOR UPDATE
+            SELECT id, queue, state, unique_key FROM {s}.jobs WHERE id = $1 FOR UPDATE
         ), upd AS (
             UPDATE {s}.jobs j
             SET state = 'enqueued', attempt = 0, run_at = now(), finished_at = NULL,
                 server_id = NULL, lease_expires_at = NULL, cancel_requested = false
             FROM old
             WHERE j.id = old.id AND old.state IN ('failed', 'cancelled', 'deleted')
+              AND {holder} IS NULL
             RETURNING j.id, j.queue, j.attempt, old.state AS old_state
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt)
@@ -355,8 +358,35 @@ fn retry_sql(s: &str) -> String {
         ), {counted}, notified AS (
             SELECT pg_notify($2, '') FROM upd
         )
-        SELECT old.state, (SELECT count(*) FROM notified) AS notified FROM old"
+        SELECT old.state, (SELECT count(*) FROM notified) AS notified, {holder} AS holder
+        FROM old"
     )
+}
+
+/// A scalar subquery: the id of another job holding the unique key of the
+/// row `row` (a CTE or alias with `id` and `unique_key`), or NULL. One
+/// probe of `jobs_unique_idx`; a job with no key has no holder.
+fn unique_holder(s: &str, row: &str) -> String {
+    format!(
+        "(SELECT h.id FROM {s}.jobs h
+          WHERE {row}.unique_key IS NOT NULL AND h.unique_key = {row}.unique_key
+            AND {s}.unique_key_held(h.unique_states, h.state) AND h.id <> {row}.id
+          LIMIT 1)"
+    )
+}
+
+/// A retry's error when another job took the unique key between the check
+/// and the update (the unique index refused it).
+fn retry_error(what: &str, error: sqlx::Error) -> StoreError {
+    let unique =
+        matches!(&error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"));
+    if unique {
+        conflict(format!(
+            "{what}: another job took the unique key meanwhile; retry once it has finished"
+        ))
+    } else {
+        store_error(what, error)
+    }
 }
 
 pub(crate) async fn retry(db: &Db, sql: &Statements, p: JobRetryParams) -> StoreResult<()> {
@@ -365,16 +395,20 @@ pub(crate) async fn retry(db: &Db, sql: &Statements, p: JobRetryParams) -> Store
         .bind(db.channel())
         .fetch_optional(db.pool())
         .await
-        .map_err(|e| store_error("retrying a job", e))?
+        .map_err(|e| retry_error("retrying a job", e))?
         .ok_or_else(|| StoreError::job_not_found(p.id))?;
-    let state: String = row
-        .try_get(0)
-        .map_err(|e| store_error("retrying a job", e))?;
+    let read = || -> Result<(String, Option<i64>), sqlx::Error> {
+        Ok((row.try_get(0)?, row.try_get("holder")?))
+    };
+    let (state, holder) = read().map_err(|e| store_error("retrying a job", e))?;
     match parse_state(&state)? {
-        JobState::Failed | JobState::Cancelled | JobState::Deleted => {
-            db.wake();
-            Ok(())
-        }
+        JobState::Failed | JobState::Cancelled | JobState::Deleted => match holder {
+            Some(holder) => Err(StoreError::unique_key_held(p.id, JobId(holder))),
+            None => {
+                db.wake();
+                Ok(())
+            }
+        },
         state => Err(conflict(format!(
             "job {} is {state}; only failed, cancelled or deleted jobs can be retried",
             p.id
@@ -564,7 +598,7 @@ fn act_pick(s: &str, action: &JobAction) -> String {
             SELECT j.id FROM {s}.jobs j WHERE {pick}
             ORDER BY j.id DESC LIMIT $4::bigint + 1
         ), old AS MATERIALIZED (
-            SELECT j.id, j.queue, j.state FROM {s}.jobs j
+            SELECT j.id, j.queue, j.state, j.unique_key FROM {s}.jobs j
             WHERE j.id IN (SELECT id FROM candidates ORDER BY id DESC LIMIT $4)
               AND {pick}
             ORDER BY j.id
@@ -579,7 +613,10 @@ fn act_pick(s: &str, action: &JobAction) -> String {
 /// [`act_pick`]; a retry's $5 is the NOTIFY channel, a cancel's $5 the
 /// reason, $6 the channel and $7 the cancel payload. It returns the ids
 /// changed (`changed`) and asked to stop (`requested`), newest first,
-/// whether more jobs matched than `$4` (`more`), and whether it notified.
+/// whether more jobs matched than `$4` (`more`), and whether it notified; a
+/// retry also the unique jobs it left because their key is held (`held`):
+/// by a job outside the pick, or by a newer job of the pick with the same
+/// key, which alone is retried.
 fn act_sql(s: &str, action: &JobAction) -> String {
     let pick = act_pick(s, action);
     let more = "(SELECT count(*) FROM candidates) > $4 AS more";
@@ -590,13 +627,20 @@ fn act_sql(s: &str, action: &JobAction) -> String {
         JobAction::Retry => {
             let counted = counted_cte(s, "SELECT queue, old_state AS state, -1 AS d FROM upd");
             let changed = ids("upd");
+            let held = ids("(SELECT id FROM old EXCEPT SELECT id FROM upd) AS held");
+            let holder = unique_holder(s, "o");
             format!(
-                "WITH {pick}, upd AS (
+                "WITH {pick}, free AS (
+                    SELECT DISTINCT ON (coalesce(o.unique_key, o.id::text)) o.id
+                    FROM old o
+                    WHERE {holder} IS NULL
+                    ORDER BY coalesce(o.unique_key, o.id::text), o.id DESC
+                ), upd AS (
                     UPDATE {s}.jobs j
                     SET state = 'enqueued', attempt = 0, run_at = now(), finished_at = NULL,
                         server_id = NULL, lease_expires_at = NULL, cancel_requested = false
                     FROM old
-                    WHERE j.id = old.id
+                    WHERE j.id = old.id AND old.id IN (SELECT id FROM free)
                     RETURNING j.id, j.queue, j.attempt, old.state AS old_state
                 ), ev AS (
                     INSERT INTO {s}.job_events (job_id, at, state, attempt)
@@ -605,7 +649,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM upd)
                 )
                 SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
-                       (SELECT count(*) FROM notified) AS notified"
+                       (SELECT count(*) FROM notified) AS notified, {held} AS held"
             )
         }
         JobAction::Cancel { .. } => {
@@ -708,7 +752,10 @@ pub(crate) async fn act_matching(
             .bind(db.cancel_payload()),
         _ => query,
     };
-    let row = query.fetch_one(db.pool()).await.map_err(fail)?;
+    let row = query
+        .fetch_one(db.pool())
+        .await
+        .map_err(|e| retry_error(&what, e))?;
     let read = || -> Result<_, sqlx::Error> {
         let ids = |column: &str| -> Result<Vec<JobId>, sqlx::Error> {
             Ok(row
@@ -717,11 +764,12 @@ pub(crate) async fn act_matching(
                 .map(JobId)
                 .collect())
         };
-        Ok(JobActOutcome::new(
-            ids("changed")?,
-            ids("requested")?,
-            row.try_get("more")?,
-        ))
+        let outcome = JobActOutcome::new(ids("changed")?, ids("requested")?, row.try_get("more")?);
+        Ok(if index == 0 {
+            outcome.with_held(ids("held")?)
+        } else {
+            outcome
+        })
     };
     let outcome = read().map_err(fail)?;
     if index == 0 && !outcome.changed.is_empty() {

@@ -6,8 +6,9 @@
 use std::collections::HashSet;
 
 use jobs_core::{
-    JobClaimParams, JobCompleteManyParams, JobContext, JobId, JobOutcome, JobProgressManyParams,
-    JobRow, NewJob, RunAt, StoreError, StoreErrorKind, StoreResult, Timestamp,
+    Inserted, JobClaimParams, JobCompleteManyParams, JobContext, JobId, JobOutcome,
+    JobProgressManyParams, JobRow, NewJob, RunAt, StoreError, StoreErrorKind, StoreResult,
+    Timestamp,
 };
 use sqlx::{PgConnection, PgExecutor, Row};
 
@@ -26,6 +27,8 @@ pub(crate) struct Statements {
     insert_notify: String,
     insert_one: String,
     insert_one_notify: String,
+    insert_unique: String,
+    insert_unique_notify: String,
     claim: String,
     complete: String,
     complete_in: String,
@@ -40,6 +43,8 @@ impl Statements {
             insert_notify: insert_sql(s, MANY, RETURN_IDS_NOTIFY),
             insert_one: insert_sql(s, ONE, RETURN_IDS),
             insert_one_notify: insert_sql(s, ONE, RETURN_IDS_NOTIFY),
+            insert_unique: insert_unique_sql(s, None),
+            insert_unique_notify: insert_unique_sql(s, Some("$16")),
             claim: claim_sql(s),
             complete: complete_sql(s),
             complete_in: complete_in_sql(s),
@@ -117,19 +122,105 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
     )
 }
 
-/// Inserts already serialized jobs in one statement on `executor`; their
-/// ids in order. The caller wakes servers as `wake` says.
+/// The input of an insert of many jobs of which some are unique: [`MANY`]'s
+/// parameters, and $13 unique keys (NULL: not unique), $14 their periods in
+/// µs (NULL: none), $15 the finished states that hold them (`HeldAfter::bits`).
+const MANY_UNIQUE: &str =
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
+                                  $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[],
+                                  $10::int8[], $11::text[], $12::text[],
+                                  $13::text[], $14::int8[], $15::int2[])
+                     WITH ORDINALITY
+                     AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
+                          recurring_id, scheduled_for, timeout_us, backoff, trace_context,
+                          ukey, period_us, unique_states, ord)";
+
+/// An insert of jobs of which some are unique, used only when a batch has a
+/// unique job (the plain insert stays as cheap as it was). The stored key
+/// gets the run time's period number (`UniqueKey::stored_for`, on the
+/// database clock). Within the batch, a key's first job stands for the
+/// others; against the table, `ON CONFLICT` on the partial unique index
+/// (migration 0009) finds the holder, waiting for an inserting transaction
+/// to end if there is one (so a rolled-back holder frees the key), and
+/// returns it, with `xmax = 0` telling a new row from an existing one. Ids
+/// go back to input order: keyed jobs by key, the others by rank, since
+/// their ids are drawn in `ord` order. `channel`: the parameter of the
+/// NOTIFY's channel, for an insert in the application's transaction.
+fn insert_unique_sql(s: &str, channel: Option<&str>) -> String {
+    let wake = match channel {
+        Some(channel) => format!("CROSS JOIN (SELECT pg_notify({channel}, '')) AS wake"),
+        None => String::new(),
+    };
+    format!(
+        "WITH input AS (
+            SELECT t.*, coalesce(t.run_at_abs, now() + t.delay_us * interval '1 microsecond') AS run_at
+            FROM ({MANY_UNIQUE}) AS t
+        ), keyed AS (
+            SELECT i.*,
+                   CASE WHEN i.ukey IS NULL OR i.period_us IS NULL THEN i.ukey
+                        -- Rounded down before the epoch too, as `div_euclid`.
+                        ELSE i.ukey || '@' || (((extract(epoch FROM i.run_at) * 1000000)::int8
+                                                - CASE WHEN i.run_at < 'epoch' THEN i.period_us - 1 ELSE 0 END)
+                                               / i.period_us)::text
+                   END AS unique_key
+            FROM input i
+        ), firsts AS (
+            SELECT k.*,
+                   CASE WHEN k.unique_key IS NULL THEN k.ord
+                        ELSE min(k.ord) OVER (PARTITION BY k.unique_key) END AS first_ord
+            FROM keyed k
+        ), ins AS (
+            INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
+                                  recurring_id, scheduled_for, timeout_us, backoff,
+                                  trace_context, unique_key, unique_states)
+            SELECT name, queue, args::jsonb,
+                   CASE WHEN run_at > now() THEN 'scheduled' ELSE 'enqueued' END,
+                   priority, max_attempts, run_at, recurring_id, scheduled_for,
+                   timeout_us, backoff::jsonb, trace_context::jsonb, unique_key,
+                   CASE WHEN unique_key IS NULL THEN NULL ELSE unique_states END
+            FROM firsts
+            WHERE first_ord = ord
+            ORDER BY ord
+            ON CONFLICT (unique_key)
+                WHERE unique_key IS NOT NULL AND {s}.unique_key_held(unique_states, state)
+                DO UPDATE SET unique_key = EXCLUDED.unique_key
+            RETURNING id, state, attempt, unique_key, xmax = 0 AS inserted
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt)
+            SELECT id, now(), state, attempt FROM ins WHERE inserted
+        ), plain_ids AS (
+            SELECT id, row_number() OVER (ORDER BY id) AS rank FROM ins WHERE unique_key IS NULL
+        ), plain_input AS (
+            SELECT ord, row_number() OVER (ORDER BY ord) AS rank FROM firsts WHERE unique_key IS NULL
+        )
+        SELECT coalesce(p.id, k.id) AS id,
+               coalesce(NOT k.inserted OR f.ord <> f.first_ord, false) AS duplicate
+        FROM firsts f
+        LEFT JOIN plain_input pi ON pi.ord = f.ord
+        LEFT JOIN plain_ids p ON p.rank = pi.rank
+        LEFT JOIN ins k ON f.unique_key IS NOT NULL AND k.unique_key = f.unique_key
+        {wake}
+        ORDER BY f.ord"
+    )
+}
+
+/// Inserts already serialized jobs in one statement on `executor`; what
+/// became of each, in order. The caller wakes servers as `wake` says.
 pub(crate) async fn insert<'e>(
     db: &Db,
     sql: &Statements,
     executor: impl PgExecutor<'e>,
     jobs: Vec<NewJob>,
     wake: Wake,
-) -> StoreResult<Vec<JobId>> {
+) -> StoreResult<Vec<Inserted>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
     let n = jobs.len();
+    let unique = jobs.iter().any(|job| job.unique.is_some());
+    let mut unique_keys: Vec<Option<String>> = Vec::new();
+    let mut unique_periods: Vec<Option<i64>> = Vec::new();
+    let mut unique_states: Vec<Option<i16>> = Vec::new();
     let mut names = Vec::with_capacity(n);
     let mut queues = Vec::with_capacity(n);
     let mut args = Vec::with_capacity(n);
@@ -162,6 +253,11 @@ pub(crate) async fn insert<'e>(
         timeouts.push(job.timeout.map(micros));
         backoffs.push(backoff_json(job.backoff)?);
         trace_contexts.push(job.trace_context.as_ref().map(trace_context_json));
+        if unique {
+            unique_periods.push(job.unique.as_ref().and_then(|u| u.period_micros()));
+            unique_states.push(job.unique.as_ref().map(|u| u.held_after.bits()));
+            unique_keys.push(job.unique.map(|u| u.key));
+        }
         names.push(job.name);
         queues.push(job.queue);
         args.push(json);
@@ -180,13 +276,15 @@ pub(crate) async fn insert<'e>(
             }
         }
     }
-    let mut query = match (n, wake) {
-        (1, Wake::AtCommit) => sqlx::query(&sql.insert_one_notify),
-        (1, Wake::Afterwards) => sqlx::query(&sql.insert_one),
-        (_, Wake::AtCommit) => sqlx::query(&sql.insert_notify),
-        (_, Wake::Afterwards) => sqlx::query(&sql.insert),
+    let mut query = match (unique, n, wake) {
+        (true, _, Wake::AtCommit) => sqlx::query(&sql.insert_unique_notify),
+        (true, _, Wake::Afterwards) => sqlx::query(&sql.insert_unique),
+        (false, 1, Wake::AtCommit) => sqlx::query(&sql.insert_one_notify),
+        (false, 1, Wake::Afterwards) => sqlx::query(&sql.insert_one),
+        (false, _, Wake::AtCommit) => sqlx::query(&sql.insert_notify),
+        (false, _, Wake::Afterwards) => sqlx::query(&sql.insert),
     };
-    query = if n == 1 {
+    query = if n == 1 && !unique {
         fn only<T>(column: Vec<T>) -> Option<T> {
             column.into_iter().next()
         }
@@ -218,14 +316,39 @@ pub(crate) async fn insert<'e>(
             .bind(backoffs)
             .bind(trace_contexts)
     };
+    if unique {
+        query = query
+            .bind(unique_keys)
+            .bind(unique_periods)
+            .bind(unique_states);
+    }
     if let Wake::AtCommit = wake {
         query = query.bind(db.channel());
     }
     let rows = query.fetch_all(executor).await.map_err(insert_error)?;
-    rows.iter()
-        .map(|row| row.try_get::<i64, _>(0).map(JobId))
+    let read = |row: &sqlx::postgres::PgRow| -> Result<Inserted, sqlx::Error> {
+        let id = JobId(row.try_get::<i64, _>(0)?);
+        Ok(if unique && row.try_get::<bool, _>(1)? {
+            Inserted::duplicate_of(id)
+        } else {
+            Inserted::new(id)
+        })
+    };
+    let inserted = rows
+        .iter()
+        .map(read)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| store_error("reading inserted ids", e))
+        .map_err(|e| store_error("reading inserted ids", e))?;
+    if inserted.len() != n {
+        return Err(StoreError::new(
+            StoreErrorKind::Other,
+            format!(
+                "postgres: inserting {n} jobs returned {} ids",
+                inserted.len()
+            ),
+        ));
+    }
+    Ok(inserted)
 }
 
 fn insert_error(error: sqlx::Error) -> StoreError {
@@ -247,14 +370,14 @@ pub(crate) async fn insert_many(
     db: &Db,
     sql: &Statements,
     jobs: Vec<NewJob>,
-) -> StoreResult<Vec<JobId>> {
-    let ids = insert(db, sql, db.pool(), jobs, Wake::Afterwards).await?;
-    if !ids.is_empty() {
+) -> StoreResult<Vec<Inserted>> {
+    let inserted = insert(db, sql, db.pool(), jobs, Wake::Afterwards).await?;
+    if inserted.iter().any(|i| !i.duplicate) {
         // Our own servers need not wait for the NOTIFY round trip.
         db.wake();
         db.notify_others();
     }
-    Ok(ids)
+    Ok(inserted)
 }
 
 // ---- claim

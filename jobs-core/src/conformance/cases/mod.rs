@@ -24,6 +24,7 @@ pub mod recurring_fire;
 pub mod servers;
 pub mod signals;
 pub mod stranded;
+pub mod unique;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -33,8 +34,8 @@ use serde_json::json;
 
 use crate::cron::Cron;
 use crate::model::{
-    Claim, JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin, RunAt,
-    ServerId, ServerInfo, Timestamp,
+    Claim, Inserted, JobDetail, JobId, JobRow, JobState, NewJob, QueueStateCount, RecurringOrigin,
+    RunAt, ServerId, ServerInfo, Timestamp,
 };
 use crate::recurring::{RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
@@ -74,13 +75,26 @@ fn job_with(f: impl FnOnce(&mut NewJob)) -> NewJob {
 }
 
 async fn insert<S: Store>(store: &S, jobs: Vec<NewJob>) -> Vec<JobId> {
+    let inserted = insert_detailed(store, jobs).await;
+    assert!(
+        inserted.iter().all(|i| !i.duplicate),
+        "no job of these cases is unique: {inserted:?}"
+    );
+    inserted.into_iter().map(|i| i.id).collect()
+}
+
+async fn insert_detailed<S: Store>(store: &S, jobs: Vec<NewJob>) -> Vec<Inserted> {
     let n = jobs.len();
-    let ids = store
+    let inserted = store
         .job_insert_many(JobInsertManyParams::new(jobs))
         .await
         .expect("job_insert_many failed");
-    assert_eq!(ids.len(), n, "job_insert_many must return one id per job");
-    ids
+    assert_eq!(
+        inserted.len(),
+        n,
+        "job_insert_many must return one result per job"
+    );
+    inserted
 }
 
 async fn insert_one<S: Store>(store: &S, job: NewJob) -> JobId {

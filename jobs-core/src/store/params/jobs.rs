@@ -645,6 +645,10 @@ pub struct JobActOutcome {
     /// them (they stay `processing` until they do), newest first; empty
     /// for the other actions.
     pub requested: Vec<JobId>,
+    /// For a retry, the unique jobs left as they are because another job
+    /// holds their key (see [`StoreError::unique_key_held`](crate::StoreError::unique_key_held)),
+    /// newest first; empty for the other actions.
+    pub held: Vec<JobId>,
     /// Whether more jobs the action accepts matched than `limit` let it
     /// take: those were left as they are.
     pub more: bool,
@@ -656,8 +660,16 @@ impl JobActOutcome {
         Self {
             changed,
             requested,
+            held: Vec::new(),
             more,
         }
+    }
+
+    /// The same outcome, with these retries left undone for their held
+    /// unique keys.
+    pub fn with_held(mut self, held: Vec<JobId>) -> Self {
+        self.held = held;
+        self
     }
 
     /// How many jobs were acted on: changed plus asked to stop.

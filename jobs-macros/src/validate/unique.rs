@@ -1,0 +1,172 @@
+//! Checks of `unique(...)`: `by` names stored arguments of the function,
+//! `period` is a duration, `held_after` lists finished states.
+
+use syn::{Expr, Ident};
+
+use super::values::duration;
+use super::{Ctxt, Param, Unique};
+use crate::parse::UniqueSetting;
+
+const KEYS: &str =
+    "`by = [arg, ...]`, `period = \"1h\"` and `held_after = [succeeded, failed, cancelled]`";
+
+pub(super) fn unique(
+    cx: &mut Ctxt,
+    setting: &UniqueSetting,
+    params: &[Param],
+    fn_name: &str,
+) -> Option<Unique> {
+    let mut unique = Unique {
+        by: None,
+        period: None,
+        held_after: None,
+    };
+    let mut ok = true;
+    let mut seen: Vec<&Ident> = Vec::new();
+    for inner in &setting.settings {
+        let key = inner.key.to_string();
+        if let Some(first) = seen.iter().find(|k| **k == &inner.key) {
+            let mut error = syn::Error::new(
+                inner.key.span(),
+                format!("`{key}` is given twice in `unique(...)`; keep one"),
+            );
+            error.combine(syn::Error::new(first.span(), format!("first `{key}` here")));
+            cx.push(error);
+            ok = false;
+            continue;
+        }
+        seen.push(&inner.key);
+        match key.as_str() {
+            "by" => match by(cx, &inner.value, params, fn_name) {
+                Some(args) => unique.by = Some(args),
+                None => ok = false,
+            },
+            "period" => match duration(cx, &inner.value, "period") {
+                Some(period) if period.is_zero() => {
+                    cx.error_spanned_by(
+                        &inner.value,
+                        "`period` must be longer than zero; leave it out to be unique while unfinished",
+                    );
+                    ok = false;
+                }
+                Some(period) => unique.period = Some(period),
+                None => ok = false,
+            },
+            "held_after" => match held_after(cx, &inner.value) {
+                Some(states) => unique.held_after = Some(states),
+                None => ok = false,
+            },
+            _ => {
+                cx.error_at(
+                    inner.key.span(),
+                    format!("unknown `unique(...)` key `{key}`; the keys are {KEYS}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(unique)
+}
+
+/// The elements of `[a, b]` as plain names, each reported where it is not one.
+fn names<'a>(cx: &mut Ctxt, value: &'a Expr, what: &str, example: &str) -> Option<Vec<&'a Ident>> {
+    let Expr::Array(array) = value else {
+        cx.error_spanned_by(value, format!("{what} is a list in brackets: `{example}`"));
+        return None;
+    };
+    let mut names = Vec::new();
+    let mut ok = true;
+    for elem in &array.elems {
+        match elem {
+            Expr::Path(path) if path.qself.is_none() && path.path.get_ident().is_some() => {
+                names.push(path.path.get_ident().expect("checked"));
+            }
+            other => {
+                cx.error_spanned_by(other, format!("expected a plain name: `{example}`"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(names)
+}
+
+fn by(cx: &mut Ctxt, value: &Expr, params: &[Param], fn_name: &str) -> Option<Vec<String>> {
+    let idents = names(cx, value, "`by`", "by = [customer_id]")?;
+    let stored: Vec<String> = params
+        .iter()
+        .filter_map(|param| match param {
+            Param::Arg { ident, .. } => Some(unraw(ident)),
+            Param::Inject { .. } => None,
+        })
+        .collect();
+    if idents.is_empty() {
+        cx.error_spanned_by(
+            value,
+            "`by` names at least one argument; leave it out to make the key of every argument",
+        );
+        return None;
+    }
+    let mut by = Vec::new();
+    let mut ok = true;
+    for ident in idents {
+        let name = unraw(ident);
+        if stored.contains(&name) {
+            by.push(name);
+        } else {
+            let known = if stored.is_empty() {
+                "it has no stored arguments".to_owned()
+            } else {
+                format!(
+                    "its stored arguments are {}",
+                    stored
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            cx.error_spanned_by(
+                ident,
+                format!(
+                    "`{name}` is not a stored argument of `{fn_name}`, so it cannot be part of the unique key; {known}"
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(by)
+}
+
+fn held_after(cx: &mut Ctxt, value: &Expr) -> Option<[bool; 3]> {
+    let example = "held_after = [succeeded]";
+    let idents = names(cx, value, "`held_after`", example)?;
+    let mut held = [false; 3];
+    let mut ok = true;
+    for ident in idents {
+        match ident.to_string().as_str() {
+            "succeeded" => held[0] = true,
+            "failed" => held[1] = true,
+            "cancelled" => held[2] = true,
+            other => {
+                let why = match other {
+                    "scheduled" | "enqueued" | "processing" => {
+                        "unfinished jobs always hold their key"
+                    }
+                    "deleted" => "a deleted job never holds its key",
+                    _ => "the finished states are `succeeded`, `failed` and `cancelled`",
+                };
+                cx.error_spanned_by(
+                    ident,
+                    format!("`{other}` cannot be listed in `held_after`: {why}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(held)
+}
+
+fn unraw(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").unwrap_or(&s).to_owned()
+}
