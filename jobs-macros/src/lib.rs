@@ -127,6 +127,10 @@ use proc_macro::TokenStream;
 /// | `backoff = exponential("10s", "1h")` | delay before a retry: first delay doubling up to the longest, with ±25 % jitter | `exponential("10s", "1h")` |
 /// | `backoff = fixed("30s")` | the same delay before every retry | |
 /// | `timeout = "30s"` | an attempt running longer is cancelled and fails | none |
+/// | `unique` | no second job with the same arguments while one is unfinished: an enqueue returns the existing job's id | not unique |
+/// | `unique(by = [customer_id])` | the same, by these stored arguments only (checked at compile time) | every argument |
+/// | `unique(period = "1h")` | at most one per hour of **run time** (clock hours, UTC), a succeeded one included | |
+/// | `unique(held_after = [succeeded, failed, cancelled])` | which finished states still hold the key (replaces the default: none, or `[succeeded]` with a period) | |
 /// | `crate = "my_crate::jobs"` | where `jobs` is, for crates that re-export it | `::jobs` |
 ///
 /// Durations are strings of a number and a unit, `ms`, `s`, `m`, `h` or `d`,
