@@ -35,7 +35,10 @@ async fn a_rolled_back_holder_frees_the_key_for_the_waiting_enqueue() {
 
     // A transaction holds the key, uncommitted.
     let mut tx = store.pool().begin().await.unwrap();
-    let in_tx = SyncCustomer::new(7, true).enqueue_in(&jobs, &mut tx).await.unwrap();
+    let in_tx = SyncCustomer::new(7, true)
+        .enqueue_in(&jobs, &mut tx)
+        .await
+        .unwrap();
 
     // Another enqueue of the key waits for it.
     let waiting = tokio::spawn({
@@ -43,13 +46,22 @@ async fn a_rolled_back_holder_frees_the_key_for_the_waiting_enqueue() {
         async move { SyncCustomer::new(7, false).enqueue_detailed(&jobs).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "the second enqueue waits for the holder's transaction");
+    assert!(
+        !waiting.is_finished(),
+        "the second enqueue waits for the holder's transaction"
+    );
 
     tx.rollback().await.unwrap();
     let inserted = waiting.await.unwrap().unwrap();
-    assert!(!inserted.duplicate, "the holder rolled back: this job is stored");
+    assert!(
+        !inserted.duplicate,
+        "the holder rolled back: this job is stored"
+    );
     assert_ne!(inserted.id, in_tx);
-    assert!(jobs.get(in_tx).await.unwrap().is_none(), "the rolled-back job never existed");
+    assert!(
+        jobs.get(in_tx).await.unwrap().is_none(),
+        "the rolled-back job never existed"
+    );
     let stored = jobs.get(inserted.id).await.unwrap().unwrap().job;
     assert_eq!(stored.args["full"], false);
 }
@@ -102,11 +114,17 @@ async fn batches_per_request_rules_and_recurring_runs_honour_the_key() {
     // The transactional batch too.
     let mut tx = store.pool().begin().await.unwrap();
     let ids = jobs
-        .enqueue_many_in(&mut tx, [SyncCustomer::new(2, false), SyncCustomer::new(3, false)])
+        .enqueue_many_in(
+            &mut tx,
+            [SyncCustomer::new(2, false), SyncCustomer::new(3, false)],
+        )
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(ids[0], inserted[1].id, "customer 2 is held by the earlier batch");
+    assert_eq!(
+        ids[0], inserted[1].id,
+        "customer 2 is held by the earlier batch"
+    );
 
     // A recurring run is an enqueue like any other: its key is kept with the
     // recurring job, and a trigger while a run waits gives that run.
@@ -119,5 +137,7 @@ async fn batches_per_request_rules_and_recurring_runs_honour_the_key() {
     assert_eq!(first, second, "the unfinished run holds the key");
     let job = jobs.get(first).await.unwrap().unwrap().job;
     assert_eq!(job.state, JobState::Enqueued);
-    assert!(job.unique_key.is_some_and(|key| key.starts_with("sync_customer:")));
+    assert!(job
+        .unique_key
+        .is_some_and(|key| key.starts_with("sync_customer:")));
 }

@@ -30,6 +30,8 @@ options:
   --floor              also run the raw-SQL floor of W2 (same as adding floor to --only)
   --floor-clients LIST clients tried by the floor (default 2,4,8)
   --floor-batch LIST   claim sizes tried by the floor (default 20,100)
+  --unique             W1 and W1b enqueue a unique job (keyed by its `i`, every
+                       key distinct), to show the cost of a unique key
   --schema NAME        the PostgreSQL schema to use (default jobs_bench)
   -h, --help           this text
 ";
@@ -108,6 +110,8 @@ pub(crate) struct Options {
     pub(crate) stores: Vec<StoreKind>,
     pub(crate) floor_clients: Vec<usize>,
     pub(crate) floor_batch: Vec<i64>,
+    /// W1 and W1b enqueue the unique variant of the job.
+    pub(crate) unique: bool,
 }
 
 impl Options {
@@ -128,6 +132,7 @@ impl Options {
             stores: vec![StoreKind::Pg, StoreKind::Memory],
             floor_clients: vec![2, 4, 8],
             floor_batch: vec![20, 100],
+            unique: false,
         }
     }
 
@@ -220,6 +225,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--w3-warmup" => o.w3_warmup = number(&flag, value())?,
             "--schema" => o.schema = value().context("--schema needs a value")?,
             "--floor" => floor = true,
+            "--unique" => o.unique = true,
             "--floor-clients" => o.floor_clients = list(&flag, value())?,
             "--floor-batch" => o.floor_batch = list(&flag, value())?,
             "--only" => {

@@ -37,6 +37,26 @@ pub(crate) async fn bench_noop(i: u64, t: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The no-op as a unique job, keyed by `i` (every key distinct, so every
+/// enqueue stores a job): what `--unique` enqueues in W1 and W1b, to show
+/// what computing and enforcing a key costs.
+#[job(unique(by = [i]))]
+pub(crate) async fn bench_unique(i: u64, t: u64) -> anyhow::Result<()> {
+    let _ = (i, t);
+    COMPLETED.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// A request for unique job `i`, stamped now.
+pub(crate) fn unique_request(i: u64) -> jobs::Request<BenchUnique> {
+    BenchUnique::new(i, now_us())
+}
+
+/// Enqueues unique job `i` alone, stamped `t`.
+pub(crate) async fn enqueue_unique(jobs: &jobs::Jobs, i: u64, t: u64) -> jobs::Result<jobs::JobId> {
+    BenchUnique::enqueue(jobs, i, t).await
+}
+
 /// A request for job `i`, stamped now.
 pub(crate) fn request(i: u64) -> jobs::Request<BenchNoop> {
     BenchNoop::new(i, now_us())

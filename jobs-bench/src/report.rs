@@ -278,6 +278,7 @@ impl Report {
                 "workloads": o.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
                 "stores": o.stores.iter().map(|s| s.name()).collect::<Vec<_>>(),
                 "schema": o.schema,
+                "unique": o.unique,
             })
         );
     }

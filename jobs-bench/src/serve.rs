@@ -51,7 +51,7 @@ pub(crate) async fn run(o: ServeOptions) -> Result<()> {
         StoreKind::Memory => {
             let store = MemoryStore::new();
             let jobs = Jobs::new(store.clone());
-            insert(&jobs, o.expect, o.batch).await?;
+            insert(&jobs, o.expect, o.batch, false).await?;
             drain(store, &o).await?
         }
     };
@@ -67,13 +67,19 @@ pub(crate) async fn run(o: ServeOptions) -> Result<()> {
 }
 
 /// Enqueues `n` jobs through the batch API, `batch` a call.
-pub(crate) async fn insert(jobs: &Jobs, n: u64, batch: usize) -> Result<()> {
+pub(crate) async fn insert(jobs: &Jobs, n: u64, batch: usize, unique: bool) -> Result<()> {
     let mut next = 0;
     while next < n {
         let end = (next + batch as u64).min(n);
-        jobs.enqueue_many((next..end).map(job::request))
-            .await
-            .context("enqueueing the jobs to drain")?;
+        if unique {
+            jobs.enqueue_many((next..end).map(job::unique_request))
+                .await
+                .context("enqueueing the unique jobs")?;
+        } else {
+            jobs.enqueue_many((next..end).map(job::request))
+                .await
+                .context("enqueueing the jobs to drain")?;
+        }
         next = end;
     }
     Ok(())

@@ -25,14 +25,18 @@ pub(crate) async fn w1(o: &Options, admin: &PgPool) -> Result<f64> {
     let started = Instant::now();
     let producers: Vec<_> = (0..o.producers)
         .map(|_| {
-            let (jobs, next, n) = (jobs.clone(), next.clone(), o.jobs);
+            let (jobs, next, n, unique) = (jobs.clone(), next.clone(), o.jobs, o.unique);
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= n {
                         return Ok::<_, jobs::Error>(());
                     }
-                    job::enqueue(&jobs, i, job::now_us()).await?;
+                    if unique {
+                        job::enqueue_unique(&jobs, i, job::now_us()).await?;
+                    } else {
+                        job::enqueue(&jobs, i, job::now_us()).await?;
+                    }
                 }
             })
         })
@@ -53,7 +57,7 @@ pub(crate) async fn w1b(o: &Options, admin: &PgPool) -> Result<f64> {
     let store = stores::fresh_pg(admin, &o.url, &o.schema).await?;
     let jobs = Jobs::new(store.clone());
     let started = Instant::now();
-    serve::insert(&jobs, o.jobs, o.batch).await?;
+    serve::insert(&jobs, o.jobs, o.batch, o.unique).await?;
     let elapsed = started.elapsed();
     stores::check_pg("W1b", &jobs, admin, &o.schema, JobState::Enqueued, o.jobs).await?;
     Ok(o.jobs as f64 / elapsed.as_secs_f64())
@@ -71,7 +75,7 @@ pub(crate) async fn w2(
     if let (StoreKind::Pg, Some(admin)) = (store, admin) {
         let pg = stores::fresh_pg(admin, &o.url, &o.schema).await?;
         let jobs = Jobs::new(pg.clone());
-        serve::insert(&jobs, o.jobs, o.batch).await?;
+        serve::insert(&jobs, o.jobs, o.batch, false).await?;
         stores::check_pg(
             "W2 setup",
             &jobs,
