@@ -60,7 +60,7 @@ pub use jobs_macros::job;
 // Running jobs: the server, and what a job can ask of it.
 pub use jobs_core::{
     Backoff, JobOptions, Permanent, Retention, Server, ServerBuilder, Snooze, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_QUEUE,
+    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_QUEUE,
 };
 
 // Unique jobs: declared with `#[job(unique(...))]` or per request.
@@ -70,7 +70,7 @@ pub use jobs_core::{HeldAfter, Inserted, Unique, UniqueKey};
 pub use jobs_core::{HealthProbe, HealthStatus, LastSeen, ServerHealth, StoreFailure};
 
 // The bounds `#[job]` puts on a function's types; its errors name them.
-pub use jobs_core::{BoxError, Inject, IntoJobResult, JobArg};
+pub use jobs_core::{BoxError, Inject, IntoJobResult, JobArg, JobOutput, Produces, RunResult};
 
 // Recurring jobs, managed through `Jobs::recurring`.
 pub use jobs_core::{

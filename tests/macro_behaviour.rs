@@ -359,3 +359,81 @@ async fn an_argument_that_would_not_decode_back_is_refused_at_enqueue_naming_it(
     assert_eq!(report.succeeded, 1);
     assert_eq!(detail(&jobs, id).await.job.state, JobState::Succeeded);
 }
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct IssuedInvoice {
+    number: String,
+    total_cents: i64,
+}
+
+/// Returns its output: a typed value stored with the job.
+#[job(queue = "billing")]
+async fn issue_invoice(order_id: i64) -> anyhow::Result<IssuedInvoice> {
+    Ok(IssuedInvoice {
+        number: format!("INV-{order_id}"),
+        total_cents: order_id * 100,
+    })
+}
+
+/// Returns an output larger than the server allows.
+#[job(queue = "billing", max_attempts = 1)]
+async fn export_everything(rows: usize) -> Result<Vec<u8>, std::io::Error> {
+    Ok(vec![7; rows])
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_s_output_is_stored_and_read_back_typed() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let id = IssueInvoice::enqueue(&jobs, 12).await.unwrap();
+    assert_eq!(jobs.output::<IssueInvoice>(id).await.unwrap(), None);
+    let unit = SendAccountConfirmationEmail::enqueue(&jobs, 3).await.unwrap();
+    run_until_empty(server(store.clone(), mailer())).await.unwrap();
+    assert_eq!(
+        jobs.output::<IssueInvoice>(id).await.unwrap(),
+        Some(IssuedInvoice {
+            number: "INV-12".to_owned(),
+            total_cents: 1200
+        })
+    );
+    assert_eq!(
+        detail(&jobs, id).await.job.output,
+        Some(serde_json::json!({ "number": "INV-12", "total_cents": 1200 }))
+    );
+    // `()` stores nothing: there is no output to read.
+    assert_eq!(detail(&jobs, unit).await.job.state, JobState::Succeeded);
+    assert_eq!(
+        jobs.output::<SendAccountConfirmationEmail>(unit).await.unwrap(),
+        None
+    );
+    assert_eq!(detail(&jobs, unit).await.job.output, None);
+    // Asked as another job's output: a clear error, not a decoding error.
+    let error = jobs.output::<IssueInvoice>(unit).await.unwrap_err().to_string();
+    assert!(
+        error.contains("is a `send_account_confirmation_email` job, not a `issue_invoice` job"),
+        "{error}"
+    );
+    let missing = jobs.output::<IssueInvoice>(jobs::JobId(999_999)).await.unwrap_err();
+    assert!(missing.to_string().contains("does not exist"), "{missing}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_output_over_the_limit_fails_the_attempt_with_its_size() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let small = ExportEverything::enqueue(&jobs, 10).await.unwrap();
+    let big = ExportEverything::enqueue(&jobs, 1000).await.unwrap();
+    run_until_empty(server(store, mailer()).max_output_bytes(512))
+        .await
+        .unwrap();
+    assert_eq!(jobs.output::<ExportEverything>(small).await.unwrap(), Some(vec![7; 10]));
+    let failed = detail(&jobs, big).await.job;
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.output, None);
+    let error = failed.last_error.unwrap_or_default();
+    // 1000 sevens and their commas, in brackets.
+    assert!(
+        error.contains("the job's output is 2001 bytes as JSON, over the limit of 512 bytes"),
+        "{error}"
+    );
+}

@@ -6,8 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::cron::Cron;
+use crate::error::Error;
 use crate::error::Result;
-use crate::job::{Job, Request};
+use crate::job::{Job, Produces, Request};
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo,
     ServerSummary, StrandedJobs,
@@ -227,6 +228,59 @@ impl Jobs {
     /// ```
     pub async fn get(&self, id: JobId) -> Result<Option<JobDetail>> {
         Ok(self.store.job_get(JobGetParams::new(id)).await?)
+    }
+
+    /// The output job `id` of type `J` returned when it succeeded, read
+    /// back typed; `None` while it has none (not succeeded yet, or it
+    /// returned `()`). A job that does not exist is a `NotFound` store
+    /// error; one of another type, [`Error::OutputOfOtherJob`].
+    ///
+    /// ```
+    /// # extern crate jobs_core as jobs;
+    /// # use jobs_macros::job;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// use jobs::{Jobs, MemoryStore, Server};
+    ///
+    /// #[job]
+    /// async fn send_invoice(invoice_id: i64) -> anyhow::Result<String> {
+    ///     Ok(format!("INV-{invoice_id}"))
+    /// }
+    ///
+    /// let store = MemoryStore::new();
+    /// let jobs = Jobs::new(store.clone());
+    /// let id = SendInvoice::enqueue(&jobs, 7).await?;
+    /// assert_eq!(jobs.output::<SendInvoice>(id).await?, None); // not run yet
+    /// # #[cfg(feature = "testing")] {
+    /// jobs::testing::run_until_empty(Server::builder(store)).await?;
+    /// assert_eq!(jobs.output::<SendInvoice>(id).await?.as_deref(), Some("INV-7"));
+    /// # }
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn output<J>(&self, id: JobId) -> Result<Option<J::Output>>
+    where
+        J: Produces,
+        J::Output: serde::de::DeserializeOwned,
+    {
+        let detail = self
+            .get(id)
+            .await?
+            .ok_or_else(|| StoreError::job_not_found(id))?;
+        let job = detail.job;
+        if job.name != J::NAME {
+            return Err(Error::OutputOfOtherJob {
+                id,
+                expected: J::NAME,
+                found: job.name,
+            });
+        }
+        job.output
+            .map(|output| serde_json::from_value(output))
+            .transpose()
+            .map_err(|error| Error::Output {
+                job: J::NAME,
+                error,
+            })
     }
 
     /// Runs a `failed`, `cancelled` or `deleted` job again, with fresh attempts.

@@ -51,6 +51,25 @@ pub enum Error {
         /// and so not also a `source`, which error reports would print twice.
         error: serde_json::Error,
     },
+    /// A stored output does not decode into the job's output type (it was
+    /// stored by a version of the job that returned another type).
+    #[error("the stored output of job `{job}` does not match its output type: {error}")]
+    Output {
+        /// The job's stored name.
+        job: &'static str,
+        /// serde's error.
+        error: serde_json::Error,
+    },
+    /// `Jobs::output` was asked for a job of another type than the one named.
+    #[error("job {id} is a `{found}` job, not a `{expected}` job")]
+    OutputOfOtherJob {
+        /// The job.
+        id: JobId,
+        /// The type asked for.
+        expected: &'static str,
+        /// The job's stored name.
+        found: String,
+    },
     /// The server's configuration is wrong; the message names every problem.
     /// Raised only by `ServerBuilder::start`.
     #[error("the job server cannot start:\n{0}")]

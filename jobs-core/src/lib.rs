@@ -29,8 +29,8 @@ pub use cron::{Cron, Tz};
 pub use error::{Error, Result, StoreError, StoreErrorKind, StoreResult};
 pub use job::{
     registered_jobs, BoxError, HeldAfter, Inject, IntoJobResult, Invocation, Job, JobArg,
-    JobContext, JobOptions, JobRegistration, Permanent, Request, Requirement, Resources, Snooze,
-    State, Unique, UniqueKey, DEFAULT_QUEUE,
+    JobContext, JobOptions, JobOutput, JobRegistration, Permanent, Produces, Request, Requirement,
+    Resources, RunResult, Snooze, State, Unique, UniqueKey, DEFAULT_QUEUE,
 };
 
 pub use memory::MemoryStore;
@@ -45,6 +45,7 @@ pub use recurring::{
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS};
 pub use server::{
     HealthProbe, HealthStatus, LastSeen, Server, ServerBuilder, ServerHealth, StoreFailure,
+    DEFAULT_MAX_OUTPUT_BYTES,
 };
 pub use store::{
     BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
@@ -76,6 +77,7 @@ pub mod __private {
     pub use crate::telemetry::enqueue as traced_enqueue;
     pub use crate::{
         registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,
-        JobRegistration, JobState, Jobs, Request, Requirement, Unique,
+        IntoJobResult, JobRegistration, JobState, Jobs, Produces, Request, Requirement, RunResult,
+        Unique,
     };
 }

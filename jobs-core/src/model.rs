@@ -362,6 +362,10 @@ pub struct JobRow {
     /// Its unique key as stored (with the period's number, if it has a
     /// period), if it is unique; see [`UniqueKey::key`].
     pub unique_key: Option<String>,
+    /// What it returned when it succeeded (the `T` of its `Result<T, E>`,
+    /// as JSON), if anything; kept as long as the job. Read it typed with
+    /// [`Jobs::output`](crate::Jobs::output).
+    pub output: Option<serde_json::Value>,
 }
 
 impl JobRow {
@@ -401,6 +405,7 @@ impl JobRow {
             backoff: None,
             trace_context: None,
             unique_key: None,
+            output: None,
         }
     }
 

@@ -80,6 +80,7 @@ fn generate(def: &JobDef) -> TokenStream {
         ..
     } = def;
     let p = &gen.p;
+    let produces = gen.produces();
 
     quote! {
         #type_def
@@ -103,12 +104,31 @@ fn generate(def: &JobDef) -> TokenStream {
                 #check_stored
             }
 
+            #produces
+
             #registration
         };
     }
 }
 
 impl<'a> Gen<'a> {
+    /// `Produces`: the output type is what the return type's
+    /// `IntoJobResult` says, so a type alias of `Result` works as well as
+    /// `Result` itself.
+    fn produces(&self) -> TokenStream {
+        let Self { p, def, .. } = self;
+        let type_ident = &def.type_ident;
+        let ret_ty = match &def.ret {
+            Some(ty) => ty.to_token_stream(),
+            None => quote!(()),
+        };
+        quote! {
+            impl #p::Produces for #type_ident {
+                type Output = <#ret_ty as #p::IntoJobResult>::Output;
+            }
+        }
+    }
+
     fn new(def: &'a JobDef) -> Self {
         // One alias for the facade: a wrong `crate = "..."` path is then one
         // error, at the `use`, instead of one per generated path.
@@ -410,7 +430,7 @@ impl<'a> Gen<'a> {
             ret,
             ..
         } = self.def;
-        let Self { p, result, .. } = self;
+        let Self { p, .. } = self;
         let type_name = type_ident.to_string();
         // The runner: arguments from the store, injected values from the server.
         let mut call_args = Vec::new();
@@ -455,7 +475,7 @@ impl<'a> Gen<'a> {
         let registration = quote! {
                 async fn __jobs_run_async(
                     __jobs_invocation: #p::Invocation,
-                ) -> #result<(), #p::BoxError> {
+                ) -> #p::RunResult {
                     // Nothing of ours is held across the `.await`: only the
                     // user's own future decides whether the runner is `Send`.
                     #[allow(unused_variables)]
@@ -468,7 +488,7 @@ impl<'a> Gen<'a> {
 
                 fn __jobs_run(
                     __jobs_invocation: #p::Invocation,
-                ) -> #p::BoxFuture<'static, #result<(), #p::BoxError>> {
+                ) -> #p::BoxFuture<'static, #p::RunResult> {
                     #boxed
                 }
 

@@ -108,11 +108,17 @@ use proc_macro::TokenStream;
 ///
 /// # Return type
 ///
-/// `()` or `Result<(), E>` where `E` converts into
+/// `()` or `Result<T, E>` where `E` converts into
 /// `Box<dyn std::error::Error + Send + Sync>` (`anyhow::Result<()>`, any
 /// `std::error::Error + Send + Sync + 'static`, `String`). Return
 /// `jobs::Snooze` or `jobs::Permanent` as the error to run again later or to
 /// fail at once.
+///
+/// `T` is the job's output, stored with the job when it succeeds (as JSON,
+/// up to `ServerBuilder::max_output_bytes`) and read back typed with
+/// `jobs.output::<SendInvoice>(id)`; it must be storable as arguments are,
+/// which the compiler checks under the return type. `()` stores nothing.
+/// The generated type implements `jobs::Produces` with `Output = T`.
 ///
 /// # Settings
 ///
@@ -144,7 +150,7 @@ use proc_macro::TokenStream;
 /// function that is not `async`, generic, takes `self`, has a parameter
 /// pattern that is not a name, asks for the same injected value twice, takes
 /// an argument that cannot be stored, or returns something else than `()` or
-/// `Result<(), E>`. The function itself is still emitted, so editors keep
+/// `Result<T, E>` with a storable `T`. The function itself is still emitted, so editors keep
 /// working.
 #[proc_macro_attribute]
 pub fn job(attr: TokenStream, item: TokenStream) -> TokenStream {

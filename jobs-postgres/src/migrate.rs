@@ -71,6 +71,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "unique_jobs",
         sql: include_str!("../migrations/0009_unique_jobs.sql"),
     },
+    Migration {
+        version: 10,
+        name: "job_output",
+        sql: include_str!("../migrations/0010_job_output.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -296,6 +301,7 @@ mod tests {
         (7, "37bbfde034e4995a"),
         (8, "1d36c70f0ec59a00"),
         (9, "af442447fa46c516"),
+        (10, "0474f3c6a2de1325"),
     ];
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
      cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at, \
-     trace_context, unique_key";
+     trace_context, unique_key, output";
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {

@@ -192,6 +192,7 @@ macro_rules! __jobs_conformance_cases {
             complete::complete_snooze_does_not_count_the_attempt,
             complete::complete_cancel,
             complete::complete_release_hands_the_job_back_at_once,
+            complete::complete_success_keeps_the_output,
             complete::complete_many_reports_each_completion,
             progress::progress_is_recorded_fenced_and_cleared_on_the_next_claim,
             fencing::stale_claim_completion_changes_nothing,

@@ -16,7 +16,9 @@ use serde::ser::{self, SerializeStruct};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::job::{BoxError, Inject, IntoJobResult, Invocation, JobArg, Requirement};
+use crate::job::{
+    BoxError, Inject, IntoJobResult, Invocation, JobArg, JobOutput, Requirement, RunResult,
+};
 
 /// One use of a job argument of type `T` by the generated code; [`job_arg`]
 /// applies it once it knows that `T` is a [`JobArg`].
@@ -206,8 +208,17 @@ pub fn injector<I: Inject>() -> Injector<I> {
     }
 }
 
-/// Converts what a job function returned; the generated code calls it at
-/// the return type's span.
-pub fn job_result<R: IntoJobResult>(result: R) -> Result<(), BoxError> {
-    result.into_job_result()
+/// Converts what a job function returned into what the server records: the
+/// error, or the output as JSON (`None` for `()`, or any output that is
+/// `null`). The generated code calls it at the return type's span, where an
+/// output that cannot be stored is reported with [`JobOutput`]'s message.
+pub fn job_result<R>(result: R) -> RunResult
+where
+    R: IntoJobResult,
+    R::Output: JobOutput,
+{
+    let output = result.into_job_result()?;
+    let value = serde_json::to_value(&output)
+        .map_err(|e| format!("the job's output could not be serialized: {e}"))?;
+    Ok((!value.is_null()).then_some(value))
 }

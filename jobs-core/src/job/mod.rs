@@ -37,6 +37,10 @@ pub use unique::{HeldAfter, Unique, UniqueKey};
 /// `anyhow::Error` included.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// How one run of a job ended, as its registration returns it: its output
+/// as JSON (`None` when it has none), or its error.
+pub type RunResult = Result<Option<serde_json::Value>, BoxError>;
+
 /// The queue a job goes to unless told otherwise.
 pub const DEFAULT_QUEUE: &str = "default";
 
@@ -151,3 +155,25 @@ pub trait JobArg: Serialize + DeserializeOwned + Send + 'static {}
 
 #[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned + Send + 'static> JobArg for T {}
+
+/// Marks the types a job can return as its output (the `T` of
+/// `Result<T, E>`): stored with the job as JSON when it succeeds, so they
+/// must serialize, deserialize into an owned value, and move between threads.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job's output",
+    label = "a job's output is serialized into the store",
+    note = "the `T` of a job's `Result<T, E>` must be `Serialize + DeserializeOwned + Send + 'static`: a value or an id, not a borrowed value, a connection, a handle or a closure",
+    note = "return `Result<(), E>` to store no output"
+)]
+pub trait JobOutput: Serialize + DeserializeOwned + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> JobOutput for T {}
+
+/// The type of a job's output: implemented by `#[job]` for every job, as
+/// the `T` of its `Result<T, E>` (`()` when it returns none). Read a stored
+/// output back with [`Jobs::output`](crate::Jobs::output).
+pub trait Produces: Job {
+    /// The output.
+    type Output;
+}

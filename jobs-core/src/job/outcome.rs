@@ -90,36 +90,43 @@ impl std::error::Error for Permanent {
     }
 }
 
-/// What a job function may return: `()` or `Result<(), E>` with an error
+/// What a job function may return: `()`, or `Result<T, E>` with an error
 /// that converts into [`BoxError`], as `anyhow::Error` and every
-/// `std::error::Error + Send + Sync + 'static` do.
+/// `std::error::Error + Send + Sync + 'static` do. `T` is the job's output,
+/// stored with the job when it succeeds (see [`JobOutput`](crate::JobOutput));
+/// `()` stores none.
 ///
 /// `#[job]` requires it of the function's return type, at that type, so a
 /// return type that does not fit is reported there with this trait's message.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a return type `#[job]` accepts",
-    label = "a job returns `()` or `Result<(), E>`",
-    note = "the error type `E` must convert into `Box<dyn std::error::Error + Send + Sync>`, as `anyhow::Error` and every `std::error::Error + Send + Sync + 'static` do: return `anyhow::Result<()>`, or implement `std::error::Error` for your error type (for example with `thiserror`)"
+    label = "a job returns `()` or `Result<T, E>`",
+    note = "the error type `E` must convert into `Box<dyn std::error::Error + Send + Sync>`, as `anyhow::Error` and every `std::error::Error + Send + Sync + 'static` do: return `anyhow::Result<T>`, or implement `std::error::Error` for your error type (for example with `thiserror`)"
 )]
 pub trait IntoJobResult {
+    /// What a success gives: `()` for none.
+    type Output;
     /// The outcome as the server sees it.
-    fn into_job_result(self) -> Result<(), BoxError>;
+    fn into_job_result(self) -> Result<Self::Output, BoxError>;
 }
 
 // Not offered as "implemented for `()`" in the error above: the message
 // already says what a job returns.
 #[diagnostic::do_not_recommend]
 impl IntoJobResult for () {
+    type Output = ();
     fn into_job_result(self) -> Result<(), BoxError> {
         Ok(())
     }
 }
 
-// Reported as `Result<(), E>: IntoJobResult` rather than as the inner
-// `E: Into<BoxError>` bound, so the message names the return type.
+// Reported as `Result<T, E>: IntoJobResult` rather than as the inner
+// `E: Into<BoxError>` bound, so the message names the return type. Whether
+// `T` can be stored is checked apart (`job_result`), with its own message.
 #[diagnostic::do_not_recommend]
-impl<E: Into<BoxError> + 'static> IntoJobResult for Result<(), E> {
-    fn into_job_result(self) -> Result<(), BoxError> {
+impl<T, E: Into<BoxError> + 'static> IntoJobResult for Result<T, E> {
+    type Output = T;
+    fn into_job_result(self) -> Result<T, BoxError> {
         self.map_err(into_box_error)
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::job::{BoxError, Invocation, JobOptions, Requirement};
+use crate::job::{Invocation, JobOptions, Requirement, RunResult};
 use crate::store::BoxFuture;
 
 /// A registered job type, submitted to `inventory` by `#[job]`.
@@ -22,7 +22,7 @@ pub struct JobRegistration {
     /// The resources its parameters ask for.
     pub requirements: fn() -> Vec<Requirement>,
     /// Runs one attempt.
-    pub run: fn(Invocation) -> BoxFuture<'static, Result<(), BoxError>>,
+    pub run: fn(Invocation) -> BoxFuture<'static, RunResult>,
 }
 
 inventory::collect!(JobRegistration);

@@ -70,6 +70,7 @@ impl Tables {
                     backoff: new.backoff,
                     trace_context: new.trace_context,
                     unique_key,
+                    output: None,
                 },
                 history: Vec::new(),
                 unique_held_after: new.unique.map(|u| u.held_after).unwrap_or_default(),
@@ -195,6 +196,7 @@ impl Tables {
                         JobOutcome::Succeeded => {
                             row.state = JobState::Succeeded;
                             row.finished_at = Some(now);
+                            row.output = completion.output;
                             None
                         }
                         JobOutcome::Retry { error, after } => {
@@ -381,6 +383,7 @@ impl Tables {
             row.attempt = 0;
             row.run_at = now;
             row.finished_at = None;
+            row.output = None;
             job.release_lease();
             job.record(now, None, None);
         });

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::outcome::{decide, Ended};
 use super::{RunningAttempt, Shared, StopReason, StopSignal};
-use crate::job::{BoxError, Invocation, JobContext};
+use crate::job::{Invocation, JobContext, RunResult};
 use crate::model::{Claim, JobRow};
 use crate::store::{BoxFuture, JobCompletion, JobOutcome};
 
@@ -67,6 +67,7 @@ pub(super) async fn supervise(
     };
     let started = Instant::now();
     let ran_at_all = stop.reason().is_none();
+    let mut output = None;
     let ended = if !ran_at_all {
         // Cancelled, or its lease lost, while it waited claimed ahead.
         Ended::NotStarted
@@ -78,13 +79,22 @@ pub(super) async fn supervise(
             // while jobs run, and the job's own timer stops it when it yields.
             stop.watch().deadline = Some(started + limit);
         }
-        let ended = run_attempt(
+        let (ended, returned) = run_attempt(
             (registration.run)(invocation),
             options.timeout,
             &stop,
             shared.settings.cancel_grace,
         )
         .await;
+        let ended =
+            match returned.map(|value| checked_output(value, shared.settings.max_output_bytes)) {
+                Some(Err(error)) => Ended::Returned(Err(error.into())),
+                Some(Ok(value)) => {
+                    output = Some(value);
+                    ended
+                }
+                None => ended,
+            };
         // An attempt that comes back after its timeout timed out, whatever
         // it returned: its thread was blocked past the deadline, so neither
         // its own timer nor the watchdog could stop it in time.
@@ -127,18 +137,35 @@ pub(super) async fn supervise(
     };
     let ran = ran_at_all.then(|| started.elapsed());
     crate::telemetry::job_ended(&row.queue, &row.name, ran, outcome.as_ref());
-    report(&shared, claim, &about, outcome, permit);
+    // Only a success keeps its output.
+    let output = output.filter(|_| matches!(outcome, Some(JobOutcome::Succeeded)));
+    report(&shared, claim, &about, outcome, output, permit);
+}
+
+/// The output, or the attempt's error when it is larger than `max` bytes
+/// as JSON.
+fn checked_output(value: serde_json::Value, max: usize) -> Result<serde_json::Value, String> {
+    let size = serde_json::to_vec(&value).map_or(usize::MAX, |json| json.len());
+    if size > max {
+        return Err(format!(
+            "the job's output is {size} bytes as JSON, over the limit of {max} bytes; \
+             store large results elsewhere and return their id (or raise \
+             ServerBuilder::max_output_bytes)"
+        ));
+    }
+    Ok(value)
 }
 
 /// Runs an attempt's future to its end: it returns, panics, or is asked to
 /// stop (by its timeout, a user, shutdown or a lost lease) and then gets the
 /// grace period to return on its own before it is dropped.
+/// With the output of a run that returned one.
 async fn run_attempt(
-    future: BoxFuture<'static, Result<(), BoxError>>,
+    future: BoxFuture<'static, RunResult>,
     timeout: Option<Duration>,
     stop: &StopSignal,
     grace: Duration,
-) -> Ended {
+) -> (Ended, Option<serde_json::Value>) {
     let mut attempt = CatchUnwind(future);
     let timeout = async {
         match timeout {
@@ -151,15 +178,16 @@ async fn run_attempt(
         _ = timeout => { stop.stop(StopReason::Timeout); None }
         _ = stop.token.cancelled() => None,
     };
-    match first {
-        Some(Ok(result)) => Ended::Returned(result),
-        Some(Err(panic)) => Ended::Panicked(panic),
+    let returned = match first {
+        Some(returned) => Ok(returned),
         // The job sees the stop through its context.
-        None => match tokio::time::timeout(grace, &mut attempt).await {
-            Ok(Ok(result)) => Ended::Returned(result),
-            Ok(Err(panic)) => Ended::Panicked(panic),
-            Err(_) => Ended::Aborted,
-        },
+        None => tokio::time::timeout(grace, &mut attempt).await,
+    };
+    match returned {
+        Ok(Ok(Ok(output))) => (Ended::Returned(Ok(())), output),
+        Ok(Ok(Err(error))) => (Ended::Returned(Err(error)), None),
+        Ok(Err(panic)) => (Ended::Panicked(panic), None),
+        Err(_) => (Ended::Aborted, None),
     }
 }
 
@@ -170,6 +198,7 @@ fn report(
     claim: Claim,
     about: &About<'_>,
     outcome: Option<JobOutcome>,
+    output: Option<serde_json::Value>,
     permit: Slot,
 ) {
     match outcome {
@@ -181,7 +210,8 @@ fn report(
         }
         Some(outcome) => {
             log_outcome(claim, about, &outcome);
-            finish(shared, JobCompletion::new(claim, outcome), permit);
+            let completion = JobCompletion::new(claim, outcome).output(output);
+            finish(shared, completion, permit);
         }
     }
 }
@@ -236,10 +266,10 @@ fn log_outcome(claim: Claim, about: &About<'_>, outcome: &JobOutcome) {
 
 /// Turns a panic inside the attempt's future into an error value, so the
 /// server, the task and the slot survive it.
-struct CatchUnwind(Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>);
+struct CatchUnwind(Pin<Box<dyn Future<Output = RunResult> + Send>>);
 
 impl Future for CatchUnwind {
-    type Output = Result<Result<(), BoxError>, String>;
+    type Output = Result<RunResult, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = &mut self.0;

@@ -53,6 +53,9 @@ impl std::fmt::Debug for ServerBuilder {
     }
 }
 
+/// The default of [`ServerBuilder::max_output_bytes`].
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) queues: Vec<String>,
@@ -62,6 +65,8 @@ pub(crate) struct Settings {
     pub(crate) prefetch: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) cancel_grace: Duration,
+    /// The largest output, as JSON, a job may return.
+    pub(crate) max_output_bytes: usize,
     pub(crate) poll_interval: Duration,
     pub(crate) lease: Duration,
     /// `None`: a third of the lease.
@@ -85,6 +90,7 @@ impl Default for Settings {
             prefetch: DEFAULT_PREFETCH,
             shutdown_timeout: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             poll_interval: Duration::from_millis(500),
             lease: Duration::from_secs(30),
             renewal_interval: None,
@@ -250,6 +256,15 @@ impl ServerBuilder {
     /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The largest output a job may return, in bytes of JSON (default
+    /// 256 KiB, as PostgreSQL's default limit on arguments). A larger one
+    /// is an error of the attempt, with its size in the message, retried as
+    /// any other: store large results elsewhere and return their id.
+    pub fn max_output_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_output_bytes = bytes;
         self
     }
 

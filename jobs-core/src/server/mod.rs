@@ -26,6 +26,7 @@
 //! | `stranded_report_interval` | 60 s | how often the oldest live server warns about due jobs no live server can take |
 //! | `shutdown_timeout` | 30 s | how long shutdown lets running jobs finish |
 //! | `cancel_grace` | 5 s | how long a cancelled job may take to stop before it is aborted |
+//! | `max_output_bytes` | 256 KiB | the largest output, as JSON, a job may return; a larger one fails the attempt |
 //!
 //! When a server dies, its jobs become runnable again within
 //! `lease + rescue_interval` (45 s by default) and are claimed by the next
@@ -68,8 +69,8 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::job::{duplicate_names, JobRegistration, Resources};
 use crate::model::{Claim, JobId, ServerId, ServerInfo};
-pub use builder::ServerBuilder;
 pub(crate) use builder::Settings;
+pub use builder::{ServerBuilder, DEFAULT_MAX_OUTPUT_BYTES};
 pub(crate) use health::StoreHealth;
 pub use health::{HealthProbe, HealthStatus, LastSeen, ServerHealth, StoreFailure};
 

@@ -680,8 +680,8 @@ async fn the_server_writes_heartbeats_with_a_fresh_identity() {
     second.shutdown().await;
 }
 
-fn fake_run(_: Invocation) -> BoxFuture<'static, Result<(), BoxError>> {
-    Box::pin(async { Ok(()) })
+fn fake_run(_: Invocation) -> BoxFuture<'static, crate::RunResult> {
+    Box::pin(async { Ok(None) })
 }
 
 #[test]

@@ -73,8 +73,9 @@ impl Default for Perform {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Performed {
-    /// It returned `Ok(())`.
-    Succeeded,
+    /// It returned `Ok`: with its output as a server stores it (`None` for
+    /// `Ok(())`).
+    Succeeded(Option<serde_json::Value>),
     /// It returned an error: a server retries it while attempts are left.
     Failed(BoxError),
     /// It returned [`Permanent`]: a server fails it at once. The error inside.
@@ -87,14 +88,22 @@ pub enum Performed {
 impl Performed {
     /// Whether the job succeeded.
     pub fn is_succeeded(&self) -> bool {
-        matches!(self, Self::Succeeded)
+        matches!(self, Self::Succeeded(_))
+    }
+
+    /// The output of a job that succeeded with one, as stored.
+    pub fn output(&self) -> Option<&serde_json::Value> {
+        match self {
+            Self::Succeeded(output) => output.as_ref(),
+            _ => None,
+        }
     }
 
     /// `Ok(())` if the job succeeded, else its error (a [`Snooze`] for a
     /// snooze), for a test that returns a `Result` and uses `?`.
     pub fn into_result(self) -> Result<(), BoxError> {
         match self {
-            Self::Succeeded => Ok(()),
+            Self::Succeeded(_) => Ok(()),
             Self::Failed(error) | Self::Permanent(error) => Err(error),
             Self::Snoozed(after) => Err(Box::new(Snooze::after(after))),
         }
@@ -217,7 +226,7 @@ impl Perform {
             resources: Arc::new(self.resources.clone()),
         };
         Ok(match (registration.run)(invocation).await {
-            Ok(()) => Performed::Succeeded,
+            Ok(output) => Performed::Succeeded(output),
             Err(error) => match error.downcast::<Snooze>() {
                 Ok(snooze) => Performed::Snoozed(snooze.after),
                 Err(error) => match error.downcast::<Permanent>() {

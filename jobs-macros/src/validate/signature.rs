@@ -248,7 +248,7 @@ pub(super) fn check_return(cx: &mut Ctxt, output: &ReturnType) -> Option<Type> {
         Type::ImplTrait(_) => {
             cx.error_spanned_by(
                 ty,
-                "`#[job]` functions return `()` or `Result<(), E>`; name the type instead of `impl Trait`",
+                "`#[job]` functions return `()` or `Result<T, E>`; name the type instead of `impl Trait`",
             );
             None
         }

@@ -346,7 +346,7 @@ fn retry_sql(s: &str) -> String {
             SELECT id, queue, state, unique_key FROM {s}.jobs WHERE id = $1 FOR UPDATE
         ), upd AS (
             UPDATE {s}.jobs j
-            SET state = 'enqueued', attempt = 0, run_at = now(), finished_at = NULL,
+            SET state = 'enqueued', attempt = 0, run_at = now(), finished_at = NULL, output = NULL,
                 server_id = NULL, lease_expires_at = NULL, cancel_requested = false
             FROM old
             WHERE j.id = old.id AND old.state IN ('failed', 'cancelled', 'deleted')
@@ -637,7 +637,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     ORDER BY coalesce(o.unique_key, o.id::text), o.id DESC
                 ), upd AS (
                     UPDATE {s}.jobs j
-                    SET state = 'enqueued', attempt = 0, run_at = now(), finished_at = NULL,
+                    SET state = 'enqueued', attempt = 0, run_at = now(), finished_at = NULL, output = NULL,
                         server_id = NULL, lease_expires_at = NULL, cancel_requested = false
                     FROM old
                     WHERE j.id = old.id AND old.id IN (SELECT id FROM free)

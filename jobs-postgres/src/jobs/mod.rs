@@ -67,6 +67,7 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     job.backoff = backoff_of(row.try_get("backoff")?)?;
     job.trace_context = trace_context_of(row.try_get("trace_context")?);
     job.unique_key = row.try_get("unique_key")?;
+    job.output = row.try_get("output")?;
     let recurring_id: Option<String> = row.try_get("recurring_id")?;
     let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
     job.recurring = match (recurring_id, scheduled_for) {

@@ -31,6 +31,7 @@ pub(crate) struct Statements {
     insert_unique_notify: String,
     claim: String,
     complete: String,
+    complete_output: String,
     complete_in: String,
     progress: String,
 }
@@ -46,7 +47,8 @@ impl Statements {
             insert_unique: insert_unique_sql(s, None),
             insert_unique_notify: insert_unique_sql(s, Some("$16")),
             claim: claim_sql(s),
-            complete: complete_sql(s),
+            complete: complete_sql(s, false),
+            complete_output: complete_sql(s, true),
             complete_in: complete_in_sql(s),
             progress: progress_sql(s),
         }
@@ -483,15 +485,32 @@ pub(crate) async fn claim(
 /// the current claim of a running job is applied. A job made runnable at
 /// once wakes the servers of every process. The rows are locked in id order
 /// first (see [`locked_cte`]), as the renewal locks them.
-fn complete_sql(s: &str) -> String {
+///
+/// `with_output`: $10 the outputs (JSON text, NULL for none) of succeeded
+/// attempts, used only when a batch has one, so that completions of jobs
+/// without output pay nothing for the column.
+fn complete_sql(s: &str, with_output: bool) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
     let locked = locked_cte(s, "input i");
     let cancels = "(i.new_state = 'enqueued' AND j.cancel_requested)";
+    let (input, output) = if with_output {
+        (
+            "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::int8[],
+                                 $6::int4[], $7::bool[], $10::text[])
+                   AS t(id, token, new_state, error, delay_us, attempt_delta, set_error, output)",
+            "output = CASE WHEN i.new_state = 'succeeded' THEN i.output::jsonb ELSE j.output END,",
+        )
+    } else {
+        (
+            "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::int8[],
+                                 $6::int4[], $7::bool[])
+                   AS t(id, token, new_state, error, delay_us, attempt_delta, set_error)",
+            "",
+        )
+    };
     format!(
         "WITH input AS (
-            SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::int8[],
-                                 $6::int4[], $7::bool[])
-                   AS t(id, token, new_state, error, delay_us, attempt_delta, set_error)
+            {input}
         ), {locked}, upd AS (
             -- A cancel requested meanwhile outlives a hand-back (the
             -- only outcome that makes a job `enqueued`), as it outlives
@@ -504,6 +523,7 @@ fn complete_sql(s: &str) -> String {
                 finished_at = CASE WHEN i.new_state IN {FINISHED} OR {cancels} THEN now()
                                    ELSE j.finished_at END,
                 last_error = CASE WHEN i.set_error THEN i.error ELSE j.last_error END,
+                {output}
                 server_id = NULL,
                 lease_expires_at = NULL,
                 cancel_requested = false
@@ -543,12 +563,26 @@ pub(crate) async fn complete_many(
     let mut delays = Vec::with_capacity(n);
     let mut deltas = Vec::with_capacity(n);
     let mut set_errors = Vec::with_capacity(n);
+    let mut outputs: Vec<Option<String>> = Vec::new();
+    let with_output = p
+        .completions
+        .iter()
+        .any(|c| c.output.is_some() && c.outcome == JobOutcome::Succeeded);
     for completion in p.completions {
         let claim = completion.claim;
         let fresh = first.insert(claim.job_id);
         is_first.push((claim, fresh));
         if !fresh {
             continue;
+        }
+        if with_output {
+            let output = completion
+                .output
+                .filter(|_| completion.outcome == JobOutcome::Succeeded)
+                .map(|output| serde_json::to_string(&output))
+                .transpose()
+                .map_err(|e| store_error_json("a job's output", e))?;
+            outputs.push(output);
         }
         let (state, error, delay, delta, set_error) = outcome_columns(completion.outcome)?;
         ids.push(claim.job_id.0);
@@ -559,7 +593,12 @@ pub(crate) async fn complete_many(
         deltas.push(delta);
         set_errors.push(set_error);
     }
-    let rows = sqlx::query(&sql.complete)
+    let statement = if with_output {
+        &sql.complete_output
+    } else {
+        &sql.complete
+    };
+    let mut query = sqlx::query(statement)
         .bind(ids)
         .bind(tokens)
         .bind(states)
@@ -568,7 +607,11 @@ pub(crate) async fn complete_many(
         .bind(deltas)
         .bind(set_errors)
         .bind(p.server_id.0)
-        .bind(db.channel())
+        .bind(db.channel());
+    if with_output {
+        query = query.bind(outputs);
+    }
+    let rows = query
         .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("completing jobs", e))?;
@@ -593,6 +636,14 @@ pub(crate) async fn complete_many(
         .into_iter()
         .map(|(claim, fresh)| fresh && applied.contains(&(claim.job_id.0, claim.token)))
         .collect())
+}
+
+fn store_error_json(what: &str, error: serde_json::Error) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Invalid,
+        format!("postgres: {what} cannot be stored as JSON"),
+    )
+    .with_source(error)
 }
 
 /// How one outcome is written: new state, history error, delay in µs (`None`:

@@ -240,3 +240,45 @@ pub async fn complete_many_reports_each_completion<S: Store>(store: S) {
         Vec::<bool>::new()
     );
 }
+
+/// A succeeded attempt's output is stored with the job and read back as
+/// given, in a batch beside completions without one; the output of any
+/// other outcome is ignored; a retry by hand clears it.
+pub async fn complete_success_keeps_the_output<S: Store>(store: S) {
+    let server = ServerId::new();
+    let ids = insert(&store, vec![new_job(), new_job(), new_job()]).await;
+    let claimed = claim(&store, server, 3).await;
+    assert_eq!(claimed.len(), 3);
+    let output = serde_json::json!({ "invoice": "INV-7", "lines": [1, 2, 3], "total": 12.5 });
+    let by_id = |id: JobId| claimed.iter().find(|r| r.id == id).unwrap().claim();
+    let failed = JobOutcome::Failed {
+        error: "boom".to_owned(),
+    };
+    let applied = complete_many(
+        &store,
+        server,
+        vec![
+            JobCompletion::new(by_id(ids[0]), JobOutcome::Succeeded).output(Some(output.clone())),
+            JobCompletion::new(by_id(ids[1]), JobOutcome::Succeeded),
+            JobCompletion::new(by_id(ids[2]), failed).output(Some(serde_json::json!("ignored"))),
+        ],
+    )
+    .await;
+    assert_eq!(applied, vec![true, true, true]);
+    assert_eq!(get(&store, ids[0]).await.job.output, Some(output));
+    assert_eq!(get(&store, ids[1]).await.job.output, None, "no output given");
+    let failed = get(&store, ids[2]).await.job;
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.output, None, "only a success stores its output");
+
+    // Deleted and retried: the new attempts start without the old output.
+    store
+        .job_delete(crate::store::JobDeleteParams::new(ids[0]))
+        .await
+        .unwrap();
+    store
+        .job_retry(crate::store::JobRetryParams::new(ids[0]))
+        .await
+        .unwrap();
+    assert_eq!(get(&store, ids[0]).await.job.output, None);
+}

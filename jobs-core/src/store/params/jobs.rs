@@ -149,12 +149,25 @@ pub struct JobCompletion {
     pub claim: Claim,
     /// How it ended.
     pub outcome: JobOutcome,
+    /// What a succeeded attempt returned, stored as the job's
+    /// [`output`](crate::JobRow::output); ignored for other outcomes.
+    pub output: Option<serde_json::Value>,
 }
 
 impl JobCompletion {
-    /// This attempt ended this way.
+    /// This attempt ended this way, with no output.
     pub fn new(claim: Claim, outcome: JobOutcome) -> Self {
-        Self { claim, outcome }
+        Self {
+            claim,
+            outcome,
+            output: None,
+        }
+    }
+
+    /// The same completion with this output (`None`: none).
+    pub fn output(mut self, output: Option<serde_json::Value>) -> Self {
+        self.output = output;
+        self
     }
 }
 
