@@ -38,7 +38,7 @@
 //! type (400 otherwise); every value is HTML-escaped; arguments pass through
 //! the application's [`redact`](DashboardBuilder::redact) hook; every action
 //! is logged as a tracing INFO event with the user's label, the action and
-//! the job ids.
+//! the job ids (or the queue, or the recurring id).
 
 mod assets;
 mod auth;

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use jobs_core::{
     CancelOutcome, JobActMatchingParams, JobAction, JobDetail, JobFilter, JobId, JobRow, JobState,
-    ListJobs, StrandedJobs,
+    ListJobs, StoreErrorKind, StrandedJobs,
 };
 
 use crate::assets::NAMES;
 use crate::params::{
-    Act, BulkForm, JobsQuery, Notice, NoticeQuery, RecurringAct, RecurringForm, DEFAULT_PAGE,
-    MATCHING_CAP, REFRESH_CHOICES,
+    Act, BulkForm, JobsQuery, Notice, NoticeQuery, QueueAct, QueueForm, RecurringAct,
+    RecurringForm, DEFAULT_PAGE, MATCHING_CAP, REFRESH_CHOICES,
 };
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
 use crate::view::{duration, human, shorten, When};
@@ -765,6 +765,124 @@ pub(crate) async fn recurring_action(
             })?,
         };
         Ok(ctx.redirect(&notice_target("recurring", notice, None, false)))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+// ---------------------------------------------------------------- queues
+
+/// A count on the queues page, and the list of its jobs.
+struct QueueCell {
+    count: i64,
+    link: String,
+}
+
+struct QueueView {
+    queue: String,
+    link: String,
+    /// Enqueued, scheduled (together: waiting), processing, failed.
+    cells: Vec<QueueCell>,
+    paused_since: Option<When>,
+    paused: bool,
+}
+
+/// The states the queues page counts, in its columns' order.
+const QUEUE_COLUMNS: [JobState; 4] = [
+    JobState::Enqueued,
+    JobState::Scheduled,
+    JobState::Processing,
+    JobState::Failed,
+];
+
+#[derive(Template)]
+#[template(path = "queues.html")]
+struct QueuesPage {
+    layout: Layout,
+    queues: Vec<QueueView>,
+}
+
+pub(crate) async fn queues(
+    ctx: Ctx,
+    State(app): State<App>,
+    notice: Result<Query<NoticeQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        let Query(notice) = notice.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let now = Utc::now();
+        // Every queue the store knows: those it lists (with jobs, or ever
+        // paused) and those its counts name, by name.
+        let mut known: BTreeMap<String, (bool, Option<chrono::DateTime<Utc>>)> = app
+            .jobs
+            .queues()
+            .list()
+            .await?
+            .into_iter()
+            .map(|q| (q.queue, (q.paused, q.paused_at)))
+            .collect();
+        let mut counts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
+        for c in app.jobs.counts().await? {
+            known.entry(c.queue.clone()).or_default();
+            *counts.entry((c.queue, c.state.as_str())).or_default() += c.count;
+        }
+        let cell = |queue: &str, state: JobState| QueueCell {
+            count: counts
+                .get(&(queue.to_owned(), state.as_str()))
+                .copied()
+                .unwrap_or(0),
+            link: jobs_link(Some(state), Some(queue), None),
+        };
+        let page = QueuesPage {
+            layout: Layout::new(&ctx, "queues", "Queues", notice.text()),
+            queues: known
+                .iter()
+                .map(|(queue, (paused, paused_at))| QueueView {
+                    queue: queue.clone(),
+                    link: jobs_link(None, Some(queue), None),
+                    cells: QUEUE_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
+                    paused_since: paused_at.map(|t| When::new(t, now)),
+                    paused: *paused,
+                })
+                .collect(),
+        };
+        Ok(render(&page))
+    }
+    .await;
+    respond(&ctx, result)
+}
+
+pub(crate) async fn queue_action(
+    ctx: Ctx,
+    State(app): State<App>,
+    form: Result<Form<QueueForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let result = async {
+        let Form(form) = form.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let queue = form.queue.0.as_str();
+        let queues = app.jobs.queues();
+        let done = match form.action {
+            QueueAct::Pause => queues.pause(queue).await.map(|()| Notice::QueuePaused),
+            QueueAct::Resume => queues.resume(queue).await.map(|()| Notice::QueueResumed),
+        };
+        let notice = match done {
+            Ok(notice) => {
+                tracing::info!(
+                    user = ctx.user(),
+                    action = form.action.as_str(),
+                    queue,
+                    "dashboard action"
+                );
+                notice
+            }
+            // A name the store refuses is the request's fault, not the store's.
+            Err(jobs_core::Error::Store(e)) if e.kind() == StoreErrorKind::Invalid => {
+                return Err(Failure::BadRequest(format!(
+                    "The queue name is refused: {e}"
+                )))
+            }
+            Err(error) => return Err(Failure::Store(error)),
+        };
+        Ok(ctx.redirect(&notice_target("queues", notice, None, false)))
     }
     .await;
     respond(&ctx, result)

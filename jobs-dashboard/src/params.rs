@@ -116,6 +116,8 @@ pub(crate) enum Notice {
     Paused,
     Resumed,
     Removed,
+    QueuePaused,
+    QueueResumed,
 }
 
 /// The notice parameters every page takes.
@@ -140,6 +142,8 @@ impl Notice {
             Notice::Paused => "paused",
             Notice::Resumed => "resumed",
             Notice::Removed => "removed",
+            Notice::QueuePaused => "queue_paused",
+            Notice::QueueResumed => "queue_resumed",
         }
     }
 }
@@ -162,6 +166,10 @@ impl NoticeQuery {
             Notice::Paused => "The recurring job was paused.".to_owned(),
             Notice::Resumed => "The recurring job was resumed.".to_owned(),
             Notice::Removed => "The recurring job was removed.".to_owned(),
+            Notice::QueuePaused => {
+                "The queue was paused: its jobs wait until it is resumed.".to_owned()
+            }
+            Notice::QueueResumed => "The queue was resumed.".to_owned(),
         };
         if self.more == Some(true) {
             text.push_str(&format!(
@@ -255,6 +263,33 @@ impl RecurringAct {
     }
 }
 
+/// What an action does to a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueueAct {
+    Pause,
+    Resume,
+}
+
+impl FromStr for QueueAct {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pause" => Ok(QueueAct::Pause),
+            "resume" => Ok(QueueAct::Resume),
+            _ => Err("the action is one of `pause`, `resume`".to_owned()),
+        }
+    }
+}
+
+impl QueueAct {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            QueueAct::Pause => "pause",
+            QueueAct::Resume => "resume",
+        }
+    }
+}
+
 /// The bulk form: the action and its scope in the button pressed, the
 /// selected ids, and the filter "all matching" means.
 #[derive(Debug)]
@@ -322,6 +357,16 @@ pub(crate) struct RecurringForm {
     pub(crate) action: RecurringAct,
 }
 
+/// The queues page's action form: a queue name (not empty, at most
+/// [`MAX_TEXT`] characters) and the action.
+#[derive(Debug, Deserialize)]
+pub(crate) struct QueueForm {
+    #[serde(deserialize_with = "required")]
+    pub(crate) queue: Text,
+    #[serde(deserialize_with = "required")]
+    pub(crate) action: QueueAct,
+}
+
 fn required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -351,6 +396,16 @@ mod tests {
         assert!(Refresh::from_query("refresh=1").is_err());
         assert!(Refresh::from_query("refresh=601").is_err());
         assert!(Refresh::from_query("refresh=fast").is_err());
+    }
+
+    #[test]
+    fn queue_actions_are_a_fixed_set() {
+        assert_eq!("pause".parse::<QueueAct>(), Ok(QueueAct::Pause));
+        assert_eq!("resume".parse::<QueueAct>(), Ok(QueueAct::Resume));
+        assert!("explode".parse::<QueueAct>().is_err());
+        assert!("Pause".parse::<QueueAct>().is_err());
+        assert!("q".repeat(MAX_TEXT + 1).parse::<Text>().is_err());
+        assert!("q".repeat(MAX_TEXT).parse::<Text>().is_ok());
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(crate) fn router(jobs: Jobs, options: Options, auth: Auth) -> Router {
         .route("/jobs/{id}/{action}", post(pages::job_action))
         .route("/recurring", get(pages::recurring))
         .route("/recurring/action", post(pages::recurring_action))
+        .route("/queues", get(pages::queues))
+        .route("/queues/action", post(pages::queue_action))
         .route("/servers", get(pages::servers))
         .route("/assets/{file}", get(assets::serve))
         .fallback(pages::not_found)

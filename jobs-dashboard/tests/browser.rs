@@ -1,8 +1,9 @@
 //! The dashboard in a real browser: headless Chromium driven over WebDriver
 //! (fantoccini) against Debian's `chromedriver`, the dashboard served on a
 //! real listener over a `MemoryStore`. Every page loads, a failed job is
-//! retried and moves, rows are bulk-deleted, a count changes by polling,
-//! and the browser reports no Content-Security-Policy violation.
+//! retried and moves, rows are bulk-deleted, a queue is paused and resumed,
+//! a count changes by polling, and the browser reports no
+//! Content-Security-Policy violation.
 //!
 //! Without `chromedriver` the test skips with a message, except in CI (`CI`
 //! set), where a missing browser is a failure. Screenshots go to
@@ -250,6 +251,7 @@ async fn dashboard_works_in_a_real_browser() {
             &format!("Job {} · jobs", failed.0) as &str,
         ),
         ("/jobs/recurring", "Recurring jobs · jobs"),
+        ("/jobs/queues", "Queues · jobs"),
         ("/jobs/servers", "Servers · jobs"),
     ] {
         browser.goto(&format!("{base}{path}")).await.unwrap();
@@ -325,6 +327,53 @@ async fn dashboard_works_in_a_real_browser() {
             JobState::Deleted
         );
     }
+
+    // Pause the queue `mail` from its row (the script asks first; the
+    // answer is still yes), and see it marked paused.
+    browser.goto(&format!("{base}/jobs/queues")).await.unwrap();
+    browser
+        .execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(
+        &browser,
+        Locator::XPath("//tr[th/a[text()='mail']]//button[@value='pause']"),
+    )
+    .await;
+    wait_until(
+        &browser,
+        "the paused notice",
+        "return document.body.innerText.includes('The queue was paused')",
+    )
+    .await;
+    let row = browser
+        .find(Locator::XPath("//tr[th/a[text()='mail']]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("yes, since") && row.contains("Resume"),
+        "{row}"
+    );
+    screenshot(&browser, "queues.png").await;
+    let mail_queue = jobs.queues().list().await.unwrap();
+    assert!(
+        mail_queue.iter().any(|q| q.queue == "mail" && q.paused),
+        "{mail_queue:?}"
+    );
+    click(
+        &browser,
+        Locator::XPath("//tr[th/a[text()='mail']]//button[@value='resume']"),
+    )
+    .await;
+    wait_until(
+        &browser,
+        "the resumed notice",
+        "return document.body.innerText.includes('The queue was resumed.')",
+    )
+    .await;
 
     // Polling: the overview at 2 s picks up a new job without a reload.
     browser

@@ -95,6 +95,12 @@ fn every_post(id: JobId) -> Vec<(String, String)> {
             format!("id=nightly&action={action}"),
         ));
     }
+    for action in ["pause", "resume"] {
+        posts.push((
+            "/queues/action".to_owned(),
+            format!("queue=mail&action={action}"),
+        ));
+    }
     posts
 }
 
@@ -109,6 +115,7 @@ async fn deny_refuses_every_page_with_403() {
         "/jobs",
         &format!("/jobs/{}", id.0),
         "/recurring",
+        "/queues",
         "/servers",
     ] {
         assert_eq!(
@@ -158,6 +165,21 @@ async fn read_only_sees_pages_and_every_post_is_refused() {
     }
     assert_eq!(state(&jobs, id).await, JobState::Failed, "nothing changed");
     assert_eq!(jobs.recurring().list().await.unwrap().len(), 1);
+    assert!(
+        jobs.queues()
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .all(|q| !q.paused),
+        "no queue was paused"
+    );
+    let queues = text(send(&app, get("/queues")).await).await;
+    assert!(queues.contains("mail"), "{queues}");
+    assert!(
+        !queues.contains("queues/action"),
+        "a read-only page shows no queue actions: {queues}"
+    );
 
     // The same request with full access acts.
     let mut request = post(&format!("/jobs/{}/retry", id.0), "");
@@ -407,6 +429,7 @@ async fn links_stay_under_a_nested_prefix() {
         "/admin/jobs/jobs?state=enqueued&limit=1".to_owned(),
         format!("/admin/jobs/jobs/{}", id.0),
         "/admin/jobs/recurring".to_owned(),
+        "/admin/jobs/queues".to_owned(),
         "/admin/jobs/servers".to_owned(),
     ];
     let mut checked = 0;
@@ -495,6 +518,7 @@ async fn out_of_range_parameters_are_refused() {
     let (jobs, _) = seeded().await;
     let app = full(jobs);
     let long = "q".repeat(201);
+    let long_queue_form = format!("queue={long}&action=pause");
     for uri in [
         "/jobs?limit=0".to_owned(),
         "/jobs?limit=201".to_owned(),
@@ -511,6 +535,8 @@ async fn out_of_range_parameters_are_refused() {
         "/?refresh=1".to_owned(),
         "/?refresh=601".to_owned(),
         "/servers?refresh=often".to_owned(),
+        "/queues?notice=hacked".to_owned(),
+        "/queues?refresh=1".to_owned(),
     ] {
         let response = send(&app, get(&uri)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
@@ -521,6 +547,12 @@ async fn out_of_range_parameters_are_refused() {
         ("/jobs/bulk", "do=retry-selected&id=x"),
         ("/recurring/action", "id=&action=pause"),
         ("/recurring/action", "id=x&action=explode"),
+        ("/queues/action", "queue=&action=pause"),
+        ("/queues/action", "action=pause"),
+        ("/queues/action", "queue=mail&action=explode"),
+        ("/queues/action", "queue=mail"),
+        ("/queues/action", "queue=a%0Ab&action=pause"),
+        ("/queues/action", &long_queue_form),
     ] {
         let response = send(&app, post(uri, form)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri} {form}");
@@ -740,12 +772,13 @@ async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
     let _guard = tracing::subscriber::set_default(subscriber);
     send(&app, post(&format!("/jobs/{}/retry", id.0), "")).await;
     send(&app, post("/jobs/bulk", "do=cancel-matching&queue=mail")).await;
+    send(&app, post("/queues/action", "queue=mail&action=pause")).await;
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("dashboard action"))
         .collect();
-    assert_eq!(lines.len(), 2, "{log}");
+    assert_eq!(lines.len(), 3, "{log}");
     assert!(
         lines[0].contains("INFO") && lines[0].contains("user=\"tester\""),
         "{}",
@@ -753,4 +786,220 @@ async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
     );
     assert!(lines[0].contains("action=\"retry\"") && lines[0].contains(&format!("[{}]", id.0)));
     assert!(lines[1].contains("action=\"cancel\"") && lines[1].contains("scope=\"matching\""));
+    assert!(
+        lines[2].contains("user=\"tester\"")
+            && lines[2].contains("action=\"pause\"")
+            && lines[2].contains("queue=\"mail\""),
+        "{}",
+        lines[2]
+    );
+}
+
+/// Set by the test that holds a `hold` job running, to let it finish.
+static RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs until the test releases it.
+#[job(queue = "slow", max_attempts = 1)]
+async fn hold() -> anyhow::Result<()> {
+    while !RELEASE.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// The cells of the queues page's row for `queue`, tags stripped: the
+/// queue, enqueued, scheduled, running, failed, paused[, actions].
+fn queue_row(body: &str, queue: &str) -> Vec<String> {
+    let marker = format!(">{queue}</a></th>");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no row for {queue}: {body}"));
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    let row = &body[start..end];
+    row.split("</t")
+        .filter_map(|cell| {
+            let cell = &cell[cell.find("<t")?..];
+            let mut text = String::new();
+            let mut in_tag = false;
+            for c in cell.chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            Some(text.trim().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_queues_page_lists_every_queue_with_its_counts() {
+    let (jobs, _) = seeded().await;
+    // In the seeded store: a scheduled job in `mail`, a paused queue with
+    // no jobs, and a job held running in `slow`.
+    let mut later = NewJob::new("send_mail", serde_json::json!({ "user_id": 4 }));
+    later.queue = "mail".to_owned();
+    later.run_at = jobs::RunAt::After(std::time::Duration::from_secs(3600));
+    jobs.insert(vec![later]).await.unwrap();
+    jobs.queues().pause("reports").await.unwrap();
+    let held = Hold::enqueue(&jobs).await.unwrap();
+    let store = jobs.store_as::<MemoryStore>().unwrap().clone();
+    let server = Server::builder(store)
+        .queues(["slow"])
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        if state(&jobs, held).await == JobState::Processing {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(state(&jobs, held).await, JobState::Processing);
+
+    let app = full(jobs.clone());
+    let response = send(&app, get("/queues")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = text(response).await;
+    assert!(body.contains("<title>Queues · jobs</title>"), "{body}");
+    assert!(
+        body.contains(r#"id="queue-list" data-poll"#),
+        "a polled fragment"
+    );
+    assert!(
+        body.contains(r#"aria-current="page">Queues</a>"#),
+        "in the nav"
+    );
+    assert_eq!(
+        queue_row(&body, "mail")[..6],
+        ["mail", "3", "1", "0", "0", "no"]
+    );
+    assert_eq!(
+        queue_row(&body, "hostile")[..6],
+        ["hostile", "0", "0", "0", "1", "no"]
+    );
+    assert_eq!(
+        queue_row(&body, "slow")[..6],
+        ["slow", "0", "0", "1", "0", "no"]
+    );
+    let reports = queue_row(&body, "reports");
+    assert_eq!(reports[..5], ["reports", "0", "0", "0", "0"]);
+    assert!(reports[5].starts_with("yes, since"), "{reports:?}");
+    // The name links to the jobs of the queue; a count to those in its state.
+    assert!(
+        body.contains(r#"href="./jobs?queue=mail">mail</a>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"href="./jobs?state=scheduled&#38;queue=mail">1</a>"#)
+            || body.contains(r#"href="./jobs?state=scheduled&amp;queue=mail">1</a>"#),
+        "{body}"
+    );
+    // Each row offers the action its state allows.
+    assert!(body.contains(r#"value="resume">Resume</button>"#));
+    assert_eq!(body.matches(r#"value="pause""#).count(), 3);
+
+    RELEASE.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn queue_pause_and_resume_change_the_store() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let paused = |jobs: Jobs| async move {
+        jobs.queues()
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|q| q.queue == "mail")
+            .unwrap()
+            .paused
+    };
+    assert!(!paused(jobs.clone()).await);
+
+    let response = send(&app, post("/queues/action", "queue=mail&action=pause")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert_eq!(
+        resolve("/queues/action", location),
+        "/queues?notice=queue_paused"
+    );
+    assert!(paused(jobs.clone()).await);
+    let body = text(send(&app, get("/queues?notice=queue_paused")).await).await;
+    assert!(body.contains("The queue was paused"), "{body}");
+    assert!(queue_row(&body, "mail")[5].starts_with("yes"));
+    // Pausing twice changes nothing, and is no error.
+    let response = send(&app, post("/queues/action", "queue=mail&action=pause")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(paused(jobs.clone()).await);
+
+    let response = send(&app, post("/queues/action", "queue=mail&action=resume")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert_eq!(
+        resolve("/queues/action", location),
+        "/queues?notice=queue_resumed"
+    );
+    assert!(!paused(jobs.clone()).await);
+    let body = text(send(&app, get("/queues?notice=queue_resumed")).await).await;
+    assert!(body.contains("The queue was resumed."), "{body}");
+    assert_eq!(queue_row(&body, "mail")[5], "no");
+
+    // A queue the store does not know yet can be paused: it is listed from then on.
+    send(&app, post("/queues/action", "queue=later&action=pause")).await;
+    let body = text(send(&app, get("/queues")).await).await;
+    assert!(queue_row(&body, "later")[5].starts_with("yes"));
+
+    // Under a prefix, the redirect comes back to the queues page there.
+    let nested = Router::new().nest("/admin/jobs", full(jobs.clone()));
+    let response = send(
+        &nested,
+        post("/admin/jobs/queues/action", "queue=mail&action=pause"),
+    )
+    .await;
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert_eq!(
+        resolve("/admin/jobs/queues/action", location),
+        "/admin/jobs/queues?notice=queue_paused"
+    );
+    assert!(paused(jobs).await);
+}
+
+#[tokio::test]
+async fn cross_site_queue_actions_are_refused() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let request = |headers: &[(&'static str, &'static str)]| {
+        let mut request = Request::post("/queues/action")
+            .header(header::HOST, "app.test")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::from("queue=mail&action=pause")).unwrap()
+    };
+    for headers in [
+        &[("sec-fetch-site", "cross-site")][..],
+        &[("sec-fetch-site", "same-site")],
+        &[("origin", "http://evil.test")],
+        &[("origin", "null")],
+    ] {
+        let response = send(&app, request(headers)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
+    }
+    assert!(jobs
+        .queues()
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .all(|q| !q.paused));
+    let response = send(&app, request(&[("origin", "http://app.test")])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(jobs.queues().list().await.unwrap().iter().any(|q| q.paused));
 }

@@ -6,7 +6,12 @@
 //! - A daily recurring job, `invalidate-invoices`, marks offers older than 14
 //!   days that were not accepted as invalid, through an injected pool. It is
 //!   registered with `jobs.recurring().add_or_update` at every start (idempotent).
-//! - `GET /jobs/{id}` shows a job's state and history.
+//! - `GET /jobs/{id}` shows a job's state and history as JSON.
+//! - `/jobs`: the jobs dashboard (see `dashboard.rs`), behind basic auth
+//!   when `JOBS_DASHBOARD_USER` and `JOBS_DASHBOARD_PASSWORD` are both set,
+//!   else local-only (loopback peers); with only one of them set the
+//!   process refuses to start. Its pages are static paths (`/jobs/queues`,
+//!   `/jobs/jobs/5`), which axum prefers to `/jobs/{id}`: both live there.
 //! - `GET /metrics`: the jobs' metrics for Prometheus (`JOBS_METRICS=stdout`
 //!   prints them instead; `JOBS_TRACES=stdout` prints the traces, in which a
 //!   signup and the run of its job are one trace). See `telemetry.rs`.
@@ -21,10 +26,15 @@
 //! curl -s localhost:3000/signup -H 'content-type: application/json' -d '{"email":"ada@example.com"}'
 //! curl -s localhost:3000/jobs/1
 //! curl -si localhost:3000/health/ready
+//! # the dashboard: open http://127.0.0.1:3000/jobs (local-only), or
+//! JOBS_DASHBOARD_USER=admin JOBS_DASHBOARD_PASSWORD=... DATABASE_URL=... cargo run -p example-axum_api
 //! ```
 
+mod dashboard;
 mod health;
 mod telemetry;
+
+use std::net::SocketAddr;
 
 use axum::extract::{Path, State as AppState};
 use axum::http::StatusCode;
@@ -32,7 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jobs::postgres::{EnqueueIn, PgStore};
-use jobs::{job, Cron, JobId, Jobs, Server, State};
+use jobs::{job, Cron, HealthProbe, JobId, Jobs, Server, State};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -170,6 +180,17 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The application's routes: its API, the health probes, the dashboard.
+fn routes(app: App, probe: HealthProbe, dashboard: &dashboard::Mode) -> Router {
+    let jobs = app.jobs.clone();
+    Router::new()
+        .route("/signup", post(signup))
+        .route("/jobs/{id}", get(show_job))
+        .with_state(app)
+        .merge(health::routes(probe))
+        .merge(dashboard::routes(jobs, dashboard))
+}
+
 /// The application's own tables.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -187,6 +208,8 @@ CREATE TABLE IF NOT EXISTS offers (
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let telemetry = telemetry::init()?;
+    // Before anything else: a half-configured dashboard stops the start.
+    let dashboard_mode = dashboard::Mode::from_env()?;
     let database_url = std::env::var("DATABASE_URL").map_err(|_| {
         anyhow::anyhow!("set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test")
     })?;
@@ -219,11 +242,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
 
     let app = App { pool, jobs };
-    let mut router = Router::new()
-        .route("/signup", post(signup))
-        .route("/jobs/{id}", get(show_job))
-        .with_state(app)
-        .merge(health::routes(server.health_probe()));
+    let mut router = routes(app, server.health_probe(), &dashboard_mode);
     if let Some(registry) = telemetry.registry.clone() {
         router = router.merge(
             Router::new()
@@ -233,12 +252,69 @@ async fn main() -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!("listening on http://{address}");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop_requested())
-        .await?;
+    tracing::info!(
+        mode = %dashboard_mode.describe(),
+        url = %format!("http://{address}{}", dashboard::MOUNT),
+        "jobs dashboard mounted"
+    );
+    if dashboard_mode == dashboard::Mode::LocalOnly
+        && address
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback())
+    {
+        tracing::warn!(
+            "the dashboard is local-only: requests from other hosts get 403; set \
+             JOBS_DASHBOARD_USER and JOBS_DASHBOARD_PASSWORD for basic auth"
+        );
+    }
+    // With connect info: local-only reads the TCP peer's address.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop_requested())
+    .await?;
 
     tracing::info!("HTTP server stopped; stopping the job server");
     server.shutdown().await;
     telemetry.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use jobs::{Jobs, MemoryStore, Server};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_api_and_the_dashboard_share_jobs_without_clashing() {
+        // No database: the pool connects on first use, which never comes.
+        let pool = sqlx::PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap();
+        let jobs = Jobs::new(MemoryStore::new());
+        let server = Server::builder(MemoryStore::new())
+            .queues(["routes_test"])
+            .start()
+            .await
+            .unwrap();
+        let mode = dashboard::Mode::from_vars(Some("admin".into()), Some("s3cret".into())).unwrap();
+        let router = routes(App { pool, jobs }, server.health_probe(), &mode);
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+
+        // The JSON view of a job, as before, without the dashboard's auth.
+        let response = router.clone().oneshot(get("/jobs/1")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "no such job");
+        // The dashboard's pages, behind basic auth.
+        for path in ["/jobs", "/jobs/queues", "/jobs/jobs", "/jobs/jobs/1"] {
+            let response = router.clone().oneshot(get(path)).await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+            assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        }
+        let response = router.clone().oneshot(get("/health/live")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        server.shutdown().await;
+    }
 }
