@@ -387,8 +387,12 @@ async fn a_job_s_output_is_stored_and_read_back_typed() {
     let jobs = Jobs::new(store.clone());
     let id = IssueInvoice::enqueue(&jobs, 12).await.unwrap();
     assert_eq!(jobs.output::<IssueInvoice>(id).await.unwrap(), None);
-    let unit = SendAccountConfirmationEmail::enqueue(&jobs, 3).await.unwrap();
-    run_until_empty(server(store.clone(), mailer())).await.unwrap();
+    let unit = SendAccountConfirmationEmail::enqueue(&jobs, 3)
+        .await
+        .unwrap();
+    run_until_empty(server(store.clone(), mailer()))
+        .await
+        .unwrap();
     assert_eq!(
         jobs.output::<IssueInvoice>(id).await.unwrap(),
         Some(IssuedInvoice {
@@ -403,17 +407,26 @@ async fn a_job_s_output_is_stored_and_read_back_typed() {
     // `()` stores nothing: there is no output to read.
     assert_eq!(detail(&jobs, unit).await.job.state, JobState::Succeeded);
     assert_eq!(
-        jobs.output::<SendAccountConfirmationEmail>(unit).await.unwrap(),
+        jobs.output::<SendAccountConfirmationEmail>(unit)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(detail(&jobs, unit).await.job.output, None);
     // Asked as another job's output: a clear error, not a decoding error.
-    let error = jobs.output::<IssueInvoice>(unit).await.unwrap_err().to_string();
+    let error = jobs
+        .output::<IssueInvoice>(unit)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("is a `send_account_confirmation_email` job, not a `issue_invoice` job"),
         "{error}"
     );
-    let missing = jobs.output::<IssueInvoice>(jobs::JobId(999_999)).await.unwrap_err();
+    let missing = jobs
+        .output::<IssueInvoice>(jobs::JobId(999_999))
+        .await
+        .unwrap_err();
     assert!(missing.to_string().contains("does not exist"), "{missing}");
 }
 
@@ -426,7 +439,10 @@ async fn an_output_over_the_limit_fails_the_attempt_with_its_size() {
     run_until_empty(server(store, mailer()).max_output_bytes(512))
         .await
         .unwrap();
-    assert_eq!(jobs.output::<ExportEverything>(small).await.unwrap(), Some(vec![7; 10]));
+    assert_eq!(
+        jobs.output::<ExportEverything>(small).await.unwrap(),
+        Some(vec![7; 10])
+    );
     let failed = detail(&jobs, big).await.job;
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.output, None);

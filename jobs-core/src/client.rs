@@ -259,7 +259,7 @@ impl Jobs {
     /// ```
     pub async fn output<J>(&self, id: JobId) -> Result<Option<J::Output>>
     where
-        J: Produces,
+        J: Job + Produces,
         J::Output: serde::de::DeserializeOwned,
     {
         let detail = self

@@ -71,13 +71,13 @@ pub mod __private {
     pub use std;
 
     pub use crate::job::{
-        args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, SerializeField,
-        TakeField,
+        args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, OutputOf,
+        SerializeField, TakeField,
     };
     pub use crate::telemetry::enqueue as traced_enqueue;
     pub use crate::{
-        registered_jobs, Backoff, BoxError, BoxFuture, Error, Invocation, Job, JobId, JobOptions,
-        IntoJobResult, JobRegistration, JobState, Jobs, Produces, Request, Requirement, RunResult,
-        Unique,
+        registered_jobs, Backoff, BoxError, BoxFuture, Error, IntoJobResult, Invocation, Job,
+        JobId, JobOptions, JobRegistration, JobState, Jobs, Produces, Request, Requirement,
+        RunResult, Unique,
     };
 }

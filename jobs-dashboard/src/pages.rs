@@ -533,6 +533,9 @@ struct JobPage {
     cancel_requested: bool,
     stuck_since: Option<When>,
     recurring: Option<(String, When)>,
+    unique_key: Option<String>,
+    /// What it returned when it succeeded, pretty-printed.
+    output: Option<String>,
     last_error: Option<String>,
     history: Vec<EventView>,
     can_retry: bool,
@@ -608,6 +611,11 @@ fn job_page(ctx: &Ctx, app: &App, detail: JobDetail, notice: Option<String>) -> 
             .recurring
             .as_ref()
             .map(|r| (r.id.clone(), When::new(r.scheduled_for, now))),
+        unique_key: job.unique_key.clone(),
+        output: job
+            .output
+            .as_ref()
+            .map(|output| serde_json::to_string_pretty(output).unwrap_or_default()),
         last_error: job.last_error.clone(),
         history: detail
             .history

@@ -345,6 +345,32 @@ async fn hostile_arguments_and_errors_are_shown_as_text() {
     }
 }
 
+/// Succeeds with its argument in its output.
+#[job(queue = "hostile", unique)]
+async fn echo(text: String) -> anyhow::Result<String> {
+    Ok(format!("echo: {text}"))
+}
+
+#[tokio::test]
+async fn the_job_page_shows_the_output_and_the_unique_key_as_text() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let id = Echo::enqueue(&jobs, HOSTILE.to_owned()).await.unwrap();
+    run_until_empty(Server::builder(store).queues(["hostile"]))
+        .await
+        .unwrap();
+    let key = jobs.get(id).await.unwrap().unwrap().job.unique_key.unwrap();
+    let body = text(send(&full(jobs), get(&format!("/jobs/{}", id.0))).await).await;
+    assert!(body.contains("<h2>Output</h2>"), "{body}");
+    assert!(
+        body.contains("echo: &lt;script&gt;alert(1)&lt;/script&gt;")
+            || body.contains("echo: &#60;script&#62;alert(1)&#60;/script&#62;"),
+        "the output is shown, escaped: {body}"
+    );
+    assert!(!body.contains("<script>"), "no inline script at all");
+    assert!(body.contains(&key), "the unique key is shown: {body}");
+}
+
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let (jobs, _) = seeded().await;

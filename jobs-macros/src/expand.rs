@@ -122,9 +122,19 @@ impl<'a> Gen<'a> {
             Some(ty) => ty.to_token_stream(),
             None => quote!(()),
         };
-        quote! {
-            impl #p::Produces for #type_ident {
-                type Output = <#ret_ty as #p::IntoJobResult>::Output;
+        // At the return type, as `job_result`'s check: a return type that
+        // does not fit is then reported once, there.
+        let ret_span = def
+            .ret
+            .as_ref()
+            .map_or_else(|| def.fn_ident.span(), |ty| ty.span());
+        // The alias is named with the return type's span, so that rustc
+        // reports a return type that does not fit there, as `job_result`'s.
+        let at_ret = proc_macro2::Ident::new("__jobs", ret_span);
+        let _ = p;
+        quote_spanned! {ret_span=>
+            impl #at_ret::Produces for #type_ident {
+                type Output = #at_ret::OutputOf<#ret_ty>;
             }
         }
     }
@@ -464,8 +474,11 @@ impl<'a> Gen<'a> {
             None => quote!(()),
         };
         let ret_span = ret.as_ref().map_or_else(|| fn_ident.span(), |ty| ty.span());
+        // The facade named with the return type's span: rustc reports a
+        // return type or an output that does not fit there.
+        let at_ret = proc_macro2::Ident::new("__jobs", ret_span);
         let convert = quote_spanned! {ret_span=>
-            #p::job_result::<#ret_ty>(__jobs_outcome)
+            #at_ret::job_result::<#ret_ty>(__jobs_outcome)
         };
         let boxed = quote_spanned! {fn_ident.span()=>
             #p::std::boxed::Box::pin(__jobs_run_async(__jobs_invocation))

@@ -208,6 +208,10 @@ pub fn injector<I: Inject>() -> Injector<I> {
     }
 }
 
+/// The output type of a job returning `R`: what the generated `Produces`
+/// names, so that a return type that does not fit is reported at that type.
+pub type OutputOf<R> = <R as IntoJobResult>::Output;
+
 /// Converts what a job function returned into what the server records: the
 /// error, or the output as JSON (`None` for `()`, or any output that is
 /// `null`). The generated code calls it at the return type's span, where an

@@ -22,8 +22,8 @@ use serde::Serialize;
 use crate::retry::Backoff;
 
 pub use codegen::{
-    args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, SerializeField,
-    TakeField,
+    args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, OutputOf,
+    SerializeField, TakeField,
 };
 pub use context::JobContext;
 pub use inject::{Inject, Invocation, Requirement, Resources, State};
@@ -173,7 +173,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> JobOutput for T {}
 /// The type of a job's output: implemented by `#[job]` for every job, as
 /// the `T` of its `Result<T, E>` (`()` when it returns none). Read a stored
 /// output back with [`Jobs::output`](crate::Jobs::output).
-pub trait Produces: Job {
+pub trait Produces {
     /// The output.
     type Output;
 }

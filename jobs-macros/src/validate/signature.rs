@@ -252,6 +252,44 @@ pub(super) fn check_return(cx: &mut Ctxt, output: &ReturnType) -> Option<Type> {
             );
             None
         }
-        _ => Some((**ty).clone()),
+        _ => {
+            check_output_syntax(cx, ty);
+            Some((**ty).clone())
+        }
     }
+}
+
+/// A borrowed output (`Result<&str, E>`) is refused with a message of ours:
+/// the compiler's would be about `Deserialize` lifetimes. Only a return type
+/// spelt `...Result<T, ..>` is looked into; anything else is left to the
+/// `JobOutput` bound.
+fn check_output_syntax(cx: &mut Ctxt, ty: &Type) {
+    let Type::Path(path) = ty else { return };
+    let Some(last) = path.path.segments.last() else {
+        return;
+    };
+    if last.ident != "Result" {
+        return;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return;
+    };
+    let Some(syn::GenericArgument::Type(Type::Reference(reference))) = args.args.first() else {
+        return;
+    };
+    let inner = reference.elem.to_token_stream().to_string();
+    let owned = match inner.as_str() {
+        "str" => "`String` instead of `&str`".to_owned(),
+        "[u8]" => "`Vec<u8>` instead of `&[u8]`".to_owned(),
+        _ => format!(
+            "`{}` instead of a reference to it",
+            inner.replace(" < ", "<").replace(" >", ">")
+        ),
+    };
+    cx.error_spanned_by(
+        reference,
+        format!(
+            "a job's output cannot borrow: it is stored with the job and read back later, so it must own its data; return {owned}"
+        ),
+    );
 }

@@ -266,7 +266,11 @@ pub async fn complete_success_keeps_the_output<S: Store>(store: S) {
     .await;
     assert_eq!(applied, vec![true, true, true]);
     assert_eq!(get(&store, ids[0]).await.job.output, Some(output));
-    assert_eq!(get(&store, ids[1]).await.job.output, None, "no output given");
+    assert_eq!(
+        get(&store, ids[1]).await.job.output,
+        None,
+        "no output given"
+    );
     let failed = get(&store, ids[2]).await.job;
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.output, None, "only a success stores its output");
