@@ -164,6 +164,7 @@ async fn status(cli: &Cli, db: &Connection) -> anyhow::Result<ExitCode> {
 
 fn state_header(state: JobState) -> &'static str {
     match state {
+        JobState::Awaiting => "AWAITING",
         JobState::Scheduled => "SCHEDULED",
         JobState::Enqueued => "ENQUEUED",
         JobState::Processing => "PROCESSING",

@@ -75,7 +75,7 @@ async fn status_shows_counts_servers_and_stranded_jobs() {
     let mail = out.lines().find(|l| l.starts_with("mail ")).expect(out);
     assert_eq!(
         mail.split_whitespace().collect::<Vec<_>>(),
-        ["mail", "0", "3", "0", "0", "0", "0", "0"],
+        ["mail", "0", "0", "3", "0", "0", "0", "0", "0"],
         "mail: 3 enqueued\n{out}"
     );
     assert!(out.contains("ENQUEUED"), "{out}");

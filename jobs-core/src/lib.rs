@@ -35,9 +35,9 @@ pub use job::{
 
 pub use memory::MemoryStore;
 pub use model::{
-    Claim, Inserted, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob, QueueInfo,
-    QueueStateCount, RecurringOrigin, RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs,
-    StrandedReason, Timestamp, TraceContext, UnknownState,
+    After, Claim, ContinueOn, Inserted, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob,
+    QueueInfo, QueueStateCount, RecurringOrigin, RunAt, ServerId, ServerInfo, ServerSummary,
+    StrandedJobs, StrandedReason, Timestamp, TraceContext, UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
@@ -53,10 +53,10 @@ pub use store::{
     DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
     JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams, JobFilter, JobGetParams,
     JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
-    JobRetryParams, JobSignal, JobStrandedParams, Layered, LeaseRenewManyParams,
-    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams, QueuePauseParams,
-    Retention, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreLayer,
-    StoreOperation, MAINTENANCE_BATCH,
+    JobReleaseAwaitingParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
+    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams,
+    QueuePauseParams, Retention, ServerHeartbeatParams, ServerListParams, ServerRemoveParams,
+    Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

@@ -55,6 +55,7 @@ impl fmt::Display for ServerId {
 /// Where a job is in its life.
 ///
 /// ```text
+/// awaiting -> (its parent ended) -> enqueued
 /// scheduled -> enqueued -> processing -> succeeded
 ///     ^                        |     \-> failed     (attempts exhausted; retryable by hand)
 ///     \------ retry ----------/      \-> cancelled  (by a user, or a job that asked for it)
@@ -62,11 +63,15 @@ impl fmt::Display for ServerId {
 /// ```
 ///
 /// A `scheduled` job whose time has come is runnable without first passing
-/// through `enqueued`: claiming takes both.
+/// through `enqueued`: claiming takes both. An `awaiting` job is a
+/// continuation ([`Request::after`](crate::Request::after)) whose parent has
+/// not ended yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum JobState {
+    /// A continuation waiting for its parent job to end.
+    Awaiting,
     /// Waiting for its run time (a delayed job, or a retry after backoff).
     Scheduled,
     /// Ready to run now.
@@ -85,7 +90,8 @@ pub enum JobState {
 
 impl JobState {
     /// Every state, in lifecycle order.
-    pub const ALL: [JobState; 7] = [
+    pub const ALL: [JobState; 8] = [
+        JobState::Awaiting,
         JobState::Scheduled,
         JobState::Enqueued,
         JobState::Processing,
@@ -98,6 +104,7 @@ impl JobState {
     /// The stored, lowercase name of the state.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Awaiting => "awaiting",
             JobState::Scheduled => "scheduled",
             JobState::Enqueued => "enqueued",
             JobState::Processing => "processing",
@@ -185,6 +192,9 @@ pub struct NewJob {
     /// store inserts it only if no job holds the key, and otherwise returns
     /// the holder's id as a duplicate.
     pub unique: Option<UniqueKey>,
+    /// The job it continues, if it is a continuation: it is `awaiting` until
+    /// that job ends (see [`After`]).
+    pub after: Option<After>,
 }
 
 impl NewJob {
@@ -202,6 +212,100 @@ impl NewJob {
             backoff: None,
             trace_context: None,
             unique: None,
+            after: None,
+        }
+    }
+}
+
+/// A continuation's parent and when it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub struct After {
+    /// The job it waits for.
+    pub parent: JobId,
+    /// Which ends of the parent release it.
+    pub on: ContinueOn,
+}
+
+impl After {
+    /// After `parent`, on the ends `on` says.
+    pub fn new(parent: JobId, on: ContinueOn) -> Self {
+        Self { parent, on }
+    }
+
+    /// What a store does with a new continuation whose parent is in
+    /// `state`: it waits (`true`), runs at once (`false`), or is refused
+    /// with a `Conflict`, since it could never run.
+    pub fn waits_for(&self, state: JobState) -> crate::StoreResult<bool> {
+        if !state.is_finished() {
+            return Ok(true);
+        }
+        if self.on.releases(state) {
+            return Ok(false);
+        }
+        Err(crate::StoreError::new(
+            crate::StoreErrorKind::Conflict,
+            format!(
+                "job {} has already ended {state}, so a continuation on its success would never run; \
+                 use `after_any_end` to run it whatever the end",
+                self.parent
+            ),
+        ))
+    }
+
+    /// The reason a store records for a continuation on success cancelled
+    /// because job `parent` ended in `state` instead.
+    pub fn cancel_reason(parent: JobId, state: JobState) -> String {
+        format!("job {parent} ended {state}; this job was to run only after it succeeded")
+    }
+}
+
+/// Which ends of its parent release a continuation.
+///
+/// | parent ends | `Success` | `AnyEnd` |
+/// | --- | --- | --- |
+/// | `succeeded` | runs | runs |
+/// | `failed` (for good), `cancelled`, `deleted` | cancelled, naming the parent | runs |
+///
+/// Added to a parent that has already ended, a continuation runs at once,
+/// or is refused (`Conflict`) when it could never run: on `Success` of a
+/// parent that failed, was cancelled or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ContinueOn {
+    /// Only if the parent succeeded.
+    Success,
+    /// Whenever the parent ends: succeeded, failed for good, cancelled or deleted.
+    AnyEnd,
+}
+
+impl ContinueOn {
+    /// The stored name: `success` or `any_end`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContinueOn::Success => "success",
+            ContinueOn::AnyEnd => "any_end",
+        }
+    }
+
+    /// Whether a parent that ended in `state` releases the continuation
+    /// (`false`: it is cancelled).
+    pub fn releases(self, state: JobState) -> bool {
+        match self {
+            ContinueOn::Success => state == JobState::Succeeded,
+            ContinueOn::AnyEnd => state.is_finished(),
+        }
+    }
+}
+
+impl FromStr for ContinueOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "success" => Ok(ContinueOn::Success),
+            "any_end" => Ok(ContinueOn::AnyEnd),
+            other => Err(format!("unknown continuation condition `{other}`")),
         }
     }
 }
@@ -366,6 +470,8 @@ pub struct JobRow {
     /// as JSON), if anything; kept as long as the job. Read it typed with
     /// [`Jobs::output`](crate::Jobs::output).
     pub output: Option<serde_json::Value>,
+    /// The job it continues, if it is a continuation (see [`NewJob::after`]).
+    pub after: Option<After>,
 }
 
 impl JobRow {
@@ -406,6 +512,7 @@ impl JobRow {
             trace_context: None,
             unique_key: None,
             output: None,
+            after: None,
         }
     }
 

@@ -1,7 +1,8 @@
 -- Unique jobs. A unique job carries its key (the job's name and a digest of
 -- its chosen arguments, with the period's number when it has a period) and
 -- which finished states keep holding it (bit 0 succeeded, bit 1 failed,
--- bit 2 cancelled; unfinished states always hold it, deleted never does).
+-- bit 2 cancelled; unfinished states, `awaiting` of migration 0011
+-- included, always hold it, deleted never does).
 -- The partial unique index below is the whole guarantee: an insert whose key
 -- is held conflicts with the holder (ON CONFLICT finds it and returns its
 -- id), in any transaction and any batch, and a rolled-back insert leaves no
@@ -14,6 +15,7 @@ CREATE FUNCTION {{schema}}.unique_key_held(states int2, state text) RETURNS bool
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
         SELECT CASE state
+            WHEN 'awaiting'   THEN true
             WHEN 'scheduled'  THEN true
             WHEN 'enqueued'   THEN true
             WHEN 'processing' THEN true

@@ -76,6 +76,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "job_output",
         sql: include_str!("../migrations/0010_job_output.sql"),
     },
+    Migration {
+        version: 11,
+        name: "continuations",
+        sql: include_str!("../migrations/0011_continuations.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -300,8 +305,9 @@ mod tests {
         (6, "958ee68efbc821f5"),
         (7, "37bbfde034e4995a"),
         (8, "1d36c70f0ec59a00"),
-        (9, "af442447fa46c516"),
+        (9, "8b618783d26b34e0"),
         (10, "0474f3c6a2de1325"),
+        (11, "0ec305fcbc63c8a8"),
     ];
 
     #[test]

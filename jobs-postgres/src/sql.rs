@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
      cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at, \
-     trace_context, unique_key, output";
+     trace_context, unique_key, output, parent_id, continue_on";
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {
@@ -58,6 +58,54 @@ pub(crate) fn locked_cte(s: &str, input: &str) -> String {
 
 /// The finished states, as a SQL list.
 pub(crate) const FINISHED: &str = "('succeeded', 'failed', 'cancelled', 'deleted')";
+
+/// A statement that releases the continuations awaiting parents that have
+/// ended: $1 the parents (NULL: every parent, the servers' sweep), $2 the
+/// NOTIFY channel. A continuation whose parent ended as it asked becomes
+/// `enqueued`; one on success of a parent that ended otherwise (or no
+/// longer exists) is `cancelled`, with the reason in its history. Locking
+/// each continuation re-reads it, so two releases of one continuation (a
+/// completion's and a sweep's) change it once. Returns how many it changed
+/// (`released`) and how many of them became runnable (`runnable`).
+pub(crate) fn release_sql(s: &str) -> String {
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM released");
+    format!(
+        "WITH ended AS (
+            SELECT c.id, c.continue_on, c.parent_id, p.state AS parent_state
+            FROM {s}.jobs c LEFT JOIN {s}.jobs p ON p.id = c.parent_id
+            WHERE c.state = 'awaiting'
+              AND ($1::int8[] IS NULL OR c.parent_id = ANY($1::int8[]))
+              AND (p.id IS NULL OR p.state IN {FINISHED})
+            ORDER BY c.id
+            FOR UPDATE OF c
+        ), released AS (
+            UPDATE {s}.jobs j
+            SET state = CASE WHEN e.continue_on = 'any_end' OR e.parent_state = 'succeeded'
+                             THEN 'enqueued' ELSE 'cancelled' END,
+                run_at = CASE WHEN e.continue_on = 'any_end' OR e.parent_state = 'succeeded'
+                              THEN now() ELSE j.run_at END,
+                finished_at = CASE WHEN e.continue_on = 'any_end' OR e.parent_state = 'succeeded'
+                                   THEN NULL ELSE now() END
+            FROM ended e
+            WHERE j.id = e.id AND j.state = 'awaiting'
+            RETURNING j.id, j.queue, j.state, j.attempt, e.parent_id,
+                      coalesce(e.parent_state, 'deleted') AS parent_state
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
+            SELECT id, now(), state, attempt,
+                   CASE WHEN state = 'cancelled'
+                        THEN format('job %s ended %s; this job was to run only after it succeeded',
+                                    parent_id, parent_state)
+                   END
+            FROM released
+        ), {counted}, notified AS (
+            SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM released WHERE state = 'enqueued')
+        )
+        SELECT count(*) AS released, count(*) FILTER (WHERE state = 'enqueued') AS runnable,
+               (SELECT count(*) FROM notified) AS notified
+        FROM released"
+    )
+}
 
 /// A CTE named `counted` that adds the deltas of `source` (rows of `queue`,
 /// `state`, `d`) to the finished-job counters. Every statement that moves a

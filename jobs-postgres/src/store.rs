@@ -14,11 +14,12 @@ use jobs_core::{
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Inserted, Job,
     JobActMatchingParams, JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams,
     JobContext, JobCountParams, JobDeleteParams, JobDetail, JobGetParams, JobId,
-    JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams, JobRetryParams,
-    JobRow, JobSignal, JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams,
-    LeaseRescueParams, LeaseStatus, NewJob, QueueInfo, QueueListParams, QueuePauseParams,
-    QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo, ServerListParams,
-    ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
+    JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
+    JobReleaseAwaitingParams, JobRetryParams, JobRow, JobSignal, JobStrandedParams,
+    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, NewJob,
+    QueueInfo, QueueListParams, QueuePauseParams, QueueStateCount, RecurringRow, Request,
+    ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError,
+    StoreErrorKind, StoreResult, StrandedJobs,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -429,7 +430,7 @@ impl PgStore {
     /// # Ok(()) }
     /// ```
     pub async fn complete_in(&self, conn: &mut PgConnection, ctx: &JobContext) -> Result<()> {
-        Ok(run::complete_in(&self.inner.jobs.run, conn, ctx).await?)
+        Ok(run::complete_in(&self.inner.db, &self.inner.jobs.run, conn, ctx).await?)
     }
 }
 
@@ -519,6 +520,11 @@ impl Store for PgStore {
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {
         manage::prune(&self.inner.db, &self.inner.jobs.manage, p).await
+    }
+
+    async fn job_release_awaiting(&self, _: JobReleaseAwaitingParams) -> StoreResult<u64> {
+        let db = &self.inner.db;
+        run::release_all(db, &self.inner.jobs.run).await
     }
 
     async fn server_heartbeat(&self, p: ServerHeartbeatParams) -> StoreResult<()> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::job::{Job, Unique};
-use crate::model::{Inserted, JobId, NewJob, RunAt, Timestamp};
+use crate::model::{After, ContinueOn, Inserted, JobId, NewJob, RunAt, Timestamp};
 use crate::retry::Backoff;
 
 /// A job ready to be enqueued: its arguments and the options of this one
@@ -50,6 +50,7 @@ pub struct Request<J> {
     run_at: RunAt,
     /// `None`: the job type's; `Some(None)`: not unique.
     unique: Option<Option<Unique>>,
+    after: Option<After>,
 }
 
 impl<J: Job> Request<J> {
@@ -64,6 +65,7 @@ impl<J: Job> Request<J> {
             backoff: None,
             run_at: RunAt::Now,
             unique: None,
+            after: None,
         }
     }
 
@@ -114,6 +116,53 @@ impl<J: Job> Request<J> {
     /// Runs it at this instant (at once if it has passed).
     pub fn run_at(mut self, at: Timestamp) -> Self {
         self.run_at = RunAt::At(at);
+        self
+    }
+
+    /// Makes this job a continuation of job `parent`: it is stored at once,
+    /// `awaiting`, and runs when `parent` succeeds. If `parent` fails for
+    /// good, is cancelled or deleted, this job is cancelled with a reason
+    /// naming it. Added to a parent that has already succeeded, it runs at
+    /// once; to one that ended otherwise, the enqueue is refused with a
+    /// `Conflict`, since it could never run. A parent that does not exist is
+    /// a `NotFound`. Any store, any server, any transaction: the parent's
+    /// end and the continuation's release are one step of the store.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct ChargeCard { order_id: i64 }
+    /// # impl jobs::Job for ChargeCard { const NAME: &'static str = "charge_card"; }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendReceipt { order_id: i64 }
+    /// # impl jobs::Job for SendReceipt { const NAME: &'static str = "send_receipt"; }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct ReleaseStock { order_id: i64 }
+    /// # impl jobs::Job for ReleaseStock { const NAME: &'static str = "release_stock"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// use jobs::{JobState, Jobs, MemoryStore, Request};
+    ///
+    /// let jobs = Jobs::new(MemoryStore::new());
+    /// let charge = jobs.enqueue(Request::new(ChargeCard { order_id: 7 })).await?;
+    /// // A chain: the receipt after the charge succeeds, then the stock
+    /// // released after the receipt, however the receipt ends.
+    /// let receipt = jobs.enqueue(Request::new(SendReceipt { order_id: 7 }).after(charge)).await?;
+    /// let stock = jobs.enqueue(Request::new(ReleaseStock { order_id: 7 }).after_any_end(receipt)).await?;
+    /// assert_eq!(jobs.get(receipt).await?.unwrap().job.state, JobState::Awaiting);
+    /// # let _ = stock;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn after(mut self, parent: JobId) -> Self {
+        self.after = Some(After::new(parent, ContinueOn::Success));
+        self
+    }
+
+    /// Makes this job a continuation of job `parent` that runs whenever
+    /// `parent` ends: succeeded, failed for good, cancelled or deleted (see
+    /// [`after`](Self::after)).
+    pub fn after_any_end(mut self, parent: JobId) -> Self {
+        self.after = Some(After::new(parent, ContinueOn::AnyEnd));
         self
     }
 
@@ -175,6 +224,7 @@ impl<J: Job> Request<J> {
             // Set by the enqueue, inside its span.
             trace_context: None,
             unique,
+            after: self.after,
         })
     }
 

@@ -25,7 +25,7 @@ use crate::model::JobState;
 /// do. The queue and the options of the enqueue are not part of it.
 ///
 /// **Who holds it.** A job holds its key while it is unfinished
-/// (`scheduled`, `enqueued`, `processing`, and between attempts, which are
+/// (`awaiting`, `scheduled`, `enqueued`, `processing`, and between attempts, which are
 /// `scheduled`), and never once `deleted`. Whether it still holds it once
 /// it has finished depends on the choice made here:
 ///
@@ -218,7 +218,10 @@ impl HeldAfter {
     /// Whether a job in `state` holds its key.
     pub fn holds(self, state: JobState) -> bool {
         match state {
-            JobState::Scheduled | JobState::Enqueued | JobState::Processing => true,
+            JobState::Awaiting
+            | JobState::Scheduled
+            | JobState::Enqueued
+            | JobState::Processing => true,
             JobState::Succeeded => self.succeeded,
             JobState::Failed => self.failed,
             JobState::Cancelled => self.cancelled,

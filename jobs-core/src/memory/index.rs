@@ -27,6 +27,8 @@ pub(super) struct Index {
     pub(super) counts: HashMap<(String, JobState), i64>,
     /// The unique keys held, with the job holding each.
     pub(super) unique: HashMap<String, JobId>,
+    /// The `awaiting` continuations, by the job they wait for.
+    pub(super) awaiting: HashMap<JobId, BTreeSet<JobId>>,
 }
 
 impl Index {
@@ -34,6 +36,12 @@ impl Index {
         let row = &job.row;
         if let Some(key) = job.held_key() {
             self.unique.insert(key.to_owned(), row.id);
+        }
+        if let (JobState::Awaiting, Some(after)) = (row.state, row.after) {
+            self.awaiting
+                .entry(after.parent)
+                .or_default()
+                .insert(row.id);
         }
         match row.state {
             JobState::Enqueued | JobState::Scheduled => {
@@ -67,6 +75,14 @@ impl Index {
         if let Some(key) = job.held_key() {
             if self.unique.get(key) == Some(&row.id) {
                 self.unique.remove(key);
+            }
+        }
+        if let (JobState::Awaiting, Some(after)) = (row.state, row.after) {
+            if let Some(children) = self.awaiting.get_mut(&after.parent) {
+                children.remove(&row.id);
+                if children.is_empty() {
+                    self.awaiting.remove(&after.parent);
+                }
             }
         }
         match row.state {

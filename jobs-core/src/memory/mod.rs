@@ -123,7 +123,12 @@ impl MemoryStore {
     fn with_state<R>(&self, f: impl FnOnce(&mut Tables, Timestamp) -> R) -> R {
         let mut state = self.lock();
         let now = state.now(&self.inner.clock);
-        f(&mut state, now)
+        let result = f(&mut state, now);
+        // Continuations released by whatever ended their parent.
+        let released = std::mem::take(&mut state.released);
+        drop(state);
+        self.wake(released);
+        result
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {

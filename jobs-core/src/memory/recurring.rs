@@ -89,8 +89,10 @@ impl Tables {
             .last()
             .and_then(|job| job.recurring.as_ref())
             .map(|origin| origin.scheduled_for);
+        // A recurring run is never a continuation: nothing to refuse.
         let ids: Vec<JobId> = self
             .insert_many(now, JobInsertManyParams::new(p.jobs))
+            .unwrap_or_default()
             .into_iter()
             .map(|inserted| inserted.id)
             .collect();
@@ -117,7 +119,7 @@ impl Tables {
             id: id.to_owned(),
             scheduled_for: now,
         });
-        let job_id = self.insert_many(now, JobInsertManyParams::new(vec![job]))[0].id;
+        let job_id = self.insert_many(now, JobInsertManyParams::new(vec![job]))?[0].id;
         let row = self.recurring_mut(id)?;
         row.last_job_id = Some(job_id);
         row.last_run_at = Some(now);

@@ -13,14 +13,15 @@ use crate::store::{
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobActMatchingParams,
     JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
     JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobProgressManyParams,
-    JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, LeaseRenewManyParams,
-    LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams, QueuePauseParams,
-    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreResult,
+    JobPruneParams, JobReleaseAwaitingParams, JobRetryParams, JobSignal, JobStrandedParams,
+    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams,
+    QueuePauseParams, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store,
+    StoreResult,
 };
 
 impl Store for MemoryStore {
     async fn job_insert_many(&self, p: JobInsertManyParams) -> StoreResult<Vec<Inserted>> {
-        let inserted = self.with_state(|state, now| state.insert_many(now, p));
+        let inserted = self.with_state(|state, now| state.insert_many(now, p))?;
         // Delayed jobs wake servers too: they recompute their next poll.
         self.wake(inserted.iter().any(|i| !i.duplicate));
         Ok(inserted)
@@ -105,6 +106,10 @@ impl Store for MemoryStore {
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {
         Ok(self.with_state(|state, now| state.job_prune(now, p)))
+    }
+
+    async fn job_release_awaiting(&self, _: JobReleaseAwaitingParams) -> StoreResult<u64> {
+        Ok(self.with_state(|state, now| state.release_awaiting(now)))
     }
 
     async fn queue_pause(&self, p: QueuePauseParams) -> StoreResult<()> {

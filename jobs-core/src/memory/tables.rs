@@ -74,6 +74,9 @@ pub(super) struct Tables {
     /// The queues ever paused or resumed, which `queue_list` names even
     /// without jobs (as PostgreSQL keeps their rows).
     pub(super) known_queues: std::collections::BTreeSet<String>,
+    /// Whether a continuation became runnable since the last look (the
+    /// store raises its wake-up signal then).
+    pub(super) released: bool,
 }
 
 impl Tables {
@@ -93,9 +96,17 @@ impl Tables {
         f: impl FnOnce(&mut StoredJob) -> R,
     ) -> Option<R> {
         let job = self.jobs.get_mut(&id)?;
+        let was_finished = job.row.state.is_finished();
         self.index.remove(job);
         let result = f(job);
         self.index.add(job);
+        let state = job.row.state;
+        // A job that has just ended releases its continuations, whatever
+        // ended it: its attempt, a user's cancel or delete.
+        if !was_finished && state.is_finished() && self.index.awaiting.contains_key(&id) {
+            let now = self.last_now.unwrap_or_else(chrono::Utc::now);
+            self.released |= self.release_continuations(now, id, state);
+        }
         Some(result)
     }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::clock::{minus, plus};
 use super::tables::{StoredJob, Tables};
-use crate::model::{Inserted, JobId, JobRow, JobState, RunAt, Timestamp};
+use crate::model::{After, ContinueOn, Inserted, JobId, JobRow, JobState, RunAt, Timestamp};
 use crate::store::{
     CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
     JobCompleteManyParams, JobInsertManyParams, JobOutcome, JobProgressManyParams, JobPruneParams,
@@ -17,10 +17,38 @@ use crate::store::{
     StoreErrorKind, StoreResult,
 };
 
+/// A continuation's parent that does not exist.
+fn parent_not_found(after: After) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::NotFound,
+        format!(
+            "job {} does not exist, so nothing can run after it",
+            after.parent
+        ),
+    )
+}
+
 impl Tables {
-    pub(super) fn insert_many(&mut self, now: Timestamp, p: JobInsertManyParams) -> Vec<Inserted> {
+    pub(super) fn insert_many(
+        &mut self,
+        now: Timestamp,
+        p: JobInsertManyParams,
+    ) -> StoreResult<Vec<Inserted>> {
+        // All or none: every continuation's parent is checked first.
+        let mut awaiting = Vec::with_capacity(p.jobs.len());
+        for new in &p.jobs {
+            awaiting.push(match new.after {
+                Some(after) => {
+                    let parent = self
+                        .get(after.parent)
+                        .map_err(|_| parent_not_found(after))?;
+                    after.waits_for(parent.row.state)?
+                }
+                None => false,
+            });
+        }
         let mut inserted = Vec::with_capacity(p.jobs.len());
-        for new in p.jobs {
+        for (new, awaiting) in p.jobs.into_iter().zip(awaiting) {
             let run_at = match new.run_at {
                 RunAt::After(delay) => plus(now, delay),
                 RunAt::At(at) => at,
@@ -38,7 +66,9 @@ impl Tables {
                 inserted.push(Inserted::duplicate_of(holder));
                 continue;
             }
-            let state = if run_at > now {
+            let state = if awaiting {
+                JobState::Awaiting
+            } else if run_at > now {
                 JobState::Scheduled
             } else {
                 JobState::Enqueued
@@ -71,6 +101,7 @@ impl Tables {
                     trace_context: new.trace_context,
                     unique_key,
                     output: None,
+                    after: new.after,
                 },
                 history: Vec::new(),
                 unique_held_after: new.unique.map(|u| u.held_after).unwrap_or_default(),
@@ -80,7 +111,66 @@ impl Tables {
             self.jobs.insert(id, job);
             inserted.push(Inserted::new(id));
         }
-        inserted
+        Ok(inserted)
+    }
+
+    /// Releases the continuations whose parent has ended or no longer
+    /// exists; how many. Each parent's end releases its own at once, so
+    /// this finds only those of parents pruned or lost.
+    pub(super) fn release_awaiting(&mut self, now: Timestamp) -> u64 {
+        let ended: Vec<(JobId, JobState)> = self
+            .index
+            .awaiting
+            .keys()
+            .filter_map(|parent| match self.jobs.get(parent) {
+                None => Some((*parent, JobState::Deleted)),
+                Some(job) if job.row.state.is_finished() => Some((*parent, job.row.state)),
+                Some(_) => None,
+            })
+            .collect();
+        let mut released = 0;
+        for (parent, state) in ended {
+            released += self
+                .index
+                .awaiting
+                .get(&parent)
+                .map_or(0, |c| c.len() as u64);
+            self.released |= self.release_continuations(now, parent, state);
+        }
+        released
+    }
+
+    /// Releases the continuations awaiting job `parent`, which just ended in
+    /// `state`: runnable at once, or cancelled when they run only on a
+    /// success it did not have. Whether any became runnable.
+    pub(super) fn release_continuations(
+        &mut self,
+        now: Timestamp,
+        parent: JobId,
+        state: JobState,
+    ) -> bool {
+        let Some(children) = self.index.awaiting.get(&parent).cloned() else {
+            return false;
+        };
+        let mut runnable = false;
+        for child in children {
+            let released = self.update(child, |job| {
+                let on = job.row.after.map_or(ContinueOn::AnyEnd, |a| a.on);
+                if on.releases(state) {
+                    job.row.state = JobState::Enqueued;
+                    job.row.run_at = now;
+                    job.record(now, None, None);
+                    true
+                } else {
+                    job.row.state = JobState::Cancelled;
+                    job.row.finished_at = Some(now);
+                    job.record(now, None, Some(After::cancel_reason(parent, state)));
+                    false
+                }
+            });
+            runnable |= released == Some(true);
+        }
+        runnable
     }
 
     /// The ids of up to `limit` runnable jobs, in claim order.
@@ -397,7 +487,7 @@ impl Tables {
     ) -> StoreResult<CancelOutcome> {
         let id = p.id;
         match self.get(id)?.row.state {
-            JobState::Scheduled | JobState::Enqueued => {
+            JobState::Awaiting | JobState::Scheduled | JobState::Enqueued => {
                 self.update(id, |job| {
                     job.row.state = JobState::Cancelled;
                     job.row.finished_at = Some(now);

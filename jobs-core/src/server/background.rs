@@ -16,8 +16,9 @@ use crate::model::{Inserted, ServerInfo};
 use crate::recurring::{self, Overlap};
 use crate::store::{
     CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
-    JobGetParams, JobProgressManyParams, JobPruneParams, LeaseRenewManyParams, LeaseRescueParams,
-    LeaseStatus, ServerHeartbeatParams, ServerRemoveParams, MAINTENANCE_BATCH,
+    JobGetParams, JobProgressManyParams, JobPruneParams, JobReleaseAwaitingParams,
+    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
+    ServerRemoveParams, MAINTENANCE_BATCH,
 };
 
 /// At most this many outcomes are written in one store call.
@@ -277,6 +278,21 @@ pub(crate) async fn rescuer(shared: Arc<Shared>) {
         if !may_rescue {
             tracing::debug!(server = %shared.id, "not rescuing: the store was unreachable lately, and live servers renew first");
             return;
+        }
+        // Continuations a lost release left waiting: none, normally.
+        let swept = timeout_call(
+            shared.settings.store_timeout,
+            shared.own_writes.job_release_awaiting(JobReleaseAwaitingParams::new()),
+        )
+        .await;
+        match swept {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(server = %shared.id, jobs = n, "released continuations whose parent had ended without releasing them")
+            }
+            Err(error) => {
+                tracing::warn!(server = %shared.id, %error, "releasing waiting continuations failed")
+            }
         }
         loop {
             let own: Vec<_> = shared.running().keys().copied().collect();

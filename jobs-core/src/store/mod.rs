@@ -129,6 +129,13 @@ pub trait Store: Send + Sync + 'static {
         p: JobActMatchingParams,
     ) -> impl Future<Output = StoreResult<JobActOutcome>> + Send;
 
+    /// Release the continuations a parent's end left `awaiting` (see
+    /// [`JobReleaseAwaitingParams`]); how many were released or cancelled.
+    fn job_release_awaiting(
+        &self,
+        p: JobReleaseAwaitingParams,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// Remove old finished jobs; how many were removed.
     fn job_prune(&self, p: JobPruneParams) -> impl Future<Output = StoreResult<u64>> + Send;
 
@@ -308,6 +315,7 @@ macro_rules! store_operations {
             JobDelete => job_delete(JobDeleteParams) -> ();
             JobActMatching => job_act_matching(JobActMatchingParams) -> JobActOutcome;
             JobPrune => job_prune(JobPruneParams) -> u64;
+            JobReleaseAwaiting => job_release_awaiting(JobReleaseAwaitingParams) -> u64;
             QueuePause => queue_pause(QueuePauseParams) -> ();
             QueueList => queue_list(QueueListParams) -> Vec<QueueInfo>;
             ServerHeartbeat => server_heartbeat(ServerHeartbeatParams) -> ();

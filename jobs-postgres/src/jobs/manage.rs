@@ -33,6 +33,7 @@ pub(crate) struct Statements {
     /// By [`action_index`].
     act_preview: [String; 3],
     prune: String,
+    release: String,
 }
 
 impl Statements {
@@ -49,6 +50,7 @@ impl Statements {
             act: actions().map(|action| act_sql(s, &action)),
             act_preview: actions().map(|action| act_preview_sql(s, &action)),
             prune: prune_sql(s),
+            release: crate::sql::release_sql(s),
         }
     }
 }
@@ -212,7 +214,7 @@ pub(crate) async fn list(db: &Db, sql: &Statements, p: JobListParams) -> StoreRe
 fn count_sql(s: &str) -> String {
     format!(
         "SELECT queue, state, count(*)::bigint AS n FROM {s}.jobs
-         WHERE state IN ('scheduled', 'enqueued', 'processing')
+         WHERE state IN ('awaiting', 'scheduled', 'enqueued', 'processing')
          GROUP BY queue, state
          UNION ALL
          SELECT queue, state, sum(n)::bigint AS n FROM {s}.job_counts
@@ -431,7 +433,7 @@ fn cancel_sql(s: &str) -> String {
         ), cancelled AS (
             UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
             FROM old
-            WHERE j.id = old.id AND old.state IN ('scheduled', 'enqueued')
+            WHERE j.id = old.id AND old.state IN ('awaiting', 'scheduled', 'enqueued')
             RETURNING j.id, j.queue, j.state, j.attempt
         ), requested AS (
             UPDATE {s}.jobs j SET cancel_requested = true
@@ -466,7 +468,10 @@ pub(crate) async fn cancel(
         .try_get(0)
         .map_err(|e| store_error("cancelling a job", e))?;
     match parse_state(&state)? {
-        JobState::Scheduled | JobState::Enqueued => Ok(CancelOutcome::Cancelled),
+        JobState::Awaiting | JobState::Scheduled | JobState::Enqueued => {
+            release_after(db, sql, vec![p.id.0]).await?;
+            Ok(CancelOutcome::Cancelled)
+        }
         JobState::Processing => {
             db.wake_cancel();
             Ok(CancelOutcome::Requested)
@@ -518,8 +523,17 @@ pub(crate) async fn delete(db: &Db, sql: &Statements, p: JobDeleteParams) -> Sto
             "job {} is running and cannot be deleted; cancel it first",
             p.id
         ))),
-        _ => Ok(()),
+        _ => release_after(db, sql, vec![p.id.0]).await,
     }
+}
+
+/// Releases the continuations of jobs a user just ended (cancelled or
+/// deleted), after that change committed.
+async fn release_after(db: &Db, sql: &Statements, parents: Vec<i64>) -> StoreResult<()> {
+    if !parents.is_empty() {
+        crate::jobs::run::release(db, &sql.release, db.pool(), Some(parents)).await?;
+    }
+    Ok(())
 }
 
 // ---- act on all matching
@@ -659,7 +673,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                 "WITH {pick}, cancelled AS (
                     UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
                     FROM old
-                    WHERE j.id = old.id AND old.state IN ('scheduled', 'enqueued')
+                    WHERE j.id = old.id AND old.state IN ('awaiting', 'scheduled', 'enqueued')
                     RETURNING j.id, j.queue, j.state, j.attempt
                 ), requested AS (
                     UPDATE {s}.jobs j SET cancel_requested = true
@@ -774,6 +788,9 @@ pub(crate) async fn act_matching(
     let outcome = read().map_err(fail)?;
     if index == 0 && !outcome.changed.is_empty() {
         db.wake();
+    }
+    if index != 0 {
+        release_after(db, sql, outcome.changed.iter().map(|id| id.0).collect()).await?;
     }
     if !outcome.requested.is_empty() {
         db.wake_cancel();

@@ -6,7 +6,7 @@
 pub(crate) mod manage;
 pub(crate) mod run;
 
-use jobs_core::{JobId, JobRow, JobState, RecurringOrigin, ServerId, Timestamp};
+use jobs_core::{After, JobId, JobRow, JobState, RecurringOrigin, ServerId, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -68,6 +68,18 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     job.trace_context = trace_context_of(row.try_get("trace_context")?);
     job.unique_key = row.try_get("unique_key")?;
     job.output = row.try_get("output")?;
+    let parent: Option<i64> = row.try_get("parent_id")?;
+    let on: Option<&str> = row.try_get("continue_on")?;
+    job.after = match (parent, on) {
+        (Some(parent), Some(on)) => Some(After::new(
+            JobId(parent),
+            on.parse().map_err(|e: String| sqlx::Error::ColumnDecode {
+                index: "continue_on".to_owned(),
+                source: e.into(),
+            })?,
+        )),
+        _ => None,
+    };
     let recurring_id: Option<String> = row.try_get("recurring_id")?;
     let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
     job.recurring = match (recurring_id, scheduled_for) {

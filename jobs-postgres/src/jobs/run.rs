@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 
 use jobs_core::{
-    Inserted, JobClaimParams, JobCompleteManyParams, JobContext, JobId, JobOutcome,
-    JobProgressManyParams, JobRow, NewJob, RunAt, StoreError, StoreErrorKind, StoreResult,
-    Timestamp,
+    After, ContinueOn, Inserted, JobClaimParams, JobCompleteManyParams, JobContext, JobId,
+    JobOutcome, JobProgressManyParams, JobRow, JobState, NewJob, RunAt, StoreError, StoreErrorKind,
+    StoreResult, Timestamp,
 };
 use sqlx::{PgConnection, PgExecutor, Row};
 
@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
 use crate::sql::{
-    backoff_json, counted_cte, job_columns_of, locked_cte, micros, trace_context_json, FINISHED,
-    JOB_COLUMNS,
+    backoff_json, counted_cte, job_columns_of, locked_cte, micros, release_sql, trace_context_json,
+    FINISHED, JOB_COLUMNS,
 };
 
 /// The statements of the hot path.
@@ -27,13 +27,14 @@ pub(crate) struct Statements {
     insert_notify: String,
     insert_one: String,
     insert_one_notify: String,
-    insert_unique: String,
-    insert_unique_notify: String,
+    insert_full: String,
+    insert_full_notify: String,
     claim: String,
     complete: String,
     complete_output: String,
     complete_in: String,
     progress: String,
+    release: String,
 }
 
 impl Statements {
@@ -44,13 +45,14 @@ impl Statements {
             insert_notify: insert_sql(s, MANY, RETURN_IDS_NOTIFY),
             insert_one: insert_sql(s, ONE, RETURN_IDS),
             insert_one_notify: insert_sql(s, ONE, RETURN_IDS_NOTIFY),
-            insert_unique: insert_unique_sql(s, None),
-            insert_unique_notify: insert_unique_sql(s, Some("$16")),
+            insert_full: insert_full_sql(s, None),
+            insert_full_notify: insert_full_sql(s, Some("$18")),
             claim: claim_sql(s),
             complete: complete_sql(s, false),
             complete_output: complete_sql(s, true),
             complete_in: complete_in_sql(s),
             progress: progress_sql(s),
+            release: release_sql(s),
         }
     }
 }
@@ -124,31 +126,43 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
     )
 }
 
-/// The input of an insert of many jobs of which some are unique: [`MANY`]'s
-/// parameters, and $13 unique keys (NULL: not unique), $14 their periods in
-/// µs (NULL: none), $15 the finished states that hold them (`HeldAfter::bits`).
-const MANY_UNIQUE: &str =
+/// The input of an insert of many jobs of which some are unique or
+/// continuations: [`MANY`]'s parameters, and $13 unique keys (NULL: not
+/// unique), $14 their periods in µs (NULL: none), $15 the finished states
+/// that hold them (`HeldAfter::bits`), $16 parents (NULL: not a
+/// continuation), $17 on which ends of the parent (`ContinueOn::as_str`).
+const MANY_FULL: &str =
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
                                   $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[],
                                   $10::int8[], $11::text[], $12::text[],
-                                  $13::text[], $14::int8[], $15::int2[])
+                                  $13::text[], $14::int8[], $15::int2[], $16::int8[], $17::text[])
                      WITH ORDINALITY
                      AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
                           recurring_id, scheduled_for, timeout_us, backoff, trace_context,
-                          ukey, period_us, unique_states, ord)";
+                          ukey, period_us, unique_states, parent_id, continue_on, ord)";
 
-/// An insert of jobs of which some are unique, used only when a batch has a
-/// unique job (the plain insert stays as cheap as it was). The stored key
-/// gets the run time's period number (`UniqueKey::stored_for`, on the
-/// database clock). Within the batch, a key's first job stands for the
-/// others; against the table, `ON CONFLICT` on the partial unique index
-/// (migration 0009) finds the holder, waiting for an inserting transaction
-/// to end if there is one (so a rolled-back holder frees the key), and
-/// returns it, with `xmax = 0` telling a new row from an existing one. Ids
-/// go back to input order: keyed jobs by key, the others by rank, since
+/// An insert of jobs of which some are unique or continuations, used only
+/// when a batch has such a job (the plain insert stays as cheap as it was).
+///
+/// Unique: the stored key gets the run time's period number
+/// (`UniqueKey::stored_for`, on the database clock). Within the batch, a
+/// key's first job stands for the others; against the table, `ON CONFLICT`
+/// on the partial unique index (migration 0009) finds the holder, waiting
+/// for an inserting transaction to end if there is one (so a rolled-back
+/// holder frees the key), and returns it, with `xmax = 0` telling a new row
+/// from an existing one.
+///
+/// Continuations: each parent is marked (`has_continuations`), which takes
+/// its row lock, so that its completion, which releases continuations
+/// afterwards in a statement of its own, is ordered with this insert; the
+/// parent's state read under that lock says whether the continuation waits
+/// (`awaiting`), runs at once, or is refused (`refused`, or `missing` for a
+/// parent that does not exist), in which case nothing is inserted.
+///
+/// Ids go back to input order: keyed jobs by key, the others by rank, since
 /// their ids are drawn in `ord` order. `channel`: the parameter of the
 /// NOTIFY's channel, for an insert in the application's transaction.
-fn insert_unique_sql(s: &str, channel: Option<&str>) -> String {
+fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
     let wake = match channel {
         Some(channel) => format!("CROSS JOIN (SELECT pg_notify({channel}, '')) AS wake"),
         None => String::new(),
@@ -156,16 +170,26 @@ fn insert_unique_sql(s: &str, channel: Option<&str>) -> String {
     format!(
         "WITH input AS (
             SELECT t.*, coalesce(t.run_at_abs, now() + t.delay_us * interval '1 microsecond') AS run_at
-            FROM ({MANY_UNIQUE}) AS t
+            FROM ({MANY_FULL}) AS t
+        ), parents AS (
+            UPDATE {s}.jobs p SET has_continuations = true
+            WHERE p.id IN (SELECT parent_id FROM input WHERE parent_id IS NOT NULL)
+            RETURNING p.id, p.state
         ), keyed AS (
-            SELECT i.*,
+            SELECT i.*, pa.state AS parent_state,
+                   CASE WHEN i.parent_id IS NULL THEN NULL
+                        WHEN pa.state IS NULL THEN 'missing'
+                        WHEN pa.state NOT IN {FINISHED} THEN 'awaiting'
+                        WHEN i.continue_on = 'any_end' OR pa.state = 'succeeded' THEN 'run'
+                        ELSE 'refused'
+                   END AS continuation,
                    CASE WHEN i.ukey IS NULL OR i.period_us IS NULL THEN i.ukey
                         -- Rounded down before the epoch too, as `div_euclid`.
                         ELSE i.ukey || '@' || (((extract(epoch FROM i.run_at) * 1000000)::int8
                                                 - CASE WHEN i.run_at < 'epoch' THEN i.period_us - 1 ELSE 0 END)
                                                / i.period_us)::text
                    END AS unique_key
-            FROM input i
+            FROM input i LEFT JOIN parents pa ON pa.id = i.parent_id
         ), firsts AS (
             SELECT k.*,
                    CASE WHEN k.unique_key IS NULL THEN k.ord
@@ -174,14 +198,18 @@ fn insert_unique_sql(s: &str, channel: Option<&str>) -> String {
         ), ins AS (
             INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
                                   recurring_id, scheduled_for, timeout_us, backoff,
-                                  trace_context, unique_key, unique_states)
+                                  trace_context, unique_key, unique_states, parent_id,
+                                  continue_on)
             SELECT name, queue, args::jsonb,
-                   CASE WHEN run_at > now() THEN 'scheduled' ELSE 'enqueued' END,
+                   CASE WHEN continuation = 'awaiting' THEN 'awaiting'
+                        WHEN run_at > now() THEN 'scheduled' ELSE 'enqueued' END,
                    priority, max_attempts, run_at, recurring_id, scheduled_for,
                    timeout_us, backoff::jsonb, trace_context::jsonb, unique_key,
-                   CASE WHEN unique_key IS NULL THEN NULL ELSE unique_states END
+                   CASE WHEN unique_key IS NULL THEN NULL ELSE unique_states END,
+                   parent_id, continue_on
             FROM firsts
             WHERE first_ord = ord
+              AND NOT EXISTS (SELECT 1 FROM keyed WHERE continuation IN ('missing', 'refused'))
             ORDER BY ord
             ON CONFLICT (unique_key)
                 WHERE unique_key IS NOT NULL AND {s}.unique_key_held(unique_states, state)
@@ -196,7 +224,8 @@ fn insert_unique_sql(s: &str, channel: Option<&str>) -> String {
             SELECT ord, row_number() OVER (ORDER BY ord) AS rank FROM firsts WHERE unique_key IS NULL
         )
         SELECT coalesce(p.id, k.id) AS id,
-               coalesce(NOT k.inserted OR f.ord <> f.first_ord, false) AS duplicate
+               coalesce(NOT k.inserted OR f.ord <> f.first_ord, false) AS duplicate,
+               f.continuation, f.parent_id, f.parent_state
         FROM firsts f
         LEFT JOIN plain_input pi ON pi.ord = f.ord
         LEFT JOIN plain_ids p ON p.rank = pi.rank
@@ -219,8 +248,13 @@ pub(crate) async fn insert<'e>(
         return Ok(Vec::new());
     }
     let n = jobs.len();
-    let unique = jobs.iter().any(|job| job.unique.is_some());
+    // The full statement when a job is unique or a continuation.
+    let full = jobs
+        .iter()
+        .any(|job| job.unique.is_some() || job.after.is_some());
     let mut unique_keys: Vec<Option<String>> = Vec::new();
+    let mut parents: Vec<Option<i64>> = Vec::new();
+    let mut continue_on: Vec<Option<&'static str>> = Vec::new();
     let mut unique_periods: Vec<Option<i64>> = Vec::new();
     let mut unique_states: Vec<Option<i16>> = Vec::new();
     let mut names = Vec::with_capacity(n);
@@ -255,7 +289,9 @@ pub(crate) async fn insert<'e>(
         timeouts.push(job.timeout.map(micros));
         backoffs.push(backoff_json(job.backoff)?);
         trace_contexts.push(job.trace_context.as_ref().map(trace_context_json));
-        if unique {
+        if full {
+            parents.push(job.after.map(|after| after.parent.0));
+            continue_on.push(job.after.map(|after| after.on.as_str()));
             unique_periods.push(job.unique.as_ref().and_then(|u| u.period_micros()));
             unique_states.push(job.unique.as_ref().map(|u| u.held_after.bits()));
             unique_keys.push(job.unique.map(|u| u.key));
@@ -278,15 +314,15 @@ pub(crate) async fn insert<'e>(
             }
         }
     }
-    let mut query = match (unique, n, wake) {
-        (true, _, Wake::AtCommit) => sqlx::query(&sql.insert_unique_notify),
-        (true, _, Wake::Afterwards) => sqlx::query(&sql.insert_unique),
+    let mut query = match (full, n, wake) {
+        (true, _, Wake::AtCommit) => sqlx::query(&sql.insert_full_notify),
+        (true, _, Wake::Afterwards) => sqlx::query(&sql.insert_full),
         (false, 1, Wake::AtCommit) => sqlx::query(&sql.insert_one_notify),
         (false, 1, Wake::Afterwards) => sqlx::query(&sql.insert_one),
         (false, _, Wake::AtCommit) => sqlx::query(&sql.insert_notify),
         (false, _, Wake::Afterwards) => sqlx::query(&sql.insert),
     };
-    query = if n == 1 && !unique {
+    query = if n == 1 && !full {
         fn only<T>(column: Vec<T>) -> Option<T> {
             column.into_iter().next()
         }
@@ -318,19 +354,24 @@ pub(crate) async fn insert<'e>(
             .bind(backoffs)
             .bind(trace_contexts)
     };
-    if unique {
+    if full {
         query = query
             .bind(unique_keys)
             .bind(unique_periods)
-            .bind(unique_states);
+            .bind(unique_states)
+            .bind(parents)
+            .bind(continue_on);
     }
     if let Wake::AtCommit = wake {
         query = query.bind(db.channel());
     }
     let rows = query.fetch_all(executor).await.map_err(insert_error)?;
+    if full {
+        refused_continuation(&rows)?;
+    }
     let read = |row: &sqlx::postgres::PgRow| -> Result<Inserted, sqlx::Error> {
         let id = JobId(row.try_get::<i64, _>(0)?);
-        Ok(if unique && row.try_get::<bool, _>(1)? {
+        Ok(if full && row.try_get::<bool, _>(1)? {
             Inserted::duplicate_of(id)
         } else {
             Inserted::new(id)
@@ -351,6 +392,46 @@ pub(crate) async fn insert<'e>(
         ));
     }
     Ok(inserted)
+}
+
+/// The error of a batch that inserted nothing because a continuation's
+/// parent does not exist, or has ended so that it could never run.
+fn refused_continuation(rows: &[sqlx::postgres::PgRow]) -> StoreResult<()> {
+    for row in rows {
+        let read = || -> Result<_, sqlx::Error> {
+            Ok((
+                row.try_get::<Option<String>, _>("continuation")?,
+                row.try_get::<Option<i64>, _>("parent_id")?,
+                row.try_get::<Option<String>, _>("parent_state")?,
+            ))
+        };
+        let (continuation, parent, parent_state) =
+            read().map_err(|e| store_error("reading inserted jobs", e))?;
+        let (Some(continuation), Some(parent)) = (continuation, parent) else {
+            continue;
+        };
+        let after = After::new(JobId(parent), ContinueOn::Success);
+        match continuation.as_str() {
+            "missing" => {
+                return Err(StoreError::new(
+                    StoreErrorKind::NotFound,
+                    format!("job {parent} does not exist, so nothing can run after it"),
+                ))
+            }
+            "refused" => {
+                let state: JobState = parent_state
+                    .as_deref()
+                    .unwrap_or("deleted")
+                    .parse()
+                    .map_err(|e: jobs_core::UnknownState| {
+                        StoreError::new(StoreErrorKind::Other, format!("postgres: {e}"))
+                    })?;
+                after.waits_for(state)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn insert_error(error: sqlx::Error) -> StoreError {
@@ -530,6 +611,7 @@ fn complete_sql(s: &str, with_output: bool) -> String {
             FROM locked i
             WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
             RETURNING j.id, j.claim_token, j.queue, j.state, j.attempt, j.run_at,
+                      j.has_continuations,
                       CASE WHEN j.state = 'cancelled' AND i.new_state = 'enqueued'
                            THEN 'cancelled by a user; ' || i.error ELSE i.error END AS error
         ), ev AS (
@@ -540,7 +622,9 @@ fn complete_sql(s: &str, with_output: bool) -> String {
                 SELECT 1 FROM upd WHERE state IN ('enqueued', 'scheduled') AND run_at <= now() LIMIT 1
             ) AS runnable
         )
-        SELECT id, claim_token, (SELECT count(*) FROM notified) AS notified FROM upd"
+        SELECT id, claim_token, (SELECT count(*) FROM notified) AS notified,
+               has_continuations AND state IN {FINISHED} AS release
+        FROM upd"
     )
 }
 
@@ -617,17 +701,28 @@ pub(crate) async fn complete_many(
         .map_err(|e| store_error("completing jobs", e))?;
     let mut applied = HashSet::with_capacity(rows.len());
     let mut runnable = false;
+    let mut parents = Vec::new();
     for row in &rows {
         let read = || -> Result<_, sqlx::Error> {
             Ok((
                 row.try_get::<i64, _>("id")?,
                 row.try_get::<i64, _>("claim_token")?,
                 row.try_get::<i64, _>("notified")?,
+                row.try_get::<bool, _>("release")?,
             ))
         };
-        let (id, token, notified) = read().map_err(|e| store_error("reading completions", e))?;
+        let (id, token, notified, release) =
+            read().map_err(|e| store_error("reading completions", e))?;
         applied.insert((id, token));
         runnable |= notified > 0;
+        if release {
+            parents.push(id);
+        }
+    }
+    // After the completion's commit, in a statement of its own: it sees
+    // every continuation whose insert the completion waited for.
+    if !parents.is_empty() {
+        runnable |= release(db, &sql.release, db.pool(), Some(parents)).await? > 0;
     }
     if runnable {
         db.wake();
@@ -644,6 +739,37 @@ fn store_error_json(what: &str, error: serde_json::Error) -> StoreError {
         format!("postgres: {what} cannot be stored as JSON"),
     )
     .with_source(error)
+}
+
+/// Releases the continuations of `parents` (`None`: of every parent that
+/// has ended), on `executor`; how many were released or cancelled. The
+/// statement notifies other processes itself; this process's servers are
+/// woken here.
+pub(crate) async fn release<'e>(
+    db: &Db,
+    statement: &str,
+    executor: impl PgExecutor<'e>,
+    parents: Option<Vec<i64>>,
+) -> StoreResult<u64> {
+    let row = sqlx::query(statement)
+        .bind(parents)
+        .bind(db.channel())
+        .fetch_one(executor)
+        .await
+        .map_err(|e| store_error("releasing continuations", e))?;
+    let read = || -> Result<(i64, i64), sqlx::Error> {
+        Ok((row.try_get("released")?, row.try_get("runnable")?))
+    };
+    let (released, runnable) = read().map_err(|e| store_error("releasing continuations", e))?;
+    if runnable > 0 {
+        db.wake();
+    }
+    Ok(released.unsigned_abs())
+}
+
+/// `Store::job_release_awaiting`: every continuation whose parent ended.
+pub(crate) async fn release_all(db: &Db, sql: &Statements) -> StoreResult<u64> {
+    release(db, &sql.release, db.pool(), None).await
 }
 
 /// How one outcome is written: new state, history error, delay in µs (`None`:
@@ -701,6 +827,7 @@ fn complete_in_sql(s: &str) -> String {
 
 /// `PgStore::complete_in`.
 pub(crate) async fn complete_in(
+    db: &Db,
     sql: &Statements,
     conn: &mut PgConnection,
     ctx: &JobContext,
@@ -712,6 +839,8 @@ pub(crate) async fn complete_in(
         .await
         .map_err(|e| store_error("completing a job in a transaction", e))?;
     if applied == 1 {
+        // In the same transaction: its continuations are released with it.
+        release(db, &sql.release, &mut *conn, Some(vec![ctx.id().0])).await?;
         Ok(())
     } else {
         Err(conflict(format!(

@@ -10,6 +10,7 @@
 
 pub mod claim;
 pub mod complete;
+pub mod continuations;
 pub mod fencing;
 pub mod insert;
 pub mod leases;

@@ -530,11 +530,13 @@ impl JobAction {
         match self {
             JobAction::Retry => &[JobState::Failed, JobState::Cancelled, JobState::Deleted],
             JobAction::Cancel { .. } => &[
+                JobState::Awaiting,
                 JobState::Scheduled,
                 JobState::Enqueued,
                 JobState::Processing,
             ],
             JobAction::Delete => &[
+                JobState::Awaiting,
                 JobState::Scheduled,
                 JobState::Enqueued,
                 JobState::Succeeded,
@@ -745,6 +747,21 @@ impl Retention {
     pub fn failed(mut self, age: Duration) -> Self {
         self.failed = age;
         self
+    }
+}
+
+/// Release the `awaiting` continuations whose parent has ended (or no
+/// longer exists), as the parent's end would have: what a store's own
+/// release missed (a process that died between a parent's completion and
+/// the release of its continuations). Servers call it with their rescue.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct JobReleaseAwaitingParams {}
+
+impl JobReleaseAwaitingParams {
+    /// A sweep of every parent.
+    pub fn new() -> Self {
+        Self {}
     }
 }
 
