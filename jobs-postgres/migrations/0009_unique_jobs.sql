@@ -7,27 +7,19 @@
 -- is held conflicts with the holder (ON CONFLICT finds it and returns its
 -- id), in any transaction and any batch, and a rolled-back insert leaves no
 -- trace. A job leaves the index by changing state, in the same statement.
+-- The predicate is a plain expression, not a function call: every insert
+-- and update of a job evaluates it. `sql::unique_held` repeats it for
+-- ON CONFLICT, which must name the same predicate.
 ALTER TABLE {{schema}}.jobs
     ADD COLUMN unique_key    text,
     ADD COLUMN unique_states int2;
 
-CREATE FUNCTION {{schema}}.unique_key_held(states int2, state text) RETURNS boolean
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-        SELECT CASE state
-            WHEN 'awaiting'   THEN true
-            WHEN 'scheduled'  THEN true
-            WHEN 'enqueued'   THEN true
-            WHEN 'processing' THEN true
-            WHEN 'succeeded'  THEN states & 1 <> 0
-            WHEN 'failed'     THEN states & 2 <> 0
-            WHEN 'cancelled'  THEN states & 4 <> 0
-            ELSE false
-        END
-    $$;
-
 CREATE UNIQUE INDEX jobs_unique_idx ON {{schema}}.jobs (unique_key)
-    WHERE unique_key IS NOT NULL AND {{schema}}.unique_key_held(unique_states, state);
+    WHERE unique_key IS NOT NULL
+      AND (state IN ('awaiting', 'scheduled', 'enqueued', 'processing')
+           OR (state = 'succeeded' AND unique_states & 1 <> 0)
+           OR (state = 'failed' AND unique_states & 2 <> 0)
+           OR (state = 'cancelled' AND unique_states & 4 <> 0));
 
 -- A recurring job of a unique type keeps its key, so that its runs are
 -- unique as every other enqueue is.

@@ -56,6 +56,20 @@ pub(crate) fn locked_cte(s: &str, input: &str) -> String {
     )
 }
 
+/// The predicate of `jobs_unique_idx` (migration 0009): which rows hold
+/// their unique key, with the columns prefixed by `p` (`""` or `"h."`).
+/// `ON CONFLICT` names it unprefixed to pick that index; the retries check
+/// for a holder with it.
+pub(crate) fn unique_held(p: &str) -> String {
+    format!(
+        "{p}unique_key IS NOT NULL
+      AND ({p}state IN ('awaiting', 'scheduled', 'enqueued', 'processing')
+           OR ({p}state = 'succeeded' AND {p}unique_states & 1 <> 0)
+           OR ({p}state = 'failed' AND {p}unique_states & 2 <> 0)
+           OR ({p}state = 'cancelled' AND {p}unique_states & 4 <> 0))"
+    )
+}
+
 /// The finished states, as a SQL list.
 pub(crate) const FINISHED: &str = "('succeeded', 'failed', 'cancelled', 'deleted')";
 

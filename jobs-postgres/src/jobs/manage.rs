@@ -369,10 +369,11 @@ fn retry_sql(s: &str) -> String {
 /// row `row` (a CTE or alias with `id` and `unique_key`), or NULL. One
 /// probe of `jobs_unique_idx`; a job with no key has no holder.
 fn unique_holder(s: &str, row: &str) -> String {
+    let held = crate::sql::unique_held("h.");
     format!(
         "(SELECT h.id FROM {s}.jobs h
           WHERE {row}.unique_key IS NOT NULL AND h.unique_key = {row}.unique_key
-            AND {s}.unique_key_held(h.unique_states, h.state) AND h.id <> {row}.id
+            AND {held} AND h.id <> {row}.id
           LIMIT 1)"
     )
 }

@@ -16,7 +16,7 @@ use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
 use crate::sql::{
-    backoff_json, counted_cte, job_columns_of, locked_cte, micros, release_sql, trace_context_json,
+    backoff_json, counted_cte, job_columns_of, locked_cte, micros, release_sql, trace_context_json, unique_held,
     FINISHED, JOB_COLUMNS,
 };
 
@@ -167,6 +167,7 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
         Some(channel) => format!("CROSS JOIN (SELECT pg_notify({channel}, '')) AS wake"),
         None => String::new(),
     };
+    let held = unique_held("");
     format!(
         "WITH input AS (
             SELECT t.*, coalesce(t.run_at_abs, now() + t.delay_us * interval '1 microsecond') AS run_at
@@ -211,8 +212,7 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
             WHERE first_ord = ord
               AND NOT EXISTS (SELECT 1 FROM keyed WHERE continuation IN ('missing', 'refused'))
             ORDER BY ord
-            ON CONFLICT (unique_key)
-                WHERE unique_key IS NOT NULL AND {s}.unique_key_held(unique_states, state)
+            ON CONFLICT (unique_key) WHERE {held}
                 DO UPDATE SET unique_key = EXCLUDED.unique_key
             RETURNING id, state, attempt, unique_key, xmax = 0 AS inserted
         ), ev AS (
