@@ -54,7 +54,7 @@
 //! ```
 
 // What a job and its caller name.
-pub use jobs_core::{Error, Job, JobContext, JobId, Jobs, Request, Result, State};
+pub use jobs_core::{Error, Job, JobContext, JobId, Jobs, OnOutput, Request, Result, State};
 pub use jobs_macros::job;
 
 // Running jobs: the server, and what a job can ask of it.
@@ -70,7 +70,9 @@ pub use jobs_core::{HeldAfter, Inserted, Unique, UniqueKey};
 pub use jobs_core::{HealthProbe, HealthStatus, LastSeen, ServerHealth, StoreFailure};
 
 // The bounds `#[job]` puts on a function's types; its errors name them.
-pub use jobs_core::{BoxError, Inject, IntoJobResult, JobArg, JobOutput, Produces, RunResult};
+pub use jobs_core::{
+    BoxError, Inject, IntoJobResult, JobArg, JobOutput, Produces, RunResult, TakesOutput,
+};
 
 // Recurring jobs, managed through `Jobs::recurring`.
 pub use jobs_core::{
@@ -83,9 +85,9 @@ pub use jobs_core::{QueueInfo, Queues};
 
 // Inspecting and managing stored jobs.
 pub use jobs_core::{
-    CancelOutcome, Claim, JobActMatchingParams, JobActOutcome, JobAction, JobDetail, JobEvent,
-    JobFilter, JobRow, JobState, ListJobs, NewJob, QueueStateCount, RunAt, ServerId, ServerInfo,
-    ServerSummary, StrandedJobs, StrandedReason, Timestamp, UnknownState,
+    After, CancelOutcome, Claim, ContinueOn, JobActMatchingParams, JobActOutcome, JobAction,
+    JobDetail, JobEvent, JobFilter, JobRow, JobState, ListJobs, NewJob, QueueStateCount, RunAt,
+    ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp, UnknownState,
 };
 
 // Stores: the two that exist, and the trait. What a store's operations take

@@ -453,3 +453,31 @@ async fn an_output_over_the_limit_fails_the_attempt_with_its_size() {
         "{error}"
     );
 }
+
+/// What `mail_issued_invoice` received.
+static MAILED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Runs on `issue_invoice`'s output.
+#[job(queue = "billing")]
+async fn mail_issued_invoice(invoice: IssuedInvoice) -> anyhow::Result<()> {
+    MAILED.lock().unwrap().push(invoice.number);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_typed_continuation_runs_on_its_parent_s_output() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let issue = IssueInvoice::enqueue(&jobs, 31).await.unwrap();
+    let mail = MailIssuedInvoice::after_output_of::<IssueInvoice>(issue)
+        .priority(3)
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let waiting = detail(&jobs, mail).await.job;
+    assert_eq!(waiting.state, JobState::Awaiting);
+    assert_eq!(waiting.priority, 3);
+    run_until_empty(server(store, mailer())).await.unwrap();
+    assert_eq!(detail(&jobs, mail).await.job.state, JobState::Succeeded);
+    assert_eq!(*MAILED.lock().unwrap(), ["INV-31"]);
+}

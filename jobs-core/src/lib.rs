@@ -29,8 +29,9 @@ pub use cron::{Cron, Tz};
 pub use error::{Error, Result, StoreError, StoreErrorKind, StoreResult};
 pub use job::{
     registered_jobs, BoxError, HeldAfter, Inject, IntoJobResult, Invocation, Job, JobArg,
-    JobContext, JobOptions, JobOutput, JobRegistration, Permanent, Produces, Request, Requirement,
-    Resources, RunResult, Snooze, State, Unique, UniqueKey, DEFAULT_QUEUE,
+    JobContext, JobOptions, JobOutput, JobRegistration, OnOutput, Permanent, Produces, Request,
+    Requirement, Resources, RunResult, Snooze, State, TakesOutput, Unique, UniqueKey,
+    DEFAULT_QUEUE,
 };
 
 pub use memory::MemoryStore;
@@ -77,7 +78,7 @@ pub mod __private {
     pub use crate::telemetry::enqueue as traced_enqueue;
     pub use crate::{
         registered_jobs, Backoff, BoxError, BoxFuture, Error, IntoJobResult, Invocation, Job,
-        JobId, JobOptions, JobRegistration, JobState, Jobs, Produces, Request, Requirement,
-        RunResult, Unique,
+        JobId, JobOptions, JobRegistration, JobState, Jobs, OnOutput, Produces, Request,
+        Requirement, RunResult, TakesOutput, Unique,
     };
 }

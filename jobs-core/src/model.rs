@@ -218,19 +218,58 @@ impl NewJob {
 }
 
 /// A continuation's parent and when it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub struct After {
     /// The job it waits for.
     pub parent: JobId,
     /// Which ends of the parent release it.
     pub on: ContinueOn,
+    /// The argument that takes the parent's output, for a continuation fed
+    /// by it (`after_output_of`): set from the parent's output when it is
+    /// released, and only on the parent's success.
+    pub input: Option<String>,
 }
 
 impl After {
-    /// After `parent`, on the ends `on` says.
+    /// After `parent`, on the ends `on` says, with its own arguments.
     pub fn new(parent: JobId, on: ContinueOn) -> Self {
-        Self { parent, on }
+        Self {
+            parent,
+            on,
+            input: None,
+        }
+    }
+
+    /// After `parent` succeeds, with its argument `input` set to the
+    /// parent's output.
+    pub fn output_into(parent: JobId, input: impl Into<String>) -> Self {
+        Self {
+            parent,
+            on: ContinueOn::Success,
+            input: Some(input.into()),
+        }
+    }
+
+    /// The arguments a continuation released by a parent whose output is
+    /// `output` runs with: `args`, or for one fed by the output, `args` with
+    /// its input argument set to it (`null` for none).
+    pub fn released_args(
+        &self,
+        args: &serde_json::Value,
+        output: Option<&serde_json::Value>,
+    ) -> serde_json::Value {
+        match &self.input {
+            None => args.clone(),
+            Some(input) => {
+                let mut map = args.as_object().cloned().unwrap_or_default();
+                map.insert(
+                    input.clone(),
+                    output.cloned().unwrap_or(serde_json::Value::Null),
+                );
+                serde_json::Value::Object(map)
+            }
+        }
     }
 
     /// What a store does with a new continuation whose parent is in

@@ -251,6 +251,20 @@ impl<'a> Gen<'a> {
         let enqueue_doc = format!(
             "Stores a job that runs `{fn_name}` with these arguments; returns its id once it is durable."
         );
+        let after_output_doc = format!(
+            "A continuation that runs `{fn_name}` on the output of job `parent`, of type `P`, once it \
+             succeeds: `{fn_name}`'s one argument must be of `P`'s output type, which the compiler \
+             checks. Store it with `.enqueue(&jobs)`."
+        );
+        // A job of one stored argument can run on another's output of that type.
+        let takes_output = match (arg_tys.as_slice(), arg_keys.as_slice()) {
+            ([ty], [key]) => quote! {
+                impl #p::TakesOutput<#ty> for #type_ident {
+                    const INPUT: &'static str = #key;
+                }
+            },
+            _ => quote!(),
+        };
         let construct = if args.is_empty() {
             quote!(Self)
         } else {
@@ -274,7 +288,20 @@ impl<'a> Gen<'a> {
                 ) -> #result<#p::JobId, #p::Error> {
                     Self::new(#(#arg_idents),*).enqueue(#client).await
                 }
+
+                #[doc = #after_output_doc]
+                #vis fn after_output_of<__JobsParent>(
+                    parent: #p::JobId,
+                ) -> #p::OnOutput<__JobsParent, Self>
+                where
+                    __JobsParent: #p::Job + #p::Produces,
+                    Self: #p::TakesOutput<<__JobsParent as #p::Produces>::Output>,
+                {
+                    #p::OnOutput::new(parent)
+                }
             }
+
+            #takes_output
         };
         inherent
     }

@@ -15,6 +15,8 @@ ALTER TABLE {{schema}}.jobs
     ADD COLUMN parent_id         bigint,
     ADD COLUMN continue_on       text CHECK (continue_on IN ('success', 'any_end')),
     ADD COLUMN has_continuations boolean NOT NULL DEFAULT false,
+    -- The argument a continuation fed by its parent's output takes it as.
+    ADD COLUMN input_arg         text,
     ADD CHECK ((parent_id IS NULL) = (continue_on IS NULL));
 
 -- No index of their own: a release and the sweep read the `awaiting` jobs

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
      cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at, \
-     trace_context, unique_key, output, parent_id, continue_on";
+     trace_context, unique_key, output, parent_id, continue_on, input_arg";
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {
@@ -85,7 +85,8 @@ pub(crate) fn release_sql(s: &str) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM released");
     format!(
         "WITH ended AS (
-            SELECT c.id, c.continue_on, c.parent_id, p.state AS parent_state
+            SELECT c.id, c.continue_on, c.parent_id, c.input_arg, p.state AS parent_state,
+                   p.output AS parent_output
             FROM {s}.jobs c LEFT JOIN {s}.jobs p ON p.id = c.parent_id
             WHERE c.state = 'awaiting'
               AND ($1::int8[] IS NULL OR c.parent_id = ANY($1::int8[]))
@@ -99,7 +100,11 @@ pub(crate) fn release_sql(s: &str) -> String {
                 run_at = CASE WHEN e.continue_on = 'any_end' OR e.parent_state = 'succeeded'
                               THEN now() ELSE j.run_at END,
                 finished_at = CASE WHEN e.continue_on = 'any_end' OR e.parent_state = 'succeeded'
-                                   THEN NULL ELSE now() END
+                                   THEN NULL ELSE now() END,
+                args = CASE WHEN e.input_arg IS NOT NULL AND e.parent_state = 'succeeded'
+                            THEN j.args || jsonb_build_object(e.input_arg,
+                                                              coalesce(e.parent_output, 'null'::jsonb))
+                            ELSE j.args END
             FROM ended e
             WHERE j.id = e.id AND j.state = 'awaiting'
             RETURNING j.id, j.queue, j.state, j.attempt, e.parent_id,

@@ -30,7 +30,7 @@ pub use inject::{Inject, Invocation, Requirement, Resources, State};
 pub use outcome::{IntoJobResult, Permanent, Snooze};
 pub(crate) use registry::duplicate_names;
 pub use registry::{registered_jobs, JobRegistration};
-pub use request::Request;
+pub use request::{OnOutput, Request};
 pub use unique::{HeldAfter, Unique, UniqueKey};
 
 /// The error a job returns: anything that converts into a boxed error,
@@ -169,6 +169,21 @@ pub trait JobOutput: Serialize + DeserializeOwned + Send + 'static {}
 
 #[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned + Send + 'static> JobOutput for T {}
+
+/// A job that can run on another job's output: implemented by `#[job]`
+/// for a job with exactly one stored argument, of type `T`, which
+/// [`INPUT`](Self::INPUT) names. What `after_output_of` requires, so that a
+/// continuation fed by a parent's output is checked by the compiler: the
+/// parent's output type must be the continuation's argument type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot run on the output of that job, which is `{T}`",
+    label = "the job before it returns `{T}`",
+    note = "a job fed by another's output takes that output as its one stored argument, of the same type: give `{Self}` one argument of type `{T}`, or change what the job before it returns"
+)]
+pub trait TakesOutput<T> {
+    /// The argument's stored name.
+    const INPUT: &'static str;
+}
 
 /// The type of a job's output: implemented by `#[job]` for every job, as
 /// the `T` of its `Result<T, E>` (`()` when it returns none). Read a stored

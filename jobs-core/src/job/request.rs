@@ -270,3 +270,116 @@ mod tests {
         assert_eq!(stored.args, serde_json::json!({ "ratio": 2.0 }));
     }
 }
+
+/// A continuation that runs on its parent's output: `C`'s one argument is
+/// what `P` returned, set when `P` succeeds (see [`Request::after`] for
+/// the rest: it waits `awaiting`, and is cancelled if `P` ends otherwise).
+/// Built by the generated `C::after_output_of::<P>(parent)`, which the
+/// compiler refuses unless `C` takes `P`'s output type.
+///
+/// ```
+/// # extern crate jobs_core as jobs;
+/// # use jobs_macros::job;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # pub struct Invoice { number: String }
+/// # async fn demo() -> jobs::Result<()> {
+/// use jobs::{Jobs, MemoryStore};
+///
+/// #[job]
+/// async fn issue_invoice(order_id: i64) -> anyhow::Result<Invoice> {
+///     Ok(Invoice { number: format!("INV-{order_id}") })
+/// }
+///
+/// #[job]
+/// async fn mail_invoice(invoice: Invoice) -> anyhow::Result<()> {
+///     println!("mailing {}", invoice.number);
+///     Ok(())
+/// }
+///
+/// let jobs = Jobs::new(MemoryStore::new());
+/// let issue = IssueInvoice::enqueue(&jobs, 7).await?;
+/// let mail = MailInvoice::after_output_of::<IssueInvoice>(issue)
+///     .queue("mail")
+///     .enqueue(&jobs)
+///     .await?;
+/// # let _ = mail;
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+#[must_use = "a continuation does nothing until it is enqueued"]
+pub struct OnOutput<P, C> {
+    parent: JobId,
+    queue: Option<String>,
+    priority: Option<i16>,
+    max_attempts: Option<i32>,
+    types: std::marker::PhantomData<fn() -> (P, C)>,
+}
+
+impl<P, C> std::fmt::Debug for OnOutput<P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnOutput")
+            .field("parent", &self.parent)
+            .field("queue", &self.queue)
+            .field("priority", &self.priority)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+impl<P, C> OnOutput<P, C>
+where
+    P: Job + crate::job::Produces,
+    C: Job + crate::job::TakesOutput<<P as crate::job::Produces>::Output>,
+{
+    /// `C` on the output of job `parent`, with `C`'s defaults.
+    pub fn new(parent: JobId) -> Self {
+        Self {
+            parent,
+            queue: None,
+            priority: None,
+            max_attempts: None,
+            types: std::marker::PhantomData,
+        }
+    }
+
+    /// Runs it in this queue instead of the job type's.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Higher runs first within a queue.
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Allows this many attempts (at least 1) instead of the job type's.
+    pub fn max_attempts(mut self, max_attempts: u16) -> Self {
+        self.max_attempts = Some(i32::from(max_attempts.max(1)));
+        self
+    }
+
+    /// What a store inserts: `C` with no arguments yet, awaiting `parent`.
+    /// Not unique, whatever `C` declares: its key would be made of
+    /// arguments it does not have yet.
+    pub fn into_new_job(self) -> Result<NewJob> {
+        crate::job::registry::check_unique_names()?;
+        let options = C::options();
+        let mut job = NewJob::new(C::NAME, serde_json::json!({}));
+        job.queue = self.queue.unwrap_or_else(|| options.queue.to_owned());
+        job.priority = self.priority.unwrap_or(options.priority);
+        job.max_attempts = self.max_attempts.unwrap_or(options.max_attempts);
+        job.after = Some(After::output_into(
+            self.parent,
+            <C as crate::job::TakesOutput<<P as crate::job::Produces>::Output>>::INPUT,
+        ));
+        Ok(job)
+    }
+
+    /// Stores the continuation; its id.
+    pub async fn enqueue(self, jobs: &crate::Jobs) -> Result<JobId> {
+        let inserted = jobs.insert(vec![self.into_new_job()?]).await?;
+        Ok(inserted[0].id)
+    }
+}

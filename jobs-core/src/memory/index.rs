@@ -37,7 +37,7 @@ impl Index {
         if let Some(key) = job.held_key() {
             self.unique.insert(key.to_owned(), row.id);
         }
-        if let (JobState::Awaiting, Some(after)) = (row.state, row.after) {
+        if let (JobState::Awaiting, Some(after)) = (row.state, &row.after) {
             self.awaiting
                 .entry(after.parent)
                 .or_default()
@@ -77,7 +77,7 @@ impl Index {
                 self.unique.remove(key);
             }
         }
-        if let (JobState::Awaiting, Some(after)) = (row.state, row.after) {
+        if let (JobState::Awaiting, Some(after)) = (row.state, &row.after) {
             if let Some(children) = self.awaiting.get_mut(&after.parent) {
                 children.remove(&row.id);
                 if children.is_empty() {

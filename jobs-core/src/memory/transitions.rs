@@ -18,7 +18,7 @@ use crate::store::{
 };
 
 /// A continuation's parent that does not exist.
-fn parent_not_found(after: After) -> StoreError {
+fn parent_not_found(after: &After) -> StoreError {
     StoreError::new(
         StoreErrorKind::NotFound,
         format!(
@@ -37,7 +37,7 @@ impl Tables {
         // All or none: every continuation's parent is checked first.
         let mut awaiting = Vec::with_capacity(p.jobs.len());
         for new in &p.jobs {
-            awaiting.push(match new.after {
+            awaiting.push(match &new.after {
                 Some(after) => {
                     let parent = self
                         .get(after.parent)
@@ -48,7 +48,15 @@ impl Tables {
             });
         }
         let mut inserted = Vec::with_capacity(p.jobs.len());
-        for (new, awaiting) in p.jobs.into_iter().zip(awaiting) {
+        for (mut new, awaiting) in p.jobs.into_iter().zip(awaiting) {
+            // One fed by a parent that has already succeeded runs on its output now.
+            if let (false, Some(after)) = (awaiting, &new.after) {
+                let output = self
+                    .jobs
+                    .get(&after.parent)
+                    .and_then(|p| p.row.output.as_ref());
+                new.args = after.released_args(&new.args, output);
+            }
             let run_at = match new.run_at {
                 RunAt::After(delay) => plus(now, delay),
                 RunAt::At(at) => at,
@@ -152,11 +160,15 @@ impl Tables {
         let Some(children) = self.index.awaiting.get(&parent).cloned() else {
             return false;
         };
+        let output = self.jobs.get(&parent).and_then(|p| p.row.output.clone());
         let mut runnable = false;
         for child in children {
             let released = self.update(child, |job| {
-                let on = job.row.after.map_or(ContinueOn::AnyEnd, |a| a.on);
+                let on = job.row.after.as_ref().map_or(ContinueOn::AnyEnd, |a| a.on);
                 if on.releases(state) {
+                    if let Some(after) = &job.row.after {
+                        job.row.args = after.released_args(&job.row.args, output.as_ref());
+                    }
                     job.row.state = JobState::Enqueued;
                     job.row.run_at = now;
                     job.record(now, None, None);

@@ -70,14 +70,17 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     job.output = row.try_get("output")?;
     let parent: Option<i64> = row.try_get("parent_id")?;
     let on: Option<&str> = row.try_get("continue_on")?;
+    let input: Option<String> = row.try_get("input_arg")?;
     job.after = match (parent, on) {
-        (Some(parent), Some(on)) => Some(After::new(
-            JobId(parent),
-            on.parse().map_err(|e: String| sqlx::Error::ColumnDecode {
+        (Some(parent), Some(on)) => {
+            let on = on.parse().map_err(|e: String| sqlx::Error::ColumnDecode {
                 index: "continue_on".to_owned(),
                 source: e.into(),
-            })?,
-        )),
+            })?;
+            let mut after = After::new(JobId(parent), on);
+            after.input = input;
+            Some(after)
+        }
         _ => None,
     };
     let recurring_id: Option<String> = row.try_get("recurring_id")?;

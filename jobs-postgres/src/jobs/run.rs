@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::jobs::job_row;
 use crate::sql::{
-    backoff_json, counted_cte, job_columns_of, locked_cte, micros, release_sql, trace_context_json, unique_held,
-    FINISHED, JOB_COLUMNS,
+    backoff_json, counted_cte, job_columns_of, locked_cte, micros, release_sql, trace_context_json,
+    unique_held, FINISHED, JOB_COLUMNS,
 };
 
 /// The statements of the hot path.
@@ -46,7 +46,7 @@ impl Statements {
             insert_one: insert_sql(s, ONE, RETURN_IDS),
             insert_one_notify: insert_sql(s, ONE, RETURN_IDS_NOTIFY),
             insert_full: insert_full_sql(s, None),
-            insert_full_notify: insert_full_sql(s, Some("$18")),
+            insert_full_notify: insert_full_sql(s, Some("$19")),
             claim: claim_sql(s),
             complete: complete_sql(s, false),
             complete_output: complete_sql(s, true),
@@ -130,16 +130,19 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
 /// continuations: [`MANY`]'s parameters, and $13 unique keys (NULL: not
 /// unique), $14 their periods in µs (NULL: none), $15 the finished states
 /// that hold them (`HeldAfter::bits`), $16 parents (NULL: not a
-/// continuation), $17 on which ends of the parent (`ContinueOn::as_str`).
+/// continuation), $17 on which ends of the parent (`ContinueOn::as_str`),
+/// $18 the argument that takes the parent's output (NULL: none).
 const MANY_FULL: &str =
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
                                   $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[],
                                   $10::int8[], $11::text[], $12::text[],
-                                  $13::text[], $14::int8[], $15::int2[], $16::int8[], $17::text[])
+                                  $13::text[], $14::int8[], $15::int2[], $16::int8[], $17::text[],
+                                  $18::text[])
                      WITH ORDINALITY
                      AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
                           recurring_id, scheduled_for, timeout_us, backoff, trace_context,
-                          ukey, period_us, unique_states, parent_id, continue_on, ord)";
+                          ukey, period_us, unique_states, parent_id, continue_on, input_arg,
+                          ord)";
 
 /// An insert of jobs of which some are unique or continuations, used only
 /// when a batch has such a job (the plain insert stays as cheap as it was).
@@ -175,9 +178,9 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
         ), parents AS (
             UPDATE {s}.jobs p SET has_continuations = true
             WHERE p.id IN (SELECT parent_id FROM input WHERE parent_id IS NOT NULL)
-            RETURNING p.id, p.state
+            RETURNING p.id, p.state, p.output
         ), keyed AS (
-            SELECT i.*, pa.state AS parent_state,
+            SELECT i.*, pa.state AS parent_state, pa.output AS parent_output,
                    CASE WHEN i.parent_id IS NULL THEN NULL
                         WHEN pa.state IS NULL THEN 'missing'
                         WHEN pa.state NOT IN {FINISHED} THEN 'awaiting'
@@ -200,14 +203,18 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
             INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
                                   recurring_id, scheduled_for, timeout_us, backoff,
                                   trace_context, unique_key, unique_states, parent_id,
-                                  continue_on)
-            SELECT name, queue, args::jsonb,
+                                  continue_on, input_arg)
+            SELECT name, queue,
+                   -- One fed by a parent that has already succeeded runs on its output now.
+                   CASE WHEN continuation = 'run' AND input_arg IS NOT NULL
+                        THEN args::jsonb || jsonb_build_object(input_arg, coalesce(parent_output, 'null'::jsonb))
+                        ELSE args::jsonb END,
                    CASE WHEN continuation = 'awaiting' THEN 'awaiting'
                         WHEN run_at > now() THEN 'scheduled' ELSE 'enqueued' END,
                    priority, max_attempts, run_at, recurring_id, scheduled_for,
                    timeout_us, backoff::jsonb, trace_context::jsonb, unique_key,
                    CASE WHEN unique_key IS NULL THEN NULL ELSE unique_states END,
-                   parent_id, continue_on
+                   parent_id, continue_on, input_arg
             FROM firsts
             WHERE first_ord = ord
               AND NOT EXISTS (SELECT 1 FROM keyed WHERE continuation IN ('missing', 'refused'))
@@ -255,6 +262,7 @@ pub(crate) async fn insert<'e>(
     let mut unique_keys: Vec<Option<String>> = Vec::new();
     let mut parents: Vec<Option<i64>> = Vec::new();
     let mut continue_on: Vec<Option<&'static str>> = Vec::new();
+    let mut inputs: Vec<Option<String>> = Vec::new();
     let mut unique_periods: Vec<Option<i64>> = Vec::new();
     let mut unique_states: Vec<Option<i16>> = Vec::new();
     let mut names = Vec::with_capacity(n);
@@ -290,8 +298,9 @@ pub(crate) async fn insert<'e>(
         backoffs.push(backoff_json(job.backoff)?);
         trace_contexts.push(job.trace_context.as_ref().map(trace_context_json));
         if full {
-            parents.push(job.after.map(|after| after.parent.0));
-            continue_on.push(job.after.map(|after| after.on.as_str()));
+            parents.push(job.after.as_ref().map(|after| after.parent.0));
+            continue_on.push(job.after.as_ref().map(|after| after.on.as_str()));
+            inputs.push(job.after.as_ref().and_then(|after| after.input.clone()));
             unique_periods.push(job.unique.as_ref().and_then(|u| u.period_micros()));
             unique_states.push(job.unique.as_ref().map(|u| u.held_after.bits()));
             unique_keys.push(job.unique.map(|u| u.key));
@@ -360,7 +369,8 @@ pub(crate) async fn insert<'e>(
             .bind(unique_periods)
             .bind(unique_states)
             .bind(parents)
-            .bind(continue_on);
+            .bind(continue_on)
+            .bind(inputs);
     }
     if let Wake::AtCommit = wake {
         query = query.bind(db.channel());

@@ -248,3 +248,39 @@ pub async fn continuations_added_while_the_parent_ends_are_all_released_once<S: 
         }
     }
 }
+
+/// A continuation fed by its parent's output (`After::output_into`) runs
+/// with its input argument set to what the parent returned, whether it was
+/// released by the parent's success or added after it; its other
+/// arguments are kept.
+pub async fn a_continuation_fed_by_the_output_runs_on_it<S: Store>(store: S) {
+    let server = ServerId::new();
+    let output = json!({ "number": "INV-7", "lines": [1, 2] });
+    let parent = insert_one(&store, new_job()).await;
+    let fed = job_with(|job| {
+        job.args = json!({ "copies": 2 });
+        job.after = Some(After::output_into(parent, "invoice"));
+    });
+    let waiting = insert_one(&store, fed.clone()).await;
+    let running = claim_only(&store, server, parent).await;
+    let done = complete_many(
+        &store,
+        server,
+        vec![
+            JobCompletion::new(running.claim(), JobOutcome::Succeeded).output(Some(output.clone()))
+        ],
+    )
+    .await;
+    assert_eq!(done, vec![true]);
+    let released = get(&store, waiting).await.job;
+    assert_eq!(released.state, JobState::Enqueued);
+    assert_eq!(released.args, json!({ "copies": 2, "invoice": output }));
+    let late = insert_one(&store, fed).await;
+    let late = get(&store, late).await.job;
+    assert_eq!(
+        late.state,
+        JobState::Enqueued,
+        "its parent had already succeeded"
+    );
+    assert_eq!(late.args, json!({ "copies": 2, "invoice": output }));
+}
