@@ -534,6 +534,8 @@ struct JobPage {
     stuck_since: Option<When>,
     recurring: Option<(String, When)>,
     unique_key: Option<String>,
+    /// The job it continues, and on which of its ends.
+    after: Option<(i64, &'static str)>,
     /// What it returned when it succeeded, pretty-printed.
     output: Option<String>,
     last_error: Option<String>,
@@ -612,6 +614,14 @@ fn job_page(ctx: &Ctx, app: &App, detail: JobDetail, notice: Option<String>) -> 
             .as_ref()
             .map(|r| (r.id.clone(), When::new(r.scheduled_for, now))),
         unique_key: job.unique_key.clone(),
+        after: job.after.as_ref().map(|after| {
+            let on = match (&after.input, after.on) {
+                (Some(_), _) => "on its output",
+                (None, jobs_core::ContinueOn::Success) => "on its success",
+                _ => "on any end",
+            };
+            (after.parent.0, on)
+        }),
         output: job
             .output
             .as_ref()

@@ -372,6 +372,24 @@ async fn the_job_page_shows_the_output_and_the_unique_key_as_text() {
 }
 
 #[tokio::test]
+async fn a_continuation_s_page_links_to_its_parent() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let parent = Echo::enqueue(&jobs, "first".to_owned()).await.unwrap();
+    let child = Echo::new("second".to_owned())
+        .after(parent)
+        .enqueue(&jobs)
+        .await
+        .unwrap();
+    let body = text(send(&full(jobs), get(&format!("/jobs/{}", child.0))).await).await;
+    assert!(body.contains("state-awaiting"), "{body}");
+    assert!(
+        body.contains(&format!("href=\"../jobs/{}\">job {}</a>, on its success", parent.0, parent.0)),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let (jobs, _) = seeded().await;
     let app = full(jobs.clone());
