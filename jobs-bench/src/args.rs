@@ -32,6 +32,9 @@ options:
   --floor-batch LIST   claim sizes tried by the floor (default 20,100)
   --unique             W1 and W1b enqueue a unique job (keyed by its `i`, every
                        key distinct), to show the cost of a unique key
+  --continuations      W2 on PostgreSQL drains jobs of which half are
+                       continuations of the other half, each released by its
+                       parent's completion: what continuations cost
   --schema NAME        the PostgreSQL schema to use (default jobs_bench)
   -h, --help           this text
 ";
@@ -112,6 +115,8 @@ pub(crate) struct Options {
     pub(crate) floor_batch: Vec<i64>,
     /// W1 and W1b enqueue the unique variant of the job.
     pub(crate) unique: bool,
+    /// W2 on PostgreSQL drains continuations too.
+    pub(crate) continuations: bool,
 }
 
 impl Options {
@@ -133,6 +138,7 @@ impl Options {
             floor_clients: vec![2, 4, 8],
             floor_batch: vec![20, 100],
             unique: false,
+            continuations: false,
         }
     }
 
@@ -226,6 +232,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--schema" => o.schema = value().context("--schema needs a value")?,
             "--floor" => floor = true,
             "--unique" => o.unique = true,
+            "--continuations" => o.continuations = true,
             "--floor-clients" => o.floor_clients = list(&flag, value())?,
             "--floor-batch" => o.floor_batch = list(&flag, value())?,
             "--only" => {

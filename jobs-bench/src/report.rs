@@ -279,6 +279,7 @@ impl Report {
                 "stores": o.stores.iter().map(|s| s.name()).collect::<Vec<_>>(),
                 "schema": o.schema,
                 "unique": o.unique,
+                "continuations": o.continuations,
             })
         );
     }

@@ -85,6 +85,30 @@ pub(crate) async fn insert(jobs: &Jobs, n: u64, batch: usize, unique: bool) -> R
     Ok(())
 }
 
+/// Enqueues `n` jobs in calls of `batch`: in each, half of them, and then
+/// one continuation of each of those (`after`), which the drain's
+/// completions release. What `--continuations` runs W2 on.
+pub(crate) async fn insert_with_continuations(jobs: &Jobs, n: u64, batch: usize) -> Result<()> {
+    let mut next = 0;
+    while next < n {
+        let end = (next + batch as u64).min(n);
+        let half = next + (end - next).div_ceil(2);
+        let parents = jobs
+            .enqueue_many((next..half).map(job::request))
+            .await
+            .context("enqueueing the parents")?;
+        jobs.enqueue_many(
+            (half..end)
+                .zip(parents)
+                .map(|(i, parent)| job::request(i).after(parent)),
+        )
+        .await
+        .context("enqueueing the continuations")?;
+        next = end;
+    }
+    Ok(())
+}
+
 async fn drain(store: impl Store + Clone, o: &ServeOptions) -> Result<ServeReport> {
     let jobs = Jobs::new(store.clone());
     job::reset(false, 0);

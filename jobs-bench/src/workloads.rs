@@ -75,16 +75,21 @@ pub(crate) async fn w2(
     if let (StoreKind::Pg, Some(admin)) = (store, admin) {
         let pg = stores::fresh_pg(admin, &o.url, &o.schema).await?;
         let jobs = Jobs::new(pg.clone());
-        serve::insert(&jobs, o.jobs, o.batch, false).await?;
-        stores::check_pg(
-            "W2 setup",
-            &jobs,
-            admin,
-            &o.schema,
-            JobState::Enqueued,
-            o.jobs,
-        )
-        .await?;
+        if o.continuations {
+            // Half waiting, `awaiting`: the check after the drain covers them.
+            serve::insert_with_continuations(&jobs, o.jobs, o.batch).await?;
+        } else {
+            serve::insert(&jobs, o.jobs, o.batch, false).await?;
+            stores::check_pg(
+                "W2 setup",
+                &jobs,
+                admin,
+                &o.schema,
+                JobState::Enqueued,
+                o.jobs,
+            )
+            .await?;
+        }
         pg.pool().close().await;
     }
     let mut report = run_child(o, store).await?;

@@ -384,7 +384,10 @@ async fn a_continuation_s_page_links_to_its_parent() {
     let body = text(send(&full(jobs), get(&format!("/jobs/{}", child.0))).await).await;
     assert!(body.contains("state-awaiting"), "{body}");
     assert!(
-        body.contains(&format!("href=\"../jobs/{}\">job {}</a>, on its success", parent.0, parent.0)),
+        body.contains(&format!(
+            "href=\"../jobs/{}\">job {}</a>, on its success",
+            parent.0, parent.0
+        )),
         "{body}"
     );
 }
