@@ -275,7 +275,7 @@ impl Jobs {
             });
         }
         job.output
-            .map(|output| serde_json::from_value(output))
+            .map(serde_json::from_value)
             .transpose()
             .map_err(|error| Error::Output {
                 job: J::NAME,

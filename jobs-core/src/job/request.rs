@@ -241,36 +241,6 @@ impl<J: Job> Request<J> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A job written by hand, without `#[job]`: the default
-    /// `Job::check_stored` decodes the whole stored value.
-    #[derive(Debug, serde::Serialize, serde::Deserialize)]
-    struct Resize {
-        ratio: f64,
-    }
-
-    impl Job for Resize {
-        const NAME: &'static str = "resize";
-    }
-
-    #[test]
-    fn a_hand_written_job_whose_arguments_would_not_decode_back_is_refused() {
-        let error = Request::new(Resize { ratio: f64::NAN })
-            .into_new_job()
-            .unwrap_err();
-        assert!(
-            matches!(error, Error::RoundTrip { job: "resize", .. }),
-            "{error:?}"
-        );
-        assert!(error.to_string().contains("job `resize`"), "{error}");
-        let stored = Request::new(Resize { ratio: 2.0 }).into_new_job().unwrap();
-        assert_eq!(stored.args, serde_json::json!({ "ratio": 2.0 }));
-    }
-}
-
 /// A continuation that runs on its parent's output: `C`'s one argument is
 /// what `P` returned, set when `P` succeeds (see [`Request::after`] for
 /// the rest: it waits `awaiting`, and is cancelled if `P` ends otherwise).
@@ -381,5 +351,35 @@ where
     pub async fn enqueue(self, jobs: &crate::Jobs) -> Result<JobId> {
         let inserted = jobs.insert(vec![self.into_new_job()?]).await?;
         Ok(inserted[0].id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job written by hand, without `#[job]`: the default
+    /// `Job::check_stored` decodes the whole stored value.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Resize {
+        ratio: f64,
+    }
+
+    impl Job for Resize {
+        const NAME: &'static str = "resize";
+    }
+
+    #[test]
+    fn a_hand_written_job_whose_arguments_would_not_decode_back_is_refused() {
+        let error = Request::new(Resize { ratio: f64::NAN })
+            .into_new_job()
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::RoundTrip { job: "resize", .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("job `resize`"), "{error}");
+        let stored = Request::new(Resize { ratio: 2.0 }).into_new_job().unwrap();
+        assert_eq!(stored.args, serde_json::json!({ "ratio": 2.0 }));
     }
 }

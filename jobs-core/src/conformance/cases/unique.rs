@@ -34,11 +34,11 @@ fn unique_job_held(key: &str, held_after: HeldAfter) -> NewJob {
 }
 
 fn held(succeeded: bool, failed: bool, cancelled: bool) -> HeldAfter {
-    let mut held = HeldAfter::default();
-    held.succeeded = succeeded;
-    held.failed = failed;
-    held.cancelled = cancelled;
-    held
+    HeldAfter {
+        succeeded,
+        failed,
+        cancelled,
+    }
 }
 
 /// A second insert of a held key stores nothing and returns the holder as a
