@@ -80,7 +80,9 @@ pub(crate) const FINISHED: &str = "('succeeded', 'failed', 'cancelled', 'deleted
 /// longer exists) is `cancelled`, with the reason in its history. Locking
 /// each continuation re-reads it, so two releases of one continuation (a
 /// completion's and a sweep's) change it once. Returns how many it changed
-/// (`released`) and how many of them became runnable (`runnable`).
+/// (`released`), how many of them became runnable (`runnable`), and the
+/// cancelled ones that have continuations of their own (`ended_parents`),
+/// whose release comes next.
 pub(crate) fn release_sql(s: &str) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM released");
     format!(
@@ -107,7 +109,7 @@ pub(crate) fn release_sql(s: &str) -> String {
                             ELSE j.args END
             FROM ended e
             WHERE j.id = e.id AND j.state = 'awaiting'
-            RETURNING j.id, j.queue, j.state, j.attempt, e.parent_id,
+            RETURNING j.id, j.queue, j.state, j.attempt, j.has_continuations, e.parent_id,
                       coalesce(e.parent_state, 'deleted') AS parent_state
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
@@ -121,7 +123,9 @@ pub(crate) fn release_sql(s: &str) -> String {
             SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM released WHERE state = 'enqueued')
         )
         SELECT count(*) AS released, count(*) FILTER (WHERE state = 'enqueued') AS runnable,
-               (SELECT count(*) FROM notified) AS notified
+               (SELECT count(*) FROM notified) AS notified,
+               coalesce(array_agg(id) FILTER (WHERE state = 'cancelled' AND has_continuations),
+                        '{{}}'::bigint[]) AS ended_parents
         FROM released"
     )
 }

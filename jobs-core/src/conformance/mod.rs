@@ -181,6 +181,7 @@ macro_rules! __jobs_conformance_cases {
             continuations::a_continuation_of_an_ended_parent_runs_at_once_or_is_refused,
             continuations::continuations_added_while_the_parent_ends_are_all_released_once,
             continuations::a_continuation_fed_by_the_output_runs_on_it,
+            continuations::a_cancelled_continuation_ends_its_own_continuations,
             unique::insert_of_a_held_key_returns_the_holder,
             unique::concurrent_inserts_of_one_key_give_one_job,
             unique::finished_jobs_hold_the_key_as_declared,

@@ -158,8 +158,8 @@ fn checked_output(value: serde_json::Value, max: usize) -> Result<serde_json::Va
 
 /// Runs an attempt's future to its end: it returns, panics, or is asked to
 /// stop (by its timeout, a user, shutdown or a lost lease) and then gets the
-/// grace period to return on its own before it is dropped.
-/// With the output of a run that returned one.
+/// grace period to return on its own before it is dropped. Returns how it
+/// ended, with the output of a run that returned one.
 async fn run_attempt(
     future: BoxFuture<'static, RunResult>,
     timeout: Option<Duration>,

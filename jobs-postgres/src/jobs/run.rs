@@ -755,26 +755,44 @@ fn store_error_json(what: &str, error: serde_json::Error) -> StoreError {
 /// has ended), on `executor`; how many were released or cancelled. The
 /// statement notifies other processes itself; this process's servers are
 /// woken here.
-pub(crate) async fn release<'e>(
+///
+/// A continuation cancelled because its parent did not succeed ends too:
+/// its own continuations are released next, down the chain, one statement
+/// per step.
+pub(crate) async fn release(
     db: &Db,
     statement: &str,
-    executor: impl PgExecutor<'e>,
+    conn: impl sqlx::Acquire<'_, Database = sqlx::Postgres>,
     parents: Option<Vec<i64>>,
 ) -> StoreResult<u64> {
-    let row = sqlx::query(statement)
-        .bind(parents)
-        .bind(db.channel())
-        .fetch_one(executor)
-        .await
-        .map_err(|e| store_error("releasing continuations", e))?;
-    let read = || -> Result<(i64, i64), sqlx::Error> {
-        Ok((row.try_get("released")?, row.try_get("runnable")?))
-    };
-    let (released, runnable) = read().map_err(|e| store_error("releasing continuations", e))?;
-    if runnable > 0 {
-        db.wake();
+    let fail = |e| store_error("releasing continuations", e);
+    let mut conn = conn.acquire().await.map_err(fail)?;
+    let mut parents = parents;
+    let mut total = 0;
+    loop {
+        let row = sqlx::query(statement)
+            .bind(parents)
+            .bind(db.channel())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        let read = || -> Result<(i64, i64, Vec<i64>), sqlx::Error> {
+            Ok((
+                row.try_get("released")?,
+                row.try_get("runnable")?,
+                row.try_get("ended_parents")?,
+            ))
+        };
+        let (released, runnable, ended) = read().map_err(fail)?;
+        if runnable > 0 {
+            db.wake();
+        }
+        total += released.unsigned_abs();
+        if ended.is_empty() {
+            return Ok(total);
+        }
+        parents = Some(ended);
     }
-    Ok(released.unsigned_abs())
 }
 
 /// `Store::job_release_awaiting`: every continuation whose parent ended.

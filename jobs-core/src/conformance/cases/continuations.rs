@@ -284,3 +284,24 @@ pub async fn a_continuation_fed_by_the_output_runs_on_it<S: Store>(store: S) {
     );
     assert_eq!(late.args, json!({ "copies": 2, "invoice": output }));
 }
+
+/// A continuation cancelled because its parent did not succeed has ended
+/// too: down a chain, its own continuations are released or cancelled at
+/// once, as its end says.
+pub async fn a_cancelled_continuation_ends_its_own_continuations<S: Store>(store: S) {
+    let server = ServerId::new();
+    let first = insert_one(&store, job_with(|job| job.max_attempts = 1)).await;
+    let second = insert_one(&store, after(first, ContinueOn::Success)).await;
+    let third_any = insert_one(&store, after(second, ContinueOn::AnyEnd)).await;
+    let third_success = insert_one(&store, after(second, ContinueOn::Success)).await;
+    let fourth = insert_one(&store, after(third_success, ContinueOn::AnyEnd)).await;
+    let running = claim_only(&store, server, first).await;
+    assert!(complete(&store, server, running.claim(), boom()).await);
+    assert_eq!(get(&store, second).await.job.state, JobState::Cancelled);
+    assert_eq!(get(&store, third_any).await.job.state, JobState::Enqueued);
+    assert_eq!(
+        get(&store, third_success).await.job.state,
+        JobState::Cancelled
+    );
+    assert_eq!(get(&store, fourth).await.job.state, JobState::Enqueued);
+}
