@@ -18,8 +18,8 @@ use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
     CronUpsertParams, DynStore, JobActMatchingParams, JobActOutcome, JobCancelParams,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
-    JobRetryParams, JobStrandedParams, QueueListParams, QueuePauseParams, ServerListParams, Store,
-    StoreError, StoreErrorKind,
+    JobRetryParams, JobRunNowParams, JobStrandedParams, QueueListParams, QueuePauseParams,
+    ServerListParams, Store, StoreError, StoreErrorKind,
 };
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them,
@@ -302,6 +302,31 @@ impl Jobs {
     /// ```
     pub async fn retry(&self, id: JobId) -> Result<()> {
         Ok(self.store.job_retry(JobRetryParams::new(id)).await?)
+    }
+
+    /// Runs a `scheduled` job now: a delayed job, or one waiting for its
+    /// next attempt's backoff. It keeps its attempts. An `enqueued` job is
+    /// left as it is; a job in any other state is a `Conflict`.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SendMail { user_id: i64 }
+    /// # impl jobs::Job for SendMail { const NAME: &'static str = "send_mail"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use std::time::Duration;
+    /// use jobs::{JobState, Request};
+    /// let id = jobs
+    ///     .enqueue(Request::new(SendMail { user_id: 9 }).delay(Duration::from_secs(3600)))
+    ///     .await?;
+    /// jobs.run_now(id).await?;
+    /// assert_eq!(jobs.get(id).await?.unwrap().job.state, JobState::Enqueued);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn run_now(&self, id: JobId) -> Result<()> {
+        Ok(self.store.job_run_now(JobRunNowParams::new(id)).await?)
     }
 
     /// Cancels a job that has not finished. A running job is asked to stop

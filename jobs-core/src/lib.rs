@@ -54,10 +54,10 @@ pub use store::{
     DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
     JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams, JobFilter, JobGetParams,
     JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
-    JobReleaseAwaitingParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
-    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams,
-    QueuePauseParams, Retention, ServerHeartbeatParams, ServerListParams, ServerRemoveParams,
-    Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+    JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal, JobStrandedParams,
+    Layered, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
+    QueueListParams, QueuePauseParams, Retention, ServerHeartbeatParams, ServerListParams,
+    ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

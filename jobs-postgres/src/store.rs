@@ -15,11 +15,11 @@ use jobs_core::{
     JobActMatchingParams, JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams,
     JobContext, JobCountParams, JobDeleteParams, JobDetail, JobGetParams, JobId,
     JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
-    JobReleaseAwaitingParams, JobRetryParams, JobRow, JobSignal, JobStrandedParams,
-    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, NewJob,
-    QueueInfo, QueueListParams, QueuePauseParams, QueueStateCount, RecurringRow, Request,
-    ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams, Store, StoreError,
-    StoreErrorKind, StoreResult, StrandedJobs,
+    JobReleaseAwaitingParams, JobRetryParams, JobRow, JobRunNowParams, JobSignal,
+    JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
+    LeaseStatus, NewJob, QueueInfo, QueueListParams, QueuePauseParams, QueueStateCount,
+    RecurringRow, Request, ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams,
+    Store, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -520,6 +520,10 @@ impl Store for PgStore {
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {
         manage::prune(&self.inner.db, &self.inner.jobs.manage, p).await
+    }
+
+    async fn job_run_now(&self, p: JobRunNowParams) -> StoreResult<()> {
+        manage::run_now(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_release_awaiting(&self, _: JobReleaseAwaitingParams) -> StoreResult<u64> {

@@ -13,10 +13,10 @@ use crate::store::{
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobActMatchingParams,
     JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
     JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobProgressManyParams,
-    JobPruneParams, JobReleaseAwaitingParams, JobRetryParams, JobSignal, JobStrandedParams,
-    LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus, QueueListParams,
-    QueuePauseParams, ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store,
-    StoreResult,
+    JobPruneParams, JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal,
+    JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
+    LeaseStatus, QueueListParams, QueuePauseParams, ServerHeartbeatParams, ServerListParams,
+    ServerRemoveParams, Store, StoreResult,
 };
 
 impl Store for MemoryStore {
@@ -106,6 +106,12 @@ impl Store for MemoryStore {
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {
         Ok(self.with_state(|state, now| state.job_prune(now, p)))
+    }
+
+    async fn job_run_now(&self, p: JobRunNowParams) -> StoreResult<()> {
+        let runnable = self.with_state(|state, now| state.job_run_now(now, p.id))?;
+        self.wake(runnable);
+        Ok(())
     }
 
     async fn job_release_awaiting(&self, _: JobReleaseAwaitingParams) -> StoreResult<u64> {

@@ -492,6 +492,25 @@ impl Tables {
         Ok(())
     }
 
+    /// Whether the job became runnable.
+    pub(super) fn job_run_now(&mut self, now: Timestamp, id: JobId) -> StoreResult<bool> {
+        match self.get(id)?.row.state {
+            JobState::Scheduled => {
+                self.update(id, |job| {
+                    job.row.state = JobState::Enqueued;
+                    job.row.run_at = now;
+                    job.record(now, None, None);
+                });
+                Ok(true)
+            }
+            JobState::Enqueued => Ok(false),
+            state => Err(StoreError::new(
+                StoreErrorKind::Conflict,
+                format!("job {id} is {state}; only a scheduled job can be run now"),
+            )),
+        }
+    }
+
     pub(super) fn job_cancel(
         &mut self,
         now: Timestamp,

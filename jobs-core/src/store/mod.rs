@@ -111,6 +111,10 @@ pub trait Store: Send + Sync + 'static {
     /// `Conflict` in any other state.
     fn job_retry(&self, p: JobRetryParams) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Run a scheduled job now (see [`JobRunNowParams`]). `NotFound`, or
+    /// `Conflict` unless it is `scheduled` or `enqueued`.
+    fn job_run_now(&self, p: JobRunNowParams) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Cancel an unfinished job. `NotFound`, or `Conflict` if it has finished.
     fn job_cancel(
         &self,
@@ -311,6 +315,7 @@ macro_rules! store_operations {
             JobCount => job_count(JobCountParams) -> Vec<QueueStateCount>;
             JobStranded => job_stranded(JobStrandedParams) -> Vec<StrandedJobs>;
             JobRetry => job_retry(JobRetryParams) -> ();
+            JobRunNow => job_run_now(JobRunNowParams) -> ();
             JobCancel => job_cancel(JobCancelParams) -> CancelOutcome;
             JobDelete => job_delete(JobDeleteParams) -> ();
             JobActMatching => job_act_matching(JobActMatchingParams) -> JobActOutcome;

@@ -5,8 +5,9 @@
 use jobs_core::{
     CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobCountParams,
     JobDeleteParams, JobDetail, JobEvent, JobFilter, JobGetParams, JobId, JobListParams,
-    JobPruneParams, JobRetryParams, JobRow, JobState, JobStrandedParams, QueueStateCount, ServerId,
-    StoreError, StoreErrorKind, StoreResult, StrandedJobs, StrandedReason, Timestamp,
+    JobPruneParams, JobRetryParams, JobRow, JobRunNowParams, JobState, JobStrandedParams,
+    QueueStateCount, ServerId, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
+    StrandedReason, Timestamp,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -34,6 +35,7 @@ pub(crate) struct Statements {
     act_preview: [String; 3],
     prune: String,
     release: String,
+    run_now: String,
 }
 
 impl Statements {
@@ -51,6 +53,7 @@ impl Statements {
             act_preview: actions().map(|action| act_preview_sql(s, &action)),
             prune: prune_sql(s),
             release: crate::sql::release_sql(s),
+            run_now: run_now_sql(s),
         }
     }
 }
@@ -419,6 +422,53 @@ pub(crate) async fn retry(db: &Db, sql: &Statements, p: JobRetryParams) -> Store
     }
 }
 
+// ---- run now
+
+/// $1 id, $2 the NOTIFY channel. The row says the state before; the job
+/// changed only if it was `scheduled`.
+fn run_now_sql(s: &str) -> String {
+    format!(
+        "WITH old AS (
+            SELECT id, state FROM {s}.jobs WHERE id = $1 FOR UPDATE
+        ), upd AS (
+            UPDATE {s}.jobs j SET state = 'enqueued', run_at = now()
+            FROM old
+            WHERE j.id = old.id AND old.state = 'scheduled'
+            RETURNING j.id, j.attempt
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt)
+            SELECT id, now(), 'enqueued', attempt FROM upd
+        ), notified AS (
+            SELECT pg_notify($2, '') FROM upd
+        )
+        SELECT old.state, (SELECT count(*) FROM notified) AS notified FROM old"
+    )
+}
+
+pub(crate) async fn run_now(db: &Db, sql: &Statements, p: JobRunNowParams) -> StoreResult<()> {
+    let row = sqlx::query(&sql.run_now)
+        .bind(p.id.0)
+        .bind(db.channel())
+        .fetch_optional(db.pool())
+        .await
+        .map_err(|e| store_error("running a job now", e))?
+        .ok_or_else(|| StoreError::job_not_found(p.id))?;
+    let state: String = row
+        .try_get(0)
+        .map_err(|e| store_error("running a job now", e))?;
+    match parse_state(&state)? {
+        JobState::Scheduled => {
+            db.wake();
+            Ok(())
+        }
+        JobState::Enqueued => Ok(()),
+        state => Err(conflict(format!(
+            "job {} is {state}; only a scheduled job can be run now",
+            p.id
+        ))),
+    }
+}
+
 // ---- cancel
 
 /// $1 id, $2 reason, $3 the NOTIFY channel, $4 the cancel payload. A waiting
@@ -532,7 +582,7 @@ pub(crate) async fn delete(db: &Db, sql: &Statements, p: JobDeleteParams) -> Sto
 /// deleted), after that change committed.
 async fn release_after(db: &Db, sql: &Statements, parents: Vec<i64>) -> StoreResult<()> {
     if !parents.is_empty() {
-        crate::jobs::run::release(db, &sql.release, db.pool(), Some(parents)).await?;
+        crate::jobs::run::release_pooled(db, &sql.release, Some(parents)).await?;
     }
     Ok(())
 }

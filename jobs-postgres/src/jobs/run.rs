@@ -732,7 +732,7 @@ pub(crate) async fn complete_many(
     // After the completion's commit, in a statement of its own: it sees
     // every continuation whose insert the completion waited for.
     if !parents.is_empty() {
-        runnable |= release(db, &sql.release, db.pool(), Some(parents)).await? > 0;
+        runnable |= release_pooled(db, &sql.release, Some(parents)).await? > 0;
     }
     if runnable {
         db.wake();
@@ -762,11 +762,10 @@ fn store_error_json(what: &str, error: serde_json::Error) -> StoreError {
 pub(crate) async fn release(
     db: &Db,
     statement: &str,
-    conn: impl sqlx::Acquire<'_, Database = sqlx::Postgres>,
+    conn: &mut PgConnection,
     parents: Option<Vec<i64>>,
 ) -> StoreResult<u64> {
     let fail = |e| store_error("releasing continuations", e);
-    let mut conn = conn.acquire().await.map_err(fail)?;
     let mut parents = parents;
     let mut total = 0;
     loop {
@@ -795,9 +794,24 @@ pub(crate) async fn release(
     }
 }
 
+/// Releases the continuations of `parents` (`None`: of every ended parent)
+/// on a connection of the store's pool.
+pub(crate) async fn release_pooled(
+    db: &Db,
+    statement: &str,
+    parents: Option<Vec<i64>>,
+) -> StoreResult<u64> {
+    let mut conn = db
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| store_error("releasing continuations", e))?;
+    release(db, statement, &mut conn, parents).await
+}
+
 /// `Store::job_release_awaiting`: every continuation whose parent ended.
 pub(crate) async fn release_all(db: &Db, sql: &Statements) -> StoreResult<u64> {
-    release(db, &sql.release, db.pool(), None).await
+    release_pooled(db, &sql.release, None).await
 }
 
 /// How one outcome is written: new state, history error, delay in µs (`None`:
@@ -868,7 +882,7 @@ pub(crate) async fn complete_in(
         .map_err(|e| store_error("completing a job in a transaction", e))?;
     if applied == 1 {
         // In the same transaction: its continuations are released with it.
-        release(db, &sql.release, &mut *conn, Some(vec![ctx.id().0])).await?;
+        release(db, &sql.release, conn, Some(vec![ctx.id().0])).await?;
         Ok(())
     } else {
         Err(conflict(format!(

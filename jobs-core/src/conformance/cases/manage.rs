@@ -317,3 +317,60 @@ pub async fn release_of_a_job_whose_cancel_was_requested_cancels_it<S: Store>(st
     );
     assert_nothing_claimable(&store, "the cancelled job must never run again").await;
 }
+
+/// `job_run_now` makes a delayed job, and a retry waiting for its backoff,
+/// `enqueued` and claimable at once, attempts kept, the change in the
+/// history; an `enqueued` job is left as it is; a finished or running job
+/// is a `Conflict`, an unknown one `NotFound`.
+pub async fn run_now_runs_a_scheduled_job_at_once<S: Store>(store: S) {
+    use crate::store::JobRunNowParams;
+    let server = ServerId::new();
+    let delayed = insert_one(&store, job_with(|job| job.run_at = RunAt::After(HOUR))).await;
+    assert_nothing_claimable(&store, "the job is delayed an hour").await;
+    store
+        .job_run_now(JobRunNowParams::new(delayed))
+        .await
+        .unwrap();
+    let detail = get(&store, delayed).await;
+    assert_eq!(detail.job.state, JobState::Enqueued);
+    assert_eq!(
+        detail.history.iter().map(|e| e.state).collect::<Vec<_>>(),
+        vec![JobState::Scheduled, JobState::Enqueued]
+    );
+    let running = claim_only(&store, server, delayed).await;
+    assert_kind(
+        store.job_run_now(JobRunNowParams::new(delayed)).await,
+        StoreErrorKind::Conflict,
+        "run now of a running job",
+    );
+    let retry = JobOutcome::Retry {
+        error: "later".to_owned(),
+        after: HOUR,
+    };
+    assert!(complete(&store, server, running.claim(), retry).await);
+    store
+        .job_run_now(JobRunNowParams::new(delayed))
+        .await
+        .unwrap();
+    let again = claim_only(&store, server, delayed).await;
+    assert_eq!(again.attempt, 2, "the attempts are kept");
+    assert!(complete(&store, server, again.claim(), JobOutcome::Succeeded).await);
+    assert_kind(
+        store.job_run_now(JobRunNowParams::new(delayed)).await,
+        StoreErrorKind::Conflict,
+        "run now of a succeeded job",
+    );
+    let waiting = insert_one(&store, new_job()).await;
+    store
+        .job_run_now(JobRunNowParams::new(waiting))
+        .await
+        .unwrap();
+    assert_eq!(row(&store, waiting).await.state, JobState::Enqueued);
+    assert_kind(
+        store
+            .job_run_now(JobRunNowParams::new(JobId(i64::MAX)))
+            .await,
+        StoreErrorKind::NotFound,
+        "run now of no job",
+    );
+}

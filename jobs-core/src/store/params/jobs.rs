@@ -439,6 +439,23 @@ impl JobRetryParams {
     }
 }
 
+/// Run a `scheduled` job now (a delayed job, or a retry waiting for its
+/// backoff): it becomes `enqueued`, runnable at once, its attempts kept. An
+/// `enqueued` job is left as it is.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobRunNowParams {
+    /// The job.
+    pub id: JobId,
+}
+
+impl JobRunNowParams {
+    /// Run this job now.
+    pub fn new(id: JobId) -> Self {
+        Self { id }
+    }
+}
+
 /// Cancel a job that has not finished. A waiting job is `cancelled` at once;
 /// a running one is asked to stop (its server sees the request when it
 /// renews the lease).
