@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::batch::Batches;
 use crate::cron::Cron;
 use crate::error::Error;
 use crate::error::Result;
@@ -605,6 +606,15 @@ impl Jobs {
     /// ```
     pub fn queues(&self) -> Queues<'_> {
         Queues {
+            store: self.store.as_ref(),
+        }
+    }
+
+    /// The store's batches: enqueue a set of jobs as one, with a callback
+    /// that runs once when they have all ended, and read its progress; see
+    /// [`Batches`] and [`NewBatch`](crate::NewBatch).
+    pub fn batches(&self) -> Batches<'_> {
+        Batches {
             store: self.store.as_ref(),
         }
     }

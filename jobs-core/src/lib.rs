@@ -5,6 +5,7 @@
 //! This crate is semver-exempt: depend on `jobs`, which re-exports what users
 //! name. Store authors depend on it for [`Store`] and `conformance`.
 
+mod batch;
 mod client;
 mod cron;
 mod error;
@@ -24,6 +25,7 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use batch::{BatchId, BatchRow, Batches, EnqueuedBatch, NewBatch, MAX_BATCH_MEMBERS};
 pub use client::{Jobs, ListJobs, Queues, Recurring};
 pub use cron::{Cron, Tz};
 pub use error::{Error, Result, StoreError, StoreErrorKind, StoreResult};
@@ -49,6 +51,7 @@ pub use server::{
     DEFAULT_MAX_OUTPUT_BYTES,
 };
 pub use store::{
+    BatchCancelParams, BatchGetParams, BatchInsertParams, BatchListParams, BatchMembersParams,
     BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
     DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
@@ -71,6 +74,7 @@ pub mod __private {
     pub use serde_json;
     pub use std;
 
+    pub use crate::batch::traced_batch_insert;
     pub use crate::job::{
         args_map, injector, job_arg, job_result, ArgUse, CheckField, Injector, OutputOf,
         SerializeField, TakeField,

@@ -511,6 +511,8 @@ pub struct JobRow {
     pub output: Option<serde_json::Value>,
     /// The job it continues, if it is a continuation (see [`NewJob::after`]).
     pub after: Option<After>,
+    /// The batch it is a member of, if any (see [`NewBatch`](crate::NewBatch)).
+    pub batch: Option<crate::BatchId>,
 }
 
 impl JobRow {
@@ -552,6 +554,7 @@ impl JobRow {
             unique_key: None,
             output: None,
             after: None,
+            batch: None,
         }
     }
 

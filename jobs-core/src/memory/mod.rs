@@ -32,6 +32,7 @@
 //! complete, renew, rescue, retry, cancel, delete, prune); `recurring` changes
 //! recurring entries; `store` implements [`Store`] on top of these.
 
+mod batches;
 mod clock;
 mod index;
 mod recurring;

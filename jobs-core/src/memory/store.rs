@@ -4,11 +4,13 @@
 
 use super::clock::minus;
 use super::MemoryStore;
+use crate::batch::{BatchRow, EnqueuedBatch};
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
 };
 use crate::recurring::RecurringRow;
 use crate::store::{
+    BatchCancelParams, BatchGetParams, BatchInsertParams, BatchListParams, BatchMembersParams,
     CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
     CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, JobActMatchingParams,
     JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
@@ -116,6 +118,33 @@ impl Store for MemoryStore {
 
     async fn job_release_awaiting(&self, _: JobReleaseAwaitingParams) -> StoreResult<u64> {
         Ok(self.with_state(|state, now| state.release_awaiting(now)))
+    }
+
+    async fn batch_insert(&self, p: BatchInsertParams) -> StoreResult<EnqueuedBatch> {
+        let enqueued = self.with_state(|state, now| state.batch_insert(now, p))?;
+        self.wake(true);
+        Ok(enqueued)
+    }
+
+    async fn batch_get(&self, p: BatchGetParams) -> StoreResult<Option<BatchRow>> {
+        Ok(self.lock().batch_get(p.id))
+    }
+
+    async fn batch_list(&self, p: BatchListParams) -> StoreResult<Vec<BatchRow>> {
+        Ok(self.lock().batch_list(&p))
+    }
+
+    async fn batch_members(&self, p: BatchMembersParams) -> StoreResult<Vec<JobRow>> {
+        self.lock().batch_members(&p)
+    }
+
+    async fn batch_cancel(&self, p: BatchCancelParams) -> StoreResult<u64> {
+        let (changed, requested) = self.with_state(|state, now| state.batch_cancel(now, p))?;
+        if requested {
+            // The servers running them renew at once, and learn of it.
+            self.inner.signal.notify_cancel();
+        }
+        Ok(changed)
     }
 
     async fn queue_pause(&self, p: QueuePauseParams) -> StoreResult<()> {

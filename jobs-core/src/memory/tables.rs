@@ -5,8 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
+use super::batches::StoredBatch;
 use super::clock::{minus, Clock};
 use super::index::Index;
+use crate::batch::BatchId;
 use crate::job::HeldAfter;
 use crate::model::{
     JobEvent, JobId, JobRow, JobState, QueueInfo, QueueStateCount, ServerId, ServerInfo,
@@ -74,9 +76,13 @@ pub(super) struct Tables {
     /// The queues ever paused or resumed, which `queue_list` names even
     /// without jobs (as PostgreSQL keeps their rows).
     pub(super) known_queues: std::collections::BTreeSet<String>,
-    /// Whether a continuation became runnable since the last look (the
-    /// store raises its wake-up signal then).
+    /// Whether a continuation or a batch's callback became runnable since
+    /// the last look (the store raises its wake-up signal then).
     pub(super) released: bool,
+    /// The last id given to a batch.
+    pub(super) last_batch_id: i64,
+    /// Batches by id.
+    pub(super) batches: BTreeMap<BatchId, StoredBatch>,
 }
 
 impl Tables {
@@ -96,7 +102,8 @@ impl Tables {
         f: impl FnOnce(&mut StoredJob) -> R,
     ) -> Option<R> {
         let job = self.jobs.get_mut(&id)?;
-        let was_finished = job.row.state.is_finished();
+        let was = job.row.state;
+        let was_finished = was.is_finished();
         self.index.remove(job);
         let result = f(job);
         self.index.add(job);
@@ -106,6 +113,13 @@ impl Tables {
         if !was_finished && state.is_finished() && self.index.awaiting.contains_key(&id) {
             let now = self.last_now.unwrap_or_else(chrono::Utc::now);
             self.released |= self.release_continuations(now, id, state);
+        }
+        // A member's change of state moves it between its batch's counters.
+        if let Some(batch) = self.jobs.get(&id).and_then(|job| job.row.batch) {
+            if was != state {
+                let now = self.last_now.unwrap_or_else(chrono::Utc::now);
+                self.count_batch_member(now, batch, was, state);
+            }
         }
         Some(result)
     }

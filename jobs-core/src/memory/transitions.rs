@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::clock::{minus, plus};
 use super::tables::{StoredJob, Tables};
-use crate::model::{After, ContinueOn, Inserted, JobId, JobRow, JobState, RunAt, Timestamp};
+use crate::model::{
+    After, ContinueOn, Inserted, JobId, JobRow, JobState, NewJob, RunAt, Timestamp,
+};
 use crate::store::{
     CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
     JobCompleteManyParams, JobInsertManyParams, JobOutcome, JobProgressManyParams, JobPruneParams,
@@ -47,79 +49,92 @@ impl Tables {
                 None => false,
             });
         }
-        let mut inserted = Vec::with_capacity(p.jobs.len());
-        for (mut new, awaiting) in p.jobs.into_iter().zip(awaiting) {
-            // One fed by a parent that has already succeeded runs on its output now.
-            if let (false, Some(after)) = (awaiting, &new.after) {
-                let output = self
-                    .jobs
-                    .get(&after.parent)
-                    .and_then(|p| p.row.output.as_ref());
-                new.args = after.released_args(&new.args, output);
-            }
-            let run_at = match new.run_at {
-                RunAt::After(delay) => plus(now, delay),
-                RunAt::At(at) => at,
-                // `RunAt` is non-exhaustive only for other crates; anything
-                // unknown here is "now".
-                _ => now,
-            };
-            let unique_key = new.unique.as_ref().map(|unique| unique.stored_for(run_at));
-            // Every job of a batch is inserted before the next is looked
-            // at, so a key held earlier in the batch is found here too.
-            if let Some(holder) = unique_key
-                .as_deref()
-                .and_then(|key| self.unique_holder(key))
-            {
-                inserted.push(Inserted::duplicate_of(holder));
-                continue;
-            }
-            let state = if awaiting {
-                JobState::Awaiting
-            } else if run_at > now {
-                JobState::Scheduled
-            } else {
-                JobState::Enqueued
-            };
-            self.last_id += 1;
-            let id = JobId(self.last_id);
-            let mut job = StoredJob {
-                row: JobRow {
-                    id,
-                    name: new.name,
-                    queue: new.queue,
-                    args: new.args,
-                    state,
-                    priority: new.priority,
-                    attempt: 0,
-                    max_attempts: new.max_attempts,
-                    run_at,
-                    created_at: now,
-                    finished_at: None,
-                    claim_token: 0,
-                    server_id: None,
-                    lease_expires_at: None,
-                    cancel_requested: false,
-                    last_error: None,
-                    recurring: new.recurring,
-                    progress: None,
-                    stuck_since: None,
-                    timeout: new.timeout,
-                    backoff: new.backoff,
-                    trace_context: new.trace_context,
-                    unique_key,
-                    output: None,
-                    after: new.after,
-                },
-                history: Vec::new(),
-                unique_held_after: new.unique.map(|u| u.held_after).unwrap_or_default(),
-            };
-            job.record(now, None, None);
-            self.index.add(&job);
-            self.jobs.insert(id, job);
-            inserted.push(Inserted::new(id));
-        }
+        let inserted = p
+            .jobs
+            .into_iter()
+            .zip(awaiting)
+            .map(|(new, awaiting)| self.insert_job(now, new, awaiting))
+            .collect();
         Ok(inserted)
+    }
+
+    /// Inserts one job, `awaiting` or not (a continuation whose parent has
+    /// not ended, or a batch's callback), unless its unique key is held.
+    pub(super) fn insert_job(
+        &mut self,
+        now: Timestamp,
+        mut new: NewJob,
+        awaiting: bool,
+    ) -> Inserted {
+        // One fed by a parent that has already succeeded runs on its output now.
+        if let (false, Some(after)) = (awaiting, &new.after) {
+            let output = self
+                .jobs
+                .get(&after.parent)
+                .and_then(|p| p.row.output.as_ref());
+            new.args = after.released_args(&new.args, output);
+        }
+        let run_at = match new.run_at {
+            RunAt::After(delay) => plus(now, delay),
+            RunAt::At(at) => at,
+            // `RunAt` is non-exhaustive only for other crates; anything
+            // unknown here is "now".
+            _ => now,
+        };
+        let unique_key = new.unique.as_ref().map(|unique| unique.stored_for(run_at));
+        // Every job of a batch is inserted before the next is looked
+        // at, so a key held earlier in the batch is found here too.
+        if let Some(holder) = unique_key
+            .as_deref()
+            .and_then(|key| self.unique_holder(key))
+        {
+            return Inserted::duplicate_of(holder);
+        }
+        let state = if awaiting {
+            JobState::Awaiting
+        } else if run_at > now {
+            JobState::Scheduled
+        } else {
+            JobState::Enqueued
+        };
+        self.last_id += 1;
+        let id = JobId(self.last_id);
+        let mut job = StoredJob {
+            row: JobRow {
+                id,
+                name: new.name,
+                queue: new.queue,
+                args: new.args,
+                state,
+                priority: new.priority,
+                attempt: 0,
+                max_attempts: new.max_attempts,
+                run_at,
+                created_at: now,
+                finished_at: None,
+                claim_token: 0,
+                server_id: None,
+                lease_expires_at: None,
+                cancel_requested: false,
+                last_error: None,
+                recurring: new.recurring,
+                progress: None,
+                stuck_since: None,
+                timeout: new.timeout,
+                backoff: new.backoff,
+                trace_context: new.trace_context,
+                unique_key,
+                output: None,
+                after: new.after,
+                batch: None,
+            },
+            history: Vec::new(),
+            unique_held_after: new.unique.map(|u| u.held_after).unwrap_or_default(),
+        };
+        job.record(now, None, None);
+        self.index.add(&job);
+        self.jobs.insert(id, job);
+        Inserted::new(id)
     }
 
     /// Releases the continuations whose parent has ended or no longer
@@ -657,6 +672,17 @@ impl Tables {
                 self.index.remove(&job);
             }
         }
+        // A batch is kept as long as the longest kept of its members could be.
+        let earliest = [
+            p.retention.succeeded,
+            p.retention.deleted,
+            p.retention.failed,
+        ]
+        .into_iter()
+        .map(|age| minus(now, age))
+        .min()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.prune_batches(earliest);
         doomed.len() as u64
     }
 }

@@ -22,6 +22,7 @@ pub(crate) use crate::error::{StoreError, StoreErrorKind, StoreResult};
 pub use params::*;
 pub use signal::JobSignal;
 
+use crate::batch::{BatchRow, EnqueuedBatch};
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
 };
@@ -139,6 +140,40 @@ pub trait Store: Send + Sync + 'static {
         &self,
         p: JobReleaseAwaitingParams,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Insert a batch (see [`BatchInsertParams`]): its members as
+    /// [`job_insert_many`](Store::job_insert_many) inserts jobs, and its
+    /// callback `awaiting`, all or none. A batch whose members are all
+    /// duplicates, or that has none, has ended at once, and its callback is
+    /// released at once.
+    fn batch_insert(
+        &self,
+        p: BatchInsertParams,
+    ) -> impl Future<Output = StoreResult<EnqueuedBatch>> + Send;
+
+    /// One batch's progress, or `None`: one read of the counters the store
+    /// keeps with the batch, whatever its size.
+    fn batch_get(
+        &self,
+        p: BatchGetParams,
+    ) -> impl Future<Output = StoreResult<Option<BatchRow>>> + Send;
+
+    /// A page of batches, newest first.
+    fn batch_list(
+        &self,
+        p: BatchListParams,
+    ) -> impl Future<Output = StoreResult<Vec<BatchRow>>> + Send;
+
+    /// A page of one batch's members, newest first. `NotFound` if the batch
+    /// does not exist.
+    fn batch_members(
+        &self,
+        p: BatchMembersParams,
+    ) -> impl Future<Output = StoreResult<Vec<JobRow>>> + Send;
+
+    /// Cancel a batch (see [`BatchCancelParams`]); how many jobs it
+    /// cancelled or asked to stop. `NotFound` if the batch does not exist.
+    fn batch_cancel(&self, p: BatchCancelParams) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// Remove old finished jobs; how many were removed.
     fn job_prune(&self, p: JobPruneParams) -> impl Future<Output = StoreResult<u64>> + Send;
@@ -321,6 +356,11 @@ macro_rules! store_operations {
             JobActMatching => job_act_matching(JobActMatchingParams) -> JobActOutcome;
             JobPrune => job_prune(JobPruneParams) -> u64;
             JobReleaseAwaiting => job_release_awaiting(JobReleaseAwaitingParams) -> u64;
+            BatchInsert => batch_insert(BatchInsertParams) -> EnqueuedBatch;
+            BatchGet => batch_get(BatchGetParams) -> Option<BatchRow>;
+            BatchList => batch_list(BatchListParams) -> Vec<BatchRow>;
+            BatchMembers => batch_members(BatchMembersParams) -> Vec<JobRow>;
+            BatchCancel => batch_cancel(BatchCancelParams) -> u64;
             QueuePause => queue_pause(QueuePauseParams) -> ();
             QueueList => queue_list(QueueListParams) -> Vec<QueueInfo>;
             ServerHeartbeat => server_heartbeat(ServerHeartbeatParams) -> ();

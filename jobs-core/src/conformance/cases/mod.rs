@@ -8,6 +8,7 @@
 //! is a function in its area's module and one line in the list of cases
 //! (`__jobs_conformance_cases!` in `conformance/mod.rs`).
 
+pub mod batches;
 pub mod claim;
 pub mod complete;
 pub mod continuations;

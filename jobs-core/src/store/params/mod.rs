@@ -17,12 +17,14 @@
 //! # let _ = claim;
 //! ```
 
+mod batches;
 mod jobs;
 mod leases;
 mod queues;
 mod recurring;
 mod servers;
 
+pub use batches::*;
 pub use jobs::*;
 pub use leases::*;
 pub use queues::*;
