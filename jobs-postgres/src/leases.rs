@@ -98,7 +98,7 @@ pub(crate) async fn renew_many(
 /// cancel is `cancelled` (the request outlives the server that was to carry
 /// it out), one without attempts left `failed`, the others retried now.
 fn rescue_sql(s: &str) -> String {
-    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM upd");
     format!(
         "WITH expired AS (
             SELECT id FROM {s}.jobs
@@ -123,7 +123,7 @@ fn rescue_sql(s: &str) -> String {
                 cancel_requested = false
             FROM expired e
             WHERE j.id = e.id AND j.state = 'processing' AND j.lease_expires_at < now()
-            RETURNING j.id, j.queue, j.state, j.attempt, j.last_error
+            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, j.last_error
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
             SELECT id, now(), state, attempt, last_error FROM upd

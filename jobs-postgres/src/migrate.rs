@@ -81,6 +81,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "continuations",
         sql: include_str!("../migrations/0011_continuations.sql"),
     },
+    Migration {
+        version: 12,
+        name: "batches",
+        sql: include_str!("../migrations/0012_batches.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -308,6 +313,7 @@ mod tests {
         (9, "d7473e0076c7aeae"),
         (10, "0474f3c6a2de1325"),
         (11, "34a7a8a45c286fe4"),
+        (12, "91d14185c90a9349"),
     ];
 
     #[test]

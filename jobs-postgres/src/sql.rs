@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
      cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at, \
-     trace_context, unique_key, output, parent_id, continue_on, input_arg";
+     trace_context, unique_key, output, parent_id, continue_on, input_arg, batch_id";
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {
@@ -84,13 +84,13 @@ pub(crate) const FINISHED: &str = "('succeeded', 'failed', 'cancelled', 'deleted
 /// cancelled ones that have continuations of their own (`ended_parents`),
 /// whose release comes next.
 pub(crate) fn release_sql(s: &str) -> String {
-    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM released");
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM released");
     format!(
         "WITH ended AS (
             SELECT c.id, c.continue_on, c.parent_id, c.input_arg, p.state AS parent_state,
                    p.output AS parent_output
             FROM {s}.jobs c LEFT JOIN {s}.jobs p ON p.id = c.parent_id
-            WHERE c.state = 'awaiting'
+            WHERE c.state = 'awaiting' AND c.parent_id IS NOT NULL
               AND ($1::int8[] IS NULL OR c.parent_id = ANY($1::int8[]))
               AND (p.id IS NULL OR p.state IN {FINISHED})
             ORDER BY c.id
@@ -109,8 +109,8 @@ pub(crate) fn release_sql(s: &str) -> String {
                             ELSE j.args END
             FROM ended e
             WHERE j.id = e.id AND j.state = 'awaiting'
-            RETURNING j.id, j.queue, j.state, j.attempt, j.has_continuations, e.parent_id,
-                      coalesce(e.parent_state, 'deleted') AS parent_state
+            RETURNING j.id, j.queue, j.state, j.attempt, j.has_continuations, j.batch_id,
+                      e.parent_id, coalesce(e.parent_state, 'deleted') AS parent_state
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
             SELECT id, now(), state, attempt,
@@ -125,16 +125,59 @@ pub(crate) fn release_sql(s: &str) -> String {
         SELECT count(*) AS released, count(*) FILTER (WHERE state = 'enqueued') AS runnable,
                (SELECT count(*) FROM notified) AS notified,
                coalesce(array_agg(id) FILTER (WHERE state = 'cancelled' AND has_continuations),
-                        '{{}}'::bigint[]) AS ended_parents
+                        '{{}}'::bigint[]) AS ended_parents,
+               coalesce(bool_or(batch_id IS NOT NULL AND state = 'cancelled'), false) AS batch_end
         FROM released"
     )
 }
 
-/// A CTE named `counted` that adds the deltas of `source` (rows of `queue`,
-/// `state`, `d`) to the finished-job counters. Every statement that moves a
-/// job into or out of a finished state includes it. Unfinished states are
-/// counted exactly from the table instead (their rows are few and indexed).
+/// The CTEs that follow jobs moving into or out of a finished state:
+/// `counted` adds the deltas of `source` (rows of `queue`, `state`, `d`,
+/// `batch_id`) to the finished-job counters, and `batched` moves batch
+/// members between their batches' counters. Every statement that changes
+/// a job's state includes them (a purge, which removes finished jobs
+/// without changing a batch, includes [`counted_removal_cte`] instead).
+/// Unfinished states are counted exactly from the table (their rows are
+/// few and indexed).
 pub(crate) fn counted_cte(s: &str, source: &str) -> String {
+    let counted = counted_removal_cte(s, source);
+    format!(
+        "{counted}, batch_delta AS (
+            SELECT batch_id, sum(d) AS ended,
+                   coalesce(sum(d) FILTER (WHERE state = 'succeeded'), 0) AS succeeded,
+                   coalesce(sum(d) FILTER (WHERE state = 'failed'), 0) AS failed,
+                   coalesce(sum(d) FILTER (WHERE state IN ('cancelled', 'deleted')), 0) AS cancelled
+            FROM ({source}) AS delta
+            WHERE batch_id IS NOT NULL AND state IN {FINISHED}
+            GROUP BY batch_id
+        ), batch_locked AS MATERIALIZED (
+            -- In id order, as `locked` does for jobs: two statements that
+            -- end members of the same batches never wait on each other in
+            -- a cycle.
+            SELECT b.id FROM {s}.batches b JOIN batch_delta d ON d.batch_id = b.id
+            ORDER BY b.id
+            FOR UPDATE OF b
+        ), batched AS (
+            -- A batch that has members pending again (one retried by hand)
+            -- is no longer finished; one whose last member just ended is
+            -- left for `release_batches_sql`, after this commit.
+            UPDATE {s}.batches b
+            SET pending = b.pending - d.ended,
+                succeeded = b.succeeded + d.succeeded,
+                failed = b.failed + d.failed,
+                cancelled = b.cancelled + d.cancelled,
+                finished_at = CASE WHEN b.pending - d.ended > 0 THEN NULL ELSE b.finished_at END
+            FROM batch_delta d
+            WHERE b.id = d.batch_id AND b.id IN (SELECT id FROM batch_locked)
+            RETURNING b.id, b.pending
+        )"
+    )
+}
+
+/// A CTE named `counted` that adds the deltas of `source` (rows of `queue`,
+/// `state`, `d`) to the finished-job counters, and touches no batch: for
+/// the purge of finished jobs.
+pub(crate) fn counted_removal_cte(s: &str, source: &str) -> String {
     format!(
         "counted AS (
             INSERT INTO {s}.job_counts AS c (queue, state, shard, n)

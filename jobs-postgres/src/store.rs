@@ -10,14 +10,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use jobs_core::{
-    CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams, CronListParams,
-    CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams, Inserted, Job,
-    JobActMatchingParams, JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams,
-    JobContext, JobCountParams, JobDeleteParams, JobDetail, JobGetParams, JobId,
-    JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
+    BatchCancelParams, BatchGetParams, BatchInsertParams, BatchListParams, BatchMembersParams,
+    BatchRow, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
+    CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
+    EnqueuedBatch, Inserted, Job, JobActMatchingParams, JobActOutcome, JobCancelParams,
+    JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
+    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
     JobReleaseAwaitingParams, JobRetryParams, JobRow, JobRunNowParams, JobSignal,
     JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
-    LeaseStatus, NewJob, QueueInfo, QueueListParams, QueuePauseParams, QueueStateCount,
+    LeaseStatus, NewBatch, NewJob, QueueInfo, QueueListParams, QueuePauseParams, QueueStateCount,
     RecurringRow, Request, ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams,
     Store, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
 };
@@ -27,7 +28,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::db::{to_completion, Db};
 use crate::error::{Error, Result};
 use crate::jobs::run::Wake;
-use crate::jobs::{self, manage, run};
+use crate::jobs::{self, batches, manage, run};
 use crate::listener::ListenerGuard;
 use crate::options::{PgStoreOptions, Schema};
 use crate::{leases, migrate, queues, recurring, servers};
@@ -399,6 +400,42 @@ impl PgStore {
         Ok(jobs_core::__private::traced_enqueue(jobs, insert).await?)
     }
 
+    /// Enqueues a batch on the application's own connection or transaction:
+    /// its members, its callback and its counters commit with the
+    /// application's writes, or not at all (see
+    /// [`Batches::enqueue`](jobs_core::Batches::enqueue)).
+    ///
+    /// ```no_run
+    /// # mod jobs { pub use jobs_core::*; pub mod postgres { pub use jobs_postgres::*; } }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct ImportRow { row: u32 }
+    /// # impl jobs::Job for ImportRow { const NAME: &'static str = "import_row"; }
+    /// # async fn demo(store: jobs::postgres::PgStore) -> anyhow::Result<()> {
+    /// use jobs::{NewBatch, Request};
+    ///
+    /// let mut tx = store.pool().begin().await?;
+    /// sqlx::query("UPDATE imports SET state = 'running' WHERE id = 3").execute(&mut *tx).await?;
+    /// let batch = NewBatch::new().add_all((0..500).map(|row| Request::new(ImportRow { row })));
+    /// let enqueued = store.enqueue_batch_in(&mut tx, batch).await?;
+    /// tx.commit().await?; // the import's state and its 500 jobs, or neither
+    /// # let _ = enqueued; Ok(()) }
+    /// ```
+    pub async fn enqueue_batch_in(
+        &self,
+        conn: &mut PgConnection,
+        batch: NewBatch,
+    ) -> Result<EnqueuedBatch> {
+        let p = batch.into_params()?;
+        let inner = &self.inner;
+        // Moving `conn` into the body makes the closure `FnOnce`, so that the
+        // future may hold the borrow.
+        let insert = move |p| {
+            let conn = conn;
+            batches::insert_on(&inner.db, &inner.jobs, conn, p, Wake::AtCommit)
+        };
+        Ok(jobs_core::__private::traced_batch_insert(p, insert).await?)
+    }
+
     /// Marks the running job of `ctx` succeeded on the application's own
     /// connection or transaction (`&mut *tx`), for jobs whose effects live in
     /// the same database: the effects and the completion commit together or
@@ -524,6 +561,37 @@ impl Store for PgStore {
 
     async fn job_run_now(&self, p: JobRunNowParams) -> StoreResult<()> {
         manage::run_now(&self.inner.db, &self.inner.jobs.manage, p).await
+    }
+
+    async fn batch_insert(&self, p: BatchInsertParams) -> StoreResult<EnqueuedBatch> {
+        let budget = self.inner.options.enqueue_timeout;
+        let insert = batches::insert(&self.inner.db, &self.inner.jobs, p);
+        match tokio::time::timeout(budget, insert).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!(
+                    "postgres: the batch's enqueue did not finish within its budget of {budget:?}; \
+                     check that the database is reachable, or raise PgStoreOptions::enqueue_timeout"
+                ),
+            )),
+        }
+    }
+
+    async fn batch_get(&self, p: BatchGetParams) -> StoreResult<Option<BatchRow>> {
+        batches::get(&self.inner.db, &self.inner.jobs.batches, p.id).await
+    }
+
+    async fn batch_list(&self, p: BatchListParams) -> StoreResult<Vec<BatchRow>> {
+        batches::list(&self.inner.db, &self.inner.jobs.batches, p).await
+    }
+
+    async fn batch_members(&self, p: BatchMembersParams) -> StoreResult<Vec<JobRow>> {
+        batches::members(&self.inner.db, &self.inner.jobs.batches, p).await
+    }
+
+    async fn batch_cancel(&self, p: BatchCancelParams) -> StoreResult<u64> {
+        batches::cancel(&self.inner.db, &self.inner.jobs, p).await
     }
 
     async fn job_release_awaiting(&self, _: JobReleaseAwaitingParams) -> StoreResult<u64> {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::error::{conflict, parse_state, store_error};
 use crate::jobs::job_row;
-use crate::sql::{counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
+use crate::sql::{counted_cte, counted_removal_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
 
 /// The statements of job management.
 #[derive(Debug)]
@@ -34,7 +34,8 @@ pub(crate) struct Statements {
     /// By [`action_index`].
     act_preview: [String; 3],
     prune: String,
-    release: String,
+    prune_batches: String,
+    release: crate::jobs::run::ReleaseStatements,
     run_now: String,
 }
 
@@ -52,7 +53,13 @@ impl Statements {
             act: actions().map(|action| act_sql(s, &action)),
             act_preview: actions().map(|action| act_preview_sql(s, &action)),
             prune: prune_sql(s),
-            release: crate::sql::release_sql(s),
+            // $1 the longest retention in µs: a batch is kept as long as the
+            // longest kept of its members could be. Through `batches_finished_idx`.
+            prune_batches: format!(
+                "DELETE FROM {s}.batches
+                 WHERE finished_at IS NOT NULL AND finished_at <= now() - $1 * interval '1 microsecond'"
+            ),
+            release: crate::jobs::run::ReleaseStatements::new(s),
             run_now: run_now_sql(s),
         }
     }
@@ -344,7 +351,10 @@ pub(crate) async fn stranded(
 /// whether it changed (a retried job is runnable at once); `holder` the job
 /// holding its unique key, if another does, in which case nothing changed.
 fn retry_sql(s: &str) -> String {
-    let counted = counted_cte(s, "SELECT queue, old_state AS state, -1 AS d FROM upd");
+    let counted = counted_cte(
+        s,
+        "SELECT queue, old_state AS state, -1 AS d, batch_id FROM upd",
+    );
     let holder = unique_holder(s, "old");
     format!(
         "WITH old AS (
@@ -356,7 +366,7 @@ fn retry_sql(s: &str) -> String {
             FROM old
             WHERE j.id = old.id AND old.state IN ('failed', 'cancelled', 'deleted')
               AND {holder} IS NULL
-            RETURNING j.id, j.queue, j.attempt, old.state AS old_state
+            RETURNING j.id, j.queue, j.attempt, j.batch_id, old.state AS old_state
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt)
             SELECT id, now(), 'enqueued', attempt FROM upd
@@ -477,7 +487,7 @@ pub(crate) async fn run_now(db: &Db, sql: &Statements, p: JobRunNowParams) -> St
 /// notifies with its commit (to other processes; this store raises its own
 /// signal when the statement returns).
 fn cancel_sql(s: &str) -> String {
-    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM cancelled");
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM cancelled");
     format!(
         "WITH old AS (
             SELECT id, state FROM {s}.jobs WHERE id = $1 FOR UPDATE
@@ -485,7 +495,7 @@ fn cancel_sql(s: &str) -> String {
             UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
             FROM old
             WHERE j.id = old.id AND old.state IN ('awaiting', 'scheduled', 'enqueued')
-            RETURNING j.id, j.queue, j.state, j.attempt
+            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id
         ), requested AS (
             UPDATE {s}.jobs j SET cancel_requested = true
             FROM old
@@ -540,8 +550,8 @@ pub(crate) async fn cancel(
 fn delete_sql(s: &str) -> String {
     let counted = counted_cte(
         s,
-        "SELECT queue, 'deleted' AS state, 1 AS d FROM upd
-         UNION ALL SELECT queue, old_state, -1 FROM upd",
+        "SELECT queue, 'deleted' AS state, 1 AS d, batch_id FROM upd
+         UNION ALL SELECT queue, old_state, -1, batch_id FROM upd",
     );
     format!(
         "WITH old AS (
@@ -550,7 +560,7 @@ fn delete_sql(s: &str) -> String {
             UPDATE {s}.jobs j SET state = 'deleted', finished_at = now()
             FROM old
             WHERE j.id = old.id AND old.state NOT IN ('processing', 'deleted')
-            RETURNING j.id, j.queue, j.attempt, old.state AS old_state
+            RETURNING j.id, j.queue, j.attempt, j.batch_id, old.state AS old_state
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt)
             SELECT id, now(), 'deleted', attempt FROM upd
@@ -579,10 +589,11 @@ pub(crate) async fn delete(db: &Db, sql: &Statements, p: JobDeleteParams) -> Sto
 }
 
 /// Releases the continuations of jobs a user just ended (cancelled or
-/// deleted), after that change committed.
+/// deleted), and the callbacks of batches they were the last members of,
+/// after that change committed.
 async fn release_after(db: &Db, sql: &Statements, parents: Vec<i64>) -> StoreResult<()> {
     if !parents.is_empty() {
-        crate::jobs::run::release_pooled(db, &sql.release, Some(parents)).await?;
+        crate::jobs::run::release_pooled(db, &sql.release, Some(parents), true).await?;
     }
     Ok(())
 }
@@ -690,7 +701,10 @@ fn act_sql(s: &str, action: &JobAction) -> String {
     };
     match action {
         JobAction::Retry => {
-            let counted = counted_cte(s, "SELECT queue, old_state AS state, -1 AS d FROM upd");
+            let counted = counted_cte(
+                s,
+                "SELECT queue, old_state AS state, -1 AS d, batch_id FROM upd",
+            );
             let changed = ids("upd");
             let held = ids("(SELECT id FROM old EXCEPT SELECT id FROM upd) AS held");
             let holder = unique_holder(s, "o");
@@ -706,7 +720,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                         server_id = NULL, lease_expires_at = NULL, cancel_requested = false
                     FROM old
                     WHERE j.id = old.id AND old.id IN (SELECT id FROM free)
-                    RETURNING j.id, j.queue, j.attempt, old.state AS old_state
+                    RETURNING j.id, j.queue, j.attempt, j.batch_id, old.state AS old_state
                 ), ev AS (
                     INSERT INTO {s}.job_events (job_id, at, state, attempt)
                     SELECT id, now(), 'enqueued', attempt FROM upd
@@ -718,14 +732,14 @@ fn act_sql(s: &str, action: &JobAction) -> String {
             )
         }
         JobAction::Cancel { .. } => {
-            let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM cancelled");
+            let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM cancelled");
             let (changed, requested) = (ids("cancelled"), ids("requested"));
             format!(
                 "WITH {pick}, cancelled AS (
                     UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
                     FROM old
                     WHERE j.id = old.id AND old.state IN ('awaiting', 'scheduled', 'enqueued')
-                    RETURNING j.id, j.queue, j.state, j.attempt
+                    RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id
                 ), requested AS (
                     UPDATE {s}.jobs j SET cancel_requested = true
                     FROM old
@@ -744,8 +758,8 @@ fn act_sql(s: &str, action: &JobAction) -> String {
         _ => {
             let counted = counted_cte(
                 s,
-                "SELECT queue, 'deleted' AS state, 1 AS d FROM upd
-                 UNION ALL SELECT queue, old_state, -1 FROM upd",
+                "SELECT queue, 'deleted' AS state, 1 AS d, batch_id FROM upd
+                 UNION ALL SELECT queue, old_state, -1, batch_id FROM upd",
             );
             let changed = ids("upd");
             format!(
@@ -753,7 +767,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     UPDATE {s}.jobs j SET state = 'deleted', finished_at = now()
                     FROM old
                     WHERE j.id = old.id
-                    RETURNING j.id, j.queue, j.attempt, old.state AS old_state
+                    RETURNING j.id, j.queue, j.attempt, j.batch_id, old.state AS old_state
                 ), ev AS (
                     INSERT INTO {s}.job_events (job_id, at, state, attempt)
                     SELECT id, now(), 'deleted', attempt FROM upd
@@ -856,7 +870,7 @@ pub(crate) async fn act_matching(
 /// locked (and re-checked) before they are deleted, so a job retried
 /// meanwhile survives.
 fn prune_sql(s: &str) -> String {
-    let counted = counted_cte(s, "SELECT queue, state, -1 AS d FROM del");
+    let counted = counted_removal_cte(s, "SELECT queue, state, -1 AS d FROM del");
     format!(
         "WITH candidates AS (
             (SELECT id FROM {s}.jobs WHERE state = 'succeeded' AND finished_at IS NOT NULL
@@ -902,5 +916,15 @@ pub(crate) async fn prune(db: &Db, sql: &Statements, p: JobPruneParams) -> Store
         .fetch_one(db.pool())
         .await
         .map_err(|e| store_error("pruning jobs", e))?;
+    let longest = p
+        .retention
+        .succeeded
+        .max(p.retention.deleted)
+        .max(p.retention.failed);
+    sqlx::query(&sql.prune_batches)
+        .bind(micros(longest))
+        .execute(db.pool())
+        .await
+        .map_err(|e| store_error("pruning batches", e))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -3,10 +3,11 @@
 //! clients and dashboards do to jobs (get, list, count, retry, cancel,
 //! delete, prune). The decoding of a job row, which both use, is here.
 
+pub(crate) mod batches;
 pub(crate) mod manage;
 pub(crate) mod run;
 
-use jobs_core::{After, JobId, JobRow, JobState, RecurringOrigin, ServerId, Timestamp};
+use jobs_core::{After, BatchId, JobId, JobRow, JobState, RecurringOrigin, ServerId, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use crate::sql::{backoff_of, duration_of_micros, trace_context_of};
 pub(crate) struct Statements {
     pub(crate) run: run::Statements,
     pub(crate) manage: manage::Statements,
+    pub(crate) batches: batches::Statements,
 }
 
 impl Statements {
@@ -27,6 +29,7 @@ impl Statements {
         Self {
             run: run::Statements::new(s),
             manage: manage::Statements::new(s),
+            batches: batches::Statements::new(s),
         }
     }
 }
@@ -83,6 +86,7 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
         }
         _ => None,
     };
+    job.batch = row.try_get::<Option<i64>, _>("batch_id")?.map(BatchId);
     let recurring_id: Option<String> = row.try_get("recurring_id")?;
     let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
     job.recurring = match (recurring_id, scheduled_for) {

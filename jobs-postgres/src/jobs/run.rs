@@ -34,7 +34,7 @@ pub(crate) struct Statements {
     complete_output: String,
     complete_in: String,
     progress: String,
-    release: String,
+    pub(crate) release: ReleaseStatements,
 }
 
 impl Statements {
@@ -52,7 +52,7 @@ impl Statements {
             complete_output: complete_sql(s, true),
             complete_in: complete_in_sql(s),
             progress: progress_sql(s),
-            release: release_sql(s),
+            release: ReleaseStatements::new(s),
         }
     }
 }
@@ -581,7 +581,7 @@ pub(crate) async fn claim(
 /// attempts, used only when a batch has one, so that completions of jobs
 /// without output pay nothing for the column.
 fn complete_sql(s: &str, with_output: bool) -> String {
-    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM upd");
     let locked = locked_cte(s, "input i");
     let cancels = "(i.new_state = 'enqueued' AND j.cancel_requested)";
     let (input, output) = if with_output {
@@ -621,7 +621,7 @@ fn complete_sql(s: &str, with_output: bool) -> String {
             FROM locked i
             WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
             RETURNING j.id, j.claim_token, j.queue, j.state, j.attempt, j.run_at,
-                      j.has_continuations,
+                      j.has_continuations, j.batch_id,
                       CASE WHEN j.state = 'cancelled' AND i.new_state = 'enqueued'
                            THEN 'cancelled by a user; ' || i.error ELSE i.error END AS error
         ), ev AS (
@@ -633,7 +633,8 @@ fn complete_sql(s: &str, with_output: bool) -> String {
             ) AS runnable
         )
         SELECT id, claim_token, (SELECT count(*) FROM notified) AS notified,
-               has_continuations AND state IN {FINISHED} AS release
+               has_continuations AND state IN {FINISHED} AS release,
+               (SELECT count(*) FROM batched WHERE pending = 0) AS batches_ended
         FROM upd"
     )
 }
@@ -712,6 +713,7 @@ pub(crate) async fn complete_many(
     let mut applied = HashSet::with_capacity(rows.len());
     let mut runnable = false;
     let mut parents = Vec::new();
+    let mut batches = false;
     for row in &rows {
         let read = || -> Result<_, sqlx::Error> {
             Ok((
@@ -719,20 +721,22 @@ pub(crate) async fn complete_many(
                 row.try_get::<i64, _>("claim_token")?,
                 row.try_get::<i64, _>("notified")?,
                 row.try_get::<bool, _>("release")?,
+                row.try_get::<i64, _>("batches_ended")?,
             ))
         };
-        let (id, token, notified, release) =
+        let (id, token, notified, release, batches_ended) =
             read().map_err(|e| store_error("reading completions", e))?;
         applied.insert((id, token));
         runnable |= notified > 0;
         if release {
             parents.push(id);
         }
+        batches |= batches_ended > 0;
     }
     // After the completion's commit, in a statement of its own: it sees
     // every continuation whose insert the completion waited for.
-    if !parents.is_empty() {
-        runnable |= release_pooled(db, &sql.release, Some(parents)).await? > 0;
+    if !parents.is_empty() || batches {
+        release_pooled(db, &sql.release, Some(parents), batches).await?;
     }
     if runnable {
         db.wake();
@@ -751,67 +755,123 @@ fn store_error_json(what: &str, error: serde_json::Error) -> StoreError {
     .with_source(error)
 }
 
-/// Releases the continuations of `parents` (`None`: of every parent that
-/// has ended), on `executor`; how many were released or cancelled. The
-/// statement notifies other processes itself; this process's servers are
-/// woken here.
-///
-/// A continuation cancelled because its parent did not succeed ends too:
-/// its own continuations are released next, down the chain, one statement
-/// per step.
-pub(crate) async fn release(
-    db: &Db,
-    statement: &str,
-    conn: &mut PgConnection,
-    parents: Option<Vec<i64>>,
-) -> StoreResult<u64> {
-    let fail = |e| store_error("releasing continuations", e);
-    let mut parents = parents;
-    let mut total = 0;
-    loop {
-        let row = sqlx::query(statement)
-            .bind(parents)
-            .bind(db.channel())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(fail)?;
-        let read = || -> Result<(i64, i64, Vec<i64>), sqlx::Error> {
-            Ok((
-                row.try_get("released")?,
-                row.try_get("runnable")?,
-                row.try_get("ended_parents")?,
-            ))
-        };
-        let (released, runnable, ended) = read().map_err(fail)?;
-        if runnable > 0 {
-            db.wake();
+/// The two release statements: of continuations whose parent ended
+/// (`sql::release_sql`), and of callbacks of batches that ended
+/// (`batches::release_sql`).
+#[derive(Debug)]
+pub(crate) struct ReleaseStatements {
+    continuations: String,
+    batches: String,
+}
+
+impl ReleaseStatements {
+    pub(crate) fn new(s: &str) -> Self {
+        Self {
+            continuations: release_sql(s),
+            batches: crate::jobs::batches::release_sql(s),
         }
-        total += released.unsigned_abs();
-        if ended.is_empty() {
-            return Ok(total);
-        }
-        parents = Some(ended);
     }
 }
 
-/// Releases the continuations of `parents` (`None`: of every ended parent)
-/// on a connection of the store's pool.
+/// Releases what jobs that ended were holding back, on `conn`: the
+/// continuations of `parents` (`None`: of every parent that has ended;
+/// empty: none),
+/// and, when `batches`, the callbacks of every batch that has ended; how
+/// many continuations and batches. The statements notify other processes
+/// themselves; this process's servers are woken here.
+///
+/// A continuation or callback cancelled because what it waited for did not
+/// succeed ends too: its own continuations are released next, and a batch
+/// it was a member of may have ended with it, down the chain, one
+/// statement per step.
+pub(crate) async fn release(
+    db: &Db,
+    sql: &ReleaseStatements,
+    conn: &mut PgConnection,
+    parents: Option<Vec<i64>>,
+    batches: bool,
+) -> StoreResult<u64> {
+    let fail = |e| store_error("releasing continuations", e);
+    // `None`: a sweep of every parent; none at all, nothing to release.
+    let mut sweep_parents = parents.is_none();
+    let mut parents = parents.filter(|p| !p.is_empty());
+    let mut batches = batches;
+    let mut total = 0;
+    while sweep_parents || parents.is_some() || batches {
+        if sweep_parents || parents.is_some() {
+            let row = sqlx::query(&sql.continuations)
+                .bind(parents.take())
+                .bind(db.channel())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(fail)?;
+            sweep_parents = false;
+            let read = || -> Result<(i64, i64, Vec<i64>, bool), sqlx::Error> {
+                Ok((
+                    row.try_get("released")?,
+                    row.try_get("runnable")?,
+                    row.try_get("ended_parents")?,
+                    row.try_get("batch_end")?,
+                ))
+            };
+            let (released, runnable, ended, batch_end) = read().map_err(fail)?;
+            if runnable > 0 {
+                db.wake();
+            }
+            total += released.unsigned_abs();
+            parents = (!ended.is_empty()).then_some(ended);
+            batches |= batch_end;
+        }
+        if batches {
+            let row = sqlx::query(&sql.batches)
+                .bind(db.channel())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| store_error("releasing the callbacks of batches", e))?;
+            let read = || -> Result<(i64, i64, Vec<i64>), sqlx::Error> {
+                Ok((
+                    row.try_get("ended")?,
+                    row.try_get("runnable")?,
+                    row.try_get("ended_parents")?,
+                ))
+            };
+            let (ended, runnable, ended_parents) =
+                read().map_err(|e| store_error("releasing the callbacks of batches", e))?;
+            if runnable > 0 {
+                db.wake();
+            }
+            total += ended.unsigned_abs();
+            // More batches are due than one statement releases.
+            batches = ended >= 1000;
+            if !ended_parents.is_empty() {
+                let mut all = parents.take().unwrap_or_default();
+                all.extend(ended_parents);
+                parents = Some(all);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// [`release`] on a connection of the store's pool.
 pub(crate) async fn release_pooled(
     db: &Db,
-    statement: &str,
+    sql: &ReleaseStatements,
     parents: Option<Vec<i64>>,
+    batches: bool,
 ) -> StoreResult<u64> {
     let mut conn = db
         .pool()
         .acquire()
         .await
         .map_err(|e| store_error("releasing continuations", e))?;
-    release(db, statement, &mut conn, parents).await
+    release(db, sql, &mut conn, parents, batches).await
 }
 
-/// `Store::job_release_awaiting`: every continuation whose parent ended.
+/// `Store::job_release_awaiting`: every continuation whose parent ended,
+/// and every callback of a batch that ended.
 pub(crate) async fn release_all(db: &Db, sql: &Statements) -> StoreResult<u64> {
-    release_pooled(db, &sql.release, None).await
+    release_pooled(db, &sql.release, None, true).await
 }
 
 /// How one outcome is written: new state, history error, delay in µs (`None`:
@@ -846,7 +906,7 @@ fn outcome_columns(outcome: JobOutcome) -> StoreResult<OutcomeColumns> {
 /// held until that transaction ends, so the server's own writes about the
 /// job wait for its outcome. The old server is kept for the history event.
 fn complete_in_sql(s: &str) -> String {
-    let counted = counted_cte(s, "SELECT queue, state, 1 AS d FROM upd");
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM upd");
     format!(
         "WITH old AS (
             SELECT id, server_id FROM {s}.jobs
@@ -858,7 +918,7 @@ fn complete_in_sql(s: &str) -> String {
                 lease_expires_at = NULL, cancel_requested = false
             FROM old
             WHERE j.id = old.id
-            RETURNING j.id, j.queue, j.state, j.attempt, old.server_id AS old_server
+            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, old.server_id AS old_server
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
             SELECT id, now(), state, attempt, old_server FROM upd
@@ -881,8 +941,9 @@ pub(crate) async fn complete_in(
         .await
         .map_err(|e| store_error("completing a job in a transaction", e))?;
     if applied == 1 {
-        // In the same transaction: its continuations are released with it.
-        release(db, &sql.release, conn, Some(vec![ctx.id().0])).await?;
+        // In the same transaction: its continuations (and its batch's
+        // callback, if it was the batch's last member) are released with it.
+        release(db, &sql.release, conn, Some(vec![ctx.id().0]), true).await?;
         Ok(())
     } else {
         Err(conflict(format!(

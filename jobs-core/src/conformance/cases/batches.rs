@@ -184,7 +184,10 @@ pub async fn a_batch_s_other_ends_cancel_or_release_its_callback<S: Store>(store
     let callback = on_any.callback.unwrap();
     assert_eq!(get(&store, callback).await.job.state, JobState::Enqueued);
     // From one end to another: the counters follow, the batch stays ended.
-    store.job_delete(JobDeleteParams::new(ids[2])).await.unwrap();
+    store
+        .job_delete(JobDeleteParams::new(ids[2]))
+        .await
+        .unwrap();
     let row = batch(&store, on_any.id).await;
     assert_eq!(counters(&row), (0, 0, 0, 3));
     assert!(row.finished_at.is_some());
