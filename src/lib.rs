@@ -83,6 +83,9 @@ pub use jobs_core::{
 // Pausing and resuming queues, through `Jobs::queues`.
 pub use jobs_core::{QueueInfo, Queues};
 
+// Batches: a set of jobs with one callback, through `Jobs::batches`.
+pub use jobs_core::{BatchId, BatchRow, Batches, EnqueuedBatch, NewBatch, MAX_BATCH_MEMBERS};
+
 // Inspecting and managing stored jobs.
 pub use jobs_core::{
     After, CancelOutcome, Claim, ContinueOn, JobActMatchingParams, JobActOutcome, JobAction,
@@ -101,6 +104,7 @@ pub use jobs_core::{MemoryStore, Store, StoreError, StoreErrorKind, StoreResult}
 /// (delays, faults, spans) around every call of a store.
 pub mod store {
     pub use jobs_core::{
+        BatchCancelParams, BatchGetParams, BatchInsertParams, BatchListParams, BatchMembersParams,
         BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
         CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
         DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,

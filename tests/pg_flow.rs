@@ -1,6 +1,9 @@
 //! Job flow on PostgreSQL, end to end with a server: a typed continuation
 //! runs on its parent's output, a chain of continuations runs in order, and
-//! a continuation on success of a parent that fails is cancelled naming it.
+//! a continuation on success of a parent that fails is cancelled naming it;
+//! a batch's callback runs once after its jobs, finished by two servers;
+//! one with a failed job cancels its callback on success; a batch enqueued
+//! in a transaction that rolls back leaves nothing.
 
 #![cfg(feature = "postgres")]
 
@@ -9,7 +12,7 @@ mod pg_support;
 use std::time::Duration;
 
 use jobs::postgres::PgStore;
-use jobs::{job, JobState, Jobs, Server};
+use jobs::{job, JobState, Jobs, NewBatch, Server};
 use pg_support::{eventually, TestSchema};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -37,6 +40,12 @@ async fn confirm_quote(quote: Quote) -> anyhow::Result<String> {
 #[job(queue = "it_flow", max_attempts = 1)]
 async fn reject_order(order_id: i64) -> anyhow::Result<()> {
     anyhow::bail!("order {order_id} is rejected")
+}
+
+/// A batch's callback.
+#[job(queue = "it_flow")]
+async fn report_batch(label: String) -> anyhow::Result<String> {
+    Ok(format!("{label} done"))
 }
 
 async fn setup() -> (TestSchema, PgStore, Jobs, Server) {
@@ -119,5 +128,100 @@ async fn a_failed_parent_cancels_its_continuation_on_success_and_runs_the_other(
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("would never run"), "{refused}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_s_callback_runs_once_after_its_jobs_on_two_servers() {
+    let (schema, store, jobs, server) = setup().await;
+    // A second server, on a store of its own, finishes members too.
+    let other_store = schema.store(&format!("{}_flow", schema.name)).await;
+    let other = Server::builder(other_store.clone())
+        .queues(["it_flow"])
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let batch = NewBatch::new()
+        .add_all((1..=60).map(PriceOrder::new))
+        .on_success(ReportBatch::new("prices".to_owned()));
+    let enqueued = jobs.batches().enqueue(batch).await.unwrap();
+    let callback = enqueued.callback.unwrap();
+    assert_eq!(ended(&jobs, callback).await, JobState::Succeeded);
+    assert_eq!(
+        jobs.output::<ReportBatch>(callback)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("prices done")
+    );
+    let progress = jobs.batches().get(enqueued.id).await.unwrap().unwrap();
+    assert_eq!(
+        (progress.total, progress.succeeded, progress.pending),
+        (60, 60, 0)
+    );
+    assert!(progress.finished_at.is_some());
+    let history = jobs.get(callback).await.unwrap().unwrap().history;
+    let released = history
+        .iter()
+        .filter(|e| e.state == JobState::Enqueued)
+        .count();
+    assert_eq!(released, 1, "the callback was released once: {history:?}");
+    let members = jobs
+        .batches()
+        .members(enqueued.id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 60);
+    assert!(members.iter().all(|m| m.batch == Some(enqueued.id)));
+    other.shutdown().await;
+    other_store.close().await;
+    server.shutdown().await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_failed_job_cancels_its_callback_on_success() {
+    let (_schema, _store, jobs, server) = setup().await;
+    let batch = NewBatch::new()
+        .add(PriceOrder::new(1))
+        .add(RejectOrder::new(2))
+        .on_success(ReportBatch::new("orders".to_owned()));
+    let enqueued = jobs.batches().enqueue(batch).await.unwrap();
+    let callback = enqueued.callback.unwrap();
+    assert_eq!(ended(&jobs, callback).await, JobState::Cancelled);
+    let detail = jobs.get(callback).await.unwrap().unwrap();
+    let reason = detail.history.last().and_then(|e| e.error.clone()).unwrap();
+    assert!(
+        reason.contains(&format!("batch {} ended with 1 failed", enqueued.id)),
+        "{reason}"
+    );
+    let progress = jobs.batches().get(enqueued.id).await.unwrap().unwrap();
+    assert_eq!((progress.succeeded, progress.failed), (1, 1));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_enqueued_in_a_rolled_back_transaction_leaves_nothing() {
+    let (_schema, store, jobs, server) = setup().await;
+    let batch = || {
+        NewBatch::new()
+            .add_all((1..=3).map(PriceOrder::new))
+            .on_any_end(ReportBatch::new("tx".to_owned()))
+    };
+    let mut tx = store.pool().begin().await.unwrap();
+    let rolled_back = store.enqueue_batch_in(&mut tx, batch()).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(jobs.batches().get(rolled_back.id).await.unwrap().is_none());
+    for inserted in &rolled_back.members {
+        assert!(jobs.get(inserted.id).await.unwrap().is_none());
+    }
+    let mut tx = store.pool().begin().await.unwrap();
+    let committed = store.enqueue_batch_in(&mut tx, batch()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        ended(&jobs, committed.callback.unwrap()).await,
+        JobState::Succeeded
+    );
     server.shutdown().await;
 }

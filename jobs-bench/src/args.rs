@@ -35,6 +35,9 @@ options:
   --continuations      W2 on PostgreSQL drains jobs of which half are
                        continuations of the other half, each released by its
                        parent's completion: what continuations cost
+  --batches            W2 on PostgreSQL drains jobs enqueued as batches of
+                       --batch, each with its last job as the callback,
+                       released when the others have ended: what batches cost
   --schema NAME        the PostgreSQL schema to use (default jobs_bench)
   -h, --help           this text
 ";
@@ -117,6 +120,8 @@ pub(crate) struct Options {
     pub(crate) unique: bool,
     /// W2 on PostgreSQL drains continuations too.
     pub(crate) continuations: bool,
+    /// W2 on PostgreSQL drains batches.
+    pub(crate) batches: bool,
 }
 
 impl Options {
@@ -139,6 +144,7 @@ impl Options {
             floor_batch: vec![20, 100],
             unique: false,
             continuations: false,
+            batches: false,
         }
     }
 
@@ -233,6 +239,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--floor" => floor = true,
             "--unique" => o.unique = true,
             "--continuations" => o.continuations = true,
+            "--batches" => o.batches = true,
             "--floor-clients" => o.floor_clients = list(&flag, value())?,
             "--floor-batch" => o.floor_batch = list(&flag, value())?,
             "--only" => {

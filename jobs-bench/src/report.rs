@@ -280,6 +280,7 @@ impl Report {
                 "schema": o.schema,
                 "unique": o.unique,
                 "continuations": o.continuations,
+                "batches": o.batches,
             })
         );
     }

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use jobs::{Jobs, MemoryStore, Server, Store};
+use jobs::{Jobs, MemoryStore, NewBatch, Server, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::args::{ServeOptions, StoreKind};
@@ -104,6 +104,23 @@ pub(crate) async fn insert_with_continuations(jobs: &Jobs, n: u64, batch: usize)
         )
         .await
         .context("enqueueing the continuations")?;
+        next = end;
+    }
+    Ok(())
+}
+
+/// Enqueues `n` jobs as batches of `batch`: in each, all but one are
+/// members and the last is the batch's callback (on any end), which the
+/// last member's completion releases. What `--batches` runs W2 on.
+pub(crate) async fn insert_as_batches(jobs: &Jobs, n: u64, batch: usize) -> Result<()> {
+    let mut next = 0;
+    while next < n {
+        let end = (next + batch as u64).min(n);
+        let members = NewBatch::new().add_all((next..end - 1).map(job::request));
+        jobs.batches()
+            .enqueue(members.on_any_end(job::request(end - 1)))
+            .await
+            .context("enqueueing a batch")?;
         next = end;
     }
     Ok(())

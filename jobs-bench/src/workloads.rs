@@ -78,6 +78,9 @@ pub(crate) async fn w2(
         if o.continuations {
             // Half waiting, `awaiting`: the check after the drain covers them.
             serve::insert_with_continuations(&jobs, o.jobs, o.batch).await?;
+        } else if o.batches {
+            // The callbacks are `awaiting`: the check after the drain covers them.
+            serve::insert_as_batches(&jobs, o.jobs, o.batch).await?;
         } else {
             serve::insert(&jobs, o.jobs, o.batch, false).await?;
             stores::check_pg(
