@@ -42,6 +42,7 @@
 
 mod assets;
 mod auth;
+mod batches;
 mod builder;
 mod pages;
 mod params;

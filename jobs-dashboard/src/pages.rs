@@ -27,27 +27,32 @@ use crate::view::{duration, human, shorten, When};
 /// servers live by.
 const STALE_AFTER_SECS: i64 = 100;
 /// How much of a job's arguments a list shows.
-const ARGS_IN_LISTS: usize = 80;
+pub(crate) const ARGS_IN_LISTS: usize = 80;
 
 /// What every page's layout needs.
 pub(crate) struct Layout {
-    root: String,
-    home: String,
-    css: String,
-    js: String,
-    title: String,
-    nav: &'static str,
-    notice: Option<String>,
-    user: String,
-    read_only: bool,
+    pub(crate) root: String,
+    pub(crate) home: String,
+    pub(crate) css: String,
+    pub(crate) js: String,
+    pub(crate) title: String,
+    pub(crate) nav: &'static str,
+    pub(crate) notice: Option<String>,
+    pub(crate) user: String,
+    pub(crate) read_only: bool,
     /// Seconds between fragment refreshes, for the script (`data-refresh`).
-    refresh: Option<u32>,
+    pub(crate) refresh: Option<u32>,
     /// The refresh choices: label, link (this page with `refresh` changed), current.
-    refresh_links: Vec<(String, String, bool)>,
+    pub(crate) refresh_links: Vec<(String, String, bool)>,
 }
 
 impl Layout {
-    fn new(ctx: &Ctx, nav: &'static str, title: impl Into<String>, notice: Option<String>) -> Self {
+    pub(crate) fn new(
+        ctx: &Ctx,
+        nav: &'static str,
+        title: impl Into<String>,
+        notice: Option<String>,
+    ) -> Self {
         Layout {
             root: ctx.root.clone(),
             home: ctx.home.clone(),
@@ -116,7 +121,12 @@ fn jobs_link(state: Option<JobState>, queue: Option<&str>, name: Option<&str>) -
     }
 }
 
-fn notice_target(base: &str, notice: Notice, count: Option<usize>, more: bool) -> String {
+pub(crate) fn notice_target(
+    base: &str,
+    notice: Notice,
+    count: Option<usize>,
+    more: bool,
+) -> String {
     let q = query_string(&[
         ("notice", Some(notice.as_str().to_owned())),
         ("count", count.map(|c| c.to_string())),
@@ -392,7 +402,7 @@ pub(crate) async fn jobs(
     respond(&ctx, result)
 }
 
-fn shorten_text(text: &str, max: usize) -> String {
+pub(crate) fn shorten_text(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
     } else {
@@ -403,7 +413,7 @@ fn shorten_text(text: &str, max: usize) -> String {
 }
 
 /// The arguments as the application lets pages show them.
-fn shown_args(app: &App, job: &JobRow) -> serde_json::Value {
+pub(crate) fn shown_args(app: &App, job: &JobRow) -> serde_json::Value {
     match &app.options.redact {
         Some(redact) => redact(&job.name, &job.args),
         None => job.args.clone(),
@@ -534,6 +544,7 @@ struct JobPage {
     stuck_since: Option<When>,
     recurring: Option<(String, When)>,
     unique_key: Option<String>,
+    batch: Option<i64>,
     /// The job it continues, and on which of its ends.
     after: Option<(i64, &'static str)>,
     /// What it returned when it succeeded, pretty-printed.
@@ -614,6 +625,7 @@ fn job_page(ctx: &Ctx, app: &App, detail: JobDetail, notice: Option<String>) -> 
             .as_ref()
             .map(|r| (r.id.clone(), When::new(r.scheduled_for, now))),
         unique_key: job.unique_key.clone(),
+        batch: job.batch.map(|b| b.0),
         after: job.after.as_ref().map(|after| {
             let on = match (&after.input, after.on) {
                 (Some(_), _) => "on its output",

@@ -118,6 +118,7 @@ pub(crate) enum Notice {
     Removed,
     QueuePaused,
     QueueResumed,
+    BatchCancelled,
 }
 
 /// The notice parameters every page takes.
@@ -144,6 +145,7 @@ impl Notice {
             Notice::Removed => "removed",
             Notice::QueuePaused => "queue_paused",
             Notice::QueueResumed => "queue_resumed",
+            Notice::BatchCancelled => "batch_cancelled",
         }
     }
 }
@@ -170,6 +172,9 @@ impl NoticeQuery {
                 "The queue was paused: its jobs wait until it is resumed.".to_owned()
             }
             Notice::QueueResumed => "The queue was resumed.".to_owned(),
+            Notice::BatchCancelled => {
+                format!("The batch was cancelled: {n} {jobs} cancelled or asked to stop.")
+            }
         };
         if self.more == Some(true) {
             text.push_str(&format!(

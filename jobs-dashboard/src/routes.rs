@@ -14,7 +14,7 @@ use jobs_core::{Jobs, StoreErrorKind};
 use crate::auth::{forbidden, Access, Auth, Checked, Decision};
 use crate::builder::Options;
 use crate::params::{Notice, Refresh};
-use crate::{assets, pages, view};
+use crate::{assets, batches, pages, view};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -40,6 +40,9 @@ pub(crate) fn router(jobs: Jobs, options: Options, auth: Auth) -> Router {
         .route("/recurring/action", post(pages::recurring_action))
         .route("/queues", get(pages::queues))
         .route("/queues/action", post(pages::queue_action))
+        .route("/batches", get(batches::batches))
+        .route("/batches/{id}", get(batches::batch))
+        .route("/batches/{id}/cancel", post(batches::cancel))
         .route("/servers", get(pages::servers))
         .route("/assets/{file}", get(assets::serve))
         .fallback(pages::not_found)

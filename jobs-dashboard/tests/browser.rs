@@ -223,6 +223,19 @@ async fn dashboard_works_in_a_real_browser() {
         job.queue = "mail".to_owned();
         mail.extend(jobs.insert(vec![job]).await.unwrap());
     }
+    let report = |n: u32| {
+        let mut job = NewJob::new("send_report", serde_json::json!({ "report": n }));
+        job.queue = "reports".to_owned();
+        job
+    };
+    let batch = jobs
+        .store()
+        .batch_insert(
+            jobs::store::BatchInsertParams::new((1..=2).map(report).collect())
+                .callback(report(0), jobs::ContinueOn::AnyEnd),
+        )
+        .await
+        .unwrap();
 
     let reports: Reports = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -253,6 +266,11 @@ async fn dashboard_works_in_a_real_browser() {
         ("/jobs/recurring", "Recurring jobs · jobs"),
         ("/jobs/queues", "Queues · jobs"),
         ("/jobs/servers", "Servers · jobs"),
+        ("/jobs/batches", "Batches · jobs"),
+        (
+            &format!("/jobs/batches/{}", batch.id) as &str,
+            &format!("Batch {} · jobs", batch.id) as &str,
+        ),
     ] {
         browser.goto(&format!("{base}{path}")).await.unwrap();
         assert_eq!(browser.title().await.unwrap(), title, "{path}");

@@ -101,6 +101,7 @@ fn every_post(id: JobId) -> Vec<(String, String)> {
             format!("queue=mail&action={action}"),
         ));
     }
+    posts.push(("/batches/1/cancel".to_owned(), String::new()));
     posts
 }
 
@@ -117,6 +118,8 @@ async fn deny_refuses_every_page_with_403() {
         "/recurring",
         "/queues",
         "/servers",
+        "/batches",
+        "/batches/1",
     ] {
         assert_eq!(
             send(&app, get(uri)).await.status(),
@@ -469,6 +472,7 @@ fn links(body: &str) -> Vec<String> {
 #[tokio::test]
 async fn links_stay_under_a_nested_prefix() {
     let (jobs, id) = seeded().await;
+    let batch = with_batch(&jobs).await;
     let app = Router::new().nest("/admin/jobs", full(jobs));
     let pages = [
         "/admin/jobs".to_owned(),
@@ -478,6 +482,9 @@ async fn links_stay_under_a_nested_prefix() {
         "/admin/jobs/recurring".to_owned(),
         "/admin/jobs/queues".to_owned(),
         "/admin/jobs/servers".to_owned(),
+        "/admin/jobs/batches".to_owned(),
+        format!("/admin/jobs/batches/{}", batch.id),
+        format!("/admin/jobs/batches/{}?limit=1", batch.id),
     ];
     let mut checked = 0;
     for page in &pages {
@@ -1049,4 +1056,141 @@ async fn cross_site_queue_actions_are_refused() {
     let response = send(&app, request(&[("origin", "http://app.test")])).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(jobs.queues().list().await.unwrap().iter().any(|q| q.paused));
+}
+
+/// A batch of three `send_mail` jobs (one with hostile arguments) and a
+/// callback, none run. Returns the batch.
+async fn with_batch(jobs: &Jobs) -> jobs::EnqueuedBatch {
+    let mut p = jobs::store::BatchInsertParams::new(
+        [1, 2]
+            .into_iter()
+            .map(|user| NewJob::new("send_mail", serde_json::json!({ "user_id": user })))
+            .chain([NewJob::new(
+                "send_mail",
+                serde_json::json!({ "note": HOSTILE }),
+            )])
+            .collect(),
+    );
+    p = p.callback(
+        NewJob::new("report", serde_json::json!({})),
+        jobs::ContinueOn::Success,
+    );
+    jobs.store().batch_insert(p).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_batches_pages_show_progress_members_and_the_callback() {
+    let (jobs, _) = seeded().await;
+    let batch = with_batch(&jobs).await;
+    let app = full(jobs.clone());
+    let list = text(send(&app, get("/batches")).await).await;
+    assert!(list.contains(&format!("batches/{}\"", batch.id)), "{list}");
+    assert!(list.contains("0 of 3"), "{list}");
+    let page = send(&app, get(&format!("/batches/{}", batch.id))).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = text(page).await;
+    let callback = batch.callback.unwrap();
+    assert!(
+        body.contains(&format!("jobs/{callback}\"")),
+        "links to the callback"
+    );
+    assert!(body.contains("awaiting"), "the callback's state");
+    for member in &batch.members {
+        assert!(body.contains(&format!("jobs/{}\"", member.id)), "{body}");
+    }
+    assert!(!body.contains(HOSTILE), "arguments are escaped: {body}");
+    assert!(body.contains("&#60;script&#62;"), "{body}");
+    // A page of one, and the next.
+    let first = text(send(&app, get(&format!("/batches/{}?limit=1", batch.id))).await).await;
+    let newest = batch.members[2].id;
+    assert!(first.contains(&format!("jobs/{newest}\"")));
+    assert!(
+        first.contains(&format!("before={newest}")),
+        "a link to older jobs"
+    );
+    // A member's page links to its batch.
+    let member = text(send(&app, get(&format!("/jobs/{}", newest.0))).await).await;
+    assert!(
+        member.contains(&format!("batches/{}\"", batch.id)),
+        "{member}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_batch_changes_the_store_and_is_refused_read_only() {
+    let (jobs, _) = seeded().await;
+    let batch = with_batch(&jobs).await;
+    let read_only = Dashboard::builder(jobs.clone())
+        .authorize(|_: &axum::http::request::Parts| async { Access::ReadOnly.user("visitor") })
+        .router();
+    let uri = format!("/batches/{}/cancel", batch.id);
+    let page = text(send(&read_only, get(&format!("/batches/{}", batch.id))).await).await;
+    assert!(
+        !page.contains(&uri),
+        "a read-only page shows no cancel button"
+    );
+    assert_eq!(
+        send(&read_only, post(&uri, "")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let mut cross_site = post(&uri, "");
+    cross_site
+        .headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().unwrap());
+    let app = full(jobs.clone());
+    assert_eq!(send(&app, cross_site).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        jobs.batches().get(batch.id).await.unwrap().unwrap().pending,
+        3
+    );
+
+    let page = text(send(&app, get(&format!("/batches/{}", batch.id))).await).await;
+    assert!(page.contains(&uri), "the cancel button");
+    let response = send(&app, post(&uri, "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = resolve(&uri, response.headers()[header::LOCATION].to_str().unwrap());
+    assert!(
+        location.contains("notice=batch_cancelled&count=4"),
+        "{location}"
+    );
+    let progress = jobs.batches().get(batch.id).await.unwrap().unwrap();
+    assert_eq!((progress.pending, progress.cancelled), (0, 3));
+    assert_eq!(
+        state(&jobs, batch.callback.unwrap()).await,
+        JobState::Cancelled
+    );
+    let after = text(send(&app, get(&location)).await).await;
+    assert!(
+        after.contains("4 jobs cancelled or asked to stop"),
+        "{after}"
+    );
+    assert!(!after.contains(&uri), "nothing left to cancel");
+}
+
+#[tokio::test]
+async fn an_unknown_batch_is_a_404_and_bad_batch_parameters_a_400() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs);
+    let response = send(&app, get("/batches/987654")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(text(response).await.contains("No batch has the id 987654"));
+    assert_eq!(
+        send(&app, post("/batches/987654/cancel", ""))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    for uri in [
+        "/batches/abc",
+        "/batches?before=abc",
+        "/batches?limit=0",
+        "/batches/1?limit=201",
+        "/batches?notice=hacked",
+    ] {
+        assert_eq!(
+            send(&app, get(uri)).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{uri}"
+        );
+    }
 }
