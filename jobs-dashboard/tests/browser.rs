@@ -223,16 +223,16 @@ async fn dashboard_works_in_a_real_browser() {
         job.queue = "mail".to_owned();
         mail.extend(jobs.insert(vec![job]).await.unwrap());
     }
-    let report = |n: u32| {
-        let mut job = NewJob::new("send_report", serde_json::json!({ "report": n }));
-        job.queue = "reports".to_owned();
+    let photo = |n: u32| {
+        let mut job = NewJob::new("resize_photo", serde_json::json!({ "photo": n }));
+        job.queue = "photos".to_owned();
         job
     };
     let batch = jobs
         .store()
         .batch_insert(
-            jobs::store::BatchInsertParams::new((1..=2).map(report).collect())
-                .callback(report(0), jobs::ContinueOn::AnyEnd),
+            jobs::store::BatchInsertParams::new((1..=2).map(photo).collect())
+                .callback(photo(0), jobs::ContinueOn::AnyEnd),
         )
         .await
         .unwrap();
@@ -289,6 +289,31 @@ async fn dashboard_works_in_a_real_browser() {
     }
     browser.goto(&format!("{base}/jobs")).await.unwrap();
     screenshot(&browser, "overview.png").await;
+
+    // A batch's page shows its progress; cancelling it cancels its jobs
+    // and its callback.
+    browser
+        .goto(&format!("{base}/jobs/batches/{}", batch.id))
+        .await
+        .unwrap();
+    let page = body_text(&browser).await;
+    assert!(page.contains("0 of 2 jobs ended"), "{page}");
+    screenshot(&browser, "batch.png").await;
+    browser
+        .execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(&browser, Locator::XPath("//button[text()='Cancel batch']")).await;
+    wait_until(
+        &browser,
+        "the batch cancelled notice",
+        "return document.body.innerText.includes('The batch was cancelled: 3 jobs')",
+    )
+    .await;
+    let progress = jobs.batches().get(batch.id).await.unwrap().unwrap();
+    assert_eq!((progress.pending, progress.cancelled), (0, 2));
+    let page = body_text(&browser).await;
+    assert!(page.contains("2 of 2 jobs ended"), "{page}");
 
     // The failed job's page shows the hostile text as text; retry moves it.
     browser
