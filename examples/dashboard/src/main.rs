@@ -1,6 +1,6 @@
 //! The dashboard on the in-memory store, with no set-up: jobs in every
-//! state, a job that keeps failing, a recurring entry and a long job that
-//! reports its progress. Run `cargo run -p example-dashboard` and open
+//! state, a job that keeps failing, a recurring entry, a batch and a long
+//! job that reports its progress. Run `cargo run -p example-dashboard` and open
 //! <http://127.0.0.1:3000/jobs>.
 //!
 //! It is local-only, as a development dashboard should be: requests from
@@ -14,7 +14,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;
 use jobs::dashboard::Dashboard;
-use jobs::{job, Cron, JobContext, Jobs, MemoryStore, NewJob, Request, Server};
+use jobs::{job, Cron, JobContext, Jobs, MemoryStore, NewBatch, NewJob, Request, Server};
 
 /// Succeeds at once.
 #[job]
@@ -115,6 +115,14 @@ async fn seed(jobs: &Jobs) -> anyhow::Result<()> {
         .enqueue(jobs)
         .await?;
     jobs.delete(deleted).await?;
+
+    // A batch: two mails that succeed and one charge that fails, so its
+    // callback on success is cancelled; the Batches page shows it.
+    let batch = NewBatch::new()
+        .add_all((9..=10).map(SendWelcomeMail::new))
+        .add(ChargeCard::new(4712))
+        .on_success(SendWelcomeMail::new(11));
+    jobs.batches().enqueue(batch).await?;
 
     // Enqueued for a queue no server serves: the overview shows it stranded.
     let mut stranded = NewJob::new("resize_image", serde_json::json!({ "image_id": 99 }));
