@@ -97,6 +97,9 @@ pub(crate) enum Command {
     /// Queues: list, pause, resume.
     #[command(subcommand)]
     Queues(QueuesCommand),
+    /// Batches: list, show one's progress, cancel one.
+    #[command(subcommand)]
+    Batches(BatchesCommand),
 }
 
 /// What `list` shows.
@@ -229,6 +232,31 @@ pub(crate) enum QueuesCommand {
     Resume {
         /// The queue's name.
         name: String,
+    },
+}
+
+/// `batches` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BatchesCommand {
+    /// Batches, newest first, with their progress.
+    List {
+        /// At most this many batches (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Only batches older than this id: the next page after it.
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// One batch: its counters, its callback, and its newest jobs.
+    Show {
+        /// The batch's id.
+        id: i64,
+    },
+    /// Cancel the batch's waiting jobs and its callback; its running jobs
+    /// are asked to stop.
+    Cancel {
+        /// The batch's id.
+        id: i64,
     },
 }
 

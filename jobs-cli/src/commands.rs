@@ -5,12 +5,14 @@
 use std::process::ExitCode;
 
 use jobs::{
-    CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobDetail, JobFilter, JobId,
-    JobRow, JobState, ListJobs, StoreErrorKind, Timestamp,
+    BatchId, CancelOutcome, ContinueOn, JobActMatchingParams, JobActOutcome, JobAction, JobDetail,
+    JobFilter, JobId, JobRow, JobState, ListJobs, StoreErrorKind, Timestamp,
 };
 use serde_json::json;
 
-use crate::args::{ActArgs, Cli, Command, ListArgs, QueuesCommand, RecurringCommand};
+use crate::args::{
+    ActArgs, BatchesCommand, Cli, Command, ListArgs, QueuesCommand, RecurringCommand,
+};
 use crate::output::{self, age, one_line, time, time_or_dash, Table};
 use crate::{Connection, FAILED};
 
@@ -49,6 +51,7 @@ pub(crate) async fn run(cli: &Cli, db: &Connection) -> anyhow::Result<ExitCode> 
         Command::Delete(act) => act_on(cli, db, act, JobAction::Delete).await,
         Command::Recurring(command) => recurring(cli, db, command).await,
         Command::Queues(command) => queues(cli, db, command).await,
+        Command::Batches(command) => batches(cli, db, command).await,
     }
 }
 
@@ -695,6 +698,98 @@ async fn queues(cli: &Cli, db: &Connection, command: &QueuesCommand) -> anyhow::
                 output::json(&json!({ "queue": name, "paused": false }))?;
             } else {
                 println!("queue `{name}` resumed");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- batches
+
+/// How many of a batch's jobs `batches show` lists.
+const BATCH_JOBS_SHOWN: u32 = 20;
+
+async fn batches(cli: &Cli, db: &Connection, command: &BatchesCommand) -> anyhow::Result<ExitCode> {
+    let batches = db.jobs.batches();
+    match command {
+        BatchesCommand::List { limit, before } => {
+            let rows = batches.list(before.map(BatchId), *limit).await?;
+            if cli.json {
+                output::json(&rows)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if rows.is_empty() {
+                println!("no batches");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut table = Table::new(&[
+                "ID",
+                "CREATED",
+                "TOTAL",
+                "PENDING",
+                "SUCCEEDED",
+                "FAILED",
+                "CANCELLED",
+                "ENDED",
+                "CALLBACK",
+            ]);
+            for row in &rows {
+                table.row(vec![
+                    row.id.to_string(),
+                    time(row.created_at),
+                    row.total.to_string(),
+                    row.pending.to_string(),
+                    row.succeeded.to_string(),
+                    row.failed.to_string(),
+                    row.cancelled.to_string(),
+                    time_or_dash(row.finished_at),
+                    row.callback
+                        .map_or_else(|| "-".to_owned(), |id| id.to_string()),
+                ]);
+            }
+            table.print();
+        }
+        BatchesCommand::Show { id } => {
+            let Some(batch) = batches.get(BatchId(*id)).await? else {
+                anyhow::bail!("batch {id} does not exist");
+            };
+            let jobs = batches
+                .members(BatchId(*id), None, BATCH_JOBS_SHOWN)
+                .await?;
+            if cli.json {
+                output::json(&json!({ "batch": batch, "jobs": jobs }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let callback = match (batch.callback, batch.callback_on) {
+                (Some(job), Some(ContinueOn::Success)) => format!("job {job}, when all succeeded"),
+                (Some(job), _) => format!("job {job}, when all ended"),
+                _ => "none".to_owned(),
+            };
+            for (field, value) in [
+                ("id", batch.id.to_string()),
+                ("created", time(batch.created_at)),
+                (
+                    "progress",
+                    format!("{} of {} ended", batch.ended(), batch.total),
+                ),
+                ("pending", batch.pending.to_string()),
+                ("succeeded", batch.succeeded.to_string()),
+                ("failed", batch.failed.to_string()),
+                ("cancelled", batch.cancelled.to_string()),
+                ("ended", time_or_dash(batch.finished_at)),
+                ("callback", callback),
+            ] {
+                println!("{field:<10} {value}");
+            }
+            println!();
+            print!("{}", jobs_table(&jobs).render());
+        }
+        BatchesCommand::Cancel { id } => {
+            let changed = batches.cancel(BatchId(*id)).await?;
+            if cli.json {
+                output::json(&json!({ "batch": id, "jobs": changed }))?;
+            } else {
+                println!("batch {id} cancelled: {changed} jobs cancelled or asked to stop");
             }
         }
     }

@@ -605,3 +605,62 @@ async fn json_times_are_rfc3339() {
     let stored = setup.jobs.get(id).await.unwrap().unwrap().job.created_at;
     assert_eq!(created, stored);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_lists_shows_and_cancels() {
+    let setup = Setup::new().await;
+    let members = (1..=3)
+        .map(|n| NewJob::new("resize_photo", json!({ "photo": n })))
+        .collect();
+    let batch = setup
+        .store
+        .batch_insert(jobs::store::BatchInsertParams::new(members).callback(
+            NewJob::new("publish_album", json!({})),
+            jobs::ContinueOn::Success,
+        ))
+        .await
+        .unwrap();
+
+    let list = setup.run(&["batches", "list"]);
+    list.expect_code(0);
+    let line: Vec<&str> = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&batch.id.to_string()))
+        .unwrap_or_else(|| panic!("no line for the batch: {}", list.stdout))
+        .split_whitespace()
+        .collect();
+    // id, created (date and time), total, pending, succeeded, failed, cancelled, ended, callback
+    assert_eq!(line[3..9], ["3", "3", "0", "0", "0", "-"], "{line:?}");
+
+    let show = setup.run(&["batches", "show", &batch.id.to_string()]);
+    show.expect_code(0);
+    assert!(show.stdout.contains("0 of 3 ended"), "{show:#?}");
+    assert!(show.stdout.contains("when all succeeded"), "{show:#?}");
+    for member in &batch.members {
+        assert!(show.stdout.contains(&member.id.to_string()), "{show:#?}");
+    }
+    let json = setup
+        .run(&["batches", "show", &batch.id.to_string(), "--json"])
+        .json();
+    assert_eq!(json["batch"]["pending"], 3);
+    assert_eq!(json["jobs"].as_array().unwrap().len(), 3);
+
+    let cancel = setup.run(&["batches", "cancel", &batch.id.to_string()]);
+    cancel.expect_code(0);
+    assert!(cancel.stdout.contains("4 jobs cancelled"), "{cancel:#?}");
+    let progress = setup
+        .store
+        .batch_get(jobs::store::BatchGetParams::new(batch.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((progress.pending, progress.cancelled), (0, 3));
+
+    // A batch that does not exist is a failed action, not a usage error.
+    setup.run(&["batches", "show", "987654"]).expect_code(1);
+    setup.run(&["batches", "cancel", "987654"]).expect_code(1);
+    setup
+        .run(&["batches", "list", "--limit", "0"])
+        .expect_code(2);
+}
