@@ -27,6 +27,7 @@ use crate::sql::{counted_cte, job_columns_of};
 #[derive(Debug)]
 pub(crate) struct Statements {
     create: String,
+    fill: String,
     get: String,
     list: String,
     members: String,
@@ -38,6 +39,7 @@ impl Statements {
     pub(crate) fn new(s: &str) -> Self {
         Self {
             create: create_sql(s),
+            fill: fill_sql(s),
             get: format!("SELECT {BATCH_COLUMNS} FROM {s}.batches WHERE id = $1"),
             list: format!(
                 "SELECT {BATCH_COLUMNS} FROM {s}.batches
@@ -78,24 +80,30 @@ fn batch_row(row: &PgRow) -> Result<BatchRow, sqlx::Error> {
 
 // ---- insert
 
-/// $1 the members' ids, $2 the callback (NULL: none), $3 when it runs.
-/// The members are marked with the batch; the callback, inserted like any
-/// job in the same transaction and seen by no one yet, is made `awaiting`,
-/// its one history event with it.
+/// The batch's row, first, so that its members are inserted with its id;
+/// its counters, members and callback are set once they are ([`fill_sql`]).
 fn create_sql(s: &str) -> String {
+    format!("INSERT INTO {s}.batches (total, pending, members) VALUES (0, 0, '{{}}') RETURNING id")
+}
+
+/// $1 the batch, $2 its members' ids, $3 the callback (NULL: none), $4 when
+/// it runs. The
+/// callback, inserted like any job in the same transaction and seen by no
+/// one yet, is made `awaiting`, its one history event with it.
+fn fill_sql(s: &str) -> String {
     format!(
         "WITH b AS (
-            INSERT INTO {s}.batches (total, pending, members, callback_id, callback_on)
-            VALUES (cardinality($1::int8[]), cardinality($1::int8[]), $1::int8[], $2, $3)
-            RETURNING id, created_at
-        ), m AS (
-            UPDATE {s}.jobs j SET batch_id = b.id FROM b WHERE j.id = ANY($1::int8[])
+            UPDATE {s}.batches
+            SET total = cardinality($2::int8[]), pending = cardinality($2::int8[]),
+                members = $2::int8[], callback_id = $3, callback_on = $4
+            WHERE id = $1
+            RETURNING id
         ), c AS (
-            UPDATE {s}.jobs j SET state = 'awaiting' WHERE j.id = $2
+            UPDATE {s}.jobs j SET state = 'awaiting' WHERE j.id = $3
         ), e AS (
-            UPDATE {s}.job_events e SET state = 'awaiting' WHERE e.job_id = $2
+            UPDATE {s}.job_events e SET state = 'awaiting' WHERE e.job_id = $3
         )
-        SELECT id FROM b"
+        SELECT count(*) FROM b"
     )
 }
 
@@ -109,13 +117,21 @@ pub(crate) async fn insert_on(
     wake: Wake,
 ) -> StoreResult<EnqueuedBatch> {
     p.check()?;
-    let members = run::insert(db, &sql.run, &mut *conn, p.members, wake).await?;
-    let (callback, on) = match p.callback {
-        Some((job, on)) => {
-            let inserted = run::insert(db, &sql.run, &mut *conn, vec![job], wake).await?;
-            (inserted.first().map(|i| i.id), Some(on.as_str()))
-        }
-        None => (None, None),
+    let fail = |e| store_error("inserting a batch", e);
+    let on = p.callback.as_ref().map(|(_, on)| on.as_str());
+    let id = BatchId(
+        sqlx::query_scalar(&sql.batches.create)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?,
+    );
+    let members = run::insert_into(db, &sql.run, &mut *conn, p.members, wake, Some(id)).await?;
+    let callback = match p.callback {
+        Some((job, _)) => run::insert(db, &sql.run, &mut *conn, vec![job], wake)
+            .await?
+            .first()
+            .map(|i| i.id),
+        None => None,
     };
     let stored: Vec<i64> = members
         .iter()
@@ -123,18 +139,19 @@ pub(crate) async fn insert_on(
         .map(|i| i.id.0)
         .collect();
     let empty = stored.is_empty();
-    let id: i64 = sqlx::query_scalar(&sql.batches.create)
+    sqlx::query(&sql.batches.fill)
+        .bind(id.0)
         .bind(stored)
         .bind(callback.map(|id| id.0))
         .bind(on)
-        .fetch_one(&mut *conn)
+        .execute(&mut *conn)
         .await
-        .map_err(|e| store_error("inserting a batch", e))?;
+        .map_err(fail)?;
     if empty {
         // Ended as it is stored: its callback is released with it.
         run::release(db, &sql.run.release, conn, Some(Vec::new()), true).await?;
     }
-    Ok(EnqueuedBatch::new(BatchId(id), members, callback))
+    Ok(EnqueuedBatch::new(id, members, callback))
 }
 
 /// `Store::batch_insert`: in a transaction of its own, on the store's pool.

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use jobs_core::{
-    After, ContinueOn, Inserted, JobClaimParams, JobCompleteManyParams, JobContext, JobId,
+    After, BatchId, ContinueOn, Inserted, JobClaimParams, JobCompleteManyParams, JobContext, JobId,
     JobOutcome, JobProgressManyParams, JobRow, JobState, NewJob, RunAt, StoreError, StoreErrorKind,
     StoreResult, Timestamp,
 };
@@ -46,7 +46,7 @@ impl Statements {
             insert_one: insert_sql(s, ONE, RETURN_IDS),
             insert_one_notify: insert_sql(s, ONE, RETURN_IDS_NOTIFY),
             insert_full: insert_full_sql(s, None),
-            insert_full_notify: insert_full_sql(s, Some("$19")),
+            insert_full_notify: insert_full_sql(s, Some("$20")),
             claim: claim_sql(s),
             complete: complete_sql(s, false),
             complete_output: complete_sql(s, true),
@@ -131,21 +131,23 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
 /// unique), $14 their periods in µs (NULL: none), $15 the finished states
 /// that hold them (`HeldAfter::bits`), $16 parents (NULL: not a
 /// continuation), $17 on which ends of the parent (`ContinueOn::as_str`),
-/// $18 the argument that takes the parent's output (NULL: none).
+/// $18 the argument that takes the parent's output (NULL: none), $19 the
+/// batch (NULL: none).
 const MANY_FULL: &str =
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
                                   $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[],
                                   $10::int8[], $11::text[], $12::text[],
                                   $13::text[], $14::int8[], $15::int2[], $16::int8[], $17::text[],
-                                  $18::text[])
+                                  $18::text[], $19::int8[])
                      WITH ORDINALITY
                      AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
                           recurring_id, scheduled_for, timeout_us, backoff, trace_context,
                           ukey, period_us, unique_states, parent_id, continue_on, input_arg,
-                          ord)";
+                          batch_id, ord)";
 
-/// An insert of jobs of which some are unique or continuations, used only
-/// when a batch has such a job (the plain insert stays as cheap as it was).
+/// An insert of jobs of which some are unique, continuations or members of
+/// a batch, used only when a call has such a job (the plain insert stays as
+/// cheap as it was).
 ///
 /// Unique: the stored key gets the run time's period number
 /// (`UniqueKey::stored_for`, on the database clock). Within the batch, a
@@ -203,7 +205,7 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
             INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
                                   recurring_id, scheduled_for, timeout_us, backoff,
                                   trace_context, unique_key, unique_states, parent_id,
-                                  continue_on, input_arg)
+                                  continue_on, input_arg, batch_id)
             SELECT name, queue,
                    -- One fed by a parent that has already succeeded runs on its output now.
                    CASE WHEN continuation = 'run' AND input_arg IS NOT NULL
@@ -214,7 +216,7 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
                    priority, max_attempts, run_at, recurring_id, scheduled_for,
                    timeout_us, backoff::jsonb, trace_context::jsonb, unique_key,
                    CASE WHEN unique_key IS NULL THEN NULL ELSE unique_states END,
-                   parent_id, continue_on, input_arg
+                   parent_id, continue_on, input_arg, batch_id
             FROM firsts
             WHERE first_ord = ord
               AND NOT EXISTS (SELECT 1 FROM keyed WHERE continuation IN ('missing', 'refused'))
@@ -251,14 +253,28 @@ pub(crate) async fn insert<'e>(
     jobs: Vec<NewJob>,
     wake: Wake,
 ) -> StoreResult<Vec<Inserted>> {
+    insert_into(db, sql, executor, jobs, wake, None).await
+}
+
+/// [`insert`], the jobs members of `batch` if it is given (its row exists:
+/// the caller inserted it in the same transaction).
+pub(crate) async fn insert_into<'e>(
+    db: &Db,
+    sql: &Statements,
+    executor: impl PgExecutor<'e>,
+    jobs: Vec<NewJob>,
+    wake: Wake,
+    batch: Option<BatchId>,
+) -> StoreResult<Vec<Inserted>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
     let n = jobs.len();
-    // The full statement when a job is unique or a continuation.
-    let full = jobs
-        .iter()
-        .any(|job| job.unique.is_some() || job.after.is_some());
+    // The full statement when a job is unique, a continuation or a member.
+    let full = batch.is_some()
+        || jobs
+            .iter()
+            .any(|job| job.unique.is_some() || job.after.is_some());
     let mut unique_keys: Vec<Option<String>> = Vec::new();
     let mut parents: Vec<Option<i64>> = Vec::new();
     let mut continue_on: Vec<Option<&'static str>> = Vec::new();
@@ -370,7 +386,8 @@ pub(crate) async fn insert<'e>(
             .bind(unique_states)
             .bind(parents)
             .bind(continue_on)
-            .bind(inputs);
+            .bind(inputs)
+            .bind(vec![batch.map(|b| b.0); n]);
     }
     if let Wake::AtCommit = wake {
         query = query.bind(db.channel());
