@@ -268,6 +268,7 @@ struct JobsPage {
     retry_allowed: bool,
     cancel_allowed: bool,
     delete_allowed: bool,
+    run_now_allowed: bool,
 }
 
 pub(crate) async fn jobs(
@@ -385,6 +386,7 @@ pub(crate) async fn jobs(
             retry_allowed: accepts(JobAction::Retry),
             cancel_allowed: accepts(JobAction::cancel()),
             delete_allowed: accepts(JobAction::Delete),
+            run_now_allowed: accepts(JobAction::RunNow),
         };
         Ok(render(&page))
     }
@@ -422,6 +424,7 @@ pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Respo
             Act::Retry => JobAction::Retry,
             Act::Cancel => JobAction::cancel(),
             Act::Delete => JobAction::Delete,
+            Act::RunNow => JobAction::RunNow,
         };
         let done = if form.matching {
             let mut filter = JobFilter::new();
@@ -466,6 +469,7 @@ pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Respo
                     Act::Retry => app.jobs.retry(JobId(*id)).await,
                     Act::Cancel => app.jobs.cancel(JobId(*id)).await.map(|_| ()),
                     Act::Delete => app.jobs.delete(JobId(*id)).await,
+                    Act::RunNow => app.jobs.run_now(JobId(*id)).await,
                 };
                 match outcome {
                     Ok(()) => changed.push(*id),
@@ -498,6 +502,7 @@ fn done_notice(act: Act) -> Notice {
         Act::Retry => Notice::Retried,
         Act::Cancel => Notice::Cancelled,
         Act::Delete => Notice::Deleted,
+        Act::RunNow => Notice::RanNow,
     }
 }
 
@@ -543,6 +548,7 @@ struct JobPage {
     can_retry: bool,
     can_cancel: bool,
     can_delete: bool,
+    can_run_now: bool,
 }
 
 pub(crate) async fn job(
@@ -641,6 +647,7 @@ fn job_page(ctx: &Ctx, app: &App, detail: JobDetail, notice: Option<String>) -> 
         can_retry: JobAction::Retry.accepted_states().contains(&job.state),
         can_cancel: JobAction::cancel().accepted_states().contains(&job.state),
         can_delete: JobAction::Delete.accepted_states().contains(&job.state),
+        can_run_now: JobAction::RunNow.accepted_states().contains(&job.state),
     }
 }
 
@@ -659,6 +666,7 @@ pub(crate) async fn job_action(
                 _ => Notice::Cancelled,
             }),
             Act::Delete => app.jobs.delete(JobId(id)).await.map(|()| Notice::Deleted),
+            Act::RunNow => app.jobs.run_now(JobId(id)).await.map(|()| Notice::RanNow),
         };
         let notice = match outcome {
             Ok(notice) => {

@@ -108,6 +108,7 @@ where
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Notice {
     Retried,
+    RanNow,
     Cancelled,
     CancelRequested,
     Deleted,
@@ -134,6 +135,7 @@ impl Notice {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Notice::Retried => "retried",
+            Notice::RanNow => "ran_now",
             Notice::Cancelled => "cancelled",
             Notice::CancelRequested => "cancel_requested",
             Notice::Deleted => "deleted",
@@ -156,6 +158,7 @@ impl NoticeQuery {
         let jobs = if n == 1 { "job" } else { "jobs" };
         let mut text = match notice {
             Notice::Retried => format!("{n} {jobs} retried."),
+            Notice::RanNow => format!("{n} {jobs} enqueued to run now."),
             Notice::Cancelled => format!("{n} {jobs} cancelled."),
             Notice::CancelRequested => format!("{n} running {jobs} asked to stop."),
             Notice::Deleted => format!("{n} {jobs} deleted."),
@@ -206,6 +209,8 @@ pub(crate) enum Act {
     Retry,
     Cancel,
     Delete,
+    /// A scheduled job becomes enqueued at once (`Jobs::run_now`).
+    RunNow,
 }
 
 impl FromStr for Act {
@@ -215,7 +220,8 @@ impl FromStr for Act {
             "retry" => Ok(Act::Retry),
             "cancel" => Ok(Act::Cancel),
             "delete" => Ok(Act::Delete),
-            _ => Err("the action is one of `retry`, `cancel`, `delete`".to_owned()),
+            "run_now" => Ok(Act::RunNow),
+            _ => Err("the action is one of `retry`, `cancel`, `delete`, `run_now`".to_owned()),
         }
     }
 }
@@ -226,6 +232,7 @@ impl Act {
             Act::Retry => "retry",
             Act::Cancel => "cancel",
             Act::Delete => "delete",
+            Act::RunNow => "run_now",
         }
     }
 }
@@ -417,6 +424,11 @@ mod tests {
         assert_eq!(form.queue, Some(Text("mail".into())));
         assert_eq!(form.state, None);
         assert!(BulkForm::parse(b"do=explode-selected").is_err());
+        let form = BulkForm::parse(b"do=run_now-matching&state=scheduled").unwrap();
+        assert_eq!(form.act, Act::RunNow);
+        assert!(form.matching);
+        assert_eq!(form.state, Some(JobState::Scheduled));
+        assert!(BulkForm::parse(b"do=run_now").is_err());
         assert!(BulkForm::parse(b"do=retry-matching&id=x").is_err());
     }
 }

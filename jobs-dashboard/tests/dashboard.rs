@@ -78,7 +78,7 @@ async fn state(jobs: &Jobs, id: JobId) -> JobState {
 /// Every POST the dashboard answers, for a job and a recurring entry.
 fn every_post(id: JobId) -> Vec<(String, String)> {
     let mut posts = Vec::new();
-    for action in ["retry", "cancel", "delete"] {
+    for action in ["retry", "cancel", "delete", "run_now"] {
         posts.push((format!("/jobs/{}/{action}", id.0), String::new()));
         posts.push((
             "/jobs/bulk".to_owned(),
@@ -716,6 +716,103 @@ async fn bulk_actions_on_selected_rows_and_on_a_filter() {
     assert_eq!(state(&jobs, failed).await, JobState::Enqueued);
 }
 
+/// Inserts a job of `send_mail` in `mail` that waits an hour.
+async fn delayed(jobs: &Jobs) -> JobId {
+    let mut job = NewJob::new("send_mail", serde_json::json!({ "user_id": 9 }));
+    job.queue = "mail".to_owned();
+    job.run_at = jobs::RunAt::After(std::time::Duration::from_secs(3600));
+    jobs.insert(vec![job]).await.unwrap()[0].id
+}
+
+#[tokio::test]
+async fn run_now_enqueues_a_scheduled_job_and_refuses_other_states() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let scheduled = delayed(&jobs).await;
+
+    // The button is on a scheduled job's page only.
+    let page = text(send(&app, get(&format!("/jobs/{}", scheduled.0))).await).await;
+    assert!(
+        page.contains(&format!("jobs/{}/run_now\"", scheduled.0)),
+        "{page}"
+    );
+    let page = text(send(&app, get(&format!("/jobs/{}", failed.0))).await).await;
+    assert!(!page.contains("/run_now\""), "{page}");
+
+    let response = send(&app, post(&format!("/jobs/{}/run_now", scheduled.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.ends_with("notice=ran_now"), "{location}");
+    assert_eq!(state(&jobs, scheduled).await, JobState::Enqueued);
+    let page = text(send(&app, get(&format!("/jobs/{}?notice=ran_now", scheduled.0))).await).await;
+    assert!(page.contains("1 job enqueued to run now."), "{page}");
+
+    // Enqueued already: left as it is. Failed: refused with a notice.
+    let response = send(&app, post(&format!("/jobs/{}/run_now", scheduled.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, scheduled).await, JobState::Enqueued);
+    let response = send(&app, post(&format!("/jobs/{}/run_now", failed.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .ends_with("notice=refused"));
+    assert_eq!(state(&jobs, failed).await, JobState::Failed);
+    let response = send(&app, post("/jobs/987654/run_now", "")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bulk_run_now_on_selected_rows_and_on_a_filter() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let [a, b, c] = [
+        delayed(&jobs).await,
+        delayed(&jobs).await,
+        delayed(&jobs).await,
+    ];
+
+    let list = text(send(&app, get("/jobs?state=scheduled")).await).await;
+    assert!(list.contains("value=\"run_now-selected\""), "{list}");
+    assert!(list.contains("value=\"run_now-matching\""), "{list}");
+    let list = text(send(&app, get("/jobs?state=failed")).await).await;
+    assert!(
+        !list.contains("value=\"run_now-matching\""),
+        "no run now of all failed jobs: {list}"
+    );
+
+    // The failed job among the selected rows is skipped.
+    let form = format!("do=run_now-selected&id={}&id={}", a.0, failed.0);
+    let response = send(&app, post("/jobs/bulk", &form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("notice=ran_now&count=1"), "{location}");
+    assert_eq!(state(&jobs, a).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, failed).await, JobState::Failed);
+    assert_eq!(state(&jobs, b).await, JobState::Scheduled);
+
+    let response = send(
+        &app,
+        post(
+            "/jobs/bulk",
+            "do=run_now-matching&queue=mail&state=scheduled",
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("count=2"), "{location}");
+    assert_eq!(state(&jobs, b).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, c).await, JobState::Enqueued);
+
+    // A filter on a state run now never takes: refused with a notice.
+    let response = send(&app, post("/jobs/bulk", "do=run_now-matching&state=failed")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("notice=refused"), "{location}");
+    assert_eq!(state(&jobs, failed).await, JobState::Failed);
+}
+
 #[tokio::test]
 async fn recurring_actions_change_the_store() {
     let (jobs, _) = seeded().await;
@@ -808,7 +905,7 @@ impl std::io::Write for Captured {
 #[tokio::test]
 async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
     let (jobs, id) = seeded().await;
-    let app = full(jobs);
+    let app = full(jobs.clone());
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -820,12 +917,14 @@ async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
     send(&app, post(&format!("/jobs/{}/retry", id.0), "")).await;
     send(&app, post("/jobs/bulk", "do=cancel-matching&queue=mail")).await;
     send(&app, post("/queues/action", "queue=mail&action=pause")).await;
+    let scheduled = delayed(&jobs).await;
+    send(&app, post(&format!("/jobs/{}/run_now", scheduled.0), "")).await;
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("dashboard action"))
         .collect();
-    assert_eq!(lines.len(), 3, "{log}");
+    assert_eq!(lines.len(), 4, "{log}");
     assert!(
         lines[0].contains("INFO") && lines[0].contains("user=\"tester\""),
         "{}",
@@ -839,6 +938,11 @@ async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
             && lines[2].contains("queue=\"mail\""),
         "{}",
         lines[2]
+    );
+    assert!(
+        lines[3].contains("action=\"run_now\"") && lines[3].contains(&format!("[{}]", scheduled.0)),
+        "{}",
+        lines[3]
     );
 }
 

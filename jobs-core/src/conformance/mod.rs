@@ -222,6 +222,7 @@ macro_rules! __jobs_conformance_cases {
             matching::act_matching_retries_exactly_the_matching_jobs,
             matching::act_matching_cancels_waiting_and_asks_running_jobs_to_stop,
             matching::act_matching_deletes_all_but_running_jobs,
+            matching::act_matching_runs_exactly_the_matching_scheduled_jobs_now,
             matching::act_matching_honours_the_cap_newest_first,
             matching::act_matching_dry_run_changes_nothing,
             matching::act_matching_refuses_a_state_the_action_never_accepts,

@@ -30,9 +30,9 @@ pub(crate) struct Statements {
     cancel: String,
     delete: String,
     /// By [`action_index`].
-    act: [String; 3],
+    act: [String; 4],
     /// By [`action_index`].
-    act_preview: [String; 3],
+    act_preview: [String; 4],
     prune: String,
     release: String,
     run_now: String,
@@ -590,8 +590,13 @@ async fn release_after(db: &Db, sql: &Statements, parents: Vec<i64>) -> StoreRes
 // ---- act on all matching
 
 /// The actions, in the order of `Statements::act` and `Statements::act_preview`.
-fn actions() -> [JobAction; 3] {
-    [JobAction::Retry, JobAction::cancel(), JobAction::Delete]
+fn actions() -> [JobAction; 4] {
+    [
+        JobAction::Retry,
+        JobAction::cancel(),
+        JobAction::Delete,
+        JobAction::RunNow,
+    ]
 }
 
 /// Where `action` is in [`actions`].
@@ -600,6 +605,7 @@ fn action_index(action: &JobAction) -> StoreResult<usize> {
         JobAction::Retry => Ok(0),
         JobAction::Cancel { .. } => Ok(1),
         JobAction::Delete => Ok(2),
+        JobAction::RunNow => Ok(3),
         other => Err(StoreError::new(
             StoreErrorKind::Invalid,
             format!(
@@ -674,8 +680,8 @@ fn act_pick(s: &str, action: &JobAction) -> String {
 
 /// The statement of `action`: its pick, then the same changes, history and
 /// counters as the single-job statement (`retry_sql`, `cancel_sql`,
-/// `delete_sql`) on every picked job. Parameters $1 to $4 as in
-/// [`act_pick`]; a retry's $5 is the NOTIFY channel, a cancel's $5 the
+/// `delete_sql`, `run_now_sql`) on every picked job. Parameters $1 to $4 as in
+/// [`act_pick`]; a retry's and a run now's $5 is the NOTIFY channel, a cancel's $5 the
 /// reason, $6 the channel and $7 the cancel payload. It returns the ids
 /// changed (`changed`) and asked to stop (`requested`), newest first,
 /// whether more jobs matched than `$4` (`more`), and whether it notified; a
@@ -741,6 +747,25 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                        (SELECT count(*) FROM notified) AS notified"
             )
         }
+        // No counters: `scheduled` and `enqueued` are counted from the rows.
+        JobAction::RunNow => {
+            let changed = ids("upd");
+            format!(
+                "WITH {pick}, upd AS (
+                    UPDATE {s}.jobs j SET state = 'enqueued', run_at = now()
+                    FROM old
+                    WHERE j.id = old.id
+                    RETURNING j.id, j.attempt
+                ), ev AS (
+                    INSERT INTO {s}.job_events (job_id, at, state, attempt)
+                    SELECT id, now(), 'enqueued', attempt FROM upd
+                ), notified AS (
+                    SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM upd)
+                )
+                SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
+                       (SELECT count(*) FROM notified) AS notified"
+            )
+        }
         _ => {
             let counted = counted_cte(
                 s,
@@ -779,6 +804,9 @@ pub(crate) async fn act_matching(
         state, queue, name, ..
     } = p.filter;
     let state = state.map(JobState::as_str);
+    // Retried and run-now jobs are runnable at once; cancelled and deleted
+    // ones have ended, and their continuations are released.
+    let runnable = matches!(p.action, JobAction::Retry | JobAction::RunNow);
     if p.dry_run {
         let rows = sqlx::query(&sql.act_preview[index])
             .bind(state)
@@ -810,7 +838,7 @@ pub(crate) async fn act_matching(
         .bind(name)
         .bind(limit);
     query = match p.action {
-        JobAction::Retry => query.bind(db.channel()),
+        JobAction::Retry | JobAction::RunNow => query.bind(db.channel()),
         JobAction::Cancel { reason } => query
             .bind(reason)
             .bind(db.channel())
@@ -837,10 +865,10 @@ pub(crate) async fn act_matching(
         })
     };
     let outcome = read().map_err(fail)?;
-    if index == 0 && !outcome.changed.is_empty() {
+    if runnable && !outcome.changed.is_empty() {
         db.wake();
     }
-    if index != 0 {
+    if !runnable {
         release_after(db, sql, outcome.changed.iter().map(|id| id.0).collect()).await?;
     }
     if !outcome.requested.is_empty() {

@@ -1,4 +1,4 @@
-//! `job_list` by name, and `job_act_matching`: retry, cancel or delete every
+//! `job_list` by name, and `job_act_matching`: retry, cancel, delete or run now every
 //! job a filter picks, capped, treating each job as the single-job operation
 //! treats it.
 
@@ -387,6 +387,71 @@ pub async fn act_matching_deletes_all_but_running_jobs<S: Store>(store: S) {
         }
     }
     assert_counts_agree(&store, jobs.values().copied(), "the deletes").await;
+}
+
+/// A run now of all matching jobs makes exactly the `scheduled` jobs the
+/// filter picks `enqueued` and claimable at once, as `job_run_now` does
+/// (attempts kept, the transition in the history), newest first, and
+/// changes no other job, `enqueued` ones included; the counts follow. A
+/// filter on another state is refused.
+pub async fn act_matching_runs_exactly_the_matching_scheduled_jobs_now<S: Store>(store: S) {
+    let jobs = one_of_each(&store).await;
+    let before = states_of(&store, jobs.values().copied()).await;
+    let outcome = act(
+        &store,
+        JobActMatchingParams::new(JobAction::RunNow, JobFilter::new().queue("mail")),
+    )
+    .await;
+    let expected = newest_first(vec![
+        jobs[&("mail", "send_invoice", JobState::Scheduled)],
+        jobs[&("mail", "other_job", JobState::Scheduled)],
+    ]);
+    assert_eq!(
+        outcome,
+        JobActOutcome::new(expected.clone(), Vec::new(), false)
+    );
+    for id in &expected {
+        let detail = get(&store, *id).await;
+        assert_eq!(detail.job.state, JobState::Enqueued, "job {id}");
+        assert_eq!(detail.job.attempt, 0, "attempts are kept");
+        assert_eq!(
+            detail.history.last().map(|e| e.state),
+            Some(JobState::Enqueued)
+        );
+    }
+    let after = states_of(&store, jobs.values().copied()).await;
+    for ((id, was), (_, now)) in before.iter().zip(&after) {
+        let want = if expected.contains(id) {
+            JobState::Enqueued
+        } else {
+            *was
+        };
+        assert_eq!(*now, want, "job {id}, {was} before the run now");
+    }
+    assert_counts_agree(&store, jobs.values().copied(), "the run now").await;
+    let claimed = claim_with(
+        &store,
+        claim_params(ServerId::new(), &["mail"], &["send_invoice"], 10),
+    )
+    .await;
+    assert!(
+        claimed
+            .iter()
+            .any(|r| r.id == expected[0] || r.id == expected[1]),
+        "a job run now is claimable at once"
+    );
+    for dry_run in [false, true] {
+        let p = JobActMatchingParams::new(
+            JobAction::RunNow,
+            JobFilter::new().state(JobState::Enqueued),
+        )
+        .dry_run(dry_run);
+        assert_kind(
+            store.job_act_matching(p).await,
+            StoreErrorKind::Invalid,
+            "run now of enqueued jobs",
+        );
+    }
 }
 
 /// The cap is honoured: the newest `limit` matching jobs are taken, `more`

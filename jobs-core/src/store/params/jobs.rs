@@ -512,8 +512,8 @@ impl JobDeleteParams {
 }
 
 /// What [`JobActMatchingParams`] does to each job it picks: the action of
-/// `job_retry`, `job_cancel` or `job_delete`, on the states that operation
-/// accepts (see [`JobAction::accepts`]).
+/// `job_retry`, `job_cancel`, `job_delete` or `job_run_now`, on the states
+/// that operation accepts (see [`JobAction::accepts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JobAction {
@@ -530,6 +530,10 @@ pub enum JobAction {
     /// kept until retention removes them. Jobs already `deleted` are left
     /// as they are.
     Delete,
+    /// Run `scheduled` jobs now, as `job_run_now` does: `enqueued`,
+    /// runnable at once, attempts kept. Jobs already `enqueued` are left as
+    /// they are.
+    RunNow,
 }
 
 impl JobAction {
@@ -560,6 +564,7 @@ impl JobAction {
                 JobState::Failed,
                 JobState::Cancelled,
             ],
+            JobAction::RunNow => &[JobState::Scheduled],
         }
     }
 
@@ -568,17 +573,18 @@ impl JobAction {
         self.accepted_states().contains(&state)
     }
 
-    /// The verb, for messages: `retry`, `cancel` or `delete`.
+    /// The verb, for messages: `retry`, `cancel`, `delete` or `run now`.
     pub fn as_str(&self) -> &'static str {
         match self {
             JobAction::Retry => "retry",
             JobAction::Cancel { .. } => "cancel",
             JobAction::Delete => "delete",
+            JobAction::RunNow => "run now",
         }
     }
 }
 
-/// Retry, cancel or delete every job a [`JobFilter`] picks, up to a cap, in
+/// Retry, cancel, delete or run now every job a [`JobFilter`] picks, up to a cap, in
 /// one call (one statement on PostgreSQL): "retry every failed `send_invoice`
 /// of the `mail` queue". Each job is treated as the single-job operation
 /// treats it, and jobs in states the action does not accept are passed
@@ -670,8 +676,8 @@ impl JobActMatchingParams {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct JobActOutcome {
-    /// The jobs changed, newest first: retried (now `enqueued`), cancelled
-    /// (now `cancelled`) or deleted (now `deleted`).
+    /// The jobs changed, newest first: retried or run now (now
+    /// `enqueued`), cancelled (now `cancelled`) or deleted (now `deleted`).
     pub changed: Vec<JobId>,
     /// For a cancel, the running jobs whose servers were asked to stop
     /// them (they stay `processing` until they do), newest first; empty
