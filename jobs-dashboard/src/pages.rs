@@ -132,6 +132,8 @@ struct CountRow {
     queue: String,
     cells: Vec<(i64, String)>,
     total: i64,
+    /// Since when its oldest due job has waited, if it has one.
+    oldest_due: Option<When>,
 }
 
 struct StrandedView {
@@ -150,6 +152,8 @@ struct OverviewPage {
     states: Vec<(&'static str, String)>,
     rows: Vec<CountRow>,
     totals: Vec<(i64, String)>,
+    /// The oldest due job of every queue.
+    oldest_due: Option<When>,
     servers_up: usize,
     servers_stale: usize,
     running: u64,
@@ -162,6 +166,14 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
     let result = async {
         let now = Utc::now();
         let counts = app.jobs.counts().await?;
+        let oldest: BTreeMap<String, chrono::DateTime<Utc>> = app
+            .jobs
+            .queues()
+            .list()
+            .await?
+            .into_iter()
+            .filter_map(|q| Some((q.queue, q.oldest_due?)))
+            .collect();
         let summary = app.jobs.server_summary().await?;
         let stranded = app.jobs.stranded().await?;
 
@@ -185,6 +197,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
                     })
                     .collect(),
                 total: per_state.values().sum(),
+                oldest_due: oldest.get(queue).map(|t| When::new(*t, now)),
             })
             .collect();
         let totals = JobState::ALL
@@ -211,6 +224,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
                 .collect(),
             rows,
             totals,
+            oldest_due: oldest.values().min().map(|t| When::new(*t, now)),
             servers_up: summary.servers.len() - stale,
             servers_stale: stale,
             running: summary.running,
@@ -807,19 +821,20 @@ struct QueueCell {
 struct QueueView {
     queue: String,
     link: String,
-    /// Enqueued, scheduled (together: waiting), processing, failed.
+    /// Enqueued and scheduled: waiting.
+    waiting: Vec<QueueCell>,
+    /// Since when its oldest due job has waited, if it has one.
+    oldest_due: Option<When>,
+    /// Processing, failed.
     cells: Vec<QueueCell>,
     paused_since: Option<When>,
     paused: bool,
 }
 
-/// The states the queues page counts, in its columns' order.
-const QUEUE_COLUMNS: [JobState; 4] = [
-    JobState::Enqueued,
-    JobState::Scheduled,
-    JobState::Processing,
-    JobState::Failed,
-];
+/// The states the queues page counts as waiting, in its columns' order.
+const WAITING_COLUMNS: [JobState; 2] = [JobState::Enqueued, JobState::Scheduled];
+/// The other states the queues page counts, after the oldest due job.
+const QUEUE_COLUMNS: [JobState; 2] = [JobState::Processing, JobState::Failed];
 
 #[derive(Template)]
 #[template(path = "queues.html")]
@@ -838,13 +853,18 @@ pub(crate) async fn queues(
         let now = Utc::now();
         // Every queue the store knows: those it lists (with jobs, or ever
         // paused) and those its counts name, by name.
-        let mut known: BTreeMap<String, (bool, Option<chrono::DateTime<Utc>>)> = app
+        type Known = (
+            bool,
+            Option<chrono::DateTime<Utc>>,
+            Option<chrono::DateTime<Utc>>,
+        );
+        let mut known: BTreeMap<String, Known> = app
             .jobs
             .queues()
             .list()
             .await?
             .into_iter()
-            .map(|q| (q.queue, (q.paused, q.paused_at)))
+            .map(|q| (q.queue, (q.paused, q.paused_at, q.oldest_due)))
             .collect();
         let mut counts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
         for c in app.jobs.counts().await? {
@@ -862,9 +882,11 @@ pub(crate) async fn queues(
             layout: Layout::new(&ctx, "queues", "Queues", notice.text()),
             queues: known
                 .iter()
-                .map(|(queue, (paused, paused_at))| QueueView {
+                .map(|(queue, (paused, paused_at, oldest_due))| QueueView {
                     queue: queue.clone(),
                     link: jobs_link(None, Some(queue), None),
+                    waiting: WAITING_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
+                    oldest_due: oldest_due.map(|t| When::new(t, now)),
                     cells: QUEUE_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
                     paused_since: paused_at.map(|t| When::new(t, now)),
                     paused: *paused,

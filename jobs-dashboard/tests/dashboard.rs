@@ -855,9 +855,26 @@ async fn recurring_actions_change_the_store() {
 #[tokio::test]
 async fn overview_and_servers_show_counts_servers_and_stranded_jobs() {
     let (jobs, _) = seeded().await;
-    let app = full(jobs);
+    let app = full(jobs.clone());
     let body = text(send(&app, get("/")).await).await;
     assert!(body.contains("mail") && body.contains("hostile"));
+    // The oldest due job of `mail` (an enqueued one), in UTC and relative;
+    // `hostile` has none.
+    let oldest = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.run_at)
+        .min()
+        .unwrap();
+    let utc = oldest.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mail = &body[body.find(">mail</th>").unwrap()..];
+    let mail = &mail[..mail.find("</tr>").unwrap()];
+    assert!(mail.contains(&format!("<time>{utc}</time> (")), "{mail}");
+    let hostile = &body[body.find(">hostile</th>").unwrap()..];
+    let hostile = &hostile[..hostile.find("</tr>").unwrap()];
+    assert!(hostile.contains("none due"), "{hostile}");
     // Nothing serves `mail`: its jobs are stranded.
     assert!(body.contains("Stranded jobs") && body.contains("send_mail"));
     let list = text(send(&app, get("/jobs?queue=mail")).await).await;
@@ -959,7 +976,7 @@ async fn hold() -> anyhow::Result<()> {
 }
 
 /// The cells of the queues page's row for `queue`, tags stripped: the
-/// queue, enqueued, scheduled, running, failed, paused[, actions].
+/// queue, enqueued, scheduled, oldest due, running, failed, paused[, actions].
 fn queue_row(body: &str, queue: &str) -> Vec<String> {
     let marker = format!(">{queue}</a></th>");
     let at = body
@@ -1024,21 +1041,36 @@ async fn the_queues_page_lists_every_queue_with_its_counts() {
         body.contains(r#"aria-current="page">Queues</a>"#),
         "in the nav"
     );
+    let mail = queue_row(&body, "mail");
+    assert_eq!(mail[..3], ["mail", "3", "1"]);
+    assert_eq!(mail[4..7], ["0", "0", "no"]);
+    // The oldest of the three enqueued jobs, in UTC and relative.
+    let oldest = jobs
+        .list(
+            jobs::ListJobs::new()
+                .queue("mail")
+                .state(JobState::Enqueued),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.run_at)
+        .min()
+        .unwrap();
+    let utc = oldest.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    assert_eq!(mail[3], utc, "{mail:?}");
+    assert!(body.contains(&format!("<time>{utc}</time> (")), "{body}");
     assert_eq!(
-        queue_row(&body, "mail")[..6],
-        ["mail", "3", "1", "0", "0", "no"]
+        queue_row(&body, "hostile")[..7],
+        ["hostile", "0", "0", "none due", "0", "1", "no"]
     );
     assert_eq!(
-        queue_row(&body, "hostile")[..6],
-        ["hostile", "0", "0", "0", "1", "no"]
-    );
-    assert_eq!(
-        queue_row(&body, "slow")[..6],
-        ["slow", "0", "0", "1", "0", "no"]
+        queue_row(&body, "slow")[..7],
+        ["slow", "0", "0", "none due", "1", "0", "no"]
     );
     let reports = queue_row(&body, "reports");
-    assert_eq!(reports[..5], ["reports", "0", "0", "0", "0"]);
-    assert!(reports[5].starts_with("yes, since"), "{reports:?}");
+    assert_eq!(reports[..6], ["reports", "0", "0", "none due", "0", "0"]);
+    assert!(reports[6].starts_with("yes, since"), "{reports:?}");
     // The name links to the jobs of the queue; a count to those in its state.
     assert!(
         body.contains(r#"href="./jobs?queue=mail">mail</a>"#),
@@ -1083,7 +1115,7 @@ async fn queue_pause_and_resume_change_the_store() {
     assert!(paused(jobs.clone()).await);
     let body = text(send(&app, get("/queues?notice=queue_paused")).await).await;
     assert!(body.contains("The queue was paused"), "{body}");
-    assert!(queue_row(&body, "mail")[5].starts_with("yes"));
+    assert!(queue_row(&body, "mail")[6].starts_with("yes"));
     // Pausing twice changes nothing, and is no error.
     let response = send(&app, post("/queues/action", "queue=mail&action=pause")).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -1099,12 +1131,12 @@ async fn queue_pause_and_resume_change_the_store() {
     assert!(!paused(jobs.clone()).await);
     let body = text(send(&app, get("/queues?notice=queue_resumed")).await).await;
     assert!(body.contains("The queue was resumed."), "{body}");
-    assert_eq!(queue_row(&body, "mail")[5], "no");
+    assert_eq!(queue_row(&body, "mail")[6], "no");
 
     // A queue the store does not know yet can be paused: it is listed from then on.
     send(&app, post("/queues/action", "queue=later&action=pause")).await;
     let body = text(send(&app, get("/queues")).await).await;
-    assert!(queue_row(&body, "later")[5].starts_with("yes"));
+    assert!(queue_row(&body, "later")[6].starts_with("yes"));
 
     // Under a prefix, the redirect comes back to the queues page there.
     let nested = Router::new().nest("/admin/jobs", full(jobs.clone()));

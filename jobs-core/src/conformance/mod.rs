@@ -240,6 +240,7 @@ macro_rules! __jobs_conformance_cases {
             queues::resumed_queue_is_claimable,
             queues::pausing_does_not_touch_running_jobs,
             queues::claim_honours_per_queue_limits,
+            queues::queue_list_gives_each_queue_s_oldest_due_job,
             recurring::cron_upsert_creates_an_entry_due_at_once,
             recurring::cron_due_returns_unset_and_past_entries_with_the_store_clock,
             recurring::cron_upsert_of_an_unchanged_def_keeps_next_run_at,

@@ -160,13 +160,16 @@ impl Tables {
         }
     }
 
-    pub(super) fn queue_list(&self) -> Vec<QueueInfo> {
+    pub(super) fn queue_list(&self, now: Timestamp) -> Vec<QueueInfo> {
         let mut names: std::collections::BTreeSet<&str> =
             self.known_queues.iter().map(String::as_str).collect();
         names.extend(self.index.counts.keys().map(|(queue, _)| queue.as_str()));
         names
             .into_iter()
-            .map(|queue| QueueInfo::new(queue.to_owned(), self.paused.get(queue).copied()))
+            .map(|queue| {
+                QueueInfo::new(queue.to_owned(), self.paused.get(queue).copied())
+                    .oldest_due(self.index.oldest_due(queue, now))
+            })
             .collect()
     }
 
