@@ -16,8 +16,8 @@ use jobs_core::{
 
 use crate::assets::NAMES;
 use crate::params::{
-    Act, BulkForm, JobsQuery, Notice, NoticeQuery, QueueAct, QueueForm, RecurringAct,
-    RecurringForm, DEFAULT_PAGE, MATCHING_CAP, REFRESH_CHOICES,
+    Act, ArgsFilter, BulkForm, JobsQuery, Notice, NoticeQuery, QueueAct, QueueForm, RecurringAct,
+    RecurringForm, DEFAULT_PAGE, MATCHING_CAP, MAX_ARGS, REFRESH_CHOICES,
 };
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
 use crate::view::{duration, human, shorten, When};
@@ -104,10 +104,21 @@ fn query_string(pairs: &[(&str, Option<String>)]) -> String {
 
 /// `jobs?state=..&queue=..`: the list for a filter.
 fn jobs_link(state: Option<JobState>, queue: Option<&str>, name: Option<&str>) -> String {
+    filtered_link(state, queue, name, None)
+}
+
+/// [`jobs_link`] with an arguments filter too (its JSON text).
+fn filtered_link(
+    state: Option<JobState>,
+    queue: Option<&str>,
+    name: Option<&str>,
+    args: Option<&str>,
+) -> String {
     let q = query_string(&[
         ("state", state.map(|s| s.as_str().to_owned())),
         ("queue", queue.map(str::to_owned)),
         ("name", name.map(str::to_owned)),
+        ("args", args.map(str::to_owned)),
     ]);
     if q.is_empty() {
         "jobs".to_owned()
@@ -272,6 +283,9 @@ struct JobsPage {
     state: String,
     queue: String,
     name: String,
+    /// The arguments filter, as compact JSON.
+    args: String,
+    max_args: usize,
     limit: u32,
     show_args: bool,
     rows: Vec<JobListRow>,
@@ -300,6 +314,7 @@ pub(crate) async fn jobs(
         let limit = q.limit.map_or(DEFAULT_PAGE, |l| l.0);
         let queue = q.queue.map(|t| t.0);
         let name = q.name.map(|t| t.0);
+        let args = q.args.as_ref().map(ArgsFilter::text);
         let mut which = ListJobs::new().limit(limit);
         if let Some(state) = q.state {
             which = which.state(state);
@@ -309,6 +324,9 @@ pub(crate) async fn jobs(
         }
         if let Some(name) = &name {
             which = which.name(name.clone());
+        }
+        if let Some(filter) = &q.args {
+            which = which.args(filter.0.clone());
         }
         if let Some(before) = q.before {
             which = which.before(JobId(before));
@@ -326,6 +344,7 @@ pub(crate) async fn jobs(
                 ("state", q.state.map(|s| s.as_str().to_owned())),
                 ("queue", queue.clone()),
                 ("name", name.clone()),
+                ("args", args.clone()),
                 ("limit", (limit != DEFAULT_PAGE).then(|| limit.to_string())),
                 ("before", before.map(|b| b.to_string())),
             ]);
@@ -355,22 +374,20 @@ pub(crate) async fn jobs(
                     && stranded.contains(&(job.queue.clone(), job.name.clone())),
             })
             .collect();
-        let mut tabs = vec![(
-            "all",
-            jobs_link(None, queue.as_deref(), name.as_deref()),
-            q.state.is_none(),
-        )];
-        tabs.extend(JobState::ALL.iter().map(|s| {
-            (
-                s.as_str(),
-                jobs_link(Some(*s), queue.as_deref(), name.as_deref()),
-                q.state == Some(*s),
-            )
-        }));
+        let tab = |state: Option<JobState>| {
+            filtered_link(state, queue.as_deref(), name.as_deref(), args.as_deref())
+        };
+        let mut tabs = vec![("all", tab(None), q.state.is_none())];
+        tabs.extend(
+            JobState::ALL
+                .iter()
+                .map(|s| (s.as_str(), tab(Some(*s)), q.state == Some(*s))),
+        );
         let filter_text = [
             q.state.map(|s| format!("state {s}")),
             queue.as_ref().map(|v| format!("queue {v}")),
             name.as_ref().map(|v| format!("name {v}")),
+            args.as_ref().map(|v| format!("arguments containing {v}")),
         ]
         .into_iter()
         .flatten()
@@ -386,6 +403,8 @@ pub(crate) async fn jobs(
             state: q.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
             queue: queue.clone().unwrap_or_default(),
             name: name.clone().unwrap_or_default(),
+            args: args.clone().unwrap_or_default(),
+            max_args: MAX_ARGS,
             limit,
             show_args,
             rows: view_rows,
@@ -429,10 +448,12 @@ fn shown_args(app: &App, job: &JobRow) -> serde_json::Value {
 pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Response {
     let result = async {
         let form = BulkForm::parse(&body).map_err(Failure::BadRequest)?;
-        let back = jobs_link(
+        let args = form.args.as_ref().map(ArgsFilter::text);
+        let back = filtered_link(
             form.state,
             form.queue.as_ref().map(|t| t.0.as_str()),
             form.name.as_ref().map(|t| t.0.as_str()),
+            args.as_deref(),
         );
         let action = match form.act {
             Act::Retry => JobAction::Retry,
@@ -450,6 +471,9 @@ pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Respo
             }
             if let Some(name) = &form.name {
                 filter = filter.name(name.0.clone());
+            }
+            if let Some(args) = &form.args {
+                filter = filter.args(args.0.clone());
             }
             let params = JobActMatchingParams::new(action, filter.clone()).limit(MATCHING_CAP);
             match app.jobs.act_matching(params).await {

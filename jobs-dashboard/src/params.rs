@@ -15,6 +15,8 @@ pub(crate) const MAX_PAGE: u32 = 200;
 pub(crate) const DEFAULT_PAGE: u32 = 50;
 /// The most jobs one "all matching this filter" action changes.
 pub(crate) const MATCHING_CAP: u32 = 1000;
+/// The longest arguments filter, in bytes of JSON.
+pub(crate) const MAX_ARGS: usize = 1024;
 
 /// Rows per page, 1 to [`MAX_PAGE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,34 @@ impl FromStr for Text {
         } else {
             Ok(Text(s.to_owned()))
         }
+    }
+}
+
+/// An arguments filter: a JSON object of at most [`MAX_ARGS`] bytes. It
+/// picks the jobs whose arguments contain it (jsonb containment, `@>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ArgsFilter(pub(crate) serde_json::Value);
+
+impl FromStr for ArgsFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_ARGS {
+            return Err(format!(
+                "the arguments filter is at most {MAX_ARGS} bytes of JSON"
+            ));
+        }
+        match serde_json::from_str(s) {
+            Ok(value @ serde_json::Value::Object(_)) => Ok(ArgsFilter(value)),
+            Ok(_) => Err("the arguments filter is a JSON object, like {\"id\": 7}".to_owned()),
+            Err(e) => Err(format!("the arguments filter is not valid JSON: {e}")),
+        }
+    }
+}
+
+impl ArgsFilter {
+    /// The filter as compact JSON, for links and the form's field.
+    pub(crate) fn text(&self) -> String {
+        self.0.to_string()
     }
 }
 
@@ -192,6 +222,9 @@ pub(crate) struct JobsQuery {
     pub(crate) queue: Option<Text>,
     #[serde(default, deserialize_with = "opt")]
     pub(crate) name: Option<Text>,
+    /// Only jobs whose arguments contain this JSON object.
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) args: Option<ArgsFilter>,
     #[serde(default, deserialize_with = "opt")]
     pub(crate) before: Option<i64>,
     #[serde(default, deserialize_with = "opt")]
@@ -307,6 +340,7 @@ pub(crate) struct BulkForm {
     pub(crate) state: Option<JobState>,
     pub(crate) queue: Option<Text>,
     pub(crate) name: Option<Text>,
+    pub(crate) args: Option<ArgsFilter>,
 }
 
 impl BulkForm {
@@ -321,6 +355,7 @@ impl BulkForm {
             state: None,
             queue: None,
             name: None,
+            args: None,
         };
         for (key, value) in form_urlencoded::parse(body) {
             match &*key {
@@ -340,6 +375,7 @@ impl BulkForm {
                 }
                 "queue" if !value.is_empty() => form.queue = Some(value.parse()?),
                 "name" if !value.is_empty() => form.name = Some(value.parse()?),
+                "args" if !value.is_empty() => form.args = Some(value.parse()?),
                 _ => {}
             }
         }
@@ -406,6 +442,28 @@ mod tests {
     }
 
     #[test]
+    fn args_filter_is_a_bounded_json_object() {
+        let filter: ArgsFilter = r#"{"user": {"id": 7}}"#.parse().unwrap();
+        assert_eq!(filter.text(), r#"{"user":{"id":7}}"#);
+        for refused in ["{oops", "[1]", "7", "\"x\"", "null", " ", r#"{"a":1} x"#] {
+            assert!(refused.parse::<ArgsFilter>().is_err(), "{refused}");
+        }
+        let at_most = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_ARGS - 8));
+        assert_eq!(at_most.len(), MAX_ARGS);
+        assert!(at_most.parse::<ArgsFilter>().is_ok());
+        let too_long = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_ARGS - 7));
+        let error = too_long.parse::<ArgsFilter>().unwrap_err();
+        assert!(error.contains("at most 1024 bytes"), "{error}");
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(150), "}".repeat(150));
+        assert!(deep.len() <= MAX_ARGS);
+        let error = deep.parse::<ArgsFilter>().unwrap_err();
+        assert!(
+            error.contains("not valid JSON"),
+            "too deep for serde_json: {error}"
+        );
+    }
+
+    #[test]
     fn queue_actions_are_a_fixed_set() {
         assert_eq!("pause".parse::<QueueAct>(), Ok(QueueAct::Pause));
         assert_eq!("resume".parse::<QueueAct>(), Ok(QueueAct::Resume));
@@ -429,6 +487,9 @@ mod tests {
         assert!(form.matching);
         assert_eq!(form.state, Some(JobState::Scheduled));
         assert!(BulkForm::parse(b"do=run_now").is_err());
+        let form = BulkForm::parse(b"do=cancel-matching&args=%7B%22a%22%3A1%7D").unwrap();
+        assert_eq!(form.args, Some(ArgsFilter(serde_json::json!({ "a": 1 }))));
+        assert!(BulkForm::parse(b"do=cancel-matching&args=%5B1%5D").is_err());
         assert!(BulkForm::parse(b"do=retry-matching&id=x").is_err());
     }
 }

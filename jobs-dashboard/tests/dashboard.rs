@@ -608,6 +608,130 @@ async fn out_of_range_parameters_are_refused() {
     assert_eq!(within.status(), StatusCode::OK);
 }
 
+/// `value` encoded for a query string or a form.
+fn encoded(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The ids of the jobs a list page links to, in its order.
+fn listed_ids(body: &str) -> Vec<i64> {
+    body.split(r#"<td><a href="./jobs/"#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_jobs_list_filters_by_arguments_alone_and_with_a_state() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let mail = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap();
+    // Newest first: user 3, 2, 1.
+    let [user_3, user_2, user_1] = [mail[0].id.0, mail[1].id.0, mail[2].id.0];
+
+    let args = encoded(r#"{"user_id": 2}"#);
+    let body = text(send(&app, get(&format!("/jobs?args={args}"))).await).await;
+    assert_eq!(listed_ids(&body), [user_2], "{body}");
+    // The field keeps the filter (as compact JSON, escaped), and the tabs
+    // and the bulk form carry it.
+    assert!(
+        body.contains(r#"name="args" value="{&#34;user_id&#34;:2}""#),
+        "{body}"
+    );
+    let in_links = encoded(r#"{"user_id":2}"#);
+    assert!(
+        body.contains(&format!("state=enqueued&#38;args={in_links}"))
+            || body.contains(&format!("state=enqueued&amp;args={in_links}")),
+        "{body}"
+    );
+    assert!(
+        body.contains("arguments containing {&#34;user_id&#34;:2}"),
+        "{body}"
+    );
+
+    let body = text(send(&app, get(&format!("/jobs?state=enqueued&args={args}"))).await).await;
+    assert_eq!(listed_ids(&body), [user_2]);
+    let body = text(send(&app, get(&format!("/jobs?state=failed&args={args}"))).await).await;
+    assert!(listed_ids(&body).is_empty() && body.contains("No jobs match."));
+    let none = encoded(r#"{"user_id": 99}"#);
+    let body = text(send(&app, get(&format!("/jobs?args={none}"))).await).await;
+    assert!(listed_ids(&body).is_empty(), "{body}");
+    let body = text(send(&app, get(&format!("/jobs?args={}", encoded("{}")))).await).await;
+    assert_eq!(listed_ids(&body), [user_3, user_2, user_1, failed.0]);
+
+    // A hostile filter finds the hostile job, and is shown as text.
+    let hostile = encoded(&serde_json::json!({ "text": HOSTILE }).to_string());
+    let body = text(send(&app, get(&format!("/jobs?args={hostile}"))).await).await;
+    assert_eq!(listed_ids(&body), [failed.0]);
+    assert!(!body.contains("<script>alert"), "{body}");
+
+    // Pages keep the filter.
+    let body = text(send(&app, get(&format!("/jobs?limit=1&args={}", encoded("{}")))).await).await;
+    assert!(body.contains(&format!("args={}", encoded("{}"))), "{body}");
+}
+
+#[tokio::test]
+async fn a_malformed_arguments_filter_is_a_400_page() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(1100));
+    for (filter, says) in [
+        ("{oops", "not valid JSON"),
+        ("[1, 2]", "is a JSON object"),
+        ("\"user\"", "is a JSON object"),
+        ("7", "is a JSON object"),
+        (long.as_str(), "at most 1024 bytes"),
+    ] {
+        let response = send(&app, get(&format!("/jobs?args={}", encoded(filter)))).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{filter}");
+        let body = text(response).await;
+        assert!(body.contains(says), "{filter}: {body}");
+        assert!(body.contains("<body"), "an error page: {body}");
+        let form = format!("do=cancel-matching&queue=mail&args={}", encoded(filter));
+        let response = send(&app, post("/jobs/bulk", &form)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{form}");
+        assert!(text(response).await.contains(says), "{form}");
+    }
+    let mail = jobs
+        .list(
+            jobs::ListJobs::new()
+                .queue("mail")
+                .state(JobState::Enqueued),
+        )
+        .await
+        .unwrap();
+    assert_eq!(mail.len(), 3, "no bulk action acted");
+}
+
+#[tokio::test]
+async fn bulk_actions_on_all_matching_take_the_arguments_filter() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let mail = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap();
+    let [user_3, user_2, user_1] = [mail[0].id, mail[1].id, mail[2].id];
+    let args = encoded(r#"{"user_id":1}"#);
+    let form = format!("do=cancel-matching&queue=mail&args={args}");
+    let response = send(&app, post("/jobs/bulk", &form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(
+        location.contains(&format!("queue=mail&args={args}")) && location.contains("count=1"),
+        "{location}"
+    );
+    assert_eq!(state(&jobs, user_1).await, JobState::Cancelled);
+    assert_eq!(state(&jobs, user_2).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, user_3).await, JobState::Enqueued);
+    // The page it goes back to lists what the filter picks.
+    let back = text(send(&app, get(&resolve("/jobs/bulk", location))).await).await;
+    assert_eq!(listed_ids(&back), [user_1.0], "{back}");
+}
+
 #[tokio::test]
 async fn an_unknown_job_is_a_404_page() {
     let (jobs, _) = seeded().await;

@@ -131,10 +131,8 @@ impl Tables {
     pub(super) fn job_list(&self, p: &JobListParams) -> Vec<JobRow> {
         let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
         let upper = p.before.map_or(Bound::Unbounded, Bound::Excluded);
-        let matches = |row: &JobRow| {
-            p.queue.as_ref().is_none_or(|q| *q == row.queue)
-                && p.name.as_ref().is_none_or(|n| *n == row.name)
-        };
+        let filter = p.filter();
+        let matches = |row: &JobRow| filter.matches(row);
         match p.state {
             Some(state) => {
                 let Some(ids) = self.index.by_state.get(&state) else {

@@ -23,7 +23,7 @@ use crate::sql::{counted_cte, job_columns_of, micros, FINISHED, JOB_COLUMNS};
 pub(crate) struct Statements {
     get: String,
     /// Indexed by [`list_variant`].
-    list: [String; 12],
+    list: [String; 24],
     count: String,
     stranded: String,
     retry: String,
@@ -138,22 +138,23 @@ fn job_history(row: &PgRow) -> Result<Vec<JobEvent>, sqlx::Error> {
 
 // ---- list
 
-/// Which list statement serves `p`: `(state * 2 + queue) * 2 + name`, where
-/// `queue` and `name` are 1 when they filter, and `state` is 0 (no filter),
-/// 1 (`succeeded`) or 2 (another state).
+/// Which list statement serves `p`: `((state * 2 + queue) * 2 + name) * 2 +
+/// args`, where `queue`, `name` and `args` are 1 when they filter, and
+/// `state` is 0 (no filter), 1 (`succeeded`) or 2 (another state).
 fn list_variant(p: &JobListParams) -> usize {
     let state = match p.state {
         None => 0,
         Some(JobState::Succeeded) => 1,
         Some(_) => 2,
     };
-    (state * 2 + usize::from(p.queue.is_some())) * 2 + usize::from(p.name.is_some())
+    let variant = (state * 2 + usize::from(p.queue.is_some())) * 2 + usize::from(p.name.is_some());
+    variant * 2 + usize::from(p.args.is_some())
 }
 
 /// Keyset paging by id, newest first. Variants rather than `$1 IS NULL OR
 /// ...`, which a generic plan cannot use an index for. Parameters: $1
-/// before, $2 limit, then the state, the queue and the name when they
-/// filter, numbered in that order.
+/// before, $2 limit, then the state, the queue, the name and the arguments
+/// when they filter, numbered in that order.
 ///
 /// A state other than `succeeded` is read from the partial
 /// `jobs_state_id_idx` (migration 0003): the statement repeats the index's
@@ -161,9 +162,14 @@ fn list_variant(p: &JobListParams) -> usize {
 /// otherwise prove that the index covers the rows. `succeeded` jobs, most of
 /// the table, and unfiltered lists are read from the primary key backwards.
 /// No index has the name first: a name filter is checked on the rows the
-/// state or the key yields.
+/// state or the key yields. So is an arguments filter (jsonb containment,
+/// `args @>`), with no index of its own: the page scan reads back until it
+/// has found a page of jobs that contain them, so a rare match under a
+/// broad state reads far.
 fn list_sql(s: &str, variant: usize) -> String {
     let cols = JOB_COLUMNS;
+    let args = variant % 2 == 1;
+    let variant = variant / 2;
     let (state, queue, name) = (variant / 4, (variant / 2) % 2 == 1, variant % 2 == 1);
     let mut filter = String::from("id < $1");
     let mut next = 3;
@@ -180,6 +186,10 @@ fn list_sql(s: &str, variant: usize) -> String {
     }
     if name {
         filter.push_str(&format!(" AND name = ${next}"));
+        next += 1;
+    }
+    if args {
+        filter.push_str(&format!(" AND args @> ${next}::jsonb"));
     }
     format!("SELECT {cols} FROM {s}.jobs WHERE {filter} ORDER BY id DESC LIMIT $2")
 }
@@ -199,6 +209,9 @@ pub(crate) async fn list(db: &Db, sql: &Statements, p: JobListParams) -> StoreRe
     }
     if let Some(name) = p.name {
         query = query.bind(name);
+    }
+    if let Some(args) = p.args {
+        query = query.bind(args);
     }
     query
         .fetch_all(db.pool())
@@ -629,7 +642,8 @@ fn accepted(action: &JobAction) -> String {
 }
 
 /// The filter of the jobs an action picks, on the columns of `alias`: $1
-/// state, $2 queue, $3 name, each NULL for "any". `$n IS NULL OR ...`
+/// state, $2 queue, $3 name, $5 the JSON the arguments contain (`@>`), each
+/// NULL for "any". `$n IS NULL OR ...`
 /// rather than a statement per combination (as `list_sql` has): these
 /// statements run once per operator's action, so PostgreSQL plans them with
 /// the values (a custom plan, where a NULL criterion folds away), and the
@@ -639,11 +653,12 @@ fn act_filter(action: &JobAction, alias: &str) -> String {
     let states = accepted(action);
     format!(
         "{alias}.state IN {states} AND ($1::text IS NULL OR {alias}.state = $1)
-         AND ($2::text IS NULL OR {alias}.queue = $2) AND ($3::text IS NULL OR {alias}.name = $3)"
+         AND ($2::text IS NULL OR {alias}.queue = $2) AND ($3::text IS NULL OR {alias}.name = $3)
+         AND ($5::jsonb IS NULL OR {alias}.args @> $5)"
     )
 }
 
-/// $1 state, $2 queue, $3 name, $4 limit. The newest `$4 + 1` jobs the
+/// $1 state, $2 queue, $3 name, $4 limit, $5 arguments. The newest `$4 + 1` jobs the
 /// action would take, with their states: what a dry run returns (the one
 /// past the limit says whether more match).
 fn act_preview_sql(s: &str, action: &JobAction) -> String {
@@ -680,9 +695,9 @@ fn act_pick(s: &str, action: &JobAction) -> String {
 
 /// The statement of `action`: its pick, then the same changes, history and
 /// counters as the single-job statement (`retry_sql`, `cancel_sql`,
-/// `delete_sql`, `run_now_sql`) on every picked job. Parameters $1 to $4 as in
-/// [`act_pick`]; a retry's and a run now's $5 is the NOTIFY channel, a cancel's $5 the
-/// reason, $6 the channel and $7 the cancel payload. It returns the ids
+/// `delete_sql`, `run_now_sql`) on every picked job. Parameters $1 to $5 as in
+/// [`act_pick`]; a retry's and a run now's $6 is the NOTIFY channel, a cancel's $6 the
+/// reason, $7 the channel and $8 the cancel payload. It returns the ids
 /// changed (`changed`) and asked to stop (`requested`), newest first,
 /// whether more jobs matched than `$4` (`more`), and whether it notified; a
 /// retry also the unique jobs it left because their key is held (`held`):
@@ -717,7 +732,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     INSERT INTO {s}.job_events (job_id, at, state, attempt)
                     SELECT id, now(), 'enqueued', attempt FROM upd
                 ), {counted}, notified AS (
-                    SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM upd)
+                    SELECT pg_notify($6, '') WHERE EXISTS (SELECT 1 FROM upd)
                 )
                 SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
                        (SELECT count(*) FROM notified) AS notified, {held} AS held"
@@ -739,9 +754,9 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     RETURNING j.id
                 ), ev AS (
                     INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
-                    SELECT id, now(), 'cancelled', attempt, $5 FROM cancelled
+                    SELECT id, now(), 'cancelled', attempt, $6 FROM cancelled
                 ), {counted}, notified AS (
-                    SELECT pg_notify($6, $7) WHERE EXISTS (SELECT 1 FROM requested)
+                    SELECT pg_notify($7, $8) WHERE EXISTS (SELECT 1 FROM requested)
                 )
                 SELECT {changed} AS changed, {requested} AS requested, {more},
                        (SELECT count(*) FROM notified) AS notified"
@@ -760,7 +775,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     INSERT INTO {s}.job_events (job_id, at, state, attempt)
                     SELECT id, now(), 'enqueued', attempt FROM upd
                 ), notified AS (
-                    SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM upd)
+                    SELECT pg_notify($6, '') WHERE EXISTS (SELECT 1 FROM upd)
                 )
                 SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
                        (SELECT count(*) FROM notified) AS notified"
@@ -801,7 +816,11 @@ pub(crate) async fn act_matching(
     let what = format!("{} matching jobs", p.action.as_str());
     let fail = |e| store_error(&what, e);
     let JobFilter {
-        state, queue, name, ..
+        state,
+        queue,
+        name,
+        args,
+        ..
     } = p.filter;
     let state = state.map(JobState::as_str);
     // Retried and run-now jobs are runnable at once; cancelled and deleted
@@ -813,6 +832,7 @@ pub(crate) async fn act_matching(
             .bind(queue)
             .bind(name)
             .bind(limit)
+            .bind(args)
             .fetch_all(db.pool())
             .await
             .map_err(fail)?;
@@ -836,7 +856,8 @@ pub(crate) async fn act_matching(
         .bind(state)
         .bind(queue)
         .bind(name)
-        .bind(limit);
+        .bind(limit)
+        .bind(args);
     query = match p.action {
         JobAction::Retry | JobAction::RunNow => query.bind(db.channel()),
         JobAction::Cancel { reason } => query

@@ -222,6 +222,7 @@ async fn list<S: Store>(
             state,
             queue: queue.map(str::to_owned),
             name: None,
+            args: None,
             before,
             limit,
         })
