@@ -49,15 +49,15 @@ pub use server::{
     DEFAULT_MAX_OUTPUT_BYTES,
 };
 pub use store::{
-    args_contain, BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome,
-    CronFireParams, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
-    CronUpsertParams, DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams,
-    JobClaimParams, JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams,
-    JobFilter, JobGetParams, JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams,
-    JobPruneParams, JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal,
-    JobStrandedParams, Layered, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
-    LeaseStatus, QueueListParams, QueuePauseParams, Retention, ServerHeartbeatParams,
-    ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+    BoxFuture, CancelOutcome, CronDue, CronDueParams, CronFireOutcome, CronFireParams,
+    CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
+    DynStore, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobClaimParams,
+    JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams, JobFilter, JobGetParams,
+    JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
+    JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal, JobStrandedParams,
+    Layered, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
+    QueueListParams, QueuePauseParams, Retention, ServerHeartbeatParams, ServerListParams,
+    ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

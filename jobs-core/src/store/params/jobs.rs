@@ -250,7 +250,14 @@ pub struct JobFilter {
     pub queue: Option<String>,
     /// Only jobs of this stored name (`Job::NAME`).
     pub name: Option<String>,
-    /// Only jobs whose arguments contain this JSON (see [`args_contain`]).
+    /// Only jobs whose arguments contain this JSON, as PostgreSQL's jsonb
+    /// containment (`args @> ...`) decides, so every store picks the same
+    /// jobs: an object contains an object whose every key it has, with a
+    /// value that contains that key's value; an array contains an array
+    /// whose every element is contained by one of its own elements (in any
+    /// order, repeats allowed); other values contain only an equal value,
+    /// numbers compared by value (`1` and `1.0` are equal). At the top level
+    /// only, an array also contains a scalar it has among its elements.
     pub args: Option<serde_json::Value>,
 }
 
@@ -278,7 +285,19 @@ impl JobFilter {
         self
     }
 
-    /// Only jobs whose arguments contain `args` (see [`args_contain`]).
+    /// Only jobs whose arguments contain `args` (see [`JobFilter::args`]).
+    ///
+    /// ```
+    /// # use jobs_core::{JobFilter, JobId, JobRow, JobState};
+    /// use serde_json::json;
+    /// let args = json!({ "user": { "id": 7, "name": "Ada" }, "tags": ["a", "b"] });
+    /// let job = JobRow::new(JobId(1), "send".into(), "mail".into(), args, JobState::Enqueued, chrono::Utc::now());
+    /// let picks = |args| JobFilter::new().args(args).matches(&job);
+    /// assert!(picks(json!({ "user": { "id": 7 } })));
+    /// assert!(picks(json!({ "tags": ["b"] })));
+    /// assert!(!picks(json!({ "tags": "b" })));
+    /// assert!(!picks(json!({ "user": { "id": 8 } })));
+    /// ```
     pub fn args(mut self, args: serde_json::Value) -> Self {
         self.args = Some(args);
         self
@@ -296,25 +315,8 @@ impl JobFilter {
     }
 }
 
-/// Whether the arguments `args` contain `wanted`, as PostgreSQL's jsonb
-/// containment (`args @> wanted`) decides, so every store picks the same
-/// jobs: an object contains an object whose every key it has, with a value
-/// that contains that key's value; an array contains an array whose every
-/// element is contained by one of its own elements (in any order, repeats
-/// allowed); other values contain only an equal value, numbers compared by
-/// value (`1` and `1.0` are equal). At the top level only, an array also
-/// contains a scalar it has among its elements.
-///
-/// ```
-/// # use jobs_core::args_contain;
-/// use serde_json::json;
-/// let args = json!({ "user": { "id": 7, "name": "Ada" }, "tags": ["a", "b"] });
-/// assert!(args_contain(&args, &json!({ "user": { "id": 7 } })));
-/// assert!(args_contain(&args, &json!({ "tags": ["b"] })));
-/// assert!(!args_contain(&args, &json!({ "tags": "b" })));
-/// assert!(!args_contain(&args, &json!({ "user": { "id": 8 } })));
-/// ```
-pub fn args_contain(args: &serde_json::Value, wanted: &serde_json::Value) -> bool {
+/// Whether the arguments `args` contain `wanted` (see [`JobFilter::args`]).
+fn args_contain(args: &serde_json::Value, wanted: &serde_json::Value) -> bool {
     use serde_json::Value;
     match (args, wanted) {
         (
@@ -363,7 +365,7 @@ pub struct JobListParams {
     pub queue: Option<String>,
     /// Only jobs of this stored name.
     pub name: Option<String>,
-    /// Only jobs whose arguments contain this JSON (see [`args_contain`]).
+    /// Only jobs whose arguments contain this JSON (see [`JobFilter::args`]).
     pub args: Option<serde_json::Value>,
     /// Only jobs with ids below this one (the next page after it).
     pub before: Option<JobId>,
@@ -408,7 +410,7 @@ impl JobListParams {
         self
     }
 
-    /// Only jobs whose arguments contain `args` (see [`args_contain`]).
+    /// Only jobs whose arguments contain `args` (see [`JobFilter::args`]).
     pub fn args(mut self, args: serde_json::Value) -> Self {
         self.args = Some(args);
         self
