@@ -1,6 +1,8 @@
 //! The dashboard's handlers on PostgreSQL, through the router (`oneshot`):
 //! the pages render from a `PgStore`, hostile text stays text, each action
-//! changes the stored jobs, read-only is refused, an unknown id is a 404.
+//! changes the stored jobs (run now too), the arguments filter and the
+//! oldest due job come from its statements, read-only is refused, an
+//! unknown id is a 404.
 //! The same cases on `MemoryStore`, and the rest of the matrix, are in
 //! `jobs-dashboard/tests/dashboard.rs`. Each test has its own schema.
 
@@ -181,6 +183,89 @@ async fn actions_change_the_jobs_in_postgres() {
     )
     .await;
     assert!(jobs.recurring().list().await.unwrap().is_empty());
+    schema.drop().await;
+}
+
+/// A job of `send_mail` in `mail`, an hour away.
+async fn delayed(jobs: &Jobs) -> JobId {
+    let mut job = NewJob::new("send_mail", serde_json::json!({ "user_id": 9 }));
+    job.queue = "mail".to_owned();
+    job.run_at = jobs::RunAt::After(Duration::from_secs(3600));
+    jobs.insert(vec![job]).await.unwrap()[0].id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_now_arguments_filter_and_oldest_due_job_on_postgres() {
+    let schema = TestSchema::new().await;
+    let (jobs, _) = seeded(&schema).await;
+    let app = full(jobs.clone());
+    // Newest first: users 3, 2, 1.
+    let mail: Vec<JobId> = jobs
+        .list(ListJobs::new().queue("mail"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    let link = |id: JobId| format!("\"./jobs/{}\"", id.0);
+
+    // {"user_id":2}, and the same with the state.
+    let user_2 = "%7B%22user_id%22%3A2%7D";
+    for uri in [
+        format!("/admin/jobs/jobs?args={user_2}"),
+        format!("/admin/jobs/jobs?state=enqueued&queue=mail&args={user_2}"),
+    ] {
+        let body = text(send(&app, get(&uri)).await).await;
+        assert!(body.contains(&link(mail[1])), "{uri}: {body}");
+        assert!(!body.contains(&link(mail[0])) && !body.contains(&link(mail[2])));
+    }
+    let body = text(
+        send(
+            &app,
+            get(&format!("/admin/jobs/jobs?state=failed&args={user_2}")),
+        )
+        .await,
+    )
+    .await;
+    assert!(body.contains("No jobs match."), "{body}");
+    let response = send(&app, get("/admin/jobs/jobs?args=%5B2%5D")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Cancel all matching {"user_id":1}: one statement, one job.
+    let form = "do=cancel-matching&queue=mail&args=%7B%22user_id%22%3A1%7D";
+    let response = send(&app, post("/admin/jobs/jobs/bulk", form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, mail[2]).await, JobState::Cancelled);
+    assert_eq!(state(&jobs, mail[1]).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, mail[0]).await, JobState::Enqueued);
+
+    // The oldest due job of `mail` is now user 2's.
+    let oldest = jobs.get(mail[1]).await.unwrap().unwrap().job.run_at;
+    let utc = oldest.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    for uri in ["/admin/jobs", "/admin/jobs/queues"] {
+        let body = text(send(&app, get(uri)).await).await;
+        assert!(
+            body.contains(&format!("<time>{utc}</time> (")),
+            "{uri}: {body}"
+        );
+    }
+
+    // Run now: one job from its page, the others by filter.
+    let [a, b, c] = [
+        delayed(&jobs).await,
+        delayed(&jobs).await,
+        delayed(&jobs).await,
+    ];
+    let response = send(&app, post(&format!("/admin/jobs/jobs/{}/run_now", a.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, a).await, JobState::Enqueued);
+    let form = "do=run_now-matching&queue=mail&state=scheduled";
+    let response = send(&app, post("/admin/jobs/jobs/bulk", form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("notice=ran_now&count=2"), "{location}");
+    assert_eq!(state(&jobs, b).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, c).await, JobState::Enqueued);
     schema.drop().await;
 }
 

@@ -375,11 +375,11 @@ impl Jobs {
         Ok(self.store.job_delete(JobDeleteParams::new(id)).await?)
     }
 
-    /// Retries, cancels or deletes every job a [`JobFilter`](crate::JobFilter)
+    /// Retries, cancels, deletes or runs now every job a [`JobFilter`](crate::JobFilter)
     /// picks, at most `limit` of them (default 1000), in one store call (one
     /// statement on PostgreSQL, not a loop over ids). Each job is treated as
-    /// [`retry`](Jobs::retry), [`cancel`](Jobs::cancel) or
-    /// [`delete`](Jobs::delete) treat it, and jobs in states the action does
+    /// [`retry`](Jobs::retry), [`cancel`](Jobs::cancel),
+    /// [`delete`](Jobs::delete) or [`run_now`](Jobs::run_now) treat it, and jobs in states the action does
     /// not accept are passed over; a filter whose state the action never
     /// accepts is an error (see [`JobActMatchingParams`]). With
     /// [`dry_run`](JobActMatchingParams::dry_run) it changes nothing and says
@@ -684,7 +684,8 @@ impl Queues<'_> {
     }
 
     /// The queues the store knows, by name: those with jobs, and those ever
-    /// paused, each with whether it is paused and since when. Counts by
+    /// paused, each with whether it is paused and since when, and since when
+    /// its oldest due job has waited ([`QueueInfo::oldest_due`]). Counts by
     /// state are [`Jobs::counts`]'s.
     ///
     /// ```

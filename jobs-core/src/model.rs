@@ -642,8 +642,8 @@ impl QueueStateCount {
     }
 }
 
-/// A queue the store knows, and whether it is paused (see
-/// [`Jobs::queues`](crate::Jobs::queues)).
+/// A queue the store knows, whether it is paused, and how long its oldest
+/// due job has waited (see [`Jobs::queues`](crate::Jobs::queues)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct QueueInfo {
@@ -653,16 +653,28 @@ pub struct QueueInfo {
     pub paused: bool,
     /// Since when, if it is paused.
     pub paused_at: Option<Timestamp>,
+    /// The run time of its oldest due job (`enqueued`, or `scheduled` whose
+    /// time has come), on the store's clock: since when its longest-waiting
+    /// runnable job has waited for a server. `None` if no job of it is due.
+    pub oldest_due: Option<Timestamp>,
 }
 
 impl QueueInfo {
-    /// The queue `queue`, paused since `paused_at` if that is `Some`.
+    /// The queue `queue`, paused since `paused_at` if that is `Some`, with
+    /// no due job.
     pub fn new(queue: String, paused_at: Option<Timestamp>) -> Self {
         Self {
             queue,
             paused: paused_at.is_some(),
             paused_at,
+            oldest_due: None,
         }
+    }
+
+    /// The same queue, its oldest due job due since `oldest_due`.
+    pub fn oldest_due(mut self, oldest_due: Option<Timestamp>) -> Self {
+        self.oldest_due = oldest_due;
+        self
     }
 }
 

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Access {
-    /// See every page and act: retry, cancel, delete, trigger, pause.
+    /// See every page and act: retry, cancel, delete, run now, trigger, pause.
     Full,
     /// See every page; every action (every POST) is refused with 403.
     ReadOnly,

@@ -16,8 +16,8 @@ use jobs_core::{
 
 use crate::assets::NAMES;
 use crate::params::{
-    Act, BulkForm, JobsQuery, Notice, NoticeQuery, QueueAct, QueueForm, RecurringAct,
-    RecurringForm, DEFAULT_PAGE, MATCHING_CAP, REFRESH_CHOICES,
+    Act, ArgsFilter, BulkForm, JobsQuery, Notice, NoticeQuery, QueueAct, QueueForm, RecurringAct,
+    RecurringForm, DEFAULT_PAGE, MATCHING_CAP, MAX_ARGS, REFRESH_CHOICES,
 };
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
 use crate::view::{duration, human, shorten, When};
@@ -109,10 +109,21 @@ fn query_string(pairs: &[(&str, Option<String>)]) -> String {
 
 /// `jobs?state=..&queue=..`: the list for a filter.
 fn jobs_link(state: Option<JobState>, queue: Option<&str>, name: Option<&str>) -> String {
+    filtered_link(state, queue, name, None)
+}
+
+/// [`jobs_link`] with an arguments filter too (its JSON text).
+fn filtered_link(
+    state: Option<JobState>,
+    queue: Option<&str>,
+    name: Option<&str>,
+    args: Option<&str>,
+) -> String {
     let q = query_string(&[
         ("state", state.map(|s| s.as_str().to_owned())),
         ("queue", queue.map(str::to_owned)),
         ("name", name.map(str::to_owned)),
+        ("args", args.map(str::to_owned)),
     ]);
     if q.is_empty() {
         "jobs".to_owned()
@@ -142,6 +153,8 @@ struct CountRow {
     queue: String,
     cells: Vec<(i64, String)>,
     total: i64,
+    /// Since when its oldest due job has waited, if it has one.
+    oldest_due: Option<When>,
 }
 
 struct StrandedView {
@@ -160,6 +173,8 @@ struct OverviewPage {
     states: Vec<(&'static str, String)>,
     rows: Vec<CountRow>,
     totals: Vec<(i64, String)>,
+    /// The oldest due job of every queue.
+    oldest_due: Option<When>,
     servers_up: usize,
     servers_stale: usize,
     running: u64,
@@ -172,6 +187,14 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
     let result = async {
         let now = Utc::now();
         let counts = app.jobs.counts().await?;
+        let oldest: BTreeMap<String, chrono::DateTime<Utc>> = app
+            .jobs
+            .queues()
+            .list()
+            .await?
+            .into_iter()
+            .filter_map(|q| Some((q.queue, q.oldest_due?)))
+            .collect();
         let summary = app.jobs.server_summary().await?;
         let stranded = app.jobs.stranded().await?;
 
@@ -195,6 +218,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
                     })
                     .collect(),
                 total: per_state.values().sum(),
+                oldest_due: oldest.get(queue).map(|t| When::new(*t, now)),
             })
             .collect();
         let totals = JobState::ALL
@@ -221,6 +245,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
                 .collect(),
             rows,
             totals,
+            oldest_due: oldest.values().min().map(|t| When::new(*t, now)),
             servers_up: summary.servers.len() - stale,
             servers_stale: stale,
             running: summary.running,
@@ -268,6 +293,9 @@ struct JobsPage {
     state: String,
     queue: String,
     name: String,
+    /// The arguments filter, as compact JSON.
+    args: String,
+    max_args: usize,
     limit: u32,
     show_args: bool,
     rows: Vec<JobListRow>,
@@ -278,6 +306,7 @@ struct JobsPage {
     retry_allowed: bool,
     cancel_allowed: bool,
     delete_allowed: bool,
+    run_now_allowed: bool,
 }
 
 pub(crate) async fn jobs(
@@ -295,6 +324,7 @@ pub(crate) async fn jobs(
         let limit = q.limit.map_or(DEFAULT_PAGE, |l| l.0);
         let queue = q.queue.map(|t| t.0);
         let name = q.name.map(|t| t.0);
+        let args = q.args.as_ref().map(ArgsFilter::text);
         let mut which = ListJobs::new().limit(limit);
         if let Some(state) = q.state {
             which = which.state(state);
@@ -304,6 +334,9 @@ pub(crate) async fn jobs(
         }
         if let Some(name) = &name {
             which = which.name(name.clone());
+        }
+        if let Some(filter) = &q.args {
+            which = which.args(filter.0.clone());
         }
         if let Some(before) = q.before {
             which = which.before(JobId(before));
@@ -321,6 +354,7 @@ pub(crate) async fn jobs(
                 ("state", q.state.map(|s| s.as_str().to_owned())),
                 ("queue", queue.clone()),
                 ("name", name.clone()),
+                ("args", args.clone()),
                 ("limit", (limit != DEFAULT_PAGE).then(|| limit.to_string())),
                 ("before", before.map(|b| b.to_string())),
             ]);
@@ -350,22 +384,20 @@ pub(crate) async fn jobs(
                     && stranded.contains(&(job.queue.clone(), job.name.clone())),
             })
             .collect();
-        let mut tabs = vec![(
-            "all",
-            jobs_link(None, queue.as_deref(), name.as_deref()),
-            q.state.is_none(),
-        )];
-        tabs.extend(JobState::ALL.iter().map(|s| {
-            (
-                s.as_str(),
-                jobs_link(Some(*s), queue.as_deref(), name.as_deref()),
-                q.state == Some(*s),
-            )
-        }));
+        let tab = |state: Option<JobState>| {
+            filtered_link(state, queue.as_deref(), name.as_deref(), args.as_deref())
+        };
+        let mut tabs = vec![("all", tab(None), q.state.is_none())];
+        tabs.extend(
+            JobState::ALL
+                .iter()
+                .map(|s| (s.as_str(), tab(Some(*s)), q.state == Some(*s))),
+        );
         let filter_text = [
             q.state.map(|s| format!("state {s}")),
             queue.as_ref().map(|v| format!("queue {v}")),
             name.as_ref().map(|v| format!("name {v}")),
+            args.as_ref().map(|v| format!("arguments containing {v}")),
         ]
         .into_iter()
         .flatten()
@@ -381,6 +413,8 @@ pub(crate) async fn jobs(
             state: q.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
             queue: queue.clone().unwrap_or_default(),
             name: name.clone().unwrap_or_default(),
+            args: args.clone().unwrap_or_default(),
+            max_args: MAX_ARGS,
             limit,
             show_args,
             rows: view_rows,
@@ -395,6 +429,7 @@ pub(crate) async fn jobs(
             retry_allowed: accepts(JobAction::Retry),
             cancel_allowed: accepts(JobAction::cancel()),
             delete_allowed: accepts(JobAction::Delete),
+            run_now_allowed: accepts(JobAction::RunNow),
         };
         Ok(render(&page))
     }
@@ -423,15 +458,18 @@ pub(crate) fn shown_args(app: &App, job: &JobRow) -> serde_json::Value {
 pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Response {
     let result = async {
         let form = BulkForm::parse(&body).map_err(Failure::BadRequest)?;
-        let back = jobs_link(
+        let args = form.args.as_ref().map(ArgsFilter::text);
+        let back = filtered_link(
             form.state,
             form.queue.as_ref().map(|t| t.0.as_str()),
             form.name.as_ref().map(|t| t.0.as_str()),
+            args.as_deref(),
         );
         let action = match form.act {
             Act::Retry => JobAction::Retry,
             Act::Cancel => JobAction::cancel(),
             Act::Delete => JobAction::Delete,
+            Act::RunNow => JobAction::RunNow,
         };
         let done = if form.matching {
             let mut filter = JobFilter::new();
@@ -443,6 +481,9 @@ pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Respo
             }
             if let Some(name) = &form.name {
                 filter = filter.name(name.0.clone());
+            }
+            if let Some(args) = &form.args {
+                filter = filter.args(args.0.clone());
             }
             let params = JobActMatchingParams::new(action, filter.clone()).limit(MATCHING_CAP);
             match app.jobs.act_matching(params).await {
@@ -476,6 +517,7 @@ pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Respo
                     Act::Retry => app.jobs.retry(JobId(*id)).await,
                     Act::Cancel => app.jobs.cancel(JobId(*id)).await.map(|_| ()),
                     Act::Delete => app.jobs.delete(JobId(*id)).await,
+                    Act::RunNow => app.jobs.run_now(JobId(*id)).await,
                 };
                 match outcome {
                     Ok(()) => changed.push(*id),
@@ -508,6 +550,7 @@ fn done_notice(act: Act) -> Notice {
         Act::Retry => Notice::Retried,
         Act::Cancel => Notice::Cancelled,
         Act::Delete => Notice::Deleted,
+        Act::RunNow => Notice::RanNow,
     }
 }
 
@@ -554,6 +597,7 @@ struct JobPage {
     can_retry: bool,
     can_cancel: bool,
     can_delete: bool,
+    can_run_now: bool,
 }
 
 pub(crate) async fn job(
@@ -653,6 +697,7 @@ fn job_page(ctx: &Ctx, app: &App, detail: JobDetail, notice: Option<String>) -> 
         can_retry: JobAction::Retry.accepted_states().contains(&job.state),
         can_cancel: JobAction::cancel().accepted_states().contains(&job.state),
         can_delete: JobAction::Delete.accepted_states().contains(&job.state),
+        can_run_now: JobAction::RunNow.accepted_states().contains(&job.state),
     }
 }
 
@@ -671,6 +716,7 @@ pub(crate) async fn job_action(
                 _ => Notice::Cancelled,
             }),
             Act::Delete => app.jobs.delete(JobId(id)).await.map(|()| Notice::Deleted),
+            Act::RunNow => app.jobs.run_now(JobId(id)).await.map(|()| Notice::RanNow),
         };
         let notice = match outcome {
             Ok(notice) => {
@@ -811,19 +857,20 @@ struct QueueCell {
 struct QueueView {
     queue: String,
     link: String,
-    /// Enqueued, scheduled (together: waiting), processing, failed.
+    /// Enqueued and scheduled: waiting.
+    waiting: Vec<QueueCell>,
+    /// Since when its oldest due job has waited, if it has one.
+    oldest_due: Option<When>,
+    /// Processing, failed.
     cells: Vec<QueueCell>,
     paused_since: Option<When>,
     paused: bool,
 }
 
-/// The states the queues page counts, in its columns' order.
-const QUEUE_COLUMNS: [JobState; 4] = [
-    JobState::Enqueued,
-    JobState::Scheduled,
-    JobState::Processing,
-    JobState::Failed,
-];
+/// The states the queues page counts as waiting, in its columns' order.
+const WAITING_COLUMNS: [JobState; 2] = [JobState::Enqueued, JobState::Scheduled];
+/// The other states the queues page counts, after the oldest due job.
+const QUEUE_COLUMNS: [JobState; 2] = [JobState::Processing, JobState::Failed];
 
 #[derive(Template)]
 #[template(path = "queues.html")]
@@ -842,13 +889,18 @@ pub(crate) async fn queues(
         let now = Utc::now();
         // Every queue the store knows: those it lists (with jobs, or ever
         // paused) and those its counts name, by name.
-        let mut known: BTreeMap<String, (bool, Option<chrono::DateTime<Utc>>)> = app
+        type Known = (
+            bool,
+            Option<chrono::DateTime<Utc>>,
+            Option<chrono::DateTime<Utc>>,
+        );
+        let mut known: BTreeMap<String, Known> = app
             .jobs
             .queues()
             .list()
             .await?
             .into_iter()
-            .map(|q| (q.queue, (q.paused, q.paused_at)))
+            .map(|q| (q.queue, (q.paused, q.paused_at, q.oldest_due)))
             .collect();
         let mut counts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
         for c in app.jobs.counts().await? {
@@ -866,9 +918,11 @@ pub(crate) async fn queues(
             layout: Layout::new(&ctx, "queues", "Queues", notice.text()),
             queues: known
                 .iter()
-                .map(|(queue, (paused, paused_at))| QueueView {
+                .map(|(queue, (paused, paused_at, oldest_due))| QueueView {
                     queue: queue.clone(),
                     link: jobs_link(None, Some(queue), None),
+                    waiting: WAITING_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
+                    oldest_due: oldest_due.map(|t| When::new(t, now)),
                     cells: QUEUE_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
                     paused_since: paused_at.map(|t| When::new(t, now)),
                     paused: *paused,

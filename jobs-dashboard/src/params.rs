@@ -15,6 +15,8 @@ pub(crate) const MAX_PAGE: u32 = 200;
 pub(crate) const DEFAULT_PAGE: u32 = 50;
 /// The most jobs one "all matching this filter" action changes.
 pub(crate) const MATCHING_CAP: u32 = 1000;
+/// The longest arguments filter, in bytes of JSON.
+pub(crate) const MAX_ARGS: usize = 1024;
 
 /// Rows per page, 1 to [`MAX_PAGE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,34 @@ impl FromStr for Text {
     }
 }
 
+/// An arguments filter: a JSON object of at most [`MAX_ARGS`] bytes. It
+/// picks the jobs whose arguments contain it (jsonb containment, `@>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ArgsFilter(pub(crate) serde_json::Value);
+
+impl FromStr for ArgsFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_ARGS {
+            return Err(format!(
+                "the arguments filter is at most {MAX_ARGS} bytes of JSON"
+            ));
+        }
+        match serde_json::from_str(s) {
+            Ok(value @ serde_json::Value::Object(_)) => Ok(ArgsFilter(value)),
+            Ok(_) => Err("the arguments filter is a JSON object, like {\"id\": 7}".to_owned()),
+            Err(e) => Err(format!("the arguments filter is not valid JSON: {e}")),
+        }
+    }
+}
+
+impl ArgsFilter {
+    /// The filter as compact JSON, for links and the form's field.
+    pub(crate) fn text(&self) -> String {
+        self.0.to_string()
+    }
+}
+
 /// A parameter parsed by its `FromStr`; an empty value (an empty form field)
 /// is no value.
 pub(crate) fn opt<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -108,6 +138,7 @@ where
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Notice {
     Retried,
+    RanNow,
     Cancelled,
     CancelRequested,
     Deleted,
@@ -135,6 +166,7 @@ impl Notice {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Notice::Retried => "retried",
+            Notice::RanNow => "ran_now",
             Notice::Cancelled => "cancelled",
             Notice::CancelRequested => "cancel_requested",
             Notice::Deleted => "deleted",
@@ -158,6 +190,7 @@ impl NoticeQuery {
         let jobs = if n == 1 { "job" } else { "jobs" };
         let mut text = match notice {
             Notice::Retried => format!("{n} {jobs} retried."),
+            Notice::RanNow => format!("{n} {jobs} enqueued to run now."),
             Notice::Cancelled => format!("{n} {jobs} cancelled."),
             Notice::CancelRequested => format!("{n} running {jobs} asked to stop."),
             Notice::Deleted => format!("{n} {jobs} deleted."),
@@ -194,6 +227,9 @@ pub(crate) struct JobsQuery {
     pub(crate) queue: Option<Text>,
     #[serde(default, deserialize_with = "opt")]
     pub(crate) name: Option<Text>,
+    /// Only jobs whose arguments contain this JSON object.
+    #[serde(default, deserialize_with = "opt")]
+    pub(crate) args: Option<ArgsFilter>,
     #[serde(default, deserialize_with = "opt")]
     pub(crate) before: Option<i64>,
     #[serde(default, deserialize_with = "opt")]
@@ -211,6 +247,8 @@ pub(crate) enum Act {
     Retry,
     Cancel,
     Delete,
+    /// A scheduled job becomes enqueued at once (`Jobs::run_now`).
+    RunNow,
 }
 
 impl FromStr for Act {
@@ -220,7 +258,8 @@ impl FromStr for Act {
             "retry" => Ok(Act::Retry),
             "cancel" => Ok(Act::Cancel),
             "delete" => Ok(Act::Delete),
-            _ => Err("the action is one of `retry`, `cancel`, `delete`".to_owned()),
+            "run_now" => Ok(Act::RunNow),
+            _ => Err("the action is one of `retry`, `cancel`, `delete`, `run_now`".to_owned()),
         }
     }
 }
@@ -231,6 +270,7 @@ impl Act {
             Act::Retry => "retry",
             Act::Cancel => "cancel",
             Act::Delete => "delete",
+            Act::RunNow => "run_now",
         }
     }
 }
@@ -305,6 +345,7 @@ pub(crate) struct BulkForm {
     pub(crate) state: Option<JobState>,
     pub(crate) queue: Option<Text>,
     pub(crate) name: Option<Text>,
+    pub(crate) args: Option<ArgsFilter>,
 }
 
 impl BulkForm {
@@ -319,6 +360,7 @@ impl BulkForm {
             state: None,
             queue: None,
             name: None,
+            args: None,
         };
         for (key, value) in form_urlencoded::parse(body) {
             match &*key {
@@ -338,6 +380,7 @@ impl BulkForm {
                 }
                 "queue" if !value.is_empty() => form.queue = Some(value.parse()?),
                 "name" if !value.is_empty() => form.name = Some(value.parse()?),
+                "args" if !value.is_empty() => form.args = Some(value.parse()?),
                 _ => {}
             }
         }
@@ -404,6 +447,28 @@ mod tests {
     }
 
     #[test]
+    fn args_filter_is_a_bounded_json_object() {
+        let filter: ArgsFilter = r#"{"user": {"id": 7}}"#.parse().unwrap();
+        assert_eq!(filter.text(), r#"{"user":{"id":7}}"#);
+        for refused in ["{oops", "[1]", "7", "\"x\"", "null", " ", r#"{"a":1} x"#] {
+            assert!(refused.parse::<ArgsFilter>().is_err(), "{refused}");
+        }
+        let at_most = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_ARGS - 8));
+        assert_eq!(at_most.len(), MAX_ARGS);
+        assert!(at_most.parse::<ArgsFilter>().is_ok());
+        let too_long = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_ARGS - 7));
+        let error = too_long.parse::<ArgsFilter>().unwrap_err();
+        assert!(error.contains("at most 1024 bytes"), "{error}");
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(150), "}".repeat(150));
+        assert!(deep.len() <= MAX_ARGS);
+        let error = deep.parse::<ArgsFilter>().unwrap_err();
+        assert!(
+            error.contains("not valid JSON"),
+            "too deep for serde_json: {error}"
+        );
+    }
+
+    #[test]
     fn queue_actions_are_a_fixed_set() {
         assert_eq!("pause".parse::<QueueAct>(), Ok(QueueAct::Pause));
         assert_eq!("resume".parse::<QueueAct>(), Ok(QueueAct::Resume));
@@ -422,6 +487,14 @@ mod tests {
         assert_eq!(form.queue, Some(Text("mail".into())));
         assert_eq!(form.state, None);
         assert!(BulkForm::parse(b"do=explode-selected").is_err());
+        let form = BulkForm::parse(b"do=run_now-matching&state=scheduled").unwrap();
+        assert_eq!(form.act, Act::RunNow);
+        assert!(form.matching);
+        assert_eq!(form.state, Some(JobState::Scheduled));
+        assert!(BulkForm::parse(b"do=run_now").is_err());
+        let form = BulkForm::parse(b"do=cancel-matching&args=%7B%22a%22%3A1%7D").unwrap();
+        assert_eq!(form.args, Some(ArgsFilter(serde_json::json!({ "a": 1 }))));
+        assert!(BulkForm::parse(b"do=cancel-matching&args=%5B1%5D").is_err());
         assert!(BulkForm::parse(b"do=retry-matching&id=x").is_err());
     }
 }

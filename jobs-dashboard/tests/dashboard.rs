@@ -78,7 +78,7 @@ async fn state(jobs: &Jobs, id: JobId) -> JobState {
 /// Every POST the dashboard answers, for a job and a recurring entry.
 fn every_post(id: JobId) -> Vec<(String, String)> {
     let mut posts = Vec::new();
-    for action in ["retry", "cancel", "delete"] {
+    for action in ["retry", "cancel", "delete", "run_now"] {
         posts.push((format!("/jobs/{}/{action}", id.0), String::new()));
         posts.push((
             "/jobs/bulk".to_owned(),
@@ -615,6 +615,130 @@ async fn out_of_range_parameters_are_refused() {
     assert_eq!(within.status(), StatusCode::OK);
 }
 
+/// `value` encoded for a query string or a form.
+fn encoded(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The ids of the jobs a list page links to, in its order.
+fn listed_ids(body: &str) -> Vec<i64> {
+    body.split(r#"<td><a href="./jobs/"#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_jobs_list_filters_by_arguments_alone_and_with_a_state() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let mail = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap();
+    // Newest first: user 3, 2, 1.
+    let [user_3, user_2, user_1] = [mail[0].id.0, mail[1].id.0, mail[2].id.0];
+
+    let args = encoded(r#"{"user_id": 2}"#);
+    let body = text(send(&app, get(&format!("/jobs?args={args}"))).await).await;
+    assert_eq!(listed_ids(&body), [user_2], "{body}");
+    // The field keeps the filter (as compact JSON, escaped), and the tabs
+    // and the bulk form carry it.
+    assert!(
+        body.contains(r#"name="args" value="{&#34;user_id&#34;:2}""#),
+        "{body}"
+    );
+    let in_links = encoded(r#"{"user_id":2}"#);
+    assert!(
+        body.contains(&format!("state=enqueued&#38;args={in_links}"))
+            || body.contains(&format!("state=enqueued&amp;args={in_links}")),
+        "{body}"
+    );
+    assert!(
+        body.contains("arguments containing {&#34;user_id&#34;:2}"),
+        "{body}"
+    );
+
+    let body = text(send(&app, get(&format!("/jobs?state=enqueued&args={args}"))).await).await;
+    assert_eq!(listed_ids(&body), [user_2]);
+    let body = text(send(&app, get(&format!("/jobs?state=failed&args={args}"))).await).await;
+    assert!(listed_ids(&body).is_empty() && body.contains("No jobs match."));
+    let none = encoded(r#"{"user_id": 99}"#);
+    let body = text(send(&app, get(&format!("/jobs?args={none}"))).await).await;
+    assert!(listed_ids(&body).is_empty(), "{body}");
+    let body = text(send(&app, get(&format!("/jobs?args={}", encoded("{}")))).await).await;
+    assert_eq!(listed_ids(&body), [user_3, user_2, user_1, failed.0]);
+
+    // A hostile filter finds the hostile job, and is shown as text.
+    let hostile = encoded(&serde_json::json!({ "text": HOSTILE }).to_string());
+    let body = text(send(&app, get(&format!("/jobs?args={hostile}"))).await).await;
+    assert_eq!(listed_ids(&body), [failed.0]);
+    assert!(!body.contains("<script>alert"), "{body}");
+
+    // Pages keep the filter.
+    let body = text(send(&app, get(&format!("/jobs?limit=1&args={}", encoded("{}")))).await).await;
+    assert!(body.contains(&format!("args={}", encoded("{}"))), "{body}");
+}
+
+#[tokio::test]
+async fn a_malformed_arguments_filter_is_a_400_page() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(1100));
+    for (filter, says) in [
+        ("{oops", "not valid JSON"),
+        ("[1, 2]", "is a JSON object"),
+        ("\"user\"", "is a JSON object"),
+        ("7", "is a JSON object"),
+        (long.as_str(), "at most 1024 bytes"),
+    ] {
+        let response = send(&app, get(&format!("/jobs?args={}", encoded(filter)))).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{filter}");
+        let body = text(response).await;
+        assert!(body.contains(says), "{filter}: {body}");
+        assert!(body.contains("<body"), "an error page: {body}");
+        let form = format!("do=cancel-matching&queue=mail&args={}", encoded(filter));
+        let response = send(&app, post("/jobs/bulk", &form)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{form}");
+        assert!(text(response).await.contains(says), "{form}");
+    }
+    let mail = jobs
+        .list(
+            jobs::ListJobs::new()
+                .queue("mail")
+                .state(JobState::Enqueued),
+        )
+        .await
+        .unwrap();
+    assert_eq!(mail.len(), 3, "no bulk action acted");
+}
+
+#[tokio::test]
+async fn bulk_actions_on_all_matching_take_the_arguments_filter() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let mail = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap();
+    let [user_3, user_2, user_1] = [mail[0].id, mail[1].id, mail[2].id];
+    let args = encoded(r#"{"user_id":1}"#);
+    let form = format!("do=cancel-matching&queue=mail&args={args}");
+    let response = send(&app, post("/jobs/bulk", &form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(
+        location.contains(&format!("queue=mail&args={args}")) && location.contains("count=1"),
+        "{location}"
+    );
+    assert_eq!(state(&jobs, user_1).await, JobState::Cancelled);
+    assert_eq!(state(&jobs, user_2).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, user_3).await, JobState::Enqueued);
+    // The page it goes back to lists what the filter picks.
+    let back = text(send(&app, get(&resolve("/jobs/bulk", location))).await).await;
+    assert_eq!(listed_ids(&back), [user_1.0], "{back}");
+}
+
 #[tokio::test]
 async fn an_unknown_job_is_a_404_page() {
     let (jobs, _) = seeded().await;
@@ -723,6 +847,103 @@ async fn bulk_actions_on_selected_rows_and_on_a_filter() {
     assert_eq!(state(&jobs, failed).await, JobState::Enqueued);
 }
 
+/// Inserts a job of `send_mail` in `mail` that waits an hour.
+async fn delayed(jobs: &Jobs) -> JobId {
+    let mut job = NewJob::new("send_mail", serde_json::json!({ "user_id": 9 }));
+    job.queue = "mail".to_owned();
+    job.run_at = jobs::RunAt::After(std::time::Duration::from_secs(3600));
+    jobs.insert(vec![job]).await.unwrap()[0].id
+}
+
+#[tokio::test]
+async fn run_now_enqueues_a_scheduled_job_and_refuses_other_states() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let scheduled = delayed(&jobs).await;
+
+    // The button is on a scheduled job's page only.
+    let page = text(send(&app, get(&format!("/jobs/{}", scheduled.0))).await).await;
+    assert!(
+        page.contains(&format!("jobs/{}/run_now\"", scheduled.0)),
+        "{page}"
+    );
+    let page = text(send(&app, get(&format!("/jobs/{}", failed.0))).await).await;
+    assert!(!page.contains("/run_now\""), "{page}");
+
+    let response = send(&app, post(&format!("/jobs/{}/run_now", scheduled.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.ends_with("notice=ran_now"), "{location}");
+    assert_eq!(state(&jobs, scheduled).await, JobState::Enqueued);
+    let page = text(send(&app, get(&format!("/jobs/{}?notice=ran_now", scheduled.0))).await).await;
+    assert!(page.contains("1 job enqueued to run now."), "{page}");
+
+    // Enqueued already: left as it is. Failed: refused with a notice.
+    let response = send(&app, post(&format!("/jobs/{}/run_now", scheduled.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&jobs, scheduled).await, JobState::Enqueued);
+    let response = send(&app, post(&format!("/jobs/{}/run_now", failed.0), "")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .ends_with("notice=refused"));
+    assert_eq!(state(&jobs, failed).await, JobState::Failed);
+    let response = send(&app, post("/jobs/987654/run_now", "")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bulk_run_now_on_selected_rows_and_on_a_filter() {
+    let (jobs, failed) = seeded().await;
+    let app = full(jobs.clone());
+    let [a, b, c] = [
+        delayed(&jobs).await,
+        delayed(&jobs).await,
+        delayed(&jobs).await,
+    ];
+
+    let list = text(send(&app, get("/jobs?state=scheduled")).await).await;
+    assert!(list.contains("value=\"run_now-selected\""), "{list}");
+    assert!(list.contains("value=\"run_now-matching\""), "{list}");
+    let list = text(send(&app, get("/jobs?state=failed")).await).await;
+    assert!(
+        !list.contains("value=\"run_now-matching\""),
+        "no run now of all failed jobs: {list}"
+    );
+
+    // The failed job among the selected rows is skipped.
+    let form = format!("do=run_now-selected&id={}&id={}", a.0, failed.0);
+    let response = send(&app, post("/jobs/bulk", &form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("notice=ran_now&count=1"), "{location}");
+    assert_eq!(state(&jobs, a).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, failed).await, JobState::Failed);
+    assert_eq!(state(&jobs, b).await, JobState::Scheduled);
+
+    let response = send(
+        &app,
+        post(
+            "/jobs/bulk",
+            "do=run_now-matching&queue=mail&state=scheduled",
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("count=2"), "{location}");
+    assert_eq!(state(&jobs, b).await, JobState::Enqueued);
+    assert_eq!(state(&jobs, c).await, JobState::Enqueued);
+
+    // A filter on a state run now never takes: refused with a notice.
+    let response = send(&app, post("/jobs/bulk", "do=run_now-matching&state=failed")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("notice=refused"), "{location}");
+    assert_eq!(state(&jobs, failed).await, JobState::Failed);
+}
+
 #[tokio::test]
 async fn recurring_actions_change_the_store() {
     let (jobs, _) = seeded().await;
@@ -765,9 +986,26 @@ async fn recurring_actions_change_the_store() {
 #[tokio::test]
 async fn overview_and_servers_show_counts_servers_and_stranded_jobs() {
     let (jobs, _) = seeded().await;
-    let app = full(jobs);
+    let app = full(jobs.clone());
     let body = text(send(&app, get("/")).await).await;
     assert!(body.contains("mail") && body.contains("hostile"));
+    // The oldest due job of `mail` (an enqueued one), in UTC and relative;
+    // `hostile` has none.
+    let oldest = jobs
+        .list(jobs::ListJobs::new().queue("mail"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.run_at)
+        .min()
+        .unwrap();
+    let utc = oldest.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mail = &body[body.find(">mail</th>").unwrap()..];
+    let mail = &mail[..mail.find("</tr>").unwrap()];
+    assert!(mail.contains(&format!("<time>{utc}</time> (")), "{mail}");
+    let hostile = &body[body.find(">hostile</th>").unwrap()..];
+    let hostile = &hostile[..hostile.find("</tr>").unwrap()];
+    assert!(hostile.contains("none due"), "{hostile}");
     // Nothing serves `mail`: its jobs are stranded.
     assert!(body.contains("Stranded jobs") && body.contains("send_mail"));
     let list = text(send(&app, get("/jobs?queue=mail")).await).await;
@@ -815,7 +1053,7 @@ impl std::io::Write for Captured {
 #[tokio::test]
 async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
     let (jobs, id) = seeded().await;
-    let app = full(jobs);
+    let app = full(jobs.clone());
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -827,12 +1065,14 @@ async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
     send(&app, post(&format!("/jobs/{}/retry", id.0), "")).await;
     send(&app, post("/jobs/bulk", "do=cancel-matching&queue=mail")).await;
     send(&app, post("/queues/action", "queue=mail&action=pause")).await;
+    let scheduled = delayed(&jobs).await;
+    send(&app, post(&format!("/jobs/{}/run_now", scheduled.0), "")).await;
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("dashboard action"))
         .collect();
-    assert_eq!(lines.len(), 3, "{log}");
+    assert_eq!(lines.len(), 4, "{log}");
     assert!(
         lines[0].contains("INFO") && lines[0].contains("user=\"tester\""),
         "{}",
@@ -846,6 +1086,11 @@ async fn every_action_is_logged_with_the_user_the_action_and_the_ids() {
             && lines[2].contains("queue=\"mail\""),
         "{}",
         lines[2]
+    );
+    assert!(
+        lines[3].contains("action=\"run_now\"") && lines[3].contains(&format!("[{}]", scheduled.0)),
+        "{}",
+        lines[3]
     );
 }
 
@@ -862,7 +1107,7 @@ async fn hold() -> anyhow::Result<()> {
 }
 
 /// The cells of the queues page's row for `queue`, tags stripped: the
-/// queue, enqueued, scheduled, running, failed, paused[, actions].
+/// queue, enqueued, scheduled, oldest due, running, failed, paused[, actions].
 fn queue_row(body: &str, queue: &str) -> Vec<String> {
     let marker = format!(">{queue}</a></th>");
     let at = body
@@ -927,21 +1172,36 @@ async fn the_queues_page_lists_every_queue_with_its_counts() {
         body.contains(r#"aria-current="page">Queues</a>"#),
         "in the nav"
     );
+    let mail = queue_row(&body, "mail");
+    assert_eq!(mail[..3], ["mail", "3", "1"]);
+    assert_eq!(mail[4..7], ["0", "0", "no"]);
+    // The oldest of the three enqueued jobs, in UTC and relative.
+    let oldest = jobs
+        .list(
+            jobs::ListJobs::new()
+                .queue("mail")
+                .state(JobState::Enqueued),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.run_at)
+        .min()
+        .unwrap();
+    let utc = oldest.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    assert_eq!(mail[3], utc, "{mail:?}");
+    assert!(body.contains(&format!("<time>{utc}</time> (")), "{body}");
     assert_eq!(
-        queue_row(&body, "mail")[..6],
-        ["mail", "3", "1", "0", "0", "no"]
+        queue_row(&body, "hostile")[..7],
+        ["hostile", "0", "0", "none due", "0", "1", "no"]
     );
     assert_eq!(
-        queue_row(&body, "hostile")[..6],
-        ["hostile", "0", "0", "0", "1", "no"]
-    );
-    assert_eq!(
-        queue_row(&body, "slow")[..6],
-        ["slow", "0", "0", "1", "0", "no"]
+        queue_row(&body, "slow")[..7],
+        ["slow", "0", "0", "none due", "1", "0", "no"]
     );
     let reports = queue_row(&body, "reports");
-    assert_eq!(reports[..5], ["reports", "0", "0", "0", "0"]);
-    assert!(reports[5].starts_with("yes, since"), "{reports:?}");
+    assert_eq!(reports[..6], ["reports", "0", "0", "none due", "0", "0"]);
+    assert!(reports[6].starts_with("yes, since"), "{reports:?}");
     // The name links to the jobs of the queue; a count to those in its state.
     assert!(
         body.contains(r#"href="./jobs?queue=mail">mail</a>"#),
@@ -986,7 +1246,7 @@ async fn queue_pause_and_resume_change_the_store() {
     assert!(paused(jobs.clone()).await);
     let body = text(send(&app, get("/queues?notice=queue_paused")).await).await;
     assert!(body.contains("The queue was paused"), "{body}");
-    assert!(queue_row(&body, "mail")[5].starts_with("yes"));
+    assert!(queue_row(&body, "mail")[6].starts_with("yes"));
     // Pausing twice changes nothing, and is no error.
     let response = send(&app, post("/queues/action", "queue=mail&action=pause")).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -1002,12 +1262,12 @@ async fn queue_pause_and_resume_change_the_store() {
     assert!(!paused(jobs.clone()).await);
     let body = text(send(&app, get("/queues?notice=queue_resumed")).await).await;
     assert!(body.contains("The queue was resumed."), "{body}");
-    assert_eq!(queue_row(&body, "mail")[5], "no");
+    assert_eq!(queue_row(&body, "mail")[6], "no");
 
     // A queue the store does not know yet can be paused: it is listed from then on.
     send(&app, post("/queues/action", "queue=later&action=pause")).await;
     let body = text(send(&app, get("/queues")).await).await;
-    assert!(queue_row(&body, "later")[5].starts_with("yes"));
+    assert!(queue_row(&body, "later")[6].starts_with("yes"));
 
     // Under a prefix, the redirect comes back to the queues page there.
     let nested = Router::new().nest("/admin/jobs", full(jobs.clone()));

@@ -1,6 +1,6 @@
 //! Queues, the `queue_*` half of the store: pausing and resuming a queue
 //! (a row of `queues`, migration 0008, which the claim reads), and listing
-//! the queues the store knows.
+//! the queues the store knows, with the oldest due job of each.
 
 use jobs_core::{QueueInfo, QueueListParams, QueuePauseParams, StoreResult, Timestamp};
 use sqlx::Row;
@@ -53,7 +53,15 @@ fn pause_sql(s: &str) -> String {
 /// `job_counts`, and `queues` has a row per queue ever paused. Ordered by
 /// bytes (`COLLATE "C"`), as `MemoryStore` orders them, whatever the
 /// database's collation.
+///
+/// The oldest due job of a queue is found in the same index, which orders
+/// a queue's waiting jobs by priority, then run time: `firsts` skips from
+/// one priority of the queue to the next lower one, one probe each, and
+/// takes the first (earliest) run time of each; the earliest of those that
+/// has come is the queue's. So it costs a probe per queue and priority,
+/// whatever the number of jobs.
 fn list_sql(s: &str) -> String {
+    let waiting_j = "j.state IN ('enqueued', 'scheduled')";
     format!(
         "WITH RECURSIVE waiting AS (
             (SELECT queue FROM {s}.jobs
@@ -61,18 +69,38 @@ fn list_sql(s: &str) -> String {
              ORDER BY queue LIMIT 1)
             UNION ALL
             SELECT (SELECT j.queue FROM {s}.jobs j
-                    WHERE j.state IN ('enqueued', 'scheduled') AND j.queue > w.queue
+                    WHERE {waiting_j} AND j.queue > w.queue
                     ORDER BY j.queue LIMIT 1)
             FROM waiting w
             WHERE w.queue IS NOT NULL
+        ), firsts AS (
+            SELECT w.queue, f.priority, f.run_at
+            FROM waiting w CROSS JOIN LATERAL (
+                SELECT j.priority, j.run_at FROM {s}.jobs j
+                WHERE {waiting_j} AND j.queue = w.queue
+                ORDER BY j.priority DESC, j.run_at LIMIT 1
+            ) f
+            WHERE w.queue IS NOT NULL
+            UNION ALL
+            SELECT p.queue, f.priority, f.run_at
+            FROM firsts p CROSS JOIN LATERAL (
+                SELECT j.priority, j.run_at FROM {s}.jobs j
+                WHERE {waiting_j} AND j.queue = p.queue AND j.priority < p.priority
+                ORDER BY j.priority DESC, j.run_at LIMIT 1
+            ) f
+        ), oldest AS (
+            SELECT queue, min(run_at) AS oldest_due FROM firsts
+            WHERE run_at <= now()
+            GROUP BY queue
         ), names AS (
             SELECT queue FROM waiting WHERE queue IS NOT NULL
             UNION SELECT queue FROM {s}.jobs WHERE state = 'processing'
             UNION SELECT queue FROM {s}.job_counts
             UNION SELECT queue FROM {s}.queues
         )
-        SELECT n.queue, q.paused_at
+        SELECT n.queue, q.paused_at, o.oldest_due
         FROM names n LEFT JOIN {s}.queues q ON q.queue = n.queue AND q.paused
+        LEFT JOIN oldest o ON o.queue = n.queue
         ORDER BY n.queue COLLATE \"C\""
     )
 }
@@ -113,7 +141,8 @@ pub(crate) async fn list(
             Ok(QueueInfo::new(
                 row.try_get("queue")?,
                 row.try_get::<Option<Timestamp>, _>("paused_at")?,
-            ))
+            )
+            .oldest_due(row.try_get("oldest_due")?))
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(|e| store_error("reading queues", e))

@@ -32,6 +32,26 @@ pub(super) struct Index {
 }
 
 impl Index {
+    /// The run time of the oldest due job of `queue`: the earliest of the
+    /// first (earliest) run time of each priority, one lookup per priority.
+    pub(super) fn oldest_due(&self, queue: &str, now: Timestamp) -> Option<Timestamp> {
+        let waiting = self.waiting.get(queue)?;
+        let mut oldest: Option<Timestamp> = None;
+        let mut first = waiting.first();
+        while let Some(&(Reverse(priority), run_at, _)) = first {
+            if run_at <= now {
+                oldest = Some(oldest.map_or(run_at, |o| o.min(run_at)));
+            }
+            let Some(lower) = priority.checked_sub(1) else {
+                break;
+            };
+            first = waiting
+                .range((Reverse(lower), Timestamp::MIN_UTC, JobId(i64::MIN))..)
+                .next();
+        }
+        oldest
+    }
+
     pub(super) fn add(&mut self, job: &StoredJob) {
         let row = &job.row;
         if let Some(key) = job.held_key() {

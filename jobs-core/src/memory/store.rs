@@ -162,7 +162,7 @@ impl Store for MemoryStore {
     }
 
     async fn queue_list(&self, _p: QueueListParams) -> StoreResult<Vec<QueueInfo>> {
-        Ok(self.lock().queue_list())
+        Ok(self.with_state(|state, now| state.queue_list(now)))
     }
 
     async fn server_heartbeat(&self, p: ServerHeartbeatParams) -> StoreResult<()> {

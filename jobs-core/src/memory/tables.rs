@@ -145,10 +145,8 @@ impl Tables {
     pub(super) fn job_list(&self, p: &JobListParams) -> Vec<JobRow> {
         let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
         let upper = p.before.map_or(Bound::Unbounded, Bound::Excluded);
-        let matches = |row: &JobRow| {
-            p.queue.as_ref().is_none_or(|q| *q == row.queue)
-                && p.name.as_ref().is_none_or(|n| *n == row.name)
-        };
+        let filter = p.filter();
+        let matches = |row: &JobRow| filter.matches(row);
         match p.state {
             Some(state) => {
                 let Some(ids) = self.index.by_state.get(&state) else {
@@ -174,13 +172,16 @@ impl Tables {
         }
     }
 
-    pub(super) fn queue_list(&self) -> Vec<QueueInfo> {
+    pub(super) fn queue_list(&self, now: Timestamp) -> Vec<QueueInfo> {
         let mut names: std::collections::BTreeSet<&str> =
             self.known_queues.iter().map(String::as_str).collect();
         names.extend(self.index.counts.keys().map(|(queue, _)| queue.as_str()));
         names
             .into_iter()
-            .map(|queue| QueueInfo::new(queue.to_owned(), self.paused.get(queue).copied()))
+            .map(|queue| {
+                QueueInfo::new(queue.to_owned(), self.paused.get(queue).copied())
+                    .oldest_due(self.index.oldest_due(queue, now))
+            })
             .collect()
     }
 

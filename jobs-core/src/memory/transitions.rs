@@ -572,7 +572,7 @@ impl Tables {
 
     /// The newest `limit` jobs the filter picks and the action accepts,
     /// each changed as the single-job operation changes it; and whether a
-    /// retry made jobs runnable. The lock is held throughout, so no job
+    /// retry or a run now made jobs runnable. The lock is held throughout, so no job
     /// changes between the pick and the action.
     pub(super) fn job_act_matching(
         &mut self,
@@ -633,9 +633,14 @@ impl Tables {
                     self.job_delete(now, id)?;
                     outcome.changed.push(id);
                 }
+                JobAction::RunNow => {
+                    self.job_run_now(now, id)?;
+                    outcome.changed.push(id);
+                }
             }
         }
-        let runnable = matches!(p.action, JobAction::Retry) && !outcome.changed.is_empty();
+        let runnable =
+            matches!(p.action, JobAction::Retry | JobAction::RunNow) && !outcome.changed.is_empty();
         Ok((outcome, runnable))
     }
 

@@ -125,7 +125,7 @@ pub trait Store: Send + Sync + 'static {
     /// Delete a job that is not running. `NotFound`, or `Conflict` if it is running.
     fn job_delete(&self, p: JobDeleteParams) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Retry, cancel or delete the jobs a filter picks, at most `limit` of
+    /// Retry, cancel, delete or run now the jobs a filter picks, at most `limit` of
     /// them, in one step (see [`JobActMatchingParams`]); which jobs it
     /// changed. `Invalid` if the filter's state is one the action never
     /// accepts.

@@ -23,16 +23,16 @@ use crate::sql::{counted_cte, counted_removal_cte, job_columns_of, micros, FINIS
 pub(crate) struct Statements {
     get: String,
     /// Indexed by [`list_variant`].
-    list: [String; 12],
+    list: [String; 24],
     count: String,
     stranded: String,
     retry: String,
     cancel: String,
     delete: String,
     /// By [`action_index`].
-    act: [String; 3],
+    act: [String; 4],
     /// By [`action_index`].
-    act_preview: [String; 3],
+    act_preview: [String; 4],
     prune: String,
     prune_batches: String,
     release: crate::jobs::run::ReleaseStatements,
@@ -145,22 +145,23 @@ fn job_history(row: &PgRow) -> Result<Vec<JobEvent>, sqlx::Error> {
 
 // ---- list
 
-/// Which list statement serves `p`: `(state * 2 + queue) * 2 + name`, where
-/// `queue` and `name` are 1 when they filter, and `state` is 0 (no filter),
-/// 1 (`succeeded`) or 2 (another state).
+/// Which list statement serves `p`: `((state * 2 + queue) * 2 + name) * 2 +
+/// args`, where `queue`, `name` and `args` are 1 when they filter, and
+/// `state` is 0 (no filter), 1 (`succeeded`) or 2 (another state).
 fn list_variant(p: &JobListParams) -> usize {
     let state = match p.state {
         None => 0,
         Some(JobState::Succeeded) => 1,
         Some(_) => 2,
     };
-    (state * 2 + usize::from(p.queue.is_some())) * 2 + usize::from(p.name.is_some())
+    let variant = (state * 2 + usize::from(p.queue.is_some())) * 2 + usize::from(p.name.is_some());
+    variant * 2 + usize::from(p.args.is_some())
 }
 
 /// Keyset paging by id, newest first. Variants rather than `$1 IS NULL OR
 /// ...`, which a generic plan cannot use an index for. Parameters: $1
-/// before, $2 limit, then the state, the queue and the name when they
-/// filter, numbered in that order.
+/// before, $2 limit, then the state, the queue, the name and the arguments
+/// when they filter, numbered in that order.
 ///
 /// A state other than `succeeded` is read from the partial
 /// `jobs_state_id_idx` (migration 0003): the statement repeats the index's
@@ -168,9 +169,14 @@ fn list_variant(p: &JobListParams) -> usize {
 /// otherwise prove that the index covers the rows. `succeeded` jobs, most of
 /// the table, and unfiltered lists are read from the primary key backwards.
 /// No index has the name first: a name filter is checked on the rows the
-/// state or the key yields.
+/// state or the key yields. So is an arguments filter (jsonb containment,
+/// `args @>`), with no index of its own: the page scan reads back until it
+/// has found a page of jobs that contain them, so a rare match under a
+/// broad state reads far.
 fn list_sql(s: &str, variant: usize) -> String {
     let cols = JOB_COLUMNS;
+    let args = variant % 2 == 1;
+    let variant = variant / 2;
     let (state, queue, name) = (variant / 4, (variant / 2) % 2 == 1, variant % 2 == 1);
     let mut filter = String::from("id < $1");
     let mut next = 3;
@@ -187,6 +193,10 @@ fn list_sql(s: &str, variant: usize) -> String {
     }
     if name {
         filter.push_str(&format!(" AND name = ${next}"));
+        next += 1;
+    }
+    if args {
+        filter.push_str(&format!(" AND args @> ${next}::jsonb"));
     }
     format!("SELECT {cols} FROM {s}.jobs WHERE {filter} ORDER BY id DESC LIMIT $2")
 }
@@ -206,6 +216,9 @@ pub(crate) async fn list(db: &Db, sql: &Statements, p: JobListParams) -> StoreRe
     }
     if let Some(name) = p.name {
         query = query.bind(name);
+    }
+    if let Some(args) = p.args {
+        query = query.bind(args);
     }
     query
         .fetch_all(db.pool())
@@ -601,8 +614,13 @@ async fn release_after(db: &Db, sql: &Statements, parents: Vec<i64>) -> StoreRes
 // ---- act on all matching
 
 /// The actions, in the order of `Statements::act` and `Statements::act_preview`.
-fn actions() -> [JobAction; 3] {
-    [JobAction::Retry, JobAction::cancel(), JobAction::Delete]
+fn actions() -> [JobAction; 4] {
+    [
+        JobAction::Retry,
+        JobAction::cancel(),
+        JobAction::Delete,
+        JobAction::RunNow,
+    ]
 }
 
 /// Where `action` is in [`actions`].
@@ -611,6 +629,7 @@ fn action_index(action: &JobAction) -> StoreResult<usize> {
         JobAction::Retry => Ok(0),
         JobAction::Cancel { .. } => Ok(1),
         JobAction::Delete => Ok(2),
+        JobAction::RunNow => Ok(3),
         other => Err(StoreError::new(
             StoreErrorKind::Invalid,
             format!(
@@ -634,7 +653,8 @@ fn accepted(action: &JobAction) -> String {
 }
 
 /// The filter of the jobs an action picks, on the columns of `alias`: $1
-/// state, $2 queue, $3 name, each NULL for "any". `$n IS NULL OR ...`
+/// state, $2 queue, $3 name, $5 the JSON the arguments contain (`@>`), each
+/// NULL for "any". `$n IS NULL OR ...`
 /// rather than a statement per combination (as `list_sql` has): these
 /// statements run once per operator's action, so PostgreSQL plans them with
 /// the values (a custom plan, where a NULL criterion folds away), and the
@@ -644,11 +664,12 @@ fn act_filter(action: &JobAction, alias: &str) -> String {
     let states = accepted(action);
     format!(
         "{alias}.state IN {states} AND ($1::text IS NULL OR {alias}.state = $1)
-         AND ($2::text IS NULL OR {alias}.queue = $2) AND ($3::text IS NULL OR {alias}.name = $3)"
+         AND ($2::text IS NULL OR {alias}.queue = $2) AND ($3::text IS NULL OR {alias}.name = $3)
+         AND ($5::jsonb IS NULL OR {alias}.args @> $5)"
     )
 }
 
-/// $1 state, $2 queue, $3 name, $4 limit. The newest `$4 + 1` jobs the
+/// $1 state, $2 queue, $3 name, $4 limit, $5 arguments. The newest `$4 + 1` jobs the
 /// action would take, with their states: what a dry run returns (the one
 /// past the limit says whether more match).
 fn act_preview_sql(s: &str, action: &JobAction) -> String {
@@ -685,9 +706,9 @@ fn act_pick(s: &str, action: &JobAction) -> String {
 
 /// The statement of `action`: its pick, then the same changes, history and
 /// counters as the single-job statement (`retry_sql`, `cancel_sql`,
-/// `delete_sql`) on every picked job. Parameters $1 to $4 as in
-/// [`act_pick`]; a retry's $5 is the NOTIFY channel, a cancel's $5 the
-/// reason, $6 the channel and $7 the cancel payload. It returns the ids
+/// `delete_sql`, `run_now_sql`) on every picked job. Parameters $1 to $5 as in
+/// [`act_pick`]; a retry's and a run now's $6 is the NOTIFY channel, a cancel's $6 the
+/// reason, $7 the channel and $8 the cancel payload. It returns the ids
 /// changed (`changed`) and asked to stop (`requested`), newest first,
 /// whether more jobs matched than `$4` (`more`), and whether it notified; a
 /// retry also the unique jobs it left because their key is held (`held`):
@@ -725,7 +746,7 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     INSERT INTO {s}.job_events (job_id, at, state, attempt)
                     SELECT id, now(), 'enqueued', attempt FROM upd
                 ), {counted}, notified AS (
-                    SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM upd)
+                    SELECT pg_notify($6, '') WHERE EXISTS (SELECT 1 FROM upd)
                 )
                 SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
                        (SELECT count(*) FROM notified) AS notified, {held} AS held"
@@ -747,11 +768,30 @@ fn act_sql(s: &str, action: &JobAction) -> String {
                     RETURNING j.id
                 ), ev AS (
                     INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
-                    SELECT id, now(), 'cancelled', attempt, $5 FROM cancelled
+                    SELECT id, now(), 'cancelled', attempt, $6 FROM cancelled
                 ), {counted}, notified AS (
-                    SELECT pg_notify($6, $7) WHERE EXISTS (SELECT 1 FROM requested)
+                    SELECT pg_notify($7, $8) WHERE EXISTS (SELECT 1 FROM requested)
                 )
                 SELECT {changed} AS changed, {requested} AS requested, {more},
+                       (SELECT count(*) FROM notified) AS notified"
+            )
+        }
+        // No counters: `scheduled` and `enqueued` are counted from the rows.
+        JobAction::RunNow => {
+            let changed = ids("upd");
+            format!(
+                "WITH {pick}, upd AS (
+                    UPDATE {s}.jobs j SET state = 'enqueued', run_at = now()
+                    FROM old
+                    WHERE j.id = old.id
+                    RETURNING j.id, j.attempt
+                ), ev AS (
+                    INSERT INTO {s}.job_events (job_id, at, state, attempt)
+                    SELECT id, now(), 'enqueued', attempt FROM upd
+                ), notified AS (
+                    SELECT pg_notify($6, '') WHERE EXISTS (SELECT 1 FROM upd)
+                )
+                SELECT {changed} AS changed, '{{}}'::bigint[] AS requested, {more},
                        (SELECT count(*) FROM notified) AS notified"
             )
         }
@@ -790,15 +830,23 @@ pub(crate) async fn act_matching(
     let what = format!("{} matching jobs", p.action.as_str());
     let fail = |e| store_error(&what, e);
     let JobFilter {
-        state, queue, name, ..
+        state,
+        queue,
+        name,
+        args,
+        ..
     } = p.filter;
     let state = state.map(JobState::as_str);
+    // Retried and run-now jobs are runnable at once; cancelled and deleted
+    // ones have ended, and their continuations are released.
+    let runnable = matches!(p.action, JobAction::Retry | JobAction::RunNow);
     if p.dry_run {
         let rows = sqlx::query(&sql.act_preview[index])
             .bind(state)
             .bind(queue)
             .bind(name)
             .bind(limit)
+            .bind(args)
             .fetch_all(db.pool())
             .await
             .map_err(fail)?;
@@ -822,9 +870,10 @@ pub(crate) async fn act_matching(
         .bind(state)
         .bind(queue)
         .bind(name)
-        .bind(limit);
+        .bind(limit)
+        .bind(args);
     query = match p.action {
-        JobAction::Retry => query.bind(db.channel()),
+        JobAction::Retry | JobAction::RunNow => query.bind(db.channel()),
         JobAction::Cancel { reason } => query
             .bind(reason)
             .bind(db.channel())
@@ -851,10 +900,10 @@ pub(crate) async fn act_matching(
         })
     };
     let outcome = read().map_err(fail)?;
-    if index == 0 && !outcome.changed.is_empty() {
+    if runnable && !outcome.changed.is_empty() {
         db.wake();
     }
-    if index != 0 {
+    if !runnable {
         release_after(db, sql, outcome.changed.iter().map(|id| id.0).collect()).await?;
     }
     if !outcome.requested.is_empty() {

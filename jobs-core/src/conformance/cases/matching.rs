@@ -1,8 +1,10 @@
-//! `job_list` by name, and `job_act_matching`: retry, cancel or delete every
+//! `job_list` by name and by arguments, and `job_act_matching`: retry, cancel, delete or run now every
 //! job a filter picks, capped, treating each job as the single-job operation
 //! treats it.
 
 use std::collections::BTreeMap;
+
+use serde_json::json;
 
 use super::{
     assert_kind, claim_params, claim_with, complete, counts, get, insert_one, job_with, row, HOUR,
@@ -244,6 +246,129 @@ pub async fn list_filters_by_name<S: Store>(store: S) {
     assert!(listed(JobListParams::new().name("nope")).await.is_empty());
 }
 
+/// `job_list` and `job_act_matching` filter by arguments with jsonb
+/// containment (`args @>`), alone and with a state: a nested object's keys,
+/// an array's elements in any order, numbers by value; a scalar is not
+/// found inside an array below the top level; no match lists nothing and
+/// acts on nothing.
+pub async fn list_and_act_matching_filter_by_arguments<S: Store>(store: S) {
+    let with_args = |args: serde_json::Value, delayed: bool| {
+        job_with(|job| {
+            job.queue = "mail".to_owned();
+            job.name = "send_invoice".to_owned();
+            job.args = args;
+            if delayed {
+                job.run_at = RunAt::After(HOUR);
+            }
+        })
+    };
+    let ada = json!({ "user": { "id": 7, "name": "Ada" }, "tags": ["vip", "eu"], "amount": 10 });
+    let ada = insert_one(&store, with_args(ada, false)).await;
+    let bob = json!({ "user": { "id": 7, "name": "Bob" }, "tags": ["eu"], "amount": 10.0 });
+    let bob = insert_one(&store, with_args(bob, true)).await;
+    let eve = json!({ "user": { "id": 8 }, "tags": [["nested"]], "amount": 3 });
+    let eve = insert_one(&store, with_args(eve, false)).await;
+    let old = json!({ "user": { "id": 7 }, "tags": "vip" });
+    let old = insert_one(&store, with_args(old, false)).await;
+    store
+        .job_cancel(JobCancelParams::new(old))
+        .await
+        .expect("job_cancel failed");
+    let listed = |filter: JobFilter| {
+        let store = &store;
+        async move {
+            let p = JobListParams::new().matching(filter).limit(100);
+            let rows = store.job_list(p).await.expect("job_list failed");
+            rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
+        }
+    };
+    let by_args = |args: serde_json::Value| JobFilter::new().args(args);
+    for (args, expected, what) in [
+        (
+            json!({ "user": { "id": 7 } }),
+            vec![old, bob, ada],
+            "a nested object",
+        ),
+        (
+            json!({ "user": { "id": 7, "name": "Ada" } }),
+            vec![ada],
+            "two keys of a nested object",
+        ),
+        (json!({ "tags": ["vip"] }), vec![ada], "an array element"),
+        (
+            json!({ "tags": ["eu", "vip"] }),
+            vec![ada],
+            "array elements in any order",
+        ),
+        (
+            json!({ "tags": [["nested"]] }),
+            vec![eve],
+            "an array in an array",
+        ),
+        (
+            json!({ "tags": "vip" }),
+            vec![old],
+            "a scalar is not an array's element below the top",
+        ),
+        (json!({ "amount": 10 }), vec![bob, ada], "numbers by value"),
+        (json!({}), vec![old, eve, bob, ada], "the empty object"),
+        (json!({ "user": { "id": 9 } }), vec![], "no match"),
+        (json!({ "missing": null }), vec![], "a missing key"),
+    ] {
+        assert_eq!(
+            listed(by_args(args.clone())).await,
+            expected,
+            "{what}: {args}"
+        );
+        let preview = act(
+            &store,
+            JobActMatchingParams::new(JobAction::Delete, by_args(args.clone())).dry_run(true),
+        )
+        .await;
+        assert_eq!(preview.changed, expected, "a delete's pick, {what}: {args}");
+    }
+    let user_7 = by_args(json!({ "user": { "id": 7 } }));
+    for (state, expected) in [
+        (JobState::Scheduled, vec![bob]),
+        (JobState::Enqueued, vec![ada]),
+        (JobState::Cancelled, vec![old]),
+        (JobState::Failed, vec![]),
+    ] {
+        let filter = user_7.clone().state(state);
+        assert_eq!(
+            listed(filter.clone()).await,
+            expected,
+            "with the state {state}"
+        );
+        let filter = filter.queue("mail").name("send_invoice");
+        assert_eq!(
+            listed(filter.clone()).await,
+            expected,
+            "with the state {state}, the queue and the name"
+        );
+        let elsewhere = filter.clone().queue("other");
+        assert!(listed(elsewhere).await.is_empty(), "another queue");
+        assert_eq!(
+            JobListParams::new().matching(filter.clone()).filter(),
+            filter
+        );
+    }
+
+    // Acting on what the filter picks: the enqueued job of user 7 only.
+    let cancel = JobActMatchingParams::new(JobAction::cancel(), user_7.state(JobState::Enqueued));
+    assert_eq!(
+        act(&store, cancel).await,
+        JobActOutcome::new(vec![ada], Vec::new(), false)
+    );
+    assert_eq!(row(&store, ada).await.state, JobState::Cancelled);
+    assert_eq!(row(&store, bob).await.state, JobState::Scheduled);
+    assert_eq!(row(&store, eve).await.state, JobState::Enqueued);
+    let nothing =
+        JobActMatchingParams::new(JobAction::Delete, by_args(json!({ "user": { "id": 9 } })));
+    assert_eq!(act(&store, nothing).await, JobActOutcome::default());
+    assert_eq!(row(&store, eve).await.state, JobState::Enqueued);
+}
+
 /// A retry of all matching jobs retries exactly the `failed`, `cancelled`
 /// and `deleted` jobs the filter picks, as `job_retry` does (`enqueued`,
 /// attempts reset, the transition in the history), newest first, and
@@ -387,6 +512,71 @@ pub async fn act_matching_deletes_all_but_running_jobs<S: Store>(store: S) {
         }
     }
     assert_counts_agree(&store, jobs.values().copied(), "the deletes").await;
+}
+
+/// A run now of all matching jobs makes exactly the `scheduled` jobs the
+/// filter picks `enqueued` and claimable at once, as `job_run_now` does
+/// (attempts kept, the transition in the history), newest first, and
+/// changes no other job, `enqueued` ones included; the counts follow. A
+/// filter on another state is refused.
+pub async fn act_matching_runs_exactly_the_matching_scheduled_jobs_now<S: Store>(store: S) {
+    let jobs = one_of_each(&store).await;
+    let before = states_of(&store, jobs.values().copied()).await;
+    let outcome = act(
+        &store,
+        JobActMatchingParams::new(JobAction::RunNow, JobFilter::new().queue("mail")),
+    )
+    .await;
+    let expected = newest_first(vec![
+        jobs[&("mail", "send_invoice", JobState::Scheduled)],
+        jobs[&("mail", "other_job", JobState::Scheduled)],
+    ]);
+    assert_eq!(
+        outcome,
+        JobActOutcome::new(expected.clone(), Vec::new(), false)
+    );
+    for id in &expected {
+        let detail = get(&store, *id).await;
+        assert_eq!(detail.job.state, JobState::Enqueued, "job {id}");
+        assert_eq!(detail.job.attempt, 0, "attempts are kept");
+        assert_eq!(
+            detail.history.last().map(|e| e.state),
+            Some(JobState::Enqueued)
+        );
+    }
+    let after = states_of(&store, jobs.values().copied()).await;
+    for ((id, was), (_, now)) in before.iter().zip(&after) {
+        let want = if expected.contains(id) {
+            JobState::Enqueued
+        } else {
+            *was
+        };
+        assert_eq!(*now, want, "job {id}, {was} before the run now");
+    }
+    assert_counts_agree(&store, jobs.values().copied(), "the run now").await;
+    let claimed = claim_with(
+        &store,
+        claim_params(ServerId::new(), &["mail"], &["send_invoice"], 10),
+    )
+    .await;
+    assert!(
+        claimed
+            .iter()
+            .any(|r| r.id == expected[0] || r.id == expected[1]),
+        "a job run now is claimable at once"
+    );
+    for dry_run in [false, true] {
+        let p = JobActMatchingParams::new(
+            JobAction::RunNow,
+            JobFilter::new().state(JobState::Enqueued),
+        )
+        .dry_run(dry_run);
+        assert_kind(
+            store.job_act_matching(p).await,
+            StoreErrorKind::Invalid,
+            "run now of enqueued jobs",
+        );
+    }
 }
 
 /// The cap is honoured: the newest `limit` matching jobs are taken, `more`

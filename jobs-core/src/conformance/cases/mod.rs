@@ -223,6 +223,7 @@ async fn list<S: Store>(
             state,
             queue: queue.map(str::to_owned),
             name: None,
+            args: None,
             before,
             limit,
         })

@@ -1,14 +1,16 @@
 //! `queue_pause`, `queue_list` and the claim's per-queue limits: a paused
 //! queue is claimed by nobody, resuming makes it claimable (and wakes
-//! servers), running jobs are left alone, and one claim honours each
-//! queue's limit.
+//! servers), running jobs are left alone, one claim honours each queue's
+//! limit, and the listing gives each queue's oldest due job.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{claim_params, claim_with, complete, get, insert, job_with, row, JOB, QUEUE};
-use crate::model::{JobId, JobState, ServerId};
-use crate::store::{JobOutcome, QueueListParams, QueuePauseParams, Store};
+use super::{
+    claim_params, claim_with, complete, get, insert, insert_one, job_with, row, HOUR, JOB, QUEUE,
+};
+use crate::model::{JobId, JobState, RunAt, ServerId, Timestamp};
+use crate::store::{JobCancelParams, JobOutcome, QueueListParams, QueuePauseParams, Store};
 
 fn in_queue(queue: &str) -> crate::model::NewJob {
     job_with(|job| job.queue = queue.to_owned())
@@ -180,4 +182,93 @@ pub async fn claim_honours_per_queue_limits<S: Store>(store: S) {
     // A limit above what the claim asks for changes nothing.
     let p = claim_params(ServerId::new(), &["mail"], &[JOB], 2).queue_limit("mail", 50);
     assert_eq!(claim_with(&store, p).await.len(), 2);
+}
+
+/// The queue `queue` as `queue_list` gives it.
+async fn listed<S: Store>(store: &S, queue: &str) -> crate::model::QueueInfo {
+    let queues = store
+        .queue_list(QueueListParams::new())
+        .await
+        .expect("queue_list failed");
+    let found = queues.into_iter().find(|q| q.queue == queue);
+    found.unwrap_or_else(|| panic!("queue_list does not name `{queue}`"))
+}
+
+/// `queue_list` gives each queue the run time of its oldest due job
+/// (`enqueued`, or `scheduled` whose time has come), whatever the priority
+/// of the jobs: a job delayed into the future does not count, nor a
+/// running one, and a queue with no due job has none. When the oldest
+/// leaves, the next oldest is given.
+pub async fn queue_list_gives_each_queue_s_oldest_due_job<S: Store>(store: S) {
+    let in_mail = |priority: i16| {
+        job_with(|job| {
+            job.queue = "mail".to_owned();
+            job.priority = priority;
+        })
+    };
+    // The oldest of `mail` has the lowest priority; newer ones rank higher.
+    let old = insert_one(&store, in_mail(-5)).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let newer = insert(&store, vec![in_mail(7), in_mail(0)]).await;
+    let mut delayed = in_mail(i16::MAX);
+    delayed.run_at = RunAt::After(HOUR);
+    insert_one(&store, delayed).await;
+    // `backlog`: a job whose time came an hour ago. `later`: only a job
+    // delayed by an hour. `busy`: only a running job.
+    let past: Timestamp = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let backlog = insert_one(
+        &store,
+        job_with(|job| {
+            job.queue = "backlog".to_owned();
+            job.priority = 3;
+            job.run_at = RunAt::At(past);
+        }),
+    )
+    .await;
+    insert_one(
+        &store,
+        job_with(|job| {
+            job.queue = "later".to_owned();
+            job.run_at = RunAt::After(HOUR);
+        }),
+    )
+    .await;
+    insert_one(&store, job_with(|job| job.queue = "busy".to_owned())).await;
+    let claimed = claim_with(&store, claim_params(ServerId::new(), &["busy"], &[JOB], 1)).await;
+    assert_eq!(claimed.len(), 1, "the job of `busy` runs");
+
+    assert_eq!(
+        listed(&store, "mail").await.oldest_due,
+        Some(row(&store, old).await.run_at),
+        "the oldest due job of `mail`, of the lowest priority"
+    );
+    assert_eq!(
+        listed(&store, "backlog").await.oldest_due,
+        Some(row(&store, backlog).await.run_at),
+        "a job whose time has come is due"
+    );
+    assert_eq!(
+        listed(&store, "later").await.oldest_due,
+        None,
+        "a delayed job is not due"
+    );
+    assert_eq!(
+        listed(&store, "busy").await.oldest_due,
+        None,
+        "a running job is not waiting"
+    );
+
+    store
+        .job_cancel(JobCancelParams::new(old))
+        .await
+        .expect("job_cancel failed");
+    let mut next = Vec::new();
+    for id in &newer {
+        next.push(row(&store, *id).await.run_at);
+    }
+    assert_eq!(
+        listed(&store, "mail").await.oldest_due,
+        next.into_iter().min(),
+        "once the oldest has gone, the next oldest"
+    );
 }

@@ -225,8 +225,9 @@ impl JobGetParams {
     }
 }
 
-/// Which jobs a call picks: those in this state, in this queue and of this
-/// stored name; a criterion left out matches every job. What
+/// Which jobs a call picks: those in this state, in this queue, of this
+/// stored name and whose arguments contain this JSON; a criterion left out
+/// matches every job. What
 /// [`JobActMatchingParams`] acts on, and what [`JobListParams::matching`]
 /// lists, so a dashboard or a command line shows the jobs an action on "all
 /// matching" would take.
@@ -236,7 +237,8 @@ impl JobGetParams {
 /// let failed_invoices = JobFilter::new()
 ///     .state(JobState::Failed)
 ///     .queue("mail")
-///     .name("send_invoice");
+///     .name("send_invoice")
+///     .args(serde_json::json!({ "customer": { "id": 7 } }));
 /// # let _ = failed_invoices;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -248,6 +250,15 @@ pub struct JobFilter {
     pub queue: Option<String>,
     /// Only jobs of this stored name (`Job::NAME`).
     pub name: Option<String>,
+    /// Only jobs whose arguments contain this JSON, as PostgreSQL's jsonb
+    /// containment (`args @> ...`) decides, so every store picks the same
+    /// jobs: an object contains an object whose every key it has, with a
+    /// value that contains that key's value; an array contains an array
+    /// whose every element is contained by one of its own elements (in any
+    /// order, repeats allowed); other values contain only an equal value,
+    /// numbers compared by value (`1` and `1.0` are equal). At the top level
+    /// only, an array also contains a scalar it has among its elements.
+    pub args: Option<serde_json::Value>,
 }
 
 impl JobFilter {
@@ -274,11 +285,72 @@ impl JobFilter {
         self
     }
 
+    /// Only jobs whose arguments contain `args` (see [`JobFilter::args`]).
+    ///
+    /// ```
+    /// # use jobs_core::{JobFilter, JobId, JobRow, JobState};
+    /// use serde_json::json;
+    /// let args = json!({ "user": { "id": 7, "name": "Ada" }, "tags": ["a", "b"] });
+    /// let job = JobRow::new(JobId(1), "send".into(), "mail".into(), args, JobState::Enqueued, chrono::Utc::now());
+    /// let picks = |args| JobFilter::new().args(args).matches(&job);
+    /// assert!(picks(json!({ "user": { "id": 7 } })));
+    /// assert!(picks(json!({ "tags": ["b"] })));
+    /// assert!(!picks(json!({ "tags": "b" })));
+    /// assert!(!picks(json!({ "user": { "id": 8 } })));
+    /// ```
+    pub fn args(mut self, args: serde_json::Value) -> Self {
+        self.args = Some(args);
+        self
+    }
+
     /// Whether `job` passes every criterion.
     pub fn matches(&self, job: &JobRow) -> bool {
         self.state.is_none_or(|state| state == job.state)
             && self.queue.as_ref().is_none_or(|queue| *queue == job.queue)
             && self.name.as_ref().is_none_or(|name| *name == job.name)
+            && self
+                .args
+                .as_ref()
+                .is_none_or(|args| args_contain(&job.args, args))
+    }
+}
+
+/// Whether the arguments `args` contain `wanted` (see [`JobFilter::args`]).
+fn args_contain(args: &serde_json::Value, wanted: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (args, wanted) {
+        (
+            Value::Array(elements),
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_),
+        ) => elements.iter().any(|element| contains(element, wanted)),
+        _ => contains(args, wanted),
+    }
+}
+
+/// [`args_contain`] below the top level.
+fn contains(have: &serde_json::Value, wanted: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (have, wanted) {
+        (Value::Object(have), Value::Object(wanted)) => wanted
+            .iter()
+            .all(|(key, value)| have.get(key).is_some_and(|have| contains(have, value))),
+        (Value::Array(have), Value::Array(wanted)) => wanted
+            .iter()
+            .all(|value| have.iter().any(|have| contains(have, value))),
+        (Value::Number(have), Value::Number(wanted)) => {
+            match (
+                have.as_i64(),
+                wanted.as_i64(),
+                have.as_u64(),
+                wanted.as_u64(),
+            ) {
+                (Some(a), Some(b), _, _) => a == b,
+                (_, _, Some(a), Some(b)) => a == b,
+                _ => have.as_f64() == wanted.as_f64(),
+            }
+        }
+        (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => false,
+        _ => have == wanted,
     }
 }
 
@@ -293,6 +365,8 @@ pub struct JobListParams {
     pub queue: Option<String>,
     /// Only jobs of this stored name.
     pub name: Option<String>,
+    /// Only jobs whose arguments contain this JSON (see [`JobFilter::args`]).
+    pub args: Option<serde_json::Value>,
     /// Only jobs with ids below this one (the next page after it).
     pub before: Option<JobId>,
     /// At most this many (default 50).
@@ -305,6 +379,7 @@ impl Default for JobListParams {
             state: None,
             queue: None,
             name: None,
+            args: None,
             before: None,
             limit: 50,
         }
@@ -335,21 +410,29 @@ impl JobListParams {
         self
     }
 
-    /// Only the jobs `filter` picks: its state, queue and name replace
-    /// those set so far.
+    /// Only jobs whose arguments contain `args` (see [`JobFilter::args`]).
+    pub fn args(mut self, args: serde_json::Value) -> Self {
+        self.args = Some(args);
+        self
+    }
+
+    /// Only the jobs `filter` picks: its state, queue, name and arguments
+    /// replace those set so far.
     pub fn matching(mut self, filter: JobFilter) -> Self {
         self.state = filter.state;
         self.queue = filter.queue;
         self.name = filter.name;
+        self.args = filter.args;
         self
     }
 
-    /// The state, queue and name criteria, as a [`JobFilter`].
+    /// The state, queue, name and arguments criteria, as a [`JobFilter`].
     pub fn filter(&self) -> JobFilter {
         JobFilter {
             state: self.state,
             queue: self.queue.clone(),
             name: self.name.clone(),
+            args: self.args.clone(),
         }
     }
 
@@ -512,8 +595,8 @@ impl JobDeleteParams {
 }
 
 /// What [`JobActMatchingParams`] does to each job it picks: the action of
-/// `job_retry`, `job_cancel` or `job_delete`, on the states that operation
-/// accepts (see [`JobAction::accepts`]).
+/// `job_retry`, `job_cancel`, `job_delete` or `job_run_now`, on the states
+/// that operation accepts (see [`JobAction::accepts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JobAction {
@@ -530,6 +613,10 @@ pub enum JobAction {
     /// kept until retention removes them. Jobs already `deleted` are left
     /// as they are.
     Delete,
+    /// Run `scheduled` jobs now, as `job_run_now` does: `enqueued`,
+    /// runnable at once, attempts kept. Jobs already `enqueued` are left as
+    /// they are.
+    RunNow,
 }
 
 impl JobAction {
@@ -560,6 +647,7 @@ impl JobAction {
                 JobState::Failed,
                 JobState::Cancelled,
             ],
+            JobAction::RunNow => &[JobState::Scheduled],
         }
     }
 
@@ -568,17 +656,18 @@ impl JobAction {
         self.accepted_states().contains(&state)
     }
 
-    /// The verb, for messages: `retry`, `cancel` or `delete`.
+    /// The verb, for messages: `retry`, `cancel`, `delete` or `run now`.
     pub fn as_str(&self) -> &'static str {
         match self {
             JobAction::Retry => "retry",
             JobAction::Cancel { .. } => "cancel",
             JobAction::Delete => "delete",
+            JobAction::RunNow => "run now",
         }
     }
 }
 
-/// Retry, cancel or delete every job a [`JobFilter`] picks, up to a cap, in
+/// Retry, cancel, delete or run now every job a [`JobFilter`] picks, up to a cap, in
 /// one call (one statement on PostgreSQL): "retry every failed `send_invoice`
 /// of the `mail` queue". Each job is treated as the single-job operation
 /// treats it, and jobs in states the action does not accept are passed
@@ -670,8 +759,8 @@ impl JobActMatchingParams {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct JobActOutcome {
-    /// The jobs changed, newest first: retried (now `enqueued`), cancelled
-    /// (now `cancelled`) or deleted (now `deleted`).
+    /// The jobs changed, newest first: retried or run now (now
+    /// `enqueued`), cancelled (now `cancelled`) or deleted (now `deleted`).
     pub changed: Vec<JobId>,
     /// For a cancel, the running jobs whose servers were asked to stop
     /// them (they stay `processing` until they do), newest first; empty
@@ -806,5 +895,44 @@ impl JobPruneParams {
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = limit;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::args_contain;
+
+    /// Each case as PostgreSQL answers `args @> wanted` (checked with psql).
+    #[test]
+    fn args_contain_as_jsonb_containment() {
+        for (args, wanted, contained) in [
+            (json!({ "tags": ["vip"] }), json!({ "tags": "vip" }), false),
+            (json!({ "amount": 10.0 }), json!({ "amount": 10 }), true),
+            (json!(["a", "b"]), json!("a"), true),
+            (json!([["a"]]), json!("a"), false),
+            (json!({ "t": [["n"]] }), json!({ "t": [["n"]] }), true),
+            (json!({ "t": [1, [2]] }), json!({ "t": [2] }), false),
+            (json!({ "a": 1 }), json!({}), true),
+            (
+                json!({ "a": [{ "x": 1, "y": 2 }] }),
+                json!({ "a": [{ "x": 1 }] }),
+                true,
+            ),
+            (json!({ "a": null }), json!({ "a": null }), true),
+            (json!({ "a": 1 }), json!({ "b": null }), false),
+            (json!([1, 2]), json!([2, 2, 1]), true),
+            (json!({ "a": "1" }), json!({ "a": 1 }), false),
+            (json!({ "a": { "b": 1 } }), json!({ "a": [] }), false),
+            (json!({ "a": -3 }), json!({ "a": -3.0 }), true),
+            (json!({ "a": u64::MAX }), json!({ "a": u64::MAX }), true),
+        ] {
+            assert_eq!(
+                args_contain(&args, &wanted),
+                contained,
+                "{args} @> {wanted}"
+            );
+        }
     }
 }

@@ -37,7 +37,10 @@ impl QueuePauseParams {
 
 /// List the queues the store knows, by name: those that hold jobs (waiting,
 /// running or counted as finished) and those that were ever paused, each
-/// with whether it is paused.
+/// with whether it is paused and the run time of its oldest due job (see
+/// [`QueueInfo::oldest_due`](crate::QueueInfo::oldest_due)). Its cost grows
+/// with the number of queues and of distinct priorities their waiting jobs
+/// have, not with the number of jobs.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct QueueListParams {}
