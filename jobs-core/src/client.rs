@@ -12,15 +12,15 @@ use crate::error::Result;
 use crate::job::{Job, Produces, Request};
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo,
-    ServerSummary, StrandedJobs,
+    ServerSummary, StrandedJobs, ThroughputMinute,
 };
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
 use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
     CronUpsertParams, DynStore, JobActMatchingParams, JobActOutcome, JobCancelParams,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
-    JobRetryParams, JobRunNowParams, JobStrandedParams, QueueListParams, QueuePauseParams,
-    ServerListParams, Store, StoreError, StoreErrorKind,
+    JobRetryParams, JobRunNowParams, JobStrandedParams, JobThroughputParams, QueueListParams,
+    QueuePauseParams, ServerListParams, Store, StoreError, StoreErrorKind,
 };
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them,
@@ -437,6 +437,28 @@ impl Jobs {
     /// ```
     pub async fn list(&self, which: ListJobs) -> Result<Vec<JobRow>> {
         Ok(self.store.job_list(which).await?)
+    }
+
+    /// How many jobs succeeded and failed for good in each minute of the
+    /// last `window` (at most a day is kept), oldest first; minutes with
+    /// neither are left out. The dashboard's overview charts it.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use std::time::Duration;
+    /// for m in jobs.throughput(Duration::from_secs(3600)).await? {
+    ///     println!("{}: {} succeeded, {} failed", m.minute, m.succeeded, m.failed);
+    /// }
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn throughput(&self, window: std::time::Duration) -> Result<Vec<ThroughputMinute>> {
+        Ok(self
+            .store
+            .job_throughput(JobThroughputParams::new().window(window))
+            .await?)
     }
 
     /// How many jobs are in each state in each queue.

@@ -40,7 +40,7 @@ pub use memory::MemoryStore;
 pub use model::{
     After, Claim, ContinueOn, Inserted, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob,
     QueueInfo, QueueStateCount, RecurringOrigin, RunAt, ServerId, ServerInfo, ServerSummary,
-    StrandedJobs, StrandedReason, Timestamp, TraceContext, UnknownState,
+    StrandedJobs, StrandedReason, ThroughputMinute, Timestamp, TraceContext, UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,
@@ -58,9 +58,10 @@ pub use store::{
     JobCompleteManyParams, JobCompletion, JobCountParams, JobDeleteParams, JobFilter, JobGetParams,
     JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
     JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal, JobStrandedParams,
-    Layered, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
-    QueueListParams, QueuePauseParams, Retention, ServerHeartbeatParams, ServerListParams,
-    ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+    JobThroughputParams, Layered, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
+    LeaseStatus, QueueListParams, QueuePauseParams, Retention, ServerHeartbeatParams,
+    ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+    THROUGHPUT_KEPT,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

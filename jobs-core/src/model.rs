@@ -642,6 +642,30 @@ impl QueueStateCount {
     }
 }
 
+/// How many jobs ended in one minute, succeeded or failed for good (see
+/// [`Jobs::throughput`](crate::Jobs::throughput)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ThroughputMinute {
+    /// The minute's start.
+    pub minute: Timestamp,
+    /// Jobs that succeeded in it.
+    pub succeeded: i64,
+    /// Jobs that failed for good in it.
+    pub failed: i64,
+}
+
+impl ThroughputMinute {
+    /// The counts of the minute starting at `minute`.
+    pub fn new(minute: Timestamp, succeeded: i64, failed: i64) -> Self {
+        Self {
+            minute,
+            succeeded,
+            failed,
+        }
+    }
+}
+
 /// A queue the store knows, whether it is paused, and how long its oldest
 /// due job has waited (see [`Jobs::queues`](crate::Jobs::queues)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -86,6 +86,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "batches",
         sql: include_str!("../migrations/0012_batches.sql"),
     },
+    Migration {
+        version: 13,
+        name: "job_minutes",
+        sql: include_str!("../migrations/0013_job_minutes.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -314,6 +319,7 @@ mod tests {
         (10, "0474f3c6a2de1325"),
         (11, "34a7a8a45c286fe4"),
         (12, "91d14185c90a9349"),
+        (13, "9fb9ccf395975a55"),
     ];
 
     #[test]

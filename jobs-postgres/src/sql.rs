@@ -133,8 +133,9 @@ pub(crate) fn release_sql(s: &str) -> String {
 
 /// The CTEs that follow jobs moving into or out of a finished state:
 /// `counted` adds the deltas of `source` (rows of `queue`, `state`, `d`,
-/// `batch_id`) to the finished-job counters, and `batched` moves batch
-/// members between their batches' counters. Every statement that changes
+/// `batch_id`) to the finished-job counters, `minutes` the jobs that just
+/// succeeded or failed to the current minute's (migration 0013), and
+/// `batched` moves batch members between their batches' counters. Every statement that changes
 /// a job's state includes them (a purge, which removes finished jobs
 /// without changing a batch, includes [`counted_removal_cte`] instead).
 /// Unfinished states are counted exactly from the table (their rows are
@@ -142,7 +143,16 @@ pub(crate) fn release_sql(s: &str) -> String {
 pub(crate) fn counted_cte(s: &str, source: &str) -> String {
     let counted = counted_removal_cte(s, source);
     format!(
-        "{counted}, batch_delta AS (
+        "{counted}, minutes AS (
+            INSERT INTO {s}.job_minutes AS m (minute, state, shard, n)
+            SELECT date_trunc('minute', now()), state, (pg_backend_pid() % 8)::smallint,
+                   sum(d)::bigint
+            FROM ({source}) AS delta
+            WHERE state IN ('succeeded', 'failed') AND d > 0
+            GROUP BY state
+            ORDER BY state
+            ON CONFLICT (minute, state, shard) DO UPDATE SET n = m.n + EXCLUDED.n
+        ), batch_delta AS (
             SELECT batch_id, sum(d) AS ended,
                    coalesce(sum(d) FILTER (WHERE state = 'succeeded'), 0) AS succeeded,
                    coalesce(sum(d) FILTER (WHERE state = 'failed'), 0) AS failed,

@@ -17,10 +17,11 @@ use jobs_core::{
     JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
     JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
     JobReleaseAwaitingParams, JobRetryParams, JobRow, JobRunNowParams, JobSignal,
-    JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
-    LeaseStatus, NewBatch, NewJob, QueueInfo, QueueListParams, QueuePauseParams, QueueStateCount,
-    RecurringRow, Request, ServerHeartbeatParams, ServerInfo, ServerListParams, ServerRemoveParams,
-    Store, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
+    JobStrandedParams, JobThroughputParams, LeaseRenewManyParams, LeaseReportStuckParams,
+    LeaseRescueParams, LeaseStatus, NewBatch, NewJob, QueueInfo, QueueListParams, QueuePauseParams,
+    QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo, ServerListParams,
+    ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
+    ThroughputMinute,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -553,6 +554,10 @@ impl Store for PgStore {
 
     async fn job_act_matching(&self, p: JobActMatchingParams) -> StoreResult<JobActOutcome> {
         manage::act_matching(&self.inner.db, &self.inner.jobs.manage, p).await
+    }
+
+    async fn job_throughput(&self, p: JobThroughputParams) -> StoreResult<Vec<ThroughputMinute>> {
+        manage::throughput(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
     async fn job_prune(&self, p: JobPruneParams) -> StoreResult<u64> {

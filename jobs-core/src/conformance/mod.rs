@@ -221,6 +221,7 @@ macro_rules! __jobs_conformance_cases {
             reads::get_returns_history_with_times_servers_errors,
             reads::list_filters_and_pages,
             reads::counts_by_queue_and_state,
+            reads::throughput_counts_each_end_in_its_minute,
             manage::run_now_runs_a_scheduled_job_at_once,
             manage::retry_by_hand,
             manage::cancel_waiting_and_running,

@@ -7,6 +7,7 @@ use super::MemoryStore;
 use crate::batch::{BatchRow, EnqueuedBatch};
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
+    ThroughputMinute,
 };
 use crate::recurring::RecurringRow;
 use crate::store::{
@@ -16,9 +17,9 @@ use crate::store::{
     JobActOutcome, JobCancelParams, JobClaimParams, JobCompleteManyParams, JobCountParams,
     JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobProgressManyParams,
     JobPruneParams, JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal,
-    JobStrandedParams, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
-    LeaseStatus, QueueListParams, QueuePauseParams, ServerHeartbeatParams, ServerListParams,
-    ServerRemoveParams, Store, StoreResult,
+    JobStrandedParams, JobThroughputParams, LeaseRenewManyParams, LeaseReportStuckParams,
+    LeaseRescueParams, LeaseStatus, QueueListParams, QueuePauseParams, ServerHeartbeatParams,
+    ServerListParams, ServerRemoveParams, Store, StoreResult,
 };
 
 impl Store for MemoryStore {
@@ -71,6 +72,10 @@ impl Store for MemoryStore {
 
     async fn job_count(&self, _p: JobCountParams) -> StoreResult<Vec<QueueStateCount>> {
         Ok(self.lock().job_count())
+    }
+
+    async fn job_throughput(&self, p: JobThroughputParams) -> StoreResult<Vec<ThroughputMinute>> {
+        Ok(self.with_state(|state, now| state.job_throughput(now, p.window)))
     }
 
     async fn job_stranded(&self, p: JobStrandedParams) -> StoreResult<Vec<StrandedJobs>> {

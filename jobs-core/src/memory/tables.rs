@@ -12,7 +12,7 @@ use crate::batch::BatchId;
 use crate::job::HeldAfter;
 use crate::model::{
     JobEvent, JobId, JobRow, JobState, QueueInfo, QueueStateCount, ServerId, ServerInfo,
-    StrandedJobs, StrandedReason, Timestamp,
+    StrandedJobs, StrandedReason, ThroughputMinute, Timestamp,
 };
 use crate::recurring::RecurringRow;
 use crate::store::{JobListParams, JobStrandedParams, StoreError, StoreResult};
@@ -83,6 +83,14 @@ pub(super) struct Tables {
     pub(super) last_batch_id: i64,
     /// Batches by id.
     pub(super) batches: BTreeMap<BatchId, StoredBatch>,
+    /// Jobs that succeeded and failed for good, by the minute they ended in.
+    pub(super) minutes: BTreeMap<Timestamp, (i64, i64)>,
+}
+
+/// The start of the minute `t` is in.
+pub(super) fn minute_of(t: Timestamp) -> Timestamp {
+    let secs = t.timestamp();
+    chrono::DateTime::from_timestamp(secs - secs.rem_euclid(60), 0).unwrap_or(t)
 }
 
 impl Tables {
@@ -114,6 +122,15 @@ impl Tables {
             let now = self.last_now.unwrap_or_else(chrono::Utc::now);
             self.released |= self.release_continuations(now, id, state);
         }
+        if was != state && matches!(state, JobState::Succeeded | JobState::Failed) {
+            let now = self.last_now.unwrap_or_else(chrono::Utc::now);
+            let counts = self.minutes.entry(minute_of(now)).or_default();
+            if state == JobState::Succeeded {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
         // A member's change of state moves it between its batch's counters.
         if let Some(batch) = self.jobs.get(&id).and_then(|job| job.row.batch) {
             if was != state {
@@ -122,6 +139,21 @@ impl Tables {
             }
         }
         Some(result)
+    }
+
+    /// The per-minute counts of the last `window`, oldest first.
+    pub(super) fn job_throughput(
+        &self,
+        now: Timestamp,
+        window: std::time::Duration,
+    ) -> Vec<ThroughputMinute> {
+        let since = minus(minute_of(now), window);
+        self.minutes
+            .range(since..)
+            .map(|(minute, (succeeded, failed))| {
+                ThroughputMinute::new(*minute, *succeeded, *failed)
+            })
+            .collect()
     }
 
     pub(super) fn get(&self, id: JobId) -> StoreResult<&StoredJob> {

@@ -688,6 +688,8 @@ impl Tables {
         .min()
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
         self.prune_batches(earliest);
+        let kept = minus(now, crate::store::THROUGHPUT_KEPT);
+        self.minutes.retain(|minute, _| *minute >= kept);
         doomed.len() as u64
     }
 }

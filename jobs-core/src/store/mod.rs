@@ -25,6 +25,7 @@ pub use signal::JobSignal;
 use crate::batch::{BatchRow, EnqueuedBatch};
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
+    ThroughputMinute,
 };
 use crate::recurring::RecurringRow;
 
@@ -98,6 +99,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         p: JobCountParams,
     ) -> impl Future<Output = StoreResult<Vec<QueueStateCount>>> + Send;
+
+    /// How many jobs succeeded and failed in each recent minute (see
+    /// [`JobThroughputParams`]).
+    fn job_throughput(
+        &self,
+        p: JobThroughputParams,
+    ) -> impl Future<Output = StoreResult<Vec<ThroughputMinute>>> + Send;
 
     /// The due jobs no live server can take, by queue and name (see
     /// [`JobStrandedParams`]). Its cost grows with the number of distinct
@@ -349,6 +357,7 @@ macro_rules! store_operations {
             JobList => job_list(JobListParams) -> Vec<JobRow>;
             JobCount => job_count(JobCountParams) -> Vec<QueueStateCount>;
             JobStranded => job_stranded(JobStrandedParams) -> Vec<StrandedJobs>;
+            JobThroughput => job_throughput(JobThroughputParams) -> Vec<ThroughputMinute>;
             JobRetry => job_retry(JobRetryParams) -> ();
             JobRunNow => job_run_now(JobRunNowParams) -> ();
             JobCancel => job_cancel(JobCancelParams) -> CancelOutcome;

@@ -6,8 +6,8 @@ use jobs_core::{
     CancelOutcome, JobActMatchingParams, JobActOutcome, JobAction, JobCancelParams, JobCountParams,
     JobDeleteParams, JobDetail, JobEvent, JobFilter, JobGetParams, JobId, JobListParams,
     JobPruneParams, JobRetryParams, JobRow, JobRunNowParams, JobState, JobStrandedParams,
-    QueueStateCount, ServerId, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
-    StrandedReason, Timestamp,
+    JobThroughputParams, QueueStateCount, ServerId, StoreError, StoreErrorKind, StoreResult,
+    StrandedJobs, StrandedReason, ThroughputMinute, Timestamp, THROUGHPUT_KEPT,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -35,6 +35,8 @@ pub(crate) struct Statements {
     act_preview: [String; 4],
     prune: String,
     prune_batches: String,
+    prune_minutes: String,
+    throughput: String,
     release: crate::jobs::run::ReleaseStatements,
     run_now: String,
 }
@@ -55,6 +57,11 @@ impl Statements {
             prune: prune_sql(s),
             // $1 the longest retention in µs: a batch is kept as long as the
             // longest kept of its members could be. Through `batches_finished_idx`.
+            // $1 how long minutes are kept, in µs.
+            prune_minutes: format!(
+                "DELETE FROM {s}.job_minutes WHERE minute < now() - $1 * interval '1 microsecond'"
+            ),
+            throughput: throughput_sql(s),
             prune_batches: format!(
                 "DELETE FROM {s}.batches
                  WHERE finished_at IS NOT NULL AND finished_at <= now() - $1 * interval '1 microsecond'"
@@ -912,6 +919,46 @@ pub(crate) async fn act_matching(
     Ok(outcome)
 }
 
+// ---- throughput
+
+/// $1 the window in µs. The per-minute counts (migration 0013), one row per
+/// minute: a range of the primary key, at most a day's 1,440 minutes of
+/// two states and eight shards.
+fn throughput_sql(s: &str) -> String {
+    format!(
+        "SELECT minute,
+                coalesce(sum(n) FILTER (WHERE state = 'succeeded'), 0)::int8 AS succeeded,
+                coalesce(sum(n) FILTER (WHERE state = 'failed'), 0)::int8 AS failed
+         FROM {s}.job_minutes
+         WHERE minute >= date_trunc('minute', now()) - $1 * interval '1 microsecond'
+         GROUP BY minute
+         ORDER BY minute"
+    )
+}
+
+pub(crate) async fn throughput(
+    db: &Db,
+    sql: &Statements,
+    p: JobThroughputParams,
+) -> StoreResult<Vec<ThroughputMinute>> {
+    let fail = |e| store_error("reading the per-minute counts", e);
+    let rows = sqlx::query(&sql.throughput)
+        .bind(micros(p.window))
+        .fetch_all(db.pool())
+        .await
+        .map_err(fail)?;
+    rows.iter()
+        .map(|row| {
+            Ok(ThroughputMinute::new(
+                row.try_get("minute")?,
+                row.try_get("succeeded")?,
+                row.try_get("failed")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(fail)
+}
+
 // ---- prune
 
 /// $1, $2, $3: ages in µs of succeeded, deleted/cancelled, failed jobs; $4
@@ -975,5 +1022,10 @@ pub(crate) async fn prune(db: &Db, sql: &Statements, p: JobPruneParams) -> Store
         .execute(db.pool())
         .await
         .map_err(|e| store_error("pruning batches", e))?;
+    sqlx::query(&sql.prune_minutes)
+        .bind(micros(THROUGHPUT_KEPT))
+        .execute(db.pool())
+        .await
+        .map_err(|e| store_error("pruning the per-minute counts", e))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -170,3 +170,66 @@ pub async fn counts_by_queue_and_state<S: Store>(store: S) {
         ])
     );
 }
+
+/// `job_throughput` counts each job that succeeded or failed for good in
+/// the minute it ended, however many ended in one completion call; a retry
+/// or a snooze is not an end, a job's later delete changes no minute, and
+/// a job retried by hand counts again when it ends again.
+pub async fn throughput_counts_each_end_in_its_minute<S: Store>(store: S) {
+    let totals = |minutes: Vec<crate::model::ThroughputMinute>| {
+        minutes
+            .iter()
+            .fold((0, 0), |(s, f), m| (s + m.succeeded, f + m.failed))
+    };
+    let read = || async {
+        let minutes = store
+            .job_throughput(crate::store::JobThroughputParams::new())
+            .await
+            .expect("job_throughput failed");
+        let sorted = minutes.windows(2).all(|w| w[0].minute < w[1].minute);
+        assert!(sorted, "oldest first, one row per minute: {minutes:?}");
+        assert!(
+            minutes.iter().all(|m| m.minute.timestamp() % 60 == 0),
+            "whole minutes: {minutes:?}"
+        );
+        totals(minutes)
+    };
+    assert_eq!(read().await, (0, 0), "nothing has ended");
+    let server = ServerId::new();
+    let ids = insert(&store, (0..5).map(|_| job_with(|_| {})).collect()).await;
+    let rows = super::claim(&store, server, 5).await;
+    assert_eq!(rows.len(), 5);
+    let outcomes = [
+        JobOutcome::Succeeded,
+        JobOutcome::Succeeded,
+        JobOutcome::Succeeded,
+        JobOutcome::Failed {
+            error: "e".to_owned(),
+        },
+        JobOutcome::Retry {
+            error: "again".to_owned(),
+            after: HOUR,
+        },
+    ];
+    let completions = rows
+        .iter()
+        .zip(outcomes)
+        .map(|(row, outcome)| crate::store::JobCompletion::new(row.claim(), outcome))
+        .collect();
+    super::complete_many(&store, server, completions).await;
+    assert_eq!(read().await, (3, 1));
+    let failed = rows[3].id;
+    store
+        .job_delete(crate::store::JobDeleteParams::new(rows[0].id))
+        .await
+        .unwrap();
+    store
+        .job_retry(crate::store::JobRetryParams::new(failed))
+        .await
+        .unwrap();
+    assert_eq!(read().await, (3, 1), "a delete and a retry end nothing");
+    let again = claim_only(&store, server, failed).await;
+    assert!(complete(&store, server, again.claim(), JobOutcome::Succeeded).await);
+    assert_eq!(read().await, (4, 1));
+    assert_eq!(ids.len(), 5);
+}

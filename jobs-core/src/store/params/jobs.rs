@@ -461,6 +461,43 @@ impl JobCountParams {
     }
 }
 
+/// How many jobs succeeded and failed for good in each minute of the last
+/// `window` (the current minute included), oldest first; minutes with
+/// neither are left out. Stores count them as jobs end, once per change of
+/// state (a batch of completions adds to its minute once), and keep
+/// [`THROUGHPUT_KEPT`] of them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobThroughputParams {
+    /// How far back (default an hour; at most [`THROUGHPUT_KEPT`] is kept).
+    pub window: Duration,
+}
+
+/// How long stores keep the per-minute counts of [`JobThroughputParams`]:
+/// pruning removes older minutes.
+pub const THROUGHPUT_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+impl Default for JobThroughputParams {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl JobThroughputParams {
+    /// The last hour.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last `window`.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+}
+
 /// List the due jobs no live server can take, grouped by queue and name:
 /// jobs `enqueued`, or `scheduled` whose time has come, that are in a queue
 /// no live server serves, or whose name no live server serving their queue
