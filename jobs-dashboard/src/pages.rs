@@ -20,7 +20,7 @@ use crate::params::{
     RecurringForm, DEFAULT_PAGE, MATCHING_CAP, MAX_ARGS, REFRESH_CHOICES,
 };
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
-use crate::view::{duration, human, shorten, When};
+use crate::view::{duration, human, shorten, Chart, When, CHART_MINUTES};
 
 /// How long after its latest heartbeat a server is shown stale: ten
 /// heartbeats at the default interval, the age `Jobs::stranded` counts
@@ -181,6 +181,7 @@ struct OverviewPage {
     concurrency: u64,
     claimed_ahead: u64,
     stranded: Vec<StrandedView>,
+    chart: Chart,
 }
 
 pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
@@ -197,6 +198,8 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
             .collect();
         let summary = app.jobs.server_summary().await?;
         let stranded = app.jobs.stranded().await?;
+        let window = std::time::Duration::from_secs(CHART_MINUTES.unsigned_abs() * 60);
+        let chart = Chart::new(&app.jobs.throughput(window).await?, now);
 
         let mut by_queue: BTreeMap<String, BTreeMap<&'static str, i64>> = BTreeMap::new();
         for c in &counts {
@@ -252,6 +255,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
             concurrency: summary.concurrency,
             claimed_ahead: summary.claimed_ahead,
             stranded: stranded.iter().map(|g| stranded_view(g, now)).collect(),
+            chart,
         };
         Ok(render(&page))
     }

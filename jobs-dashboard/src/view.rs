@@ -113,6 +113,94 @@ pub(crate) fn home_from(original: &str, inner: &str, root: &str) -> String {
     }
 }
 
+/// How many minutes the overview's chart shows.
+pub(crate) const CHART_MINUTES: i64 = 60;
+/// The chart's drawing area, in SVG units (its `viewBox`).
+const CHART_WIDTH: i64 = 600;
+const CHART_HEIGHT: i64 = 120;
+
+/// One minute's bar: succeeded at the bottom, failed stacked on it.
+pub(crate) struct ChartBar {
+    pub(crate) x: i64,
+    pub(crate) width: i64,
+    pub(crate) ok_y: i64,
+    pub(crate) ok_height: i64,
+    pub(crate) failed_y: i64,
+    pub(crate) failed_height: i64,
+    /// "16:03 UTC: 120 succeeded, 2 failed", the bar's tooltip.
+    pub(crate) title: String,
+}
+
+/// The succeeded and failed jobs of the last hour, one bar per minute,
+/// drawn on the server as SVG (no script, no inline style).
+pub(crate) struct Chart {
+    pub(crate) width: i64,
+    pub(crate) height: i64,
+    pub(crate) bars: Vec<ChartBar>,
+    /// The busiest minute's total, which the bars' height is scaled to.
+    pub(crate) max: i64,
+    pub(crate) succeeded: i64,
+    pub(crate) failed: i64,
+}
+
+impl Chart {
+    /// The chart of `minutes` (oldest first, whole minutes) for the hour
+    /// up to the minute `now` is in; minutes without jobs have no bar.
+    pub(crate) fn new(minutes: &[jobs_core::ThroughputMinute], now: DateTime<Utc>) -> Self {
+        let secs = now.timestamp();
+        let current = secs - secs.rem_euclid(60);
+        let first = current - (CHART_MINUTES - 1) * 60;
+        let shown: Vec<_> = minutes
+            .iter()
+            .filter(|m| m.minute.timestamp() >= first && m.minute.timestamp() <= current)
+            .collect();
+        let max = shown
+            .iter()
+            .map(|m| m.succeeded + m.failed)
+            .max()
+            .unwrap_or(0);
+        let slot = CHART_WIDTH / CHART_MINUTES;
+        let scale = |n: i64| {
+            if max == 0 {
+                0
+            } else {
+                // At least one unit, so a minute with a job is never invisible.
+                (n * CHART_HEIGHT / max).max(i64::from(n > 0))
+            }
+        };
+        let bars = shown
+            .iter()
+            .map(|m| {
+                let index = (m.minute.timestamp() - first) / 60;
+                let ok_height = scale(m.succeeded);
+                let failed_height = scale(m.failed).min(CHART_HEIGHT - ok_height);
+                ChartBar {
+                    x: index * slot,
+                    width: slot - 1,
+                    ok_y: CHART_HEIGHT - ok_height,
+                    ok_height,
+                    failed_y: CHART_HEIGHT - ok_height - failed_height,
+                    failed_height,
+                    title: format!(
+                        "{}: {} succeeded, {} failed",
+                        m.minute.format("%H:%M UTC"),
+                        m.succeeded,
+                        m.failed
+                    ),
+                }
+            })
+            .collect();
+        Chart {
+            width: CHART_WIDTH,
+            height: CHART_HEIGHT,
+            bars,
+            max,
+            succeeded: shown.iter().map(|m| m.succeeded).sum(),
+            failed: shown.iter().map(|m| m.failed).sum(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +242,30 @@ mod tests {
             "in 2 h"
         );
         assert_eq!(shorten(&serde_json::json!({"a": "bcdef"}), 5), "{\"a\":…");
+    }
+
+    #[test]
+    fn the_chart_scales_to_the_busiest_minute_and_places_each_minute() {
+        let now: DateTime<Utc> = "2026-12-04T10:30:45Z".parse().unwrap();
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        let minutes = [
+            // Older than the hour shown: left out.
+            jobs_core::ThroughputMinute::new(at("2026-12-04T09:00:00Z"), 1000, 0),
+            jobs_core::ThroughputMinute::new(at("2026-12-04T09:31:00Z"), 30, 10),
+            jobs_core::ThroughputMinute::new(at("2026-12-04T10:30:00Z"), 1, 0),
+        ];
+        let chart = Chart::new(&minutes, now);
+        assert_eq!((chart.max, chart.succeeded, chart.failed), (40, 31, 10));
+        assert_eq!(chart.bars.len(), 2);
+        let (first, last) = (&chart.bars[0], &chart.bars[1]);
+        assert_eq!(first.x, 0, "the hour's first minute");
+        assert_eq!(last.x, 59 * 10, "the current minute, last");
+        assert_eq!(first.ok_height + first.failed_height, chart.height);
+        assert_eq!((first.ok_height, first.failed_height), (90, 30));
+        assert_eq!(first.failed_y + first.failed_height, first.ok_y, "stacked");
+        assert_eq!(last.ok_height, 3);
+        assert_eq!(first.title, "09:31 UTC: 30 succeeded, 10 failed");
+        let empty = Chart::new(&[], now);
+        assert!(empty.bars.is_empty() && empty.max == 0);
     }
 }

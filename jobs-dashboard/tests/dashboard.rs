@@ -1454,3 +1454,25 @@ async fn an_unknown_batch_is_a_404_and_bad_batch_parameters_a_400() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_overview_charts_the_last_hour_s_succeeded_and_failed_jobs() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs);
+    let body = text(send(&app, get("/")).await).await;
+    assert!(body.contains("<svg class=\"chart\""), "{body}");
+    assert!(
+        body.contains("class=\"chart-failed\""),
+        "the failed job's bar: {body}"
+    );
+    assert!(
+        !body.contains("class=\"chart-ok\""),
+        "nothing succeeded: {body}"
+    );
+    assert!(body.contains("0 succeeded,"), "{body}");
+    assert!(body.contains("1 failed"), "{body}");
+    assert!(
+        body.contains(" 0 succeeded, 1 failed</title>"),
+        "the bar's tooltip: {body}"
+    );
+}
