@@ -300,6 +300,8 @@ struct JobsPage {
     /// The arguments filter, as compact JSON.
     args: String,
     max_args: usize,
+    /// Whether the arguments filter is offered (not where arguments are redacted).
+    args_search: bool,
     limit: u32,
     show_args: bool,
     rows: Vec<JobListRow>,
@@ -323,6 +325,9 @@ pub(crate) async fn jobs(
         if let Some(id) = q.id {
             // The lookup form: its page says whether the job exists.
             return Ok(ctx.redirect(&format!("jobs/{id}")));
+        }
+        if q.args.is_some() {
+            refuse_args_search(&app)?;
         }
         let now = Utc::now();
         let limit = q.limit.map_or(DEFAULT_PAGE, |l| l.0);
@@ -419,6 +424,7 @@ pub(crate) async fn jobs(
             name: name.clone().unwrap_or_default(),
             args: args.clone().unwrap_or_default(),
             max_args: MAX_ARGS,
+            args_search: app.options.redact.is_none(),
             limit,
             show_args,
             rows: view_rows,
@@ -459,9 +465,26 @@ pub(crate) fn shown_args(app: &App, job: &JobRow) -> serde_json::Value {
     }
 }
 
+/// Searching arguments is off where the application redacts them: the
+/// search reads the stored arguments, so it would let a viewer test a guess
+/// about a redacted value.
+fn refuse_args_search(app: &App) -> Result<(), Failure> {
+    if app.options.redact.is_some() {
+        return Err(Failure::BadRequest(
+            "Searching arguments is off: this dashboard redacts arguments, and a search \
+             would test the stored ones."
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) async fn bulk(ctx: Ctx, State(app): State<App>, body: Bytes) -> Response {
     let result = async {
         let form = BulkForm::parse(&body).map_err(Failure::BadRequest)?;
+        if form.args.is_some() {
+            refuse_args_search(&app)?;
+        }
         let args = form.args.as_ref().map(ArgsFilter::text);
         let back = filtered_link(
             form.state,

@@ -1034,6 +1034,24 @@ async fn redaction_reaches_every_page_and_lists_can_hide_arguments() {
         "{list}"
     );
     assert!(!list.contains("<th>arguments</th>"));
+    // Searching the stored arguments would test guesses about redacted
+    // ones: it is off, in the list and in the bulk actions.
+    assert!(
+        !list.contains("name=\"args\""),
+        "no arguments field: {list}"
+    );
+    let search = send(&app, get("/jobs?args=%7B%22user_id%22%3A1%7D")).await;
+    assert_eq!(search.status(), StatusCode::BAD_REQUEST);
+    assert!(text(search).await.contains("Searching arguments is off"));
+    let bulk = send(
+        &app,
+        post(
+            "/jobs/bulk",
+            "do=delete-matching&queue=mail&args=%7B%22user_id%22%3A1%7D",
+        ),
+    )
+    .await;
+    assert_eq!(bulk.status(), StatusCode::BAD_REQUEST);
 }
 
 /// Collects what the fmt subscriber writes.
