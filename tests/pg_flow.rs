@@ -143,7 +143,7 @@ async fn a_batch_s_callback_runs_once_after_its_jobs_on_two_servers() {
         .await
         .unwrap();
     let batch = NewBatch::new()
-        .add_all((1..=60).map(PriceOrder::new))
+        .members((1..=60).map(PriceOrder::new))
         .on_success(ReportBatch::new("prices".to_owned()));
     let enqueued = jobs.batches().enqueue(batch).await.unwrap();
     let callback = enqueued.callback.unwrap();
@@ -184,8 +184,8 @@ async fn a_batch_s_callback_runs_once_after_its_jobs_on_two_servers() {
 async fn a_batch_with_a_failed_job_cancels_its_callback_on_success() {
     let (_schema, _store, jobs, server) = setup().await;
     let batch = NewBatch::new()
-        .add(PriceOrder::new(1))
-        .add(RejectOrder::new(2))
+        .member(PriceOrder::new(1))
+        .member(RejectOrder::new(2))
         .on_success(ReportBatch::new("orders".to_owned()));
     let enqueued = jobs.batches().enqueue(batch).await.unwrap();
     let callback = enqueued.callback.unwrap();
@@ -206,7 +206,7 @@ async fn a_batch_enqueued_in_a_rolled_back_transaction_leaves_nothing() {
     let (_schema, store, jobs, server) = setup().await;
     let batch = || {
         NewBatch::new()
-            .add_all((1..=3).map(PriceOrder::new))
+            .members((1..=3).map(PriceOrder::new))
             .on_any_end(ReportBatch::new("tx".to_owned()))
     };
     let mut tx = store.pool().begin().await.unwrap();

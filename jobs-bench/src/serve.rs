@@ -116,7 +116,7 @@ pub(crate) async fn insert_as_batches(jobs: &Jobs, n: u64, batch: usize) -> Resu
     let mut next = 0;
     while next < n {
         let end = (next + batch as u64).min(n);
-        let members = NewBatch::new().add_all((next..end - 1).map(job::request));
+        let members = NewBatch::new().members((next..end - 1).map(job::request));
         jobs.batches()
             .enqueue(members.on_any_end(job::request(end - 1)))
             .await

@@ -160,7 +160,7 @@ impl EnqueuedBatch {
 ///
 /// let jobs = Jobs::new(MemoryStore::new());
 /// let batch = NewBatch::new()
-///     .add_all((1..=3).map(ResizeImage::new))
+///     .members((1..=3).map(ResizeImage::new))
 ///     .on_success(PublishAlbum::new(7)); // once all three succeeded
 /// let enqueued = jobs.batches().enqueue(batch).await?;
 /// let progress = jobs.batches().get(enqueued.id).await?.expect("stored");
@@ -185,7 +185,7 @@ impl NewBatch {
     }
 
     /// Adds one job.
-    pub fn add<J: Job>(mut self, request: Request<J>) -> Self {
+    pub fn member<J: Job>(mut self, request: Request<J>) -> Self {
         match request.into_new_job() {
             Ok(job) => self.members.push(job),
             Err(e) => {
@@ -196,9 +196,9 @@ impl NewBatch {
     }
 
     /// Adds jobs of one type.
-    pub fn add_all<J: Job>(mut self, requests: impl IntoIterator<Item = Request<J>>) -> Self {
+    pub fn members<J: Job>(mut self, requests: impl IntoIterator<Item = Request<J>>) -> Self {
         for request in requests {
-            self = self.add(request);
+            self = self.member(request);
         }
         self
     }
@@ -304,7 +304,7 @@ where
 ///
 /// let jobs = Jobs::new(MemoryStore::new());
 /// let batch = NewBatch::new()
-///     .add_all((0..100).map(ImportRow::new))
+///     .members((0..100).map(ImportRow::new))
 ///     .on_any_end(ReportImport::new(5)); // whatever became of the rows
 /// let id = jobs.batches().enqueue(batch).await?.id;
 ///

@@ -416,7 +416,7 @@ impl PgStore {
     ///
     /// let mut tx = store.pool().begin().await?;
     /// sqlx::query("UPDATE imports SET state = 'running' WHERE id = 3").execute(&mut *tx).await?;
-    /// let batch = NewBatch::new().add_all((0..500).map(|row| Request::new(ImportRow { row })));
+    /// let batch = NewBatch::new().members((0..500).map(|row| Request::new(ImportRow { row })));
     /// let enqueued = store.enqueue_batch_in(&mut tx, batch).await?;
     /// tx.commit().await?; // the import's state and its 500 jobs, or neither
     /// # let _ = enqueued; Ok(()) }

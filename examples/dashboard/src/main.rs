@@ -119,8 +119,8 @@ async fn seed(jobs: &Jobs) -> anyhow::Result<()> {
     // A batch: two mails that succeed and one charge that fails, so its
     // callback on success is cancelled; the Batches page shows it.
     let batch = NewBatch::new()
-        .add_all((9..=10).map(SendWelcomeMail::new))
-        .add(ChargeCard::new(4712))
+        .members((9..=10).map(SendWelcomeMail::new))
+        .member(ChargeCard::new(4712))
         .on_success(SendWelcomeMail::new(11));
     jobs.batches().enqueue(batch).await?;
 

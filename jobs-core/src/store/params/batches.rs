@@ -6,7 +6,7 @@ use crate::model::{ContinueOn, JobId, NewJob};
 use crate::store::{StoreError, StoreErrorKind};
 
 /// What a store is asked to insert for a batch: the members and the
-/// optional callback, already serialized (see [`NewBatch`] for the typed
+/// optional callback, already serialized (see [`NewBatch`](crate::NewBatch) for the typed
 /// way to build one).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
