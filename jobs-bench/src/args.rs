@@ -6,6 +6,7 @@ use anyhow::{bail, Context as _, Result};
 /// The usage text printed by `--help` and on a bad flag.
 pub(crate) const USAGE: &str = "\
 usage: jobs-bench [options]
+       jobs-bench dashboard [--jobs N] [--requests N] [--schema NAME]
 
 Runs the workloads of PERFORMANCE.md: W1, W1b, W2, W3 on PostgreSQL
 (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test, schema
@@ -13,6 +14,11 @@ Runs the workloads of PERFORMANCE.md: W1, W1b, W2, W3 on PostgreSQL
 the in-memory store. Prints one JSON line per workload, then a table of
 medians. Exits non-zero when a check of the store or of the handler's
 count fails.
+
+`jobs-bench dashboard` fills a schema (default jobs_bench_dashboard) with
+--jobs jobs in mixed states by SQL (default 1000000), starts three servers
+and three recurring entries, then requests every dashboard page and filter
+--requests times (default 30) through the router; p50 and p95 per page.
 
 options:
   --jobs N             jobs in W1, W1b, W2 and the floor (default 20000)
@@ -166,6 +172,43 @@ pub(crate) enum Command {
     Bench(Options),
     /// The hidden child of W2: run one server until `expect` jobs completed.
     Serve(ServeOptions),
+    /// The dashboard workload.
+    Dashboard(DashboardOptions),
+}
+
+/// The options of `jobs-bench dashboard`.
+#[derive(Debug, Clone)]
+pub(crate) struct DashboardOptions {
+    pub(crate) url: String,
+    pub(crate) schema: String,
+    /// Jobs inserted (default 1,000,000).
+    pub(crate) jobs: u64,
+    /// Timed requests of each page (default 30).
+    pub(crate) requests: usize,
+}
+
+fn parse_dashboard(args: impl Iterator<Item = String>) -> Result<DashboardOptions> {
+    let mut o = DashboardOptions {
+        url: std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+        schema: "jobs_bench_dashboard".to_owned(),
+        jobs: 1_000_000,
+        requests: 30,
+    };
+    let mut args = args.peekable();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--jobs" => o.jobs = value()?.parse().context("--jobs")?,
+            "--requests" => o.requests = value()?.parse().context("--requests")?,
+            "--schema" => o.schema = value()?,
+            other => bail!("unknown flag `{other}` of `jobs-bench dashboard`"),
+        }
+    }
+    if o.jobs == 0 || o.requests == 0 {
+        bail!("--jobs and --requests must be at least 1");
+    }
+    Ok(o)
 }
 
 /// The options of the hidden `serve` subcommand.
@@ -215,6 +258,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     if args.peek().map(String::as_str) == Some("serve") {
         args.next();
         return parse_serve(args).map(Command::Serve);
+    }
+    if args.peek().map(String::as_str) == Some("dashboard") {
+        args.next();
+        return parse_dashboard(args).map(Command::Dashboard);
     }
     let mut o = Options::defaults();
     let mut floor = false;

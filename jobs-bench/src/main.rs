@@ -13,6 +13,7 @@
 //! here is part of the test suite: no timed assertions.
 
 mod args;
+mod dashboard;
 mod floor;
 mod job;
 mod report;
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Serve(o) => runtime.block_on(serve::run(o)),
+        Command::Dashboard(o) => runtime.block_on(dashboard::run(o)),
         Command::Bench(o) => runtime.block_on(bench(o)),
     };
     match result {

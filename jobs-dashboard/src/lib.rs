@@ -44,6 +44,7 @@ mod assets;
 mod auth;
 mod batches;
 mod builder;
+mod cache;
 mod pages;
 mod params;
 mod routes;

@@ -187,7 +187,7 @@ struct OverviewPage {
 pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
     let result = async {
         let now = Utc::now();
-        let counts = app.jobs.counts().await?;
+        let counts = app.cache.counts(&app.jobs).await?;
         let oldest: BTreeMap<String, chrono::DateTime<Utc>> = app
             .jobs
             .queues()
@@ -197,12 +197,12 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
             .filter_map(|q| Some((q.queue, q.oldest_due?)))
             .collect();
         let summary = app.jobs.server_summary().await?;
-        let stranded = app.jobs.stranded().await?;
+        let stranded = app.cache.stranded(&app.jobs).await?;
         let window = std::time::Duration::from_secs(CHART_MINUTES.unsigned_abs() * 60);
         let chart = Chart::new(&app.jobs.throughput(window).await?, now);
 
         let mut by_queue: BTreeMap<String, BTreeMap<&'static str, i64>> = BTreeMap::new();
-        for c in &counts {
+        for c in counts.iter() {
             *by_queue
                 .entry(c.queue.clone())
                 .or_default()
@@ -352,11 +352,11 @@ pub(crate) async fn jobs(
         }
         let rows = app.jobs.list(which).await?;
         let stranded: BTreeSet<(String, String)> = app
-            .jobs
-            .stranded()
+            .cache
+            .stranded(&app.jobs)
             .await?
-            .into_iter()
-            .map(|g| (g.queue, g.name))
+            .iter()
+            .map(|g| (g.queue.clone(), g.name.clone()))
             .collect();
         let page_link = |before: Option<i64>| {
             let q = query_string(&[
@@ -930,7 +930,7 @@ pub(crate) async fn queues(
             .map(|q| (q.queue, (q.paused, q.paused_at, q.oldest_due)))
             .collect();
         let mut counts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
-        for c in app.jobs.counts().await? {
+        for c in app.cache.counts(&app.jobs).await?.iter().cloned() {
             known.entry(c.queue.clone()).or_default();
             *counts.entry((c.queue, c.state.as_str())).or_default() += c.count;
         }

@@ -13,6 +13,7 @@ use jobs_core::{Jobs, StoreErrorKind};
 
 use crate::auth::{forbidden, Access, Auth, Checked, Decision};
 use crate::builder::Options;
+use crate::cache::ReadCache;
 use crate::params::{Notice, Refresh};
 use crate::{assets, batches, pages, view};
 
@@ -21,6 +22,7 @@ use crate::{assets, batches, pages, view};
 pub(crate) struct App {
     pub(crate) jobs: Jobs,
     pub(crate) options: Options,
+    pub(crate) cache: ReadCache,
     auth: Auth,
 }
 
@@ -28,6 +30,7 @@ pub(crate) fn router(jobs: Jobs, options: Options, auth: Auth) -> Router {
     let app = App {
         jobs,
         options,
+        cache: ReadCache::default(),
         auth,
     };
     Router::new()
@@ -73,7 +76,12 @@ async fn guard(State(app): State<App>, request: Request<Body>, next: Next) -> Re
                 (StatusCode::FORBIDDEN, "cross-site request refused\n").into_response()
             } else {
                 parts.extensions.insert(decision);
-                next.run(Request::from_parts(parts, body)).await
+                let response = next.run(Request::from_parts(parts, body)).await;
+                if acts {
+                    // The page the redirect shows counts what was done.
+                    app.cache.clear().await;
+                }
+                response
             }
         }
     };

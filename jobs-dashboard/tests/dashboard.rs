@@ -1494,3 +1494,19 @@ async fn the_overview_charts_the_last_hour_s_succeeded_and_failed_jobs() {
         "the bar's tooltip: {body}"
     );
 }
+
+#[tokio::test]
+async fn an_action_refreshes_the_counts_every_page_shares() {
+    let (jobs, _) = seeded().await;
+    let app = full(jobs.clone());
+    let before = text(send(&app, get("/queues")).await).await;
+    assert!(!before.contains("reports"), "{before}");
+    let mut job = NewJob::new("send_report", serde_json::json!({}));
+    job.queue = "reports".to_owned();
+    jobs.insert(vec![job]).await.unwrap();
+    // Any action drops the shared counts: the page after it is fresh.
+    let paused = send(&app, post("/queues/action", "queue=mail&action=pause")).await;
+    assert_eq!(paused.status(), StatusCode::SEE_OTHER);
+    let after = text(send(&app, get("/queues")).await).await;
+    assert!(after.contains("reports"), "{after}");
+}
