@@ -8,8 +8,8 @@ use super::tables::Tables;
 use crate::batch::{BatchId, BatchRow, EnqueuedBatch};
 use crate::model::{JobId, JobRow, JobState, Timestamp};
 use crate::store::{
-    BatchCancelParams, BatchInsertParams, BatchListParams, BatchMembersParams, JobInsertManyParams,
-    StoreError, StoreErrorKind, StoreResult,
+    BatchCancelParams, BatchInsertParams, BatchListParams, BatchMembersParams, CancelOutcome,
+    JobCancelParams, JobInsertManyParams, StoreError, StoreErrorKind, StoreResult,
 };
 
 /// A batch and the ids of its members, in insert order.
@@ -124,16 +124,16 @@ impl Tables {
 
     /// Marks batch `id` ended and releases its callback, if it still awaits:
     /// runnable, or cancelled when it was to run only on success and a
-    /// member did not succeed. Once per batch: a batch that ran again (a
-    /// member retried) does not release its callback twice.
+    /// member did not succeed. Once per batch: the release takes the
+    /// callback out of `awaiting`, so a batch that ends again (a member
+    /// retried) leaves it alone.
     fn finish_batch(&mut self, now: Timestamp, id: BatchId) {
         let Some(stored) = self.batches.get_mut(&id) else {
             return;
         };
-        let first_end = stored.row.finished_at.is_none();
         stored.row.finished_at = Some(now);
         let row = stored.row.clone();
-        let (Some(callback), Some(on), true) = (row.callback, row.callback_on, first_end) else {
+        let (Some(callback), Some(on)) = (row.callback, row.callback_on) else {
             return;
         };
         let released = self.update(callback, |job| {
@@ -200,32 +200,24 @@ impl Tables {
             .batches
             .get(&p.id)
             .ok_or_else(|| batch_not_found(p.id))?;
-        let mut jobs = stored.members.clone();
         // The callback first: cancelled, it is not released by the
         // members' ends that follow.
-        jobs.extend(stored.row.callback);
-        jobs.rotate_right(usize::from(stored.row.callback.is_some()));
+        let jobs: Vec<JobId> = stored
+            .row
+            .callback
+            .into_iter()
+            .chain(stored.members.iter().copied())
+            .collect();
         let (mut changed, mut requested) = (0, false);
         for id in jobs {
-            let state = match self.jobs.get(&id) {
-                Some(job) => job.row.state,
-                None => continue,
-            };
-            match state {
-                JobState::Awaiting | JobState::Scheduled | JobState::Enqueued => {
-                    self.update(id, |job| {
-                        job.row.state = JobState::Cancelled;
-                        job.row.finished_at = Some(now);
-                        job.record(now, None, Some(p.reason.clone()));
-                    });
-                    changed += 1;
-                }
-                JobState::Processing => {
-                    self.update(id, |job| job.row.cancel_requested = true);
+            // As a user's cancel of each; those that have ended are left.
+            match self.job_cancel(now, JobCancelParams::new(id).reason(p.reason.clone())) {
+                Ok(CancelOutcome::Requested) => {
                     changed += 1;
                     requested = true;
                 }
-                _ => {}
+                Ok(_) => changed += 1,
+                Err(_) => {}
             }
         }
         Ok((changed, requested))

@@ -678,16 +678,7 @@ impl Tables {
             }
         }
         // A batch is kept as long as the longest kept of its members could be.
-        let earliest = [
-            p.retention.succeeded,
-            p.retention.deleted,
-            p.retention.failed,
-        ]
-        .into_iter()
-        .map(|age| minus(now, age))
-        .min()
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        self.prune_batches(earliest);
+        self.prune_batches(minus(now, p.retention.longest()));
         let kept = minus(now, crate::store::THROUGHPUT_KEPT);
         self.minutes.retain(|minute, _| *minute >= kept);
         doomed.len() as u64

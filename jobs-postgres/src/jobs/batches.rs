@@ -20,6 +20,7 @@ use sqlx::{PgConnection, Row};
 use crate::db::Db;
 use crate::error::store_error;
 use crate::jobs::job_row;
+use crate::jobs::manage::cancel_picked_ctes;
 use crate::jobs::run::{self, Wake};
 use crate::sql::{counted_cte, job_columns_of};
 
@@ -261,7 +262,7 @@ fn not_found(id: BatchId) -> StoreError {
 /// members asked to stop, all locked in id order first; the batch's counters
 /// follow in the same statement.
 fn cancel_sql(s: &str) -> String {
-    let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM cancelled");
+    let cancel = cancel_picked_ctes(s, "$2", "$3", "$4");
     format!(
         "WITH b AS (
             SELECT members, callback_id FROM {s}.batches WHERE id = $1
@@ -274,22 +275,7 @@ fn cancel_sql(s: &str) -> String {
               AND j.state IN ('awaiting', 'scheduled', 'enqueued', 'processing')
             ORDER BY j.id
             FOR UPDATE OF j
-        ), cancelled AS (
-            UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
-            FROM old
-            WHERE j.id = old.id AND old.state IN ('awaiting', 'scheduled', 'enqueued')
-            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, j.has_continuations
-        ), requested AS (
-            UPDATE {s}.jobs j SET cancel_requested = true
-            FROM old
-            WHERE j.id = old.id AND old.state = 'processing'
-            RETURNING j.id
-        ), ev AS (
-            INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
-            SELECT id, now(), 'cancelled', attempt, $2 FROM cancelled
-        ), {counted}, notified AS (
-            SELECT pg_notify($3, $4) WHERE EXISTS (SELECT 1 FROM requested)
-        )
+        ), {cancel}
         SELECT (SELECT count(*) FROM b) AS found,
                (SELECT count(*) FROM cancelled) AS cancelled,
                (SELECT count(*) FROM requested) AS requested,

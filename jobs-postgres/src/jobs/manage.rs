@@ -760,25 +760,10 @@ fn act_sql(s: &str, action: &JobAction) -> String {
             )
         }
         JobAction::Cancel { .. } => {
-            let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM cancelled");
+            let cancel = cancel_picked_ctes(s, "$6", "$7", "$8");
             let (changed, requested) = (ids("cancelled"), ids("requested"));
             format!(
-                "WITH {pick}, cancelled AS (
-                    UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
-                    FROM old
-                    WHERE j.id = old.id AND old.state IN ('awaiting', 'scheduled', 'enqueued')
-                    RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id
-                ), requested AS (
-                    UPDATE {s}.jobs j SET cancel_requested = true
-                    FROM old
-                    WHERE j.id = old.id AND old.state = 'processing'
-                    RETURNING j.id
-                ), ev AS (
-                    INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
-                    SELECT id, now(), 'cancelled', attempt, $6 FROM cancelled
-                ), {counted}, notified AS (
-                    SELECT pg_notify($7, $8) WHERE EXISTS (SELECT 1 FROM requested)
-                )
+                "WITH {pick}, {cancel}
                 SELECT {changed} AS changed, {requested} AS requested, {more},
                        (SELECT count(*) FROM notified) AS notified"
             )
@@ -824,6 +809,34 @@ fn act_sql(s: &str, action: &JobAction) -> String {
             )
         }
     }
+}
+
+/// The CTEs that cancel the jobs of a CTE named `old` (locked rows of `id`
+/// and `state`): `cancelled`, the waiting ones (with `has_continuations`);
+/// `requested`, the running ones asked to stop; their history, counters
+/// (`counted_cte`) and `notified`, the cancel wake-up. `reason`, `channel`
+/// and `payload` name the statement's parameters. Shared by the cancel of
+/// all matching jobs and the cancel of a batch.
+pub(crate) fn cancel_picked_ctes(s: &str, reason: &str, channel: &str, payload: &str) -> String {
+    let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM cancelled");
+    format!(
+        "cancelled AS (
+            UPDATE {s}.jobs j SET state = 'cancelled', finished_at = now()
+            FROM old
+            WHERE j.id = old.id AND old.state IN ('awaiting', 'scheduled', 'enqueued')
+            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, j.has_continuations
+        ), requested AS (
+            UPDATE {s}.jobs j SET cancel_requested = true
+            FROM old
+            WHERE j.id = old.id AND old.state = 'processing'
+            RETURNING j.id
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
+            SELECT id, now(), 'cancelled', attempt, {reason} FROM cancelled
+        ), {counted}, notified AS (
+            SELECT pg_notify({channel}, {payload}) WHERE EXISTS (SELECT 1 FROM requested)
+        )"
+    )
 }
 
 pub(crate) async fn act_matching(
@@ -1012,13 +1025,8 @@ pub(crate) async fn prune(db: &Db, sql: &Statements, p: JobPruneParams) -> Store
         .fetch_one(db.pool())
         .await
         .map_err(|e| store_error("pruning jobs", e))?;
-    let longest = p
-        .retention
-        .succeeded
-        .max(p.retention.deleted)
-        .max(p.retention.failed);
     sqlx::query(&sql.prune_batches)
-        .bind(micros(longest))
+        .bind(micros(p.retention.longest()))
         .execute(db.pool())
         .await
         .map_err(|e| store_error("pruning batches", e))?;

@@ -874,6 +874,12 @@ impl Default for Retention {
 }
 
 impl Retention {
+    /// The longest of the three ages: how long a batch, or anything kept as
+    /// long as any of its jobs could be, is kept.
+    pub fn longest(&self) -> Duration {
+        self.succeeded.max(self.deleted).max(self.failed)
+    }
+
     /// Keeps `succeeded` jobs this long.
     pub fn succeeded(mut self, age: Duration) -> Self {
         self.succeeded = age;
