@@ -49,16 +49,25 @@ async fn report_batch(label: String) -> anyhow::Result<String> {
 }
 
 async fn setup() -> (TestSchema, PgStore, Jobs, Server) {
+    let (schema, store, jobs) = setup_without_server().await;
+    let server = serve(&store).await;
+    (schema, store, jobs, server)
+}
+
+async fn setup_without_server() -> (TestSchema, PgStore, Jobs) {
     let schema = TestSchema::new().await;
     let store = schema.store(&format!("{}_flow", schema.name)).await;
     let jobs = Jobs::new(store.clone());
-    let server = Server::builder(store.clone())
+    (schema, store, jobs)
+}
+
+async fn serve(store: &PgStore) -> Server {
+    Server::builder(store.clone())
         .queues(["it_flow"])
         .poll_interval(Duration::from_millis(100))
         .start()
         .await
-        .unwrap();
-    (schema, store, jobs, server)
+        .unwrap()
 }
 
 async fn ended(jobs: &Jobs, id: jobs::JobId) -> JobState {
@@ -100,7 +109,9 @@ async fn a_typed_continuation_runs_on_its_parent_s_output_across_the_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_parent_cancels_its_continuation_on_success_and_runs_the_other() {
-    let (_schema, _store, jobs, server) = setup().await;
+    // The server starts once both continuations exist: a parent that had
+    // already failed would refuse the one on its success.
+    let (_schema, store, jobs) = setup_without_server().await;
     let reject = RejectOrder::enqueue(&jobs, 5).await.unwrap();
     let on_success = PriceOrder::new(5)
         .after(reject)
@@ -112,6 +123,7 @@ async fn a_failed_parent_cancels_its_continuation_on_success_and_runs_the_other(
         .enqueue(&jobs)
         .await
         .unwrap();
+    let server = serve(&store).await;
     assert_eq!(ended(&jobs, reject).await, JobState::Failed);
     assert_eq!(ended(&jobs, on_success).await, JobState::Cancelled);
     let detail = jobs.get(on_success).await.unwrap().unwrap();
