@@ -10,6 +10,7 @@ use crate::cron::Cron;
 use crate::error::Error;
 use crate::error::Result;
 use crate::job::{Job, Produces, Request};
+use crate::limits::QueueLimits;
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo,
     ServerSummary, StrandedJobs, ThroughputMinute,
@@ -19,8 +20,8 @@ use crate::store::{
     CancelOutcome, CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams,
     CronUpsertParams, DynStore, JobActMatchingParams, JobActOutcome, JobCancelParams,
     JobCountParams, JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams,
-    JobRetryParams, JobRunNowParams, JobStrandedParams, JobThroughputParams, QueueListParams,
-    QueuePauseParams, ServerListParams, Store, StoreError, StoreErrorKind,
+    JobRetryParams, JobRunNowParams, JobStrandedParams, JobThroughputParams, QueueLimitParams,
+    QueueListParams, QueuePauseParams, ServerListParams, Store, StoreError, StoreErrorKind,
 };
 
 /// The client: enqueue jobs, look at them, retry, cancel or delete them,
@@ -705,8 +706,53 @@ impl Queues<'_> {
         Ok(())
     }
 
+    /// Sets the cluster-wide limits of the queue `queue`, replacing those it
+    /// had; `QueueLimits::none()` lifts them. They are stored, so every
+    /// server applies the same values, from its next claim on, without a
+    /// restart; the store enforces them inside the claim, so they hold
+    /// however many servers claim at once (see [`QueueLimits`] and
+    /// [`RateLimit`](crate::RateLimit)). Lowering a limit below what runs
+    /// stops nothing: the queue's jobs wait until enough have finished.
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// use jobs::{QueueLimits, RateLimit};
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// // One `reports` job at a time in the whole cluster, and at most 30
+    /// // `partner_api` calls started in any minute.
+    /// jobs.queues().set_limits("reports", QueueLimits::none().concurrency(1)).await?;
+    /// jobs.queues()
+    ///     .set_limits("partner_api", QueueLimits::none().rate(RateLimit::per_minute(30)))
+    ///     .await?;
+    /// let queues = jobs.queues().list().await?;
+    /// assert_eq!(queues[1].limits.concurrency, Some(1));
+    /// // Lifted:
+    /// jobs.queues().set_limits("reports", QueueLimits::none()).await?;
+    /// // Refused: a limit of 0 would be a pause.
+    /// assert!(jobs.queues().set_limits("reports", QueueLimits::none().concurrency(0)).await.is_err());
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn set_limits(&self, queue: &str, limits: QueueLimits) -> Result<()> {
+        check_queue(queue)?;
+        limits.check()?;
+        self.store
+            .queue_limit(QueueLimitParams::new(queue, limits))
+            .await?;
+        tracing::info!(
+            queue,
+            concurrency = limits.concurrency,
+            rate_jobs = limits.rate.map(|r| r.jobs),
+            rate_per_secs = limits.rate.map(|r| r.per.as_secs()),
+            "queue limits set"
+        );
+        Ok(())
+    }
+
     /// The queues the store knows, by name: those with jobs, and those ever
-    /// paused, each with whether it is paused and since when, and since when
+    /// paused or limited, each with whether it is paused and since when, its
+    /// limits, and since when
     /// its oldest due job has waited ([`QueueInfo::oldest_due`]). Counts by
     /// state are [`Jobs::counts`]'s.
     ///

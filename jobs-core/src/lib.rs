@@ -10,6 +10,7 @@ mod client;
 mod cron;
 mod error;
 mod job;
+mod limits;
 mod memory;
 mod model;
 mod recurring;
@@ -36,6 +37,7 @@ pub use job::{
     DEFAULT_QUEUE,
 };
 
+pub use limits::{QueueLimits, RateLimit, RATE_SLOTS_PER_PERIOD};
 pub use memory::MemoryStore;
 pub use model::{
     After, Claim, ContinueOn, Inserted, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob,
@@ -59,9 +61,9 @@ pub use store::{
     JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams, JobPruneParams,
     JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal, JobStrandedParams,
     JobThroughputParams, Layered, LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams,
-    LeaseStatus, QueueListParams, QueuePauseParams, Retention, ServerHeartbeatParams,
-    ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
-    THROUGHPUT_KEPT,
+    LeaseStatus, QueueLimitParams, QueueListParams, QueuePauseParams, Retention,
+    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreLayer, StoreOperation,
+    MAINTENANCE_BATCH, THROUGHPUT_KEPT,
 };
 
 // Used by the code `#[job]` generates (rooted at `jobs::__private`, which

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::job::UniqueKey;
+use crate::limits::QueueLimits;
 use crate::retry::Backoff;
 
 /// A point in time, in UTC. Stores compare these against their own clock
@@ -681,6 +682,9 @@ pub struct QueueInfo {
     /// time has come), on the store's clock: since when its longest-waiting
     /// runnable job has waited for a server. `None` if no job of it is due.
     pub oldest_due: Option<Timestamp>,
+    /// Its cluster-wide limits (none unless set with
+    /// [`Queues::set_limits`](crate::Queues::set_limits)).
+    pub limits: QueueLimits,
 }
 
 impl QueueInfo {
@@ -692,7 +696,14 @@ impl QueueInfo {
             paused: paused_at.is_some(),
             paused_at,
             oldest_due: None,
+            limits: QueueLimits::none(),
         }
+    }
+
+    /// The same queue, with the limits `limits`.
+    pub fn limits(mut self, limits: QueueLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same queue, its oldest due job due since `oldest_due`.

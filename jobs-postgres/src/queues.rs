@@ -1,8 +1,15 @@
 //! Queues, the `queue_*` half of the store: pausing and resuming a queue
-//! (a row of `queues`, migration 0008, which the claim reads), and listing
-//! the queues the store knows, with the oldest due job of each.
+//! (a row of `queues`, migration 0008, which the claim reads), setting its
+//! cluster-wide limits (the same row, migration 0014; the claim applies
+//! them, see `jobs::claim`), and listing the queues the store knows, with
+//! the oldest due job of each.
 
-use jobs_core::{QueueInfo, QueueListParams, QueuePauseParams, StoreResult, Timestamp};
+use std::time::Duration;
+
+use jobs_core::{
+    QueueInfo, QueueLimitParams, QueueLimits, QueueListParams, QueuePauseParams, RateLimit,
+    StoreResult, Timestamp,
+};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -13,6 +20,7 @@ use crate::options::Schema;
 #[derive(Debug)]
 pub(crate) struct Statements {
     pause: String,
+    limit: String,
     list: String,
 }
 
@@ -21,6 +29,7 @@ impl Statements {
         let s = &schema.quoted();
         Self {
             pause: pause_sql(s),
+            limit: limit_sql(s),
             list: list_sql(s),
         }
     }
@@ -47,10 +56,38 @@ fn pause_sql(s: &str) -> String {
     )
 }
 
+/// $1 queue, $2 concurrency, $3 rate's jobs, $4 rate's period in µs, $5
+/// the NOTIFY channel. A rate limit whose period is unchanged keeps the
+/// starts it counted; one with a new period (or none) forgets them. Wakes
+/// the servers of every process when it commits, as a resume does, for
+/// what a raised or lifted limit frees.
+fn limit_sql(s: &str) -> String {
+    format!(
+        "WITH up AS (
+            INSERT INTO {s}.queues AS q (queue, concurrency, rate_jobs, rate_period_us)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (queue) DO UPDATE
+            SET concurrency = EXCLUDED.concurrency,
+                rate_jobs = EXCLUDED.rate_jobs,
+                rate_period_us = EXCLUDED.rate_period_us,
+                rate_slots = CASE WHEN q.rate_period_us = EXCLUDED.rate_period_us
+                                  THEN q.rate_slots ELSE '{{}}' END,
+                rate_starts = CASE WHEN q.rate_period_us = EXCLUDED.rate_period_us
+                                   THEN q.rate_starts ELSE '{{}}' END,
+                updated_at = now()
+            RETURNING 1
+        ), woken AS (
+            SELECT pg_notify($5, '')
+        )
+        SELECT (SELECT count(*) FROM up) AS changed, (SELECT count(*) FROM woken) AS woken"
+    )
+}
+
 /// The queues with waiting jobs are found by skipping through the claim
 /// index, one probe per queue (a million waiting jobs in three queues cost
-/// four probes); running jobs are few, finished ones are counted in
-/// `job_counts`, and `queues` has a row per queue ever paused. Ordered by
+/// four probes), the queues with running jobs likewise in
+/// `jobs_running_idx`, finished ones are counted in `job_counts`, and
+/// `queues` has a row per queue ever paused or limited. Ordered by
 /// bytes (`COLLATE "C"`), as `MemoryStore` orders them, whatever the
 /// database's collation.
 ///
@@ -73,6 +110,16 @@ fn list_sql(s: &str) -> String {
                     ORDER BY j.queue LIMIT 1)
             FROM waiting w
             WHERE w.queue IS NOT NULL
+        ), running AS (
+            (SELECT queue FROM {s}.jobs
+             WHERE state = 'processing'
+             ORDER BY queue LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.queue FROM {s}.jobs j
+                    WHERE j.state = 'processing' AND j.queue > r.queue
+                    ORDER BY j.queue LIMIT 1)
+            FROM running r
+            WHERE r.queue IS NOT NULL
         ), firsts AS (
             SELECT w.queue, f.priority, f.run_at
             FROM waiting w CROSS JOIN LATERAL (
@@ -94,12 +141,13 @@ fn list_sql(s: &str) -> String {
             GROUP BY queue
         ), names AS (
             SELECT queue FROM waiting WHERE queue IS NOT NULL
-            UNION SELECT queue FROM {s}.jobs WHERE state = 'processing'
+            UNION SELECT queue FROM running WHERE queue IS NOT NULL
             UNION SELECT queue FROM {s}.job_counts
             UNION SELECT queue FROM {s}.queues
         )
-        SELECT n.queue, q.paused_at, o.oldest_due
-        FROM names n LEFT JOIN {s}.queues q ON q.queue = n.queue AND q.paused
+        SELECT n.queue, q.paused_at, o.oldest_due,
+               q.concurrency, q.rate_jobs, q.rate_period_us
+        FROM names n LEFT JOIN {s}.queues q ON q.queue = n.queue
         LEFT JOIN oldest o ON o.queue = n.queue
         ORDER BY n.queue COLLATE \"C\""
     )
@@ -126,6 +174,41 @@ pub(crate) async fn pause(db: &Db, sql: &Statements, p: QueuePauseParams) -> Sto
     Ok(())
 }
 
+/// `Store::queue_limit`.
+pub(crate) async fn limit(db: &Db, sql: &Statements, p: QueueLimitParams) -> StoreResult<()> {
+    p.limits.check()?;
+    let rate = p.limits.rate;
+    sqlx::query(&sql.limit)
+        .bind(&p.queue)
+        .bind(p.limits.concurrency.map(i64::from))
+        .bind(rate.map(|r| i64::from(r.jobs)))
+        .bind(rate.map(|r| i64::try_from(r.per.as_micros()).unwrap_or(i64::MAX)))
+        .bind(db.channel())
+        .execute(db.pool())
+        .await
+        .map_err(|e| store_error("setting a queue's limits", e))?;
+    // Our own servers need not wait for the NOTIFY round trip.
+    db.wake();
+    Ok(())
+}
+
+/// The limits stored on a row of `queue_list`.
+fn limits_of(row: &sqlx::postgres::PgRow) -> Result<QueueLimits, sqlx::Error> {
+    let mut limits = QueueLimits::none();
+    if let Some(jobs) = row.try_get::<Option<i32>, _>("concurrency")? {
+        limits = limits.concurrency(u32::try_from(jobs).unwrap_or(u32::MAX));
+    }
+    let rate_jobs: Option<i32> = row.try_get("rate_jobs")?;
+    let period: Option<i64> = row.try_get("rate_period_us")?;
+    if let (Some(jobs), Some(period)) = (rate_jobs, period) {
+        limits = limits.rate(RateLimit::new(
+            u32::try_from(jobs).unwrap_or(u32::MAX),
+            Duration::from_micros(u64::try_from(period).unwrap_or(0)),
+        ));
+    }
+    Ok(limits)
+}
+
 /// `Store::queue_list`.
 pub(crate) async fn list(
     db: &Db,
@@ -142,7 +225,8 @@ pub(crate) async fn list(
                 row.try_get("queue")?,
                 row.try_get::<Option<Timestamp>, _>("paused_at")?,
             )
-            .oldest_due(row.try_get("oldest_due")?))
+            .oldest_due(row.try_get("oldest_due")?)
+            .limits(limits_of(row)?))
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(|e| store_error("reading queues", e))

@@ -18,10 +18,10 @@ use jobs_core::{
     JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
     JobReleaseAwaitingParams, JobRetryParams, JobRow, JobRunNowParams, JobSignal,
     JobStrandedParams, JobThroughputParams, LeaseRenewManyParams, LeaseReportStuckParams,
-    LeaseRescueParams, LeaseStatus, NewBatch, NewJob, QueueInfo, QueueListParams, QueuePauseParams,
-    QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo, ServerListParams,
-    ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult, StrandedJobs,
-    ThroughputMinute,
+    LeaseRescueParams, LeaseStatus, NewBatch, NewJob, QueueInfo, QueueLimitParams, QueueListParams,
+    QueuePauseParams, QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo,
+    ServerListParams, ServerRemoveParams, Store, StoreError, StoreErrorKind, StoreResult,
+    StrandedJobs, ThroughputMinute,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
@@ -29,7 +29,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::db::{to_completion, Db};
 use crate::error::{Error, Result};
 use crate::jobs::run::Wake;
-use crate::jobs::{self, batches, manage, run};
+use crate::jobs::{self, batches, claim, manage, run};
 use crate::listener::ListenerGuard;
 use crate::options::{PgStoreOptions, Schema};
 use crate::{leases, migrate, queues, recurring, servers};
@@ -501,7 +501,7 @@ impl Store for PgStore {
     }
 
     async fn job_claim(&self, p: JobClaimParams) -> StoreResult<Vec<JobRow>> {
-        run::claim(&self.inner.db, &self.inner.jobs.run, p).await
+        claim::claim(&self.inner.db, &self.inner.jobs.claim, p).await
     }
 
     async fn job_complete_many(&self, p: JobCompleteManyParams) -> StoreResult<Vec<bool>> {
@@ -626,6 +626,10 @@ impl Store for PgStore {
 
     async fn queue_pause(&self, p: QueuePauseParams) -> StoreResult<()> {
         queues::pause(&self.inner.db, &self.inner.queues, p).await
+    }
+
+    async fn queue_limit(&self, p: QueueLimitParams) -> StoreResult<()> {
+        queues::limit(&self.inner.db, &self.inner.queues, p).await
     }
 
     async fn queue_list(&self, p: QueueListParams) -> StoreResult<Vec<QueueInfo>> {

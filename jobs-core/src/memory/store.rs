@@ -5,6 +5,7 @@
 use super::clock::minus;
 use super::MemoryStore;
 use crate::batch::{BatchRow, EnqueuedBatch};
+use crate::limits::RateWindow;
 use crate::model::{
     Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
     ThroughputMinute,
@@ -18,8 +19,8 @@ use crate::store::{
     JobDeleteParams, JobGetParams, JobInsertManyParams, JobListParams, JobProgressManyParams,
     JobPruneParams, JobReleaseAwaitingParams, JobRetryParams, JobRunNowParams, JobSignal,
     JobStrandedParams, JobThroughputParams, LeaseRenewManyParams, LeaseReportStuckParams,
-    LeaseRescueParams, LeaseStatus, QueueListParams, QueuePauseParams, ServerHeartbeatParams,
-    ServerListParams, ServerRemoveParams, Store, StoreResult,
+    LeaseRescueParams, LeaseStatus, QueueLimitParams, QueueListParams, QueuePauseParams,
+    ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store, StoreResult,
 };
 
 impl Store for MemoryStore {
@@ -163,6 +164,27 @@ impl Store for MemoryStore {
         });
         // Resumed jobs are claimed at once, not at the next poll.
         self.wake(!p.paused);
+        Ok(())
+    }
+
+    async fn queue_limit(&self, p: QueueLimitParams) -> StoreResult<()> {
+        p.limits.check()?;
+        let raised = self.with_state(|state, _| {
+            state.known_queues.insert(p.queue.clone());
+            let before = state.limits.get(&p.queue).map(|(l, _)| *l);
+            if p.limits.is_none() {
+                state.limits.remove(&p.queue);
+            } else {
+                let entry = state.limits.entry(p.queue).or_default();
+                if entry.0.rate.map(|r| r.per) != p.limits.rate.map(|r| r.per) {
+                    entry.1 = RateWindow::default();
+                }
+                entry.0 = p.limits;
+            }
+            before != Some(p.limits)
+        });
+        // What a raised or lifted limit frees is claimed at once.
+        self.wake(raised);
         Ok(())
     }
 

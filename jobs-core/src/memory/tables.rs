@@ -10,6 +10,7 @@ use super::clock::{minus, Clock};
 use super::index::Index;
 use crate::batch::BatchId;
 use crate::job::HeldAfter;
+use crate::limits::{QueueLimits, RateWindow};
 use crate::model::{
     JobEvent, JobId, JobRow, JobState, QueueInfo, QueueStateCount, ServerId, ServerInfo,
     StrandedJobs, StrandedReason, ThroughputMinute, Timestamp,
@@ -73,8 +74,11 @@ pub(super) struct Tables {
     /// The paused queues, with the time each was paused. Empty, the claim
     /// looks nothing up.
     pub(super) paused: BTreeMap<String, Timestamp>,
-    /// The queues ever paused or resumed, which `queue_list` names even
-    /// without jobs (as PostgreSQL keeps their rows).
+    /// The queues with cluster-wide limits, and the starts each rate limit
+    /// counts. Empty, the claim looks nothing up.
+    pub(super) limits: BTreeMap<String, (QueueLimits, RateWindow)>,
+    /// The queues ever paused, resumed or limited, which `queue_list` names
+    /// even without jobs (as PostgreSQL keeps their rows).
     pub(super) known_queues: std::collections::BTreeSet<String>,
     /// Whether a continuation or a batch's callback became runnable since
     /// the last look (the store raises its wake-up signal then).
@@ -213,6 +217,7 @@ impl Tables {
             .map(|queue| {
                 QueueInfo::new(queue.to_owned(), self.paused.get(queue).copied())
                     .oldest_due(self.index.oldest_due(queue, now))
+                    .limits(self.limits.get(queue).map(|(l, _)| *l).unwrap_or_default())
             })
             .collect()
     }

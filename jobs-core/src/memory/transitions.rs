@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::clock::{minus, plus};
 use super::tables::{StoredJob, Tables};
+use crate::limits::{QueueLimits, RateWindow};
 use crate::model::{
     After, ContinueOn, Inserted, JobId, JobRow, JobState, NewJob, RunAt, Timestamp,
 };
@@ -219,15 +220,23 @@ impl Tables {
             let Some(waiting) = self.index.waiting.get(queue) else {
                 continue;
             };
-            // This queue's jobs end where its own limit is reached, or the claim's.
-            let queue_limit = match p.limit_of(queue) {
-                Some(own) => limit.min(
+            // This queue's jobs end where its own limit is reached, or its
+            // cluster-wide limits, or the claim's.
+            let queue_limit = [
+                p.limit_of(queue).map(u64::from),
+                self.limits
+                    .get(queue)
+                    .map(|(limits, window)| self.cluster_allowance(queue, limits, window, now)),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(limit, |limit, own| {
+                limit.min(
                     picked
                         .len()
                         .saturating_add(usize::try_from(own).unwrap_or(usize::MAX)),
-                ),
-                None => limit,
-            };
+                )
+            });
             if picked.len() >= queue_limit {
                 continue;
             }
@@ -266,8 +275,47 @@ impl Tables {
         picked
     }
 
+    /// How many more jobs of `queue` its cluster-wide limits let start now.
+    fn cluster_allowance(
+        &self,
+        queue: &str,
+        limits: &QueueLimits,
+        window: &RateWindow,
+        now: Timestamp,
+    ) -> u64 {
+        let running = self
+            .index
+            .counts
+            .get(&(queue.to_owned(), JobState::Processing))
+            .copied()
+            .unwrap_or(0);
+        let by_concurrency = limits
+            .concurrency
+            .map(|most| u64::from(most).saturating_sub(u64::try_from(running).unwrap_or(0)));
+        let by_rate = limits.rate.map(|rate| window.allowance(&rate, now));
+        by_concurrency
+            .into_iter()
+            .chain(by_rate)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
     pub(super) fn claim(&mut self, now: Timestamp, p: JobClaimParams) -> Vec<JobRow> {
         let ids = self.pick(now, &p);
+        if !self.limits.is_empty() {
+            for id in &ids {
+                let queue = &self.jobs[id].row.queue;
+                if let Some((
+                    QueueLimits {
+                        rate: Some(rate), ..
+                    },
+                    window,
+                )) = self.limits.get_mut(queue)
+                {
+                    window.record(rate, now, 1);
+                }
+            }
+        }
         let lease_expires_at = plus(now, p.lease);
         ids.into_iter()
             .filter_map(|id| {

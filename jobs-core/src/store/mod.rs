@@ -191,6 +191,11 @@ pub trait Store: Send + Sync + 'static {
     /// raises the wake-up signal.
     fn queue_pause(&self, p: QueuePauseParams) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Set a queue's cluster-wide limits (see [`QueueLimitParams`]), which
+    /// the claim applies; `Invalid` for limits that fail
+    /// [`QueueLimits::check`](crate::QueueLimits::check).
+    fn queue_limit(&self, p: QueueLimitParams) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// The queues the store knows, by name, with whether each is paused.
     fn queue_list(
         &self,
@@ -371,6 +376,7 @@ macro_rules! store_operations {
             BatchMembers => batch_members(BatchMembersParams) -> Vec<JobRow>;
             BatchCancel => batch_cancel(BatchCancelParams) -> u64;
             QueuePause => queue_pause(QueuePauseParams) -> ();
+            QueueLimit => queue_limit(QueueLimitParams) -> ();
             QueueList => queue_list(QueueListParams) -> Vec<QueueInfo>;
             ServerHeartbeat => server_heartbeat(ServerHeartbeatParams) -> ();
             ServerList => server_list(ServerListParams) -> Vec<ServerInfo>;

@@ -1,9 +1,10 @@
-//! Jobs, the `job_*` half of the store, in two files by caller: [`run`] is
-//! the server's hot path (insert, claim, complete, progress), [`manage`] what
+//! Jobs, the `job_*` half of the store, in files by caller: [`run`] and
+//! [`claim`] are the server's hot path (insert, claim, complete, progress), [`manage`] what
 //! clients and dashboards do to jobs (get, list, count, retry, cancel,
 //! delete, prune). The decoding of a job row, which both use, is here.
 
 pub(crate) mod batches;
+pub(crate) mod claim;
 pub(crate) mod manage;
 pub(crate) mod run;
 
@@ -19,6 +20,7 @@ use crate::sql::{backoff_of, duration_of_micros, trace_context_of};
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) run: run::Statements,
+    pub(crate) claim: claim::Statements,
     pub(crate) manage: manage::Statements,
     pub(crate) batches: batches::Statements,
 }
@@ -28,6 +30,7 @@ impl Statements {
         let s = &schema.quoted();
         Self {
             run: run::Statements::new(s),
+            claim: claim::Statements::new(s),
             manage: manage::Statements::new(s),
             batches: batches::Statements::new(s),
         }

@@ -1,23 +1,22 @@
 //! The server's hot path: insert (through the store's pool or the
-//! application's transaction), claim, complete (in batches, or one job in
+//! application's transaction), complete (in batches, or one job in
 //! the application's transaction) and progress. Every write about a running
 //! attempt is fenced by its claim token and the `processing` state.
 
 use std::collections::HashSet;
 
 use jobs_core::{
-    After, BatchId, ContinueOn, Inserted, JobClaimParams, JobCompleteManyParams, JobContext, JobId,
-    JobOutcome, JobProgressManyParams, JobRow, JobState, NewJob, RunAt, StoreError, StoreErrorKind,
-    StoreResult, Timestamp,
+    After, BatchId, ContinueOn, Inserted, JobCompleteManyParams, JobContext, JobId, JobOutcome,
+    JobProgressManyParams, JobState, NewJob, RunAt, StoreError, StoreErrorKind, StoreResult,
+    Timestamp,
 };
 use sqlx::{PgConnection, PgExecutor, Row};
 
 use crate::db::Db;
 use crate::error::{conflict, store_error};
-use crate::jobs::job_row;
 use crate::sql::{
-    backoff_json, counted_cte, job_columns_of, locked_cte, micros, release_sql, trace_context_json,
-    unique_held, FINISHED, JOB_COLUMNS,
+    backoff_json, counted_cte, locked_cte, micros, release_sql, trace_context_json, unique_held,
+    FINISHED,
 };
 
 /// The statements of the hot path.
@@ -29,7 +28,6 @@ pub(crate) struct Statements {
     insert_one_notify: String,
     insert_full: String,
     insert_full_notify: String,
-    claim: String,
     complete: String,
     complete_output: String,
     complete_in: String,
@@ -47,7 +45,6 @@ impl Statements {
             insert_one_notify: insert_sql(s, ONE, RETURN_IDS_NOTIFY),
             insert_full: insert_full_sql(s, None),
             insert_full_notify: insert_full_sql(s, Some("$20")),
-            claim: claim_sql(s),
             complete: complete_sql(s, false),
             complete_output: complete_sql(s, true),
             complete_in: complete_in_sql(s),
@@ -488,101 +485,6 @@ pub(crate) async fn insert_many(
         db.notify_others();
     }
     Ok(inserted)
-}
-
-// ---- claim
-
-/// $1 queues in order of preference, $2 names, $3 limit, $4 server, $5 lease
-/// in µs, $6 each queue's own limit (NULL: none; `least` ignores it, and so
-/// does `LIMIT NULL`). One lateral index scan per queue, each stopping after
-/// its limit: with one queue (the common case) the plan is a single range
-/// scan of `jobs_claim_idx` in index order. A paused queue (a row of
-/// `queues`, migration 0008) is dropped before its scan, by an anti-join of
-/// one primary-key probe per queue asked for: the cost does not grow with
-/// the jobs, paused or not.
-fn claim_sql(s: &str) -> String {
-    let cols = JOB_COLUMNS;
-    let j_cols = job_columns_of("j");
-    format!(
-        "WITH picked AS (
-            SELECT c.id, q.ord, c.priority, c.run_at
-            FROM unnest($1::text[], $6::int8[]) WITH ORDINALITY AS q(queue, queue_limit, ord)
-            CROSS JOIN LATERAL (
-                SELECT j.id, j.priority, j.run_at
-                FROM {s}.jobs j
-                WHERE j.state IN ('enqueued', 'scheduled')
-                  AND j.queue = q.queue
-                  AND j.run_at <= now()
-                  AND j.name = ANY($2::text[])
-                ORDER BY j.priority DESC, j.run_at, j.id
-                LIMIT least($3, q.queue_limit)
-                FOR UPDATE SKIP LOCKED
-            ) c
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {s}.queues p WHERE p.queue = q.queue AND p.paused
-            )
-            ORDER BY q.ord, c.priority DESC, c.run_at, c.id
-            LIMIT $3
-        ), claimed AS (
-            UPDATE {s}.jobs j
-            SET state = 'processing',
-                attempt = j.attempt + 1,
-                claim_token = j.claim_token + 1,
-                server_id = $4,
-                lease_expires_at = now() + $5 * interval '1 microsecond',
-                cancel_requested = false, progress = NULL, stuck_at = NULL
-            FROM picked
-            WHERE j.id = picked.id
-            RETURNING {j_cols}, picked.ord
-        ), ev AS (
-            INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
-            SELECT id, now(), 'processing', attempt, server_id FROM claimed
-        )
-        SELECT {cols} FROM claimed ORDER BY ord, priority DESC, run_at, id"
-    )
-}
-
-pub(crate) async fn claim(
-    db: &Db,
-    sql: &Statements,
-    p: JobClaimParams,
-) -> StoreResult<Vec<JobRow>> {
-    let mut seen = HashSet::new();
-    let queues: Vec<String> = p
-        .queues
-        .into_iter()
-        .filter(|q| seen.insert(q.clone()))
-        .collect();
-    if queues.is_empty() || p.names.is_empty() || p.limit == 0 {
-        return Ok(Vec::new());
-    }
-    let queue_limits: Vec<Option<i64>> = if p.queue_limits.is_empty() {
-        vec![None; queues.len()]
-    } else {
-        queues
-            .iter()
-            .map(|q| {
-                p.queue_limits
-                    .iter()
-                    .find(|(named, _)| named == q)
-                    .map(|&(_, limit)| i64::from(limit))
-            })
-            .collect()
-    };
-    let rows = sqlx::query(&sql.claim)
-        .bind(queues)
-        .bind(p.names)
-        .bind(i64::from(p.limit))
-        .bind(p.server_id.0)
-        .bind(micros(p.lease))
-        .bind(queue_limits)
-        .fetch_all(db.pool())
-        .await
-        .map_err(|e| store_error("claiming jobs", e))?;
-    rows.iter()
-        .map(job_row)
-        .collect::<Result<_, _>>()
-        .map_err(|e| store_error("reading claimed jobs", e))
 }
 
 // ---- complete

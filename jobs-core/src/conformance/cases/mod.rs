@@ -15,6 +15,7 @@ pub mod continuations;
 pub mod fencing;
 pub mod insert;
 pub mod leases;
+pub mod limits;
 pub mod manage;
 pub mod matching;
 pub mod progress;

@@ -1,5 +1,7 @@
-//! Params of the `queue_*` operations: pausing and resuming queues, and
-//! listing them.
+//! Params of the `queue_*` operations: pausing and resuming queues, setting
+//! their cluster-wide limits, and listing them.
+
+use crate::limits::QueueLimits;
 
 /// Pause or resume a queue, durably, for every server. A paused queue's
 /// jobs stay waiting (`enqueued` or `scheduled`) and no claim takes them;
@@ -35,9 +37,34 @@ impl QueuePauseParams {
     }
 }
 
+/// Set the cluster-wide limits of a queue (see [`QueueLimits`]), replacing
+/// those it had: `QueueLimits::none()` lifts them. Every server's next
+/// claim applies them. A rate limit whose period is unchanged keeps the
+/// starts already counted; one with a new period starts counting afresh.
+/// Raising or lifting a limit raises the store's wake-up signal, as a
+/// resume does, so that idle servers claim what it frees at once.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct QueueLimitParams {
+    /// The queue.
+    pub queue: String,
+    /// Its limits from now on.
+    pub limits: QueueLimits,
+}
+
+impl QueueLimitParams {
+    /// Set the limits of `queue` to `limits`.
+    pub fn new(queue: impl Into<String>, limits: QueueLimits) -> Self {
+        Self {
+            queue: queue.into(),
+            limits,
+        }
+    }
+}
+
 /// List the queues the store knows, by name: those that hold jobs (waiting,
-/// running or counted as finished) and those that were ever paused, each
-/// with whether it is paused and the run time of its oldest due job (see
+/// running or counted as finished) and those that were ever paused or
+/// limited, each with whether it is paused, its limits, and the run time of its oldest due job (see
 /// [`QueueInfo::oldest_due`](crate::QueueInfo::oldest_due)). Its cost grows
 /// with the number of queues and of distinct priorities their waiting jobs
 /// have, not with the number of jobs.

@@ -1,0 +1,287 @@
+//! The claim, the hottest statement of all, in two ways. Queues without
+//! cluster-wide limits (the common case) are claimed by one statement that
+//! locks nothing but the jobs it takes. A claim that asks for a queue with
+//! limits (`queues.concurrency`, `queues.rate_*`, migration 0014) runs in a
+//! transaction of its own instead: it first locks the limited queues' rows,
+//! then claims in a second statement, whose fresh snapshot sees every claim
+//! of those queues committed before the lock was granted, and which counts
+//! what runs and has started, and takes at most what the limits leave.
+//! Counting and claiming in one statement would not hold: its snapshot
+//! predates the lock, so two servers could each see the last free place.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use jobs_core::{JobClaimParams, JobRow, StoreResult, RATE_SLOTS_PER_PERIOD};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::store_error;
+use crate::jobs::job_row;
+use crate::sql::{job_columns_of, micros, JOB_COLUMNS};
+
+/// The claim statements of one store, and which lists of queues were found
+/// to hold a limited queue.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    plain: String,
+    lock: String,
+    limited: String,
+    /// The queue lists whose last claim found a limited queue among them:
+    /// their next claim goes straight to the transaction, rather than first
+    /// through the plain statement, which would take nothing and say so.
+    /// One is removed when its transaction finds no limited queue left.
+    limited_lists: Mutex<HashSet<Vec<String>>>,
+}
+
+impl Statements {
+    /// Builds the statements for the quoted schema `s`.
+    pub(crate) fn new(s: &str) -> Self {
+        Self {
+            plain: plain_sql(s),
+            lock: lock_sql(s),
+            limited: limited_sql(s),
+            limited_lists: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn known_limited(&self, queues: &[String]) -> bool {
+        let lists = self.limited_lists.lock().unwrap_or_else(|e| e.into_inner());
+        !lists.is_empty() && lists.contains(queues)
+    }
+
+    fn remember(&self, queues: &[String], limited: bool) {
+        let mut lists = self.limited_lists.lock().unwrap_or_else(|e| e.into_inner());
+        if limited {
+            lists.insert(queues.to_vec());
+        } else if !lists.is_empty() {
+            lists.remove(queues);
+        }
+    }
+}
+
+/// A queue of `queues` (alias `p`) with a cluster-wide limit.
+const LIMITED: &str = "(p.concurrency IS NOT NULL OR p.rate_jobs IS NOT NULL)";
+
+/// The jobs of `asked` (queue, queue_limit, ord) that the claim takes: one
+/// lateral index scan per queue, each stopping after its limit (`least`
+/// ignores a NULL limit, and so does `LIMIT NULL`), in the order of
+/// `jobs_claim_idx`; with one queue (the common case) the plan is a single
+/// range scan of it in index order.
+fn picked_cte(s: &str, asked: &str) -> String {
+    format!(
+        "picked AS (
+            SELECT c.id, a.ord, c.priority, c.run_at, a.queue
+            FROM {asked} a
+            CROSS JOIN LATERAL (
+                SELECT j.id, j.priority, j.run_at
+                FROM {s}.jobs j
+                WHERE j.state IN ('enqueued', 'scheduled')
+                  AND j.queue = a.queue
+                  AND j.run_at <= now()
+                  AND j.name = ANY($2::text[])
+                ORDER BY j.priority DESC, j.run_at, j.id
+                LIMIT least($3, a.queue_limit)
+                FOR UPDATE SKIP LOCKED
+            ) c
+            ORDER BY a.ord, c.priority DESC, c.run_at, c.id
+            LIMIT $3
+        ), claimed AS (
+            UPDATE {s}.jobs j
+            SET state = 'processing',
+                attempt = j.attempt + 1,
+                claim_token = j.claim_token + 1,
+                server_id = $4,
+                lease_expires_at = now() + $5 * interval '1 microsecond',
+                cancel_requested = false, progress = NULL, stuck_at = NULL
+            FROM picked
+            WHERE j.id = picked.id
+            RETURNING {j_cols}, picked.ord
+        ), ev AS (
+            INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
+            SELECT id, now(), 'processing', attempt, server_id FROM claimed
+        )",
+        j_cols = job_columns_of("j"),
+    )
+}
+
+/// $1 queues in order of preference, $2 names, $3 limit, $4 server, $5 lease
+/// in µs, $6 each queue's own limit (NULL: none). Paused queues are dropped
+/// before their scans, by an anti-join of one primary-key probe of `queues`
+/// per queue asked for: the cost does not grow with the jobs. If a queue
+/// asked for has limits, it takes nothing and names those queues in
+/// `limited_queues`, for the caller to claim in a transaction
+/// ([`limited_sql`]); otherwise `limited_queues` is NULL. One row comes
+/// back when nothing was claimed, its job columns NULL, to carry it.
+fn plain_sql(s: &str) -> String {
+    let picked = picked_cte(s, "asked");
+    format!(
+        "WITH limited AS (
+            SELECT array_agg(p.queue) AS limited_queues FROM {s}.queues p
+            WHERE p.queue = ANY($1::text[]) AND NOT p.paused AND {LIMITED}
+        ), asked AS (
+            SELECT q.queue, q.queue_limit, q.ord
+            FROM unnest($1::text[], $6::int8[]) WITH ORDINALITY AS q(queue, queue_limit, ord)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {s}.queues p WHERE p.queue = q.queue AND (p.paused OR {LIMITED})
+            ) AND (SELECT limited_queues FROM limited) IS NULL
+        ), {picked}
+        SELECT c.*, l.limited_queues
+        FROM limited l LEFT JOIN (SELECT {JOB_COLUMNS}, ord FROM claimed) c ON true
+        ORDER BY c.ord, c.priority DESC, c.run_at, c.id"
+    )
+}
+
+/// $1 queues: locks the rows of those with limits, in name order (so that
+/// two claims lock in one order), and names them.
+fn lock_sql(s: &str) -> String {
+    format!(
+        "SELECT p.queue FROM {s}.queues p
+        WHERE p.queue = ANY($1::text[]) AND NOT p.paused AND {LIMITED}
+        ORDER BY p.queue
+        FOR UPDATE"
+    )
+}
+
+/// The parameters of [`plain_sql`], in the transaction that locked the
+/// limited queues' rows. Each queue's cluster allowance is what its limits
+/// leave: its concurrency less its `processing` jobs (counted in
+/// `jobs_running_idx`), its rate less the starts of the slots that still
+/// count (see `RateLimit`); never below 0. The starts are then added to the
+/// current slot of each rate-limited queue, and the slots that no longer
+/// count dropped, in the same statement.
+fn limited_sql(s: &str) -> String {
+    let picked = picked_cte(s, "asked");
+    let slots = RATE_SLOTS_PER_PERIOD;
+    // The current slot of the queue `p`: microseconds since the epoch, by
+    // tenths of its period, as `RateWindow::slot` numbers them.
+    let current = format!(
+        "floor(extract(epoch FROM now()) * 1000000 / (p.rate_period_us / {slots}))::bigint"
+    );
+    format!(
+        "WITH asked AS (
+            SELECT q.queue, least(q.queue_limit, l.allowance) AS queue_limit, q.ord
+            FROM unnest($1::text[], $6::int8[]) WITH ORDINALITY AS q(queue, queue_limit, ord)
+            LEFT JOIN LATERAL (
+                SELECT greatest(0, least(
+                    p.concurrency - (SELECT count(*) FROM {s}.jobs r
+                                     WHERE r.state = 'processing' AND r.queue = p.queue),
+                    p.rate_jobs - (SELECT coalesce(sum(u.n), 0) FROM unnest(p.rate_slots, p.rate_starts) AS u(slot, n)
+                                   WHERE u.slot >= {current} - {slots})
+                )) AS allowance
+                FROM {s}.queues p
+                WHERE p.queue = q.queue AND {LIMITED}
+            ) l ON true
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {s}.queues p WHERE p.queue = q.queue AND p.paused
+            )
+        ), {picked}, started AS (
+            SELECT queue, count(*) AS n FROM claimed GROUP BY queue
+        ), counted AS (
+            UPDATE {s}.queues p
+            SET (rate_slots, rate_starts) = (
+                SELECT coalesce(array_agg(k.slot ORDER BY k.slot), '{{}}'),
+                       coalesce(array_agg(k.n ORDER BY k.slot), '{{}}')
+                FROM (
+                    SELECT u.slot, sum(u.n)::bigint AS n FROM (
+                        SELECT slot, n FROM unnest(p.rate_slots, p.rate_starts) AS kept(slot, n)
+                        WHERE slot >= {current} - {slots}
+                        UNION ALL
+                        SELECT {current}, st.n
+                    ) u GROUP BY u.slot
+                ) k
+            )
+            FROM started st
+            WHERE p.queue = st.queue AND p.rate_jobs IS NOT NULL
+        )
+        SELECT {JOB_COLUMNS} FROM claimed ORDER BY ord, priority DESC, run_at, id"
+    )
+}
+
+pub(crate) async fn claim(
+    db: &Db,
+    sql: &Statements,
+    p: JobClaimParams,
+) -> StoreResult<Vec<JobRow>> {
+    let mut seen = HashSet::new();
+    let queues: Vec<String> = p
+        .queues
+        .iter()
+        .filter(|q| seen.insert(q.as_str()))
+        .cloned()
+        .collect();
+    if queues.is_empty() || p.names.is_empty() || p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let queue_limits: Vec<Option<i64>> = queues
+        .iter()
+        .map(|q| p.limit_of(q).map(i64::from))
+        .collect();
+    if sql.known_limited(&queues) {
+        return claim_limited(db, sql, &p, queues, queue_limits).await;
+    }
+    let rows = bind(sqlx::query(&sql.plain), &p, &queues, &queue_limits)
+        .fetch_all(db.pool())
+        .await
+        .map_err(|e| store_error("claiming jobs", e))?;
+    let limited = rows
+        .first()
+        .map(|row| row.try_get::<Option<Vec<String>>, _>("limited_queues"))
+        .transpose()
+        .map_err(|e| store_error("reading claimed jobs", e))?
+        .flatten()
+        .is_some();
+    if limited {
+        sql.remember(&queues, true);
+        return claim_limited(db, sql, &p, queues, queue_limits).await;
+    }
+    rows.iter()
+        .filter(|row| matches!(row.try_get::<Option<i64>, _>("id"), Ok(Some(_))))
+        .map(job_row)
+        .collect::<Result<_, _>>()
+        .map_err(|e| store_error("reading claimed jobs", e))
+}
+
+/// The claim in a transaction that first locks the limited queues' rows
+/// (see the module's documentation).
+async fn claim_limited(
+    db: &Db,
+    sql: &Statements,
+    p: &JobClaimParams,
+    queues: Vec<String>,
+    queue_limits: Vec<Option<i64>>,
+) -> StoreResult<Vec<JobRow>> {
+    let fail = |e| store_error("claiming jobs of limited queues", e);
+    let mut tx = db.pool().begin().await.map_err(fail)?;
+    let locked = sqlx::query(&sql.lock)
+        .bind(&queues)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(fail)?;
+    sql.remember(&queues, !locked.is_empty());
+    let rows: Vec<PgRow> = bind(sqlx::query(&sql.limited), p, &queues, &queue_limits)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(fail)?;
+    tx.commit().await.map_err(fail)?;
+    rows.iter()
+        .map(job_row)
+        .collect::<Result<_, _>>()
+        .map_err(|e| store_error("reading claimed jobs", e))
+}
+
+fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    p: &JobClaimParams,
+    queues: &[String],
+    queue_limits: &[Option<i64>],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(queues.to_vec())
+        .bind(p.names.clone())
+        .bind(i64::from(p.limit))
+        .bind(p.server_id.0)
+        .bind(micros(p.lease))
+        .bind(queue_limits.to_vec())
+}
