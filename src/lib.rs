@@ -80,8 +80,8 @@ pub use jobs_core::{
     RecurringRow, Tz,
 };
 
-// Pausing and resuming queues, through `Jobs::queues`.
-pub use jobs_core::{QueueInfo, Queues};
+// Pausing, resuming and limiting queues, through `Jobs::queues`.
+pub use jobs_core::{QueueInfo, QueueLimits, Queues, RateLimit};
 
 // Batches: a set of jobs with one callback, through `Jobs::batches`.
 pub use jobs_core::{BatchId, BatchRow, Batches, EnqueuedBatch, NewBatch, MAX_BATCH_MEMBERS};
@@ -112,8 +112,8 @@ pub mod store {
         JobGetParams, JobInsertManyParams, JobListParams, JobOutcome, JobProgressManyParams,
         JobPruneParams, JobRetryParams, JobSignal, JobStrandedParams, Layered,
         LeaseRenewManyParams, LeaseReportStuckParams, LeaseRescueParams, LeaseStatus,
-        QueueListParams, QueuePauseParams, ServerHeartbeatParams, ServerListParams,
-        ServerRemoveParams, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
+        QueueLimitParams, QueueListParams, QueuePauseParams, ServerHeartbeatParams,
+        ServerListParams, ServerRemoveParams, StoreLayer, StoreOperation, MAINTENANCE_BATCH,
     };
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use jobs::postgres::DEFAULT_SCHEMA;
-use jobs::{JobFilter, JobId, JobState};
+use jobs::{JobFilter, JobId, JobState, RateLimit};
 
 /// Operate the jobs stored in PostgreSQL: migrate the schema, look at
 /// queues, servers and jobs, retry, cancel or delete jobs, manage
@@ -233,6 +233,25 @@ pub(crate) enum QueuesCommand {
         /// The queue's name.
         name: String,
     },
+    /// Set the queue's limits across all servers, replacing those it had
+    /// (a limit not given is lifted); every server applies them from its
+    /// next claim on.
+    #[command(group(clap::ArgGroup::new("limits").required(true).multiple(true)
+        .args(["concurrency", "rate", "none"])))]
+    Limit {
+        /// The queue's name.
+        name: String,
+        /// At most this many of its jobs running at once, across all servers.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        concurrency: Option<u32>,
+        /// At most N of its jobs started in any period, across all servers:
+        /// `N/PERIOD`, the period in s, m, h or d (`100/1m`, `5/s`, `1000/24h`).
+        #[arg(long, value_parser = parse_rate)]
+        rate: Option<RateLimit>,
+        /// Lift both limits.
+        #[arg(long, conflicts_with_all = ["concurrency", "rate"])]
+        none: bool,
+    },
 }
 
 /// `batches` subcommands.
@@ -271,6 +290,36 @@ fn parse_state(s: &str) -> Result<JobState, String> {
     })
 }
 
+/// `N/PERIOD`: `100/1m`, `5/s`, `1000/24h`, `30/90s`.
+fn parse_rate(s: &str) -> Result<RateLimit, String> {
+    let usage = || format!("`{s}` is not a rate; expected N/PERIOD, as 100/1m, 5/s or 1000/24h");
+    let (jobs, period) = s.split_once('/').ok_or_else(usage)?;
+    let jobs: u32 = jobs.trim().parse().map_err(|_| usage())?;
+    let period = period.trim();
+    let split = period
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(usage)?;
+    let (count, unit) = period.split_at(split);
+    let count: u64 = if count.is_empty() {
+        1
+    } else {
+        count.parse().map_err(|_| usage())?
+    };
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(usage()),
+    };
+    let rate = RateLimit::new(jobs, Duration::from_secs(count.saturating_mul(unit_secs)));
+    jobs::QueueLimits::none()
+        .rate(rate)
+        .check()
+        .map_err(|e| e.to_string())?;
+    Ok(rate)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -287,5 +336,18 @@ mod tests {
         assert_eq!(parse_state("Failed"), Ok(JobState::Failed));
         let error = parse_state("broken").unwrap_err();
         assert!(error.contains("scheduled, enqueued, processing"), "{error}");
+    }
+
+    #[test]
+    fn a_rate_is_jobs_per_period_with_a_unit() {
+        let secs = |s| parse_rate(s).map(|r| (r.jobs, r.per.as_secs()));
+        assert_eq!(secs("100/1m"), Ok((100, 60)));
+        assert_eq!(secs("5/s"), Ok((5, 1)));
+        assert_eq!(secs("1000/24h"), Ok((1000, 86_400)));
+        assert_eq!(secs("30/90s"), Ok((30, 90)));
+        for wrong in ["100", "x/1m", "5/1w", "5/", "/s", "0/s"] {
+            assert!(parse_rate(wrong).is_err(), "{wrong}");
+        }
+        assert!(parse_rate("1/400d").unwrap_err().contains("31 days"));
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use jobs::{
     BatchId, CancelOutcome, ContinueOn, JobActMatchingParams, JobActOutcome, JobAction, JobDetail,
-    JobFilter, JobId, JobRow, JobState, ListJobs, StoreErrorKind, Timestamp,
+    JobFilter, JobId, JobRow, JobState, ListJobs, QueueLimits, StoreErrorKind, Timestamp,
 };
 use serde_json::json;
 
@@ -672,12 +672,27 @@ async fn queues(cli: &Cli, db: &Connection, command: &QueuesCommand) -> anyhow::
                     .map(|c| c.count)
                     .sum()
             };
-            let mut table = Table::new(&["QUEUE", "PAUSED", "PAUSED AT", "WAITING", "RUNNING"]);
+            let mut table = Table::new(&[
+                "QUEUE",
+                "PAUSED",
+                "PAUSED AT",
+                "CONCURRENCY",
+                "RATE",
+                "WAITING",
+                "RUNNING",
+            ]);
             for row in &rows {
                 table.row(vec![
                     row.queue.clone(),
                     if row.paused { "yes" } else { "no" }.to_owned(),
                     time_or_dash(row.paused_at),
+                    row.limits
+                        .concurrency
+                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                    row.limits.rate.map_or_else(
+                        || "-".to_owned(),
+                        |r| format!("{}/{}s", r.jobs, r.per.as_secs()),
+                    ),
                     count(&row.queue, &[JobState::Enqueued, JobState::Scheduled]).to_string(),
                     count(&row.queue, &[JobState::Processing]).to_string(),
                 ]);
@@ -690,6 +705,35 @@ async fn queues(cli: &Cli, db: &Connection, command: &QueuesCommand) -> anyhow::
                 output::json(&json!({ "queue": name, "paused": true }))?;
             } else {
                 println!("queue `{name}` paused: its jobs wait until it is resumed");
+            }
+        }
+        QueuesCommand::Limit {
+            name,
+            concurrency,
+            rate,
+            none: _,
+        } => {
+            let mut limits = QueueLimits::none();
+            if let Some(n) = concurrency {
+                limits = limits.concurrency(*n);
+            }
+            if let Some(rate) = rate {
+                limits = limits.rate(*rate);
+            }
+            queues.set_limits(name, limits).await?;
+            if cli.json {
+                output::json(&json!({ "queue": name, "limits": limits }))?;
+            } else if limits.is_none() {
+                println!("queue `{name}`: limits lifted");
+            } else {
+                let concurrency = limits
+                    .concurrency
+                    .map(|n| format!("at most {n} running at once"));
+                let rate = limits
+                    .rate
+                    .map(|r| format!("at most {} started per {} s", r.jobs, r.per.as_secs()));
+                let said: Vec<String> = concurrency.into_iter().chain(rate).collect();
+                println!("queue `{name}`: {}, across all servers", said.join(", "));
             }
         }
         QueuesCommand::Resume { name } => {

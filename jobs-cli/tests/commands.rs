@@ -548,7 +548,7 @@ async fn queues_lists_pauses_and_resumes() {
         "waiting and running: {mail:?}"
     );
     let default = line("default");
-    assert_eq!(default, ["default", "no", "-", "1", "0"]);
+    assert_eq!(default, ["default", "no", "-", "-", "-", "1", "0"]);
 
     // The pause holds for every server: a claim takes only the other queue.
     let server = ServerId::new();
@@ -589,6 +589,71 @@ async fn queues_lists_pauses_and_resumes() {
 
     // An empty name is a bad argument, as a bad filter is.
     setup.run(&["queues", "pause", ""]).expect_code(2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queues_limit_sets_lists_and_lifts_limits() {
+    let setup = Setup::new().await;
+    for _ in 0..3 {
+        setup.job("mail", "send_invoice", JobState::Enqueued).await;
+    }
+    let set = setup.run(&[
+        "queues",
+        "limit",
+        "mail",
+        "--concurrency",
+        "2",
+        "--rate",
+        "100/1m",
+    ]);
+    set.expect_code(0);
+    assert!(
+        set.stdout
+            .contains("at most 2 running at once, at most 100 started per 60 s"),
+        "{set:#?}"
+    );
+    let list = setup.run(&["queues", "list"]);
+    let mail: Vec<&str> = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("mail"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(mail, ["mail", "no", "-", "2", "100/60s", "3", "0"]);
+    // Every server's claim applies it.
+    let claimed = setup
+        .store
+        .job_claim(
+            jobs::store::JobClaimParams::new(ServerId::new())
+                .queues(["mail"])
+                .names(["send_invoice"])
+                .limit(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let rows = setup.run(&["queues", "list", "--json"]).json();
+    let limits = &rows.as_array().unwrap()[0]["limits"];
+    assert_eq!(
+        *limits,
+        json!({ "concurrency": 2, "rate": { "jobs": 100, "per_seconds": 60.0 } })
+    );
+
+    let lifted = setup.run(&["queues", "limit", "mail", "--none", "--json"]);
+    lifted.expect_code(0);
+    assert_eq!(
+        lifted.json(),
+        json!({ "queue": "mail", "limits": { "concurrency": null, "rate": null } })
+    );
+    // Nothing to set, a limit of 0, a rate that does not parse: usage errors.
+    setup.run(&["queues", "limit", "mail"]).expect_code(2);
+    setup
+        .run(&["queues", "limit", "mail", "--concurrency", "0"])
+        .expect_code(2);
+    let bad = setup.run(&["queues", "limit", "mail", "--rate", "100/week"]);
+    bad.expect_code(2);
+    assert!(bad.stderr.contains("N/PERIOD"), "{bad:#?}");
 }
 
 /// The times the command line prints are the store's own, as stored.

@@ -98,8 +98,14 @@ impl QueueLimits {
 pub struct RateLimit {
     /// At most this many starts (at least 1)...
     pub jobs: u32,
-    /// ...in any period this long (from 1 s to 31 days).
+    /// ...in any period this long (from 1 s to 31 days). In JSON, as
+    /// `per_seconds`.
+    #[serde(rename = "per_seconds", serialize_with = "as_seconds")]
     pub per: Duration,
+}
+
+fn as_seconds<S: serde::Serializer>(per: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(per.as_secs_f64())
 }
 
 /// How many slots a rate limit's period is divided into.

@@ -892,6 +892,30 @@ struct QueueView {
     cells: Vec<QueueCell>,
     paused_since: Option<When>,
     paused: bool,
+    /// Its cluster-wide limits in words, if it has any.
+    limits: Option<String>,
+}
+
+/// A queue's cluster-wide limits in words: "at most 16 running, 100 started
+/// per minute".
+fn describe_limits(limits: &jobs_core::QueueLimits) -> Option<String> {
+    let running = limits.concurrency.map(|n| format!("at most {n} running"));
+    let rate = limits.rate.map(|r| {
+        let secs = r.per.as_secs();
+        let per = match secs {
+            1 => "second".to_owned(),
+            60 => "minute".to_owned(),
+            3600 => "hour".to_owned(),
+            86_400 => "day".to_owned(),
+            _ if secs % 86_400 == 0 => format!("{} d", secs / 86_400),
+            _ if secs % 3600 == 0 => format!("{} h", secs / 3600),
+            _ if secs % 60 == 0 => format!("{} min", secs / 60),
+            _ => format!("{secs} s"),
+        };
+        format!("{} started per {per}", r.jobs)
+    });
+    let said: Vec<String> = running.into_iter().chain(rate).collect();
+    (!said.is_empty()).then(|| said.join(", "))
 }
 
 /// The states the queues page counts as waiting, in its columns' order.
@@ -920,6 +944,7 @@ pub(crate) async fn queues(
             bool,
             Option<chrono::DateTime<Utc>>,
             Option<chrono::DateTime<Utc>>,
+            jobs_core::QueueLimits,
         );
         let mut known: BTreeMap<String, Known> = app
             .jobs
@@ -927,7 +952,7 @@ pub(crate) async fn queues(
             .list()
             .await?
             .into_iter()
-            .map(|q| (q.queue, (q.paused, q.paused_at, q.oldest_due)))
+            .map(|q| (q.queue, (q.paused, q.paused_at, q.oldest_due, q.limits)))
             .collect();
         let mut counts: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
         for c in app.cache.counts(&app.jobs).await?.iter().cloned() {
@@ -945,15 +970,18 @@ pub(crate) async fn queues(
             layout: Layout::new(&ctx, "queues", "Queues", notice.text()),
             queues: known
                 .iter()
-                .map(|(queue, (paused, paused_at, oldest_due))| QueueView {
-                    queue: queue.clone(),
-                    link: jobs_link(None, Some(queue), None),
-                    waiting: WAITING_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
-                    oldest_due: oldest_due.map(|t| When::new(t, now)),
-                    cells: QUEUE_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
-                    paused_since: paused_at.map(|t| When::new(t, now)),
-                    paused: *paused,
-                })
+                .map(
+                    |(queue, (paused, paused_at, oldest_due, limits))| QueueView {
+                        queue: queue.clone(),
+                        link: jobs_link(None, Some(queue), None),
+                        waiting: WAITING_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
+                        oldest_due: oldest_due.map(|t| When::new(t, now)),
+                        cells: QUEUE_COLUMNS.iter().map(|s| cell(queue, *s)).collect(),
+                        paused_since: paused_at.map(|t| When::new(t, now)),
+                        paused: *paused,
+                        limits: describe_limits(limits),
+                    },
+                )
                 .collect(),
         };
         Ok(render(&page))

@@ -1162,6 +1162,15 @@ async fn the_queues_page_lists_every_queue_with_its_counts() {
     later.run_at = jobs::RunAt::After(std::time::Duration::from_secs(3600));
     jobs.insert(vec![later]).await.unwrap();
     jobs.queues().pause("reports").await.unwrap();
+    jobs.queues()
+        .set_limits(
+            "mail",
+            jobs::QueueLimits::none()
+                .concurrency(16)
+                .rate(jobs::RateLimit::per_minute(100)),
+        )
+        .await
+        .unwrap();
     let held = Hold::enqueue(&jobs).await.unwrap();
     let store = jobs.store_as::<MemoryStore>().unwrap().clone();
     let server = Server::builder(store)
@@ -1208,6 +1217,11 @@ async fn the_queues_page_lists_every_queue_with_its_counts() {
         .unwrap();
     let utc = oldest.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     assert_eq!(mail[3], utc, "{mail:?}");
+    assert_eq!(
+        mail[7], "at most 16 running, 100 started per minute",
+        "{mail:?}"
+    );
+    assert_eq!(queue_row(&body, "slow")[7], "none");
     assert!(body.contains(&format!("<time>{utc}</time> (")), "{body}");
     assert_eq!(
         queue_row(&body, "hostile")[..7],
