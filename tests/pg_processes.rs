@@ -1,6 +1,7 @@
 //! Servers in separate OS processes on one PostgreSQL schema: every job runs
-//! exactly once across three processes, and the jobs of a process killed
-//! with SIGKILL mid-job run again on another process and complete.
+//! exactly once across three processes, the jobs of a process killed with
+//! SIGKILL mid-job run again on another process and complete, and a
+//! queue's concurrency and rate limits hold across three processes.
 //!
 //! The worker processes are this test executable itself: the parent starts
 //! it again with `--exact worker_process_entry` and the `JOBS_IT_WORKER_*`
@@ -59,6 +60,20 @@ async fn record_run(n: i32, db: State<PgPool>, ctx: JobContext) -> anyhow::Resul
 async fn slow_run(n: i32, db: State<PgPool>, ctx: JobContext) -> anyhow::Result<()> {
     record(&db.0, n, &ctx, "start").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    record(&db.0, n, &ctx, "done").await
+}
+
+/// Takes a little while, so that runs overlap when nothing limits them.
+#[job(queue = "it_proc_limited")]
+async fn limited_run(n: i32, db: State<PgPool>, ctx: JobContext) -> anyhow::Result<()> {
+    record(&db.0, n, &ctx, "start").await?;
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    record(&db.0, n, &ctx, "done").await
+}
+
+/// Quick: a rate limit, not the work, sets the pace.
+#[job(queue = "it_proc_rated")]
+async fn rated_run(n: i32, db: State<PgPool>, ctx: JobContext) -> anyhow::Result<()> {
     record(&db.0, n, &ctx, "done").await
 }
 
@@ -330,5 +345,122 @@ async fn jobs_of_a_sigkilled_process_run_again_on_another_and_complete() {
     }
     drop(jobs);
     assert_no_deadlocks_since(&schema, deadlocks_before).await;
+    schema.drop().await;
+}
+
+/// The most runs of the test's `runs` table that were between their start
+/// and their end at one instant. Each run's recorded span lies inside its
+/// claim's (recorded after the claim, before the completion), so a count
+/// above a limit is a breach of it.
+async fn most_overlapping_runs(schema: &TestSchema) -> i64 {
+    let runs = schema.table("runs");
+    schema
+        .scalar(&format!(
+            "WITH s AS (
+                SELECT job_id, attempt,
+                       min(at) FILTER (WHERE phase = 'start') AS started,
+                       max(at) FILTER (WHERE phase = 'done') AS done
+                FROM {runs} GROUP BY job_id, attempt
+            )
+            SELECT coalesce(max((SELECT count(*) FROM s o
+                                 WHERE o.started <= s.started AND o.done > s.started)), 0)
+            FROM s"
+        ))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_limit_holds_across_three_processes() {
+    const JOBS: i32 = 120;
+    const LIMIT: u32 = 4;
+    let (schema, jobs) = setup().await;
+    jobs.queues()
+        .set_limits(
+            "it_proc_limited",
+            jobs::QueueLimits::none().concurrency(LIMIT),
+        )
+        .await
+        .unwrap();
+    // Three processes of 8 slots each: 24 places, of which the limit leaves 4.
+    let workers: Vec<Worker> = (0..3)
+        .map(|i| Worker::spawn(&schema, &format!("w{i}"), "it_proc_limited"))
+        .collect();
+    wait_for_servers(&jobs, 3).await;
+    jobs.enqueue_many((0..JOBS).map(LimitedRun::new))
+        .await
+        .unwrap();
+    eventually("every limited job to succeed", DEADLINE, || async {
+        (schema.count_state("succeeded").await == i64::from(JOBS)).then_some(())
+    })
+    .await;
+    for worker in workers {
+        worker.kill();
+    }
+    let most = most_overlapping_runs(&schema).await;
+    assert!(
+        most <= i64::from(LIMIT),
+        "{most} jobs of the queue ran at once across the processes; the limit is {LIMIT}"
+    );
+    let processes = schema
+        .scalar(&format!(
+            "SELECT count(DISTINCT pid) FROM {}",
+            schema.table("runs")
+        ))
+        .await;
+    assert!(processes >= 2, "several processes shared the work");
+    println!("at most {most} running at once (limit {LIMIT}) on {processes} processes");
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_three_processes() {
+    const JOBS: i32 = 30;
+    let rate = jobs::RateLimit::new(10, Duration::from_secs(1));
+    let (schema, jobs) = setup().await;
+    jobs.queues()
+        .set_limits("it_proc_rated", jobs::QueueLimits::none().rate(rate))
+        .await
+        .unwrap();
+    let workers: Vec<Worker> = (0..3)
+        .map(|i| Worker::spawn(&schema, &format!("w{i}"), "it_proc_rated"))
+        .collect();
+    wait_for_servers(&jobs, 3).await;
+    jobs.enqueue_many((0..JOBS).map(RatedRun::new))
+        .await
+        .unwrap();
+    eventually("every rated job to succeed", DEADLINE, || async {
+        (schema.count_state("succeeded").await == i64::from(JOBS)).then_some(())
+    })
+    .await;
+    for worker in workers {
+        worker.kill();
+    }
+    // The claims' own times, on the database's clock: no window of the
+    // period holds more starts than the rate.
+    let events = schema.table("job_events");
+    let most_in_a_period = schema
+        .scalar(&format!(
+            "SELECT max((SELECT count(*) FROM {events} o
+                         WHERE o.state = 'processing' AND o.at >= e.at
+                           AND o.at < e.at + interval '1 second'))
+            FROM {events} e WHERE e.state = 'processing'"
+        ))
+        .await;
+    assert!(
+        most_in_a_period <= i64::from(rate.jobs),
+        "{most_in_a_period} jobs started within one second; the rate is {} per second",
+        rate.jobs
+    );
+    let spread_ms = schema
+        .scalar(&format!(
+            "SELECT (extract(epoch FROM max(at) - min(at)) * 1000)::int8 FROM {events}
+             WHERE state = 'processing'"
+        ))
+        .await;
+    assert!(
+        spread_ms >= 2000,
+        "30 starts at 10 per second take at least two periods, not {spread_ms} ms"
+    );
+    println!("at most {most_in_a_period} starts in any second; spread over {spread_ms} ms");
     schema.drop().await;
 }
