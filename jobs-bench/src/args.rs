@@ -44,6 +44,12 @@ options:
   --batches            W2 on PostgreSQL drains jobs enqueued as batches of
                        --batch, each with its last job as the callback,
                        released when the others have ended: what batches cost
+  --servers N          W2 on PostgreSQL drains with N server processes, each of
+                       --concurrency (default 1)
+  --queue-concurrency N  W2 on PostgreSQL with the queue limited to N jobs
+                       running at once across all servers (Queues::set_limits)
+  --queue-rate N/S     W2 on PostgreSQL with the queue limited to N jobs
+                       started in any S seconds across all servers
   --schema NAME        the PostgreSQL schema to use (default jobs_bench)
   -h, --help           this text
 ";
@@ -128,9 +134,30 @@ pub(crate) struct Options {
     pub(crate) continuations: bool,
     /// W2 on PostgreSQL drains batches.
     pub(crate) batches: bool,
+    /// W2 on PostgreSQL drains with this many server processes.
+    pub(crate) servers: usize,
+    /// W2 on PostgreSQL with the queue's cluster-wide concurrency limit.
+    pub(crate) queue_concurrency: Option<u32>,
+    /// W2 on PostgreSQL with the queue's rate limit: jobs per seconds.
+    pub(crate) queue_rate: Option<(u32, u64)>,
 }
 
 impl Options {
+    /// The queue limits W2 sets on PostgreSQL (none by default).
+    pub(crate) fn queue_limits(&self) -> jobs::QueueLimits {
+        let mut limits = jobs::QueueLimits::none();
+        if let Some(n) = self.queue_concurrency {
+            limits = limits.concurrency(n);
+        }
+        if let Some((n, secs)) = self.queue_rate {
+            limits = limits.rate(jobs::RateLimit::new(
+                n,
+                std::time::Duration::from_secs(secs),
+            ));
+        }
+        limits
+    }
+
     fn defaults() -> Self {
         Self {
             url: std::env::var("DATABASE_URL")
@@ -151,6 +178,9 @@ impl Options {
             unique: false,
             continuations: false,
             batches: false,
+            servers: 1,
+            queue_concurrency: None,
+            queue_rate: None,
         }
     }
 
@@ -216,6 +246,9 @@ fn parse_dashboard(args: impl Iterator<Item = String>) -> Result<DashboardOption
 pub(crate) struct ServeOptions {
     pub(crate) store: StoreKind,
     pub(crate) expect: u64,
+    /// One of several servers: done when the store shows `expect` jobs
+    /// succeeded, whoever ran them (the handler counts only its own).
+    pub(crate) shared: bool,
     pub(crate) concurrency: usize,
     pub(crate) batch: usize,
     pub(crate) url: String,
@@ -287,6 +320,18 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--unique" => o.unique = true,
             "--continuations" => o.continuations = true,
             "--batches" => o.batches = true,
+            "--servers" => o.servers = number(&flag, value())?,
+            "--queue-concurrency" => o.queue_concurrency = Some(number(&flag, value())?),
+            "--queue-rate" => {
+                let text = value().context("--queue-rate needs a value")?;
+                let (n, secs) = text
+                    .split_once('/')
+                    .with_context(|| format!("--queue-rate: `{text}` is not N/S"))?;
+                o.queue_rate = Some((
+                    number(&flag, Some(n.to_owned()))?,
+                    number(&flag, Some(secs.to_owned()))?,
+                ));
+            }
             "--floor-clients" => o.floor_clients = list(&flag, value())?,
             "--floor-batch" => o.floor_batch = list(&flag, value())?,
             "--only" => {
@@ -313,6 +358,14 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     if o.jobs == 0 || o.producers == 0 || o.concurrency == 0 || o.batch == 0 || o.reps == 0 {
         bail!("--jobs, --producers, --concurrency, --batch and --reps must be at least 1");
     }
+    if o.servers == 0 {
+        bail!("--servers must be at least 1");
+    }
+    let pg_only = o.servers > 1 || !o.queue_limits().is_none();
+    if pg_only && o.stores != [StoreKind::Pg] {
+        bail!("--servers, --queue-concurrency and --queue-rate apply to W2 on PostgreSQL: add --store pg");
+    }
+    o.queue_limits().check()?;
     if o.workloads.contains(&Workload::Floor) && !o.stores.contains(&StoreKind::Pg) {
         bail!("the floor runs on PostgreSQL: it needs --store pg or both");
     }
@@ -324,13 +377,18 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<ServeOptions> {
     let mut s = ServeOptions {
         store: StoreKind::Pg,
         expect: 0,
+        shared: false,
         concurrency: defaults.concurrency,
         batch: defaults.batch,
         url: defaults.url,
         schema: defaults.schema,
     };
-    let mut args = args;
+    let mut args = args.peekable();
     while let Some(flag) = args.next() {
+        if flag == "--shared" {
+            s.shared = true;
+            continue;
+        }
         let value = args.next();
         match flag.as_str() {
             "--store" => s.store = StoreKind::parse(&value.context("--store needs a value")?)?,

@@ -281,6 +281,8 @@ impl Report {
                 "unique": o.unique,
                 "continuations": o.continuations,
                 "batches": o.batches,
+                "servers": o.servers,
+                "queue_limits": o.queue_limits(),
             })
         );
     }

@@ -93,9 +93,21 @@ pub(crate) async fn w2(
             )
             .await?;
         }
+        if !o.queue_limits().is_none() {
+            jobs.queues()
+                .set_limits(jobs::DEFAULT_QUEUE, o.queue_limits())
+                .await
+                .context("setting the queue's limits")?;
+        }
         pg.pool().close().await;
     }
-    let mut report = run_child(o, store).await?;
+    let mut report = if o.servers > 1 {
+        // Every server drains until the store shows every job succeeded:
+        // the slowest is the drain's time, and their counts add up.
+        combine(run_children(o, store, o.servers).await?)
+    } else {
+        run_child(o, store, false).await?
+    };
     if let (StoreKind::Pg, Some(admin)) = (store, admin) {
         let pg = stores::connect_pg(&o.url, &o.schema).await?;
         let jobs = Jobs::new(pg.clone());
@@ -113,10 +125,44 @@ pub(crate) async fn w2(
     Ok(report)
 }
 
-async fn run_child(o: &Options, store: StoreKind) -> Result<ServeReport> {
+/// Runs `servers` children at once; their reports.
+async fn run_children(o: &Options, store: StoreKind, servers: usize) -> Result<Vec<ServeReport>> {
+    let mut children = tokio::task::JoinSet::new();
+    for _ in 0..servers {
+        let o = o.clone();
+        children.spawn(async move { run_child(&o, store, true).await });
+    }
+    let mut reports = Vec::new();
+    while let Some(report) = children.join_next().await {
+        reports.push(report.context("a W2 server task panicked")??);
+    }
+    Ok(reports)
+}
+
+/// One report for several servers: the slowest's times, the sum of the
+/// completions, the largest peak RSS.
+fn combine(reports: Vec<ServeReport>) -> ServeReport {
+    let mut it = reports.into_iter();
+    let mut all = it.next().expect("at least one server");
+    for r in it {
+        all.handler_s = all.handler_s.max(r.handler_s);
+        all.drain_s = all.drain_s.max(r.drain_s);
+        all.shutdown_s = all.shutdown_s.max(r.shutdown_s);
+        all.completed += r.completed;
+        all.rss_kb = all.rss_kb.max(r.rss_kb);
+    }
+    all
+}
+
+async fn run_child(o: &Options, store: StoreKind, shared: bool) -> Result<ServeReport> {
     let exe = std::env::current_exe().context("locating the benchmark binary")?;
-    let mut child = tokio::process::Command::new(exe)
-        .args(["serve", "--store", store.name()])
+    let mut command = tokio::process::Command::new(exe);
+    command.arg("serve");
+    if shared {
+        command.arg("--shared");
+    }
+    let mut child = command
+        .args(["--store", store.name()])
         .args(["--expect", &o.jobs.to_string()])
         .args(["--concurrency", &o.concurrency.to_string()])
         .args(["--batch", &o.batch.to_string()])

@@ -17,7 +17,7 @@ use crate::recurring::{self, Overlap};
 use crate::store::{
     CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
     JobGetParams, JobProgressManyParams, JobPruneParams, JobReleaseAwaitingParams,
-    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, ServerHeartbeatParams,
+    LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, QueueListParams, ServerHeartbeatParams,
     ServerRemoveParams, MAINTENANCE_BATCH,
 };
 
@@ -68,6 +68,10 @@ async fn write_completions(shared: &Shared, batch: Vec<JobCompletion>, closing: 
         shared.note(&written);
         match written {
             Ok(applied) => {
+                if shared.cluster_limited.load(Ordering::Relaxed) {
+                    // The places these jobs held in a limit are free now.
+                    shared.completions_written.notify_one();
+                }
                 for (completion, applied) in batch.iter().zip(applied) {
                     if !applied {
                         explain_unrecorded(shared, completion).await;
@@ -256,8 +260,27 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
         if let Err(error) = timeout_call(shared.settings.store_timeout, remove).await {
             tracing::warn!(server = %shared.id, %error, "removing dead servers failed");
         }
+        note_cluster_limits(&shared).await;
     })
     .await
+}
+
+/// Looks whether a queue this server serves has cluster-wide limits (see
+/// [`Shared::cluster_limited`]). Only the fetch loop's waits depend on it,
+/// never what a claim may take, which the store decides.
+pub(crate) async fn note_cluster_limits(shared: &Shared) {
+    let list = shared.store.queue_list(QueueListParams::new());
+    match timeout_call(shared.settings.store_timeout, list).await {
+        Ok(queues) => {
+            let limited = queues
+                .iter()
+                .any(|q| !q.limits.is_none() && shared.settings.queues.contains(&q.queue));
+            shared.cluster_limited.store(limited, Ordering::Relaxed);
+        }
+        Err(error) => {
+            tracing::debug!(server = %shared.id, %error, "listing the queues' limits failed");
+        }
+    }
 }
 
 /// Makes jobs whose leases expired (their server died) runnable again:

@@ -102,6 +102,9 @@ impl Throughput {
 /// running set from the claim on: their leases are renewed, and a cancel or
 /// a lost lease reaches them before they start.
 pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
+    // Before the first claim, which may be short for a limit's sake; each
+    // heartbeat looks again.
+    super::background::note_cluster_limits(&shared).await;
     let mut signal = shared.store.job_signal().map(|s| s.subscribe());
     let mut ahead: VecDeque<Ahead> = VecDeque::new();
     let mut in_flight: Vec<ClaimCall> = Vec::with_capacity(MAX_CLAIMS_IN_FLIGHT);
@@ -112,6 +115,9 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     // After a short claim that a cap may have cut short: a job of a capped
     // queue ending ends the wait.
     let mut wait_for_cap = false;
+    // After a short claim while a served queue has cluster-wide limits: a
+    // write of this server's completions ends the wait.
+    let mut wait_for_completions = false;
     let mut read_ahead_now = 0usize;
     let mut throughput = Throughput::default();
     // After a short claim or a failure: how long to wait (for a wake-up from
@@ -200,10 +206,26 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
             let Some(pause) = wait else {
                 return std::future::pending().await;
             };
-            if wait_for_cap && failures == 0 {
-                // A place freed in a cap ends the wait too.
+            if (wait_for_cap || wait_for_completions) && failures == 0 {
+                // A place freed in a cap, or in a cluster-wide limit by
+                // this server's own completions, ends the wait too.
+                let cap_freed = async {
+                    if wait_for_cap {
+                        shared.caps.freed.notified().await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                let written = async {
+                    if wait_for_completions {
+                        shared.completions_written.notified().await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                };
                 tokio::select! {
-                    _ = shared.caps.freed.notified() => return,
+                    _ = cap_freed => return,
+                    _ = written => return,
                     _ = wait_for(pause, signal.as_mut()) => return,
                 }
             }
@@ -237,6 +259,8 @@ pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
                         if rows.len() < limit {
                             wait = Some(shared.settings.poll_interval);
                             wait_for_cap = returned.cap_bound;
+                            wait_for_completions =
+                                shared.cluster_limited.load(Ordering::Relaxed);
                         }
                         accept(&shared, rows, limit, &mut ahead);
                     }

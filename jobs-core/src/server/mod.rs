@@ -310,6 +310,13 @@ pub(crate) struct Shared {
     pub(crate) load: Arc<Load>,
     /// The per-queue caps on the slots (empty without `queue_limit`).
     pub(crate) caps: Arc<caps::QueueCaps>,
+    /// Whether a queue this server serves has cluster-wide limits
+    /// (`Queues::set_limits`), as the latest heartbeat found: a short claim
+    /// may then be the limit's doing, and the places this server's own
+    /// completions free are worth a claim once they are written.
+    pub(crate) cluster_limited: std::sync::atomic::AtomicBool,
+    /// Raised after each write of completions while `cluster_limited`.
+    pub(crate) completions_written: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -521,6 +528,8 @@ impl Server {
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             finished: std::sync::atomic::AtomicU64::new(0),
             caps: Arc::new(caps::QueueCaps::new(&settings.queue_limits)),
+            cluster_limited: std::sync::atomic::AtomicBool::new(false),
+            completions_written: tokio::sync::Notify::new(),
             settings,
             registry,
             names,

@@ -1656,3 +1656,61 @@ async fn queue_limits_are_checked_at_start() {
         .unwrap();
     server.shutdown().await;
 }
+
+/// How many `test_cluster_limited` jobs run now, and the most at once.
+static CLUSTER_LIMITED_RUNNING: AtomicU32 = AtomicU32::new(0);
+static CLUSTER_LIMITED_MOST: AtomicU32 = AtomicU32::new(0);
+
+#[jobs_macros::job(crate = "crate", name = "test_cluster_limited", queue = "partner")]
+async fn cluster_limited(n: u32) -> Result<(), BoxError> {
+    let _ = n;
+    let now = CLUSTER_LIMITED_RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+    CLUSTER_LIMITED_MOST.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    CLUSTER_LIMITED_RUNNING.fetch_sub(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// A queue limited to 2 across the cluster, on a server of 8 slots whose
+/// poll interval is an hour: it never runs more than 2, and its claims cut
+/// short by the limit are made again as soon as its own completions are
+/// written, not at the next poll, so 20 jobs of 10 ms take well under an
+/// hour of the paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_limit_holds_and_freed_places_are_claimed_without_waiting_for_the_poll() {
+    let (store, jobs) = setup().await;
+    jobs.queues()
+        .set_limits("partner", crate::QueueLimits::none().concurrency(2))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(
+            jobs.enqueue(Request::new(ClusterLimited { n }))
+                .await
+                .unwrap(),
+        );
+    }
+    let started = tokio::time::Instant::now();
+    let server = Server::builder(store)
+        .queues(["partner"])
+        .concurrency(8)
+        .poll_interval(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    for id in ids {
+        wait_for(&jobs, id, JobState::Succeeded).await;
+    }
+    let took = started.elapsed();
+    server.shutdown().await;
+    assert_eq!(
+        CLUSTER_LIMITED_MOST.load(Ordering::SeqCst),
+        2,
+        "the limit was used, never passed"
+    );
+    assert!(
+        took < Duration::from_secs(3600),
+        "the freed places waited for the poll: {took:?} on the paused clock"
+    );
+}
