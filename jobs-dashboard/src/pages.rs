@@ -22,10 +22,6 @@ use crate::params::{
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
 use crate::view::{duration, human, shorten, Chart, When, CHART_MINUTES};
 
-/// How long after its latest heartbeat a server is shown stale: ten
-/// heartbeats at the default interval, the age `Jobs::stranded` counts
-/// servers live by.
-const STALE_AFTER_SECS: i64 = 100;
 /// How much of a job's arguments a list shows.
 pub(crate) const ARGS_IN_LISTS: usize = 80;
 
@@ -238,7 +234,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
         let stale = summary
             .servers
             .iter()
-            .filter(|s| (now - s.heartbeat_at).num_seconds() > STALE_AFTER_SECS)
+            .filter(|s| s.is_stale_at(now))
             .count();
         let page = OverviewPage {
             layout: Layout::new(&ctx, "overview", "Overview", None),
@@ -1011,6 +1007,8 @@ struct ServerView {
     claimed_ahead: u32,
     started: When,
     heartbeat_age: String,
+    /// The server's own `stale_after`, as text.
+    stale_after: String,
     stale: bool,
 }
 
@@ -1019,7 +1017,6 @@ struct ServerView {
 struct ServersPage {
     layout: Layout,
     servers: Vec<ServerView>,
-    stale_after: String,
 }
 
 pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
@@ -1032,6 +1029,9 @@ pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
                 .into_iter()
                 .map(|s| {
                     let age = (now - s.heartbeat_at).num_seconds().max(0);
+                    // By the server's own heartbeat interval: servers
+                    // sharing a store may beat at different intervals.
+                    let stale = s.is_stale_at(now);
                     ServerView {
                         id: s.id.to_string(),
                         host: s.host,
@@ -1042,11 +1042,11 @@ pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
                         claimed_ahead: s.claimed_ahead,
                         started: When::new(s.started_at, now),
                         heartbeat_age: human(age as u64),
-                        stale: age > STALE_AFTER_SECS,
+                        stale_after: human(s.stale_after.as_secs()),
+                        stale,
                     }
                 })
                 .collect(),
-            stale_after: human(STALE_AFTER_SECS as u64),
         };
         Ok(render(&page))
     }

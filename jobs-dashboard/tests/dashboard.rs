@@ -1014,6 +1014,50 @@ async fn overview_and_servers_show_counts_servers_and_stranded_jobs() {
     assert_eq!(servers.status(), StatusCode::OK);
 }
 
+/// The `<tr>` of the servers page that names `host`.
+fn server_row<'a>(body: &'a str, host: &str) -> &'a str {
+    let at = body.find(&format!("<td>{host}</td>")).expect(body);
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    &body[start..end]
+}
+
+#[tokio::test]
+async fn a_server_is_stale_by_its_own_stale_after_not_a_fixed_age() {
+    use jobs::store::ServerHeartbeatParams;
+    use jobs::{ServerId, ServerInfo, Store};
+    use std::time::Duration;
+
+    let store = MemoryStore::new();
+    let beat = |host: &str, stale_after: Duration| {
+        let info = ServerInfo::new(ServerId::new(), chrono::Utc::now())
+            .host(host)
+            .stale_after(stale_after);
+        store.server_heartbeat(ServerHeartbeatParams::new(info))
+    };
+    // Both beat once, then fall silent for the same time: longer than the
+    // quick one's own stale age, far shorter than the slow one's.
+    beat("quick", Duration::from_millis(300)).await.unwrap();
+    beat("slow", Duration::from_secs(3600)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let app = full(Jobs::new(store.clone()));
+    let body = text(send(&app, get("/servers")).await).await;
+    let quick = server_row(&body, "quick");
+    let slow = server_row(&body, "slow");
+    assert!(quick.contains(r#"class="stale""#), "{quick}");
+    assert!(!slow.contains(r#"class="stale""#), "{slow}");
+    assert!(
+        slow.contains("<td>1 h</td>"),
+        "its stale age is shown: {slow}"
+    );
+    let overview = text(send(&app, get("/")).await).await;
+    assert!(
+        overview.contains("1 up") && overview.contains("1 stale"),
+        "{overview}"
+    );
+}
+
 #[tokio::test]
 async fn redaction_reaches_every_page_and_lists_can_hide_arguments() {
     let (jobs, id) = seeded().await;

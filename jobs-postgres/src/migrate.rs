@@ -91,6 +91,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "job_minutes",
         sql: include_str!("../migrations/0013_job_minutes.sql"),
     },
+    Migration {
+        version: 14,
+        name: "server_stale_after",
+        sql: include_str!("../migrations/0014_server_stale_after.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -320,6 +325,7 @@ mod tests {
         (11, "34a7a8a45c286fe4"),
         (12, "91d14185c90a9349"),
         (13, "9fb9ccf395975a55"),
+        (14, "1a910d4bbe46f01e"),
     ];
 
     #[test]
