@@ -567,6 +567,30 @@ impl JobRow {
     }
 }
 
+/// A page of listed jobs (`Store::job_list`, `Jobs::list_page`): the jobs,
+/// newest first, and, for a scan bounded by `JobListParams::scan`, where it
+/// stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct JobPage {
+    /// The jobs that matched, newest first, at most the page size.
+    pub jobs: Vec<JobRow>,
+    /// The oldest job examined, when the scan ended at its bound before the
+    /// page was full: jobs older than it were not examined, and the search
+    /// continues with it as `before`. `None` when the page is full (the next
+    /// page is before its last job), when nothing older is left to examine,
+    /// or without a bound. It may be set when nothing older exists either
+    /// (the scan stopped on the last job exactly).
+    pub scanned_to: Option<JobId>,
+}
+
+impl JobPage {
+    /// A page; stores use this to build what they return.
+    pub fn new(jobs: Vec<JobRow>, scanned_to: Option<JobId>) -> Self {
+        Self { jobs, scanned_to }
+    }
+}
+
 /// One transition in a job's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]

@@ -681,6 +681,50 @@ async fn the_jobs_list_filters_by_arguments_alone_and_with_a_state() {
 }
 
 #[tokio::test]
+async fn an_arguments_search_reads_a_bounded_window_and_links_to_the_older_one() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store);
+    let customer = |id: i64| NewJob::new("send_mail", serde_json::json!({ "customer": id }));
+    // The only match is older than the 20,000 newest jobs.
+    let old_match = jobs.insert(vec![customer(1)]).await.unwrap()[0].id;
+    for _ in 0..4 {
+        jobs.insert((0..5_000).map(|_| customer(2)).collect())
+            .await
+            .unwrap();
+    }
+    let newer = jobs.insert(vec![customer(2)]).await.unwrap()[0].id;
+    let app = full(jobs.clone());
+    let args = encoded(r#"{"customer":1}"#);
+
+    let body = text(send(&app, get(&format!("/jobs?args={args}"))).await).await;
+    assert!(listed_ids(&body).is_empty(), "{body}");
+    assert!(
+        body.contains("No jobs match among the 20,000 jobs examined."),
+        "{body}"
+    );
+    // The window is the 20,000 newest: it ends on the job 19,999 below
+    // the newest, and the link searches below it.
+    let stop = newer.0 - 19_999;
+    assert!(body.contains(&format!("down to job {stop}")), "{body}");
+    let older = format!("jobs?args={args}&before={stop}");
+    let link = format!(
+        r#"<a href="./{}" rel="next">Search older jobs</a>"#,
+        older.replace('&', "&#38;")
+    );
+    assert!(body.contains(&link), "{body}");
+
+    let body = text(send(&app, get(&format!("/{older}"))).await).await;
+    assert_eq!(listed_ids(&body), [old_match.0], "{body}");
+    assert!(
+        !body.contains("Search older jobs"),
+        "nothing older is left: {body}"
+    );
+    // A search without arguments reads no bound.
+    let body = text(send(&app, get("/jobs?limit=1")).await).await;
+    assert!(!body.contains("examined"), "{body}");
+}
+
+#[tokio::test]
 async fn a_malformed_arguments_filter_is_a_400_page() {
     let (jobs, _) = seeded().await;
     let app = full(jobs.clone());
