@@ -1026,6 +1026,8 @@ struct ServerView {
     claimed_ahead: u32,
     started: When,
     heartbeat_age: String,
+    /// The latest heartbeat in UTC.
+    heartbeat_utc: String,
     /// The server's own `stale_after`, as text.
     stale_after: String,
     stale: bool,
@@ -1061,6 +1063,7 @@ pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
                         claimed_ahead: s.claimed_ahead,
                         started: When::new(s.started_at, now),
                         heartbeat_age: human(age as u64),
+                        heartbeat_utc: When::new(s.heartbeat_at, now).utc,
                         stale_after: human(s.stale_after.as_secs()),
                         stale,
                     }

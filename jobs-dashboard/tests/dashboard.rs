@@ -1068,7 +1068,7 @@ fn server_row<'a>(body: &'a str, host: &str) -> &'a str {
 
 #[tokio::test]
 async fn a_server_is_stale_by_its_own_stale_after_not_a_fixed_age() {
-    use jobs::store::ServerHeartbeatParams;
+    use jobs::store::{ServerHeartbeatParams, ServerListParams};
     use jobs::{ServerId, ServerInfo, Store};
     use std::time::Duration;
 
@@ -1095,6 +1095,16 @@ async fn a_server_is_stale_by_its_own_stale_after_not_a_fixed_age() {
         slow.contains("<td>1 h</td>"),
         "its stale age is shown: {slow}"
     );
+    // The heartbeat's time in UTC beside its age (issue 11: times in UTC
+    // and relative).
+    let servers = store.server_list(ServerListParams::new()).await.unwrap();
+    let at = servers
+        .iter()
+        .find(|s| s.host == "slow")
+        .unwrap()
+        .heartbeat_at;
+    let utc = at.format("%Y-%m-%d %H:%M:%S UTC");
+    assert!(slow.contains(&format!(r#"<time title="{utc}">"#)), "{slow}");
     let overview = text(send(&app, get("/")).await).await;
     assert!(
         overview.contains("1 up") && overview.contains("1 stale"),
