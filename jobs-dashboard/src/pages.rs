@@ -28,9 +28,11 @@ pub(crate) const ARGS_IN_LISTS: usize = 80;
 /// newest, below the page's `before`, of those its state, queue and name
 /// pick (`ListJobs::scan`). No store indexes arguments (a GIN index would
 /// cost every insert), so without a bound a match that few jobs have reads
-/// back through every job of its state: 95 / 122 ms (p50 / p95) at a million
-/// jobs, against a page target of 50 ms. A page that ends at the bound says
-/// so and links to the next window down.
+/// back through every job of its state: 95 / 122 ms (p50 / p95) among the
+/// 100,000 failed jobs of a million, against a page target of 50 ms; 27 /
+/// 36 ms with this bound on a busy machine that gave 82 / 110 ms without it
+/// (jobs-bench/README.md). A page that ends at the bound says so and links
+/// to the next window down.
 const ARGS_SCAN: u32 = 20_000;
 
 /// What every page's layout needs.
