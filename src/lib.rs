@@ -89,8 +89,9 @@ pub use jobs_core::{BatchId, BatchRow, Batches, EnqueuedBatch, NewBatch, MAX_BAT
 // Inspecting and managing stored jobs.
 pub use jobs_core::{
     After, CancelOutcome, Claim, ContinueOn, JobActMatchingParams, JobActOutcome, JobAction,
-    JobDetail, JobEvent, JobFilter, JobRow, JobState, ListJobs, NewJob, QueueStateCount, RunAt,
-    ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp, UnknownState,
+    JobDetail, JobEvent, JobFilter, JobPage, JobRow, JobState, ListJobs, NewJob, QueueStateCount,
+    RunAt, ServerId, ServerInfo, ServerSummary, StrandedJobs, StrandedReason, Timestamp,
+    UnknownState,
 };
 
 // Stores: the two that exist, and the trait. What a store's operations take

@@ -16,10 +16,6 @@ use crate::args::{
 use crate::output::{self, age, one_line, time, time_or_dash, Table};
 use crate::{Connection, FAILED};
 
-/// Servers silent for longer than this are shown as stale: the age past
-/// which `Jobs::stranded` stops counting them as live.
-const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(100);
-
 /// How many of the jobs an `--all` without `--yes` would take are shown.
 const PREVIEW_ROWS: usize = 10;
 
@@ -124,8 +120,8 @@ async fn status(cli: &Cli, db: &Connection) -> anyhow::Result<ExitCode> {
             "HEARTBEAT",
         ]);
         for s in &summary.servers {
-            let heartbeat = now - s.heartbeat_at;
-            let stale = heartbeat.to_std().is_ok_and(|d| d > STALE_AFTER);
+            // Each server by its own heartbeat interval (`stale_after`).
+            let stale = s.is_stale_at(now);
             table.row(vec![
                 s.id.to_string(),
                 s.host.clone(),

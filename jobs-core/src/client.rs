@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::job::{Job, Produces, Request};
 use crate::limits::QueueLimits;
 use crate::model::{
-    Inserted, JobDetail, JobId, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo,
+    Inserted, JobDetail, JobId, JobPage, JobRow, NewJob, QueueInfo, QueueStateCount, ServerInfo,
     ServerSummary, StrandedJobs, ThroughputMinute,
 };
 use crate::recurring::{check_id, IntoCron, RecurringDef, RecurringOptions, RecurringRow};
@@ -436,7 +436,17 @@ impl Jobs {
     /// # Ok(()) }
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
+    ///
+    /// With [`ListJobs::scan`], [`Jobs::list_page`] also says where the scan
+    /// stopped.
     pub async fn list(&self, which: ListJobs) -> Result<Vec<JobRow>> {
+        Ok(self.store.job_list(which).await?.jobs)
+    }
+
+    /// A page of jobs, newest first, with where a scan bounded by
+    /// [`ListJobs::scan`] stopped: what an arguments search of bounded cost
+    /// reads (see [`ListJobs::scan`] for an example).
+    pub async fn list_page(&self, which: ListJobs) -> Result<JobPage> {
         Ok(self.store.job_list(which).await?)
     }
 

@@ -40,9 +40,10 @@ pub use job::{
 pub use limits::{QueueLimits, RateLimit, RATE_SLOTS_PER_PERIOD};
 pub use memory::MemoryStore;
 pub use model::{
-    After, Claim, ContinueOn, Inserted, JobDetail, JobEvent, JobId, JobRow, JobState, NewJob,
-    QueueInfo, QueueStateCount, RecurringOrigin, RunAt, ServerId, ServerInfo, ServerSummary,
-    StrandedJobs, StrandedReason, ThroughputMinute, Timestamp, TraceContext, UnknownState,
+    After, Claim, ContinueOn, Inserted, JobDetail, JobEvent, JobId, JobPage, JobRow, JobState,
+    NewJob, QueueInfo, QueueStateCount, RecurringOrigin, RunAt, ServerId, ServerInfo,
+    ServerSummary, StrandedJobs, StrandedReason, ThroughputMinute, Timestamp, TraceContext,
+    UnknownState,
 };
 pub use recurring::{
     IntoCron, Misfire, Overlap, RecurringDef, RecurringOptions, RecurringRow, MISFIRE_GRACE,

@@ -568,6 +568,30 @@ impl JobRow {
     }
 }
 
+/// A page of listed jobs (`Store::job_list`, `Jobs::list_page`): the jobs,
+/// newest first, and, for a scan bounded by `JobListParams::scan`, where it
+/// stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct JobPage {
+    /// The jobs that matched, newest first, at most the page size.
+    pub jobs: Vec<JobRow>,
+    /// The oldest job examined, when the scan ended at its bound before the
+    /// page was full: jobs older than it were not examined, and the search
+    /// continues with it as `before`. `None` when the page is full (the next
+    /// page is before its last job), when nothing older is left to examine,
+    /// or without a bound. It may be set when nothing older exists either
+    /// (the scan stopped on the last job exactly).
+    pub scanned_to: Option<JobId>,
+}
+
+impl JobPage {
+    /// A page; stores use this to build what they return.
+    pub fn new(jobs: Vec<JobRow>, scanned_to: Option<JobId>) -> Self {
+        Self { jobs, scanned_to }
+    }
+}
+
 /// One transition in a job's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -786,6 +810,11 @@ impl StrandedJobs {
     }
 }
 
+/// The `stale_after` of a record that names none: ten heartbeats at the
+/// default interval, what a server with default settings writes (and what
+/// PostgreSQL assumes of records written before the column existed).
+const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(100);
+
 /// A running server, as its heartbeats describe it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -812,6 +841,12 @@ pub struct ServerInfo {
     pub started_at: Timestamp,
     /// Its latest heartbeat (set by the store).
     pub heartbeat_at: Timestamp,
+    /// How long after its latest heartbeat the server counts itself dead,
+    /// written with each heartbeat: ten heartbeat intervals, at least a
+    /// minute (the age past which servers remove each other's records).
+    /// Readers judge a server stale by its own figure, since servers
+    /// sharing a store may beat at different intervals.
+    pub stale_after: Duration,
 }
 
 impl ServerInfo {
@@ -829,7 +864,16 @@ impl ServerInfo {
             claimed_ahead: 0,
             started_at,
             heartbeat_at: started_at,
+            stale_after: DEFAULT_STALE_AFTER,
         }
+    }
+
+    /// Whether the server is stale at `now`: silent for longer than its
+    /// `stale_after`, so it stopped or cannot reach the store.
+    pub fn is_stale_at(&self, now: Timestamp) -> bool {
+        (now - self.heartbeat_at)
+            .to_std()
+            .is_ok_and(|silent| silent > self.stale_after)
     }
 
     /// The host it runs on.
@@ -871,6 +915,12 @@ impl ServerInfo {
     /// How many jobs it holds claimed ahead of a free slot.
     pub fn claimed_ahead(mut self, claimed_ahead: u32) -> Self {
         self.claimed_ahead = claimed_ahead;
+        self
+    }
+
+    /// How long after its latest heartbeat it counts itself dead.
+    pub fn stale_after(mut self, stale_after: Duration) -> Self {
+        self.stale_after = stale_after;
         self
     }
 }

@@ -20,14 +20,20 @@ use crate::params::{
     RecurringForm, DEFAULT_PAGE, MATCHING_CAP, MAX_ARGS, REFRESH_CHOICES,
 };
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
-use crate::view::{duration, human, shorten, Chart, When, CHART_MINUTES};
+use crate::view::{duration, human, shorten, thousands, Chart, When, CHART_MINUTES};
 
-/// How long after its latest heartbeat a server is shown stale: ten
-/// heartbeats at the default interval, the age `Jobs::stranded` counts
-/// servers live by.
-const STALE_AFTER_SECS: i64 = 100;
 /// How much of a job's arguments a list shows.
 pub(crate) const ARGS_IN_LISTS: usize = 80;
+/// An arguments search examines at most this many jobs per page: the
+/// newest, below the page's `before`, of those its state, queue and name
+/// pick (`ListJobs::scan`). No store indexes arguments (a GIN index would
+/// cost every insert), so without a bound a match that few jobs have reads
+/// back through every job of its state: 95 / 122 ms (p50 / p95) among the
+/// 100,000 failed jobs of a million, against a page target of 50 ms; 27 /
+/// 36 ms with this bound on a busy machine that gave 82 / 110 ms without it
+/// (jobs-bench/README.md). A page that ends at the bound says so and links
+/// to the next window down.
+const ARGS_SCAN: u32 = 20_000;
 
 /// What every page's layout needs.
 pub(crate) struct Layout {
@@ -238,7 +244,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
         let stale = summary
             .servers
             .iter()
-            .filter(|s| (now - s.heartbeat_at).num_seconds() > STALE_AFTER_SECS)
+            .filter(|s| s.is_stale_at(now))
             .count();
         let page = OverviewPage {
             layout: Layout::new(&ctx, "overview", "Overview", None),
@@ -307,6 +313,11 @@ struct JobsPage {
     rows: Vec<JobListRow>,
     next: Option<String>,
     first: Option<String>,
+    /// When an arguments search ended at [`ARGS_SCAN`] before the page was
+    /// full: the oldest job examined, and the link that searches below it.
+    scan_stopped: Option<(i64, String)>,
+    /// [`ARGS_SCAN`], as text.
+    args_scan: String,
     filter_text: String,
     matching_cap: u32,
     retry_allowed: bool,
@@ -345,12 +356,13 @@ pub(crate) async fn jobs(
             which = which.name(name.clone());
         }
         if let Some(filter) = &q.args {
-            which = which.args(filter.0.clone());
+            which = which.args(filter.0.clone()).scan(ARGS_SCAN);
         }
         if let Some(before) = q.before {
             which = which.before(JobId(before));
         }
-        let rows = app.jobs.list(which).await?;
+        let page = app.jobs.list_page(which).await?;
+        let rows = page.jobs;
         let stranded: BTreeSet<(String, String)> = app
             .cache
             .stranded(&app.jobs)
@@ -373,6 +385,9 @@ pub(crate) async fn jobs(
             .then(|| rows.last().map(|r| page_link(Some(r.id.0))))
             .flatten();
         let first = q.before.is_some().then(|| page_link(None));
+        let scan_stopped = page
+            .scanned_to
+            .map(|stop| (stop.0, page_link(Some(stop.0))));
         let show_args = !app.options.hide_args_in_lists;
         let view_rows = rows
             .iter()
@@ -430,6 +445,8 @@ pub(crate) async fn jobs(
             rows: view_rows,
             next,
             first,
+            scan_stopped,
+            args_scan: thousands(ARGS_SCAN),
             filter_text: if filter_text.is_empty() {
                 "every job".to_owned()
             } else {
@@ -1039,6 +1056,10 @@ struct ServerView {
     claimed_ahead: u32,
     started: When,
     heartbeat_age: String,
+    /// The latest heartbeat in UTC.
+    heartbeat_utc: String,
+    /// The server's own `stale_after`, as text.
+    stale_after: String,
     stale: bool,
 }
 
@@ -1047,7 +1068,6 @@ struct ServerView {
 struct ServersPage {
     layout: Layout,
     servers: Vec<ServerView>,
-    stale_after: String,
 }
 
 pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
@@ -1060,6 +1080,9 @@ pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
                 .into_iter()
                 .map(|s| {
                     let age = (now - s.heartbeat_at).num_seconds().max(0);
+                    // By the server's own heartbeat interval: servers
+                    // sharing a store may beat at different intervals.
+                    let stale = s.is_stale_at(now);
                     ServerView {
                         id: s.id.to_string(),
                         host: s.host,
@@ -1070,11 +1093,12 @@ pub(crate) async fn servers(ctx: Ctx, State(app): State<App>) -> Response {
                         claimed_ahead: s.claimed_ahead,
                         started: When::new(s.started_at, now),
                         heartbeat_age: human(age as u64),
-                        stale: age > STALE_AFTER_SECS,
+                        heartbeat_utc: When::new(s.heartbeat_at, now).utc,
+                        stale_after: human(s.stale_after.as_secs()),
+                        stale,
                     }
                 })
                 .collect(),
-            stale_after: human(STALE_AFTER_SECS as u64),
         };
         Ok(render(&page))
     }

@@ -40,6 +40,19 @@ pub(crate) fn human(secs: u64) -> String {
     }
 }
 
+/// A count with thousands separated: `20,000`.
+pub(crate) fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// A duration with a decimal for short ones: `350 ms`, `4.2 s`, `3 min`.
 pub(crate) fn duration(d: chrono::TimeDelta) -> String {
     let ms = d.num_milliseconds().max(0);
@@ -204,6 +217,19 @@ impl Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (20_000, "20,000"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(thousands(n), text);
+        }
+    }
 
     #[test]
     fn root_is_relative_to_the_page() {

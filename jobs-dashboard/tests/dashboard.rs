@@ -681,6 +681,50 @@ async fn the_jobs_list_filters_by_arguments_alone_and_with_a_state() {
 }
 
 #[tokio::test]
+async fn an_arguments_search_reads_a_bounded_window_and_links_to_the_older_one() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store);
+    let customer = |id: i64| NewJob::new("send_mail", serde_json::json!({ "customer": id }));
+    // The only match is older than the 20,000 newest jobs.
+    let old_match = jobs.insert(vec![customer(1)]).await.unwrap()[0].id;
+    for _ in 0..4 {
+        jobs.insert((0..5_000).map(|_| customer(2)).collect())
+            .await
+            .unwrap();
+    }
+    let newer = jobs.insert(vec![customer(2)]).await.unwrap()[0].id;
+    let app = full(jobs.clone());
+    let args = encoded(r#"{"customer":1}"#);
+
+    let body = text(send(&app, get(&format!("/jobs?args={args}"))).await).await;
+    assert!(listed_ids(&body).is_empty(), "{body}");
+    assert!(
+        body.contains("No jobs match among the 20,000 jobs examined."),
+        "{body}"
+    );
+    // The window is the 20,000 newest: it ends on the job 19,999 below
+    // the newest, and the link searches below it.
+    let stop = newer.0 - 19_999;
+    assert!(body.contains(&format!("down to job {stop}")), "{body}");
+    let older = format!("jobs?args={args}&before={stop}");
+    let link = format!(
+        r#"<a href="./{}" rel="next">Search older jobs</a>"#,
+        older.replace('&', "&#38;")
+    );
+    assert!(body.contains(&link), "{body}");
+
+    let body = text(send(&app, get(&format!("/{older}"))).await).await;
+    assert_eq!(listed_ids(&body), [old_match.0], "{body}");
+    assert!(
+        !body.contains("Search older jobs"),
+        "nothing older is left: {body}"
+    );
+    // A search without arguments reads no bound.
+    let body = text(send(&app, get("/jobs?limit=1")).await).await;
+    assert!(!body.contains("examined"), "{body}");
+}
+
+#[tokio::test]
 async fn a_malformed_arguments_filter_is_a_400_page() {
     let (jobs, _) = seeded().await;
     let app = full(jobs.clone());
@@ -1012,6 +1056,60 @@ async fn overview_and_servers_show_counts_servers_and_stranded_jobs() {
     assert!(list.contains("stranded"));
     let servers = send(&app, get("/servers")).await;
     assert_eq!(servers.status(), StatusCode::OK);
+}
+
+/// The `<tr>` of the servers page that names `host`.
+fn server_row<'a>(body: &'a str, host: &str) -> &'a str {
+    let at = body.find(&format!("<td>{host}</td>")).expect(body);
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    &body[start..end]
+}
+
+#[tokio::test]
+async fn a_server_is_stale_by_its_own_stale_after_not_a_fixed_age() {
+    use jobs::store::{ServerHeartbeatParams, ServerListParams};
+    use jobs::{ServerId, ServerInfo, Store};
+    use std::time::Duration;
+
+    let store = MemoryStore::new();
+    let beat = |host: &str, stale_after: Duration| {
+        let info = ServerInfo::new(ServerId::new(), chrono::Utc::now())
+            .host(host)
+            .stale_after(stale_after);
+        store.server_heartbeat(ServerHeartbeatParams::new(info))
+    };
+    // Both beat once, then fall silent for the same time: longer than the
+    // quick one's own stale age, far shorter than the slow one's.
+    beat("quick", Duration::from_millis(300)).await.unwrap();
+    beat("slow", Duration::from_secs(3600)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let app = full(Jobs::new(store.clone()));
+    let body = text(send(&app, get("/servers")).await).await;
+    let quick = server_row(&body, "quick");
+    let slow = server_row(&body, "slow");
+    assert!(quick.contains(r#"class="stale""#), "{quick}");
+    assert!(!slow.contains(r#"class="stale""#), "{slow}");
+    assert!(
+        slow.contains("<td>1 h</td>"),
+        "its stale age is shown: {slow}"
+    );
+    // The heartbeat's time in UTC beside its age (issue 11: times in UTC
+    // and relative).
+    let servers = store.server_list(ServerListParams::new()).await.unwrap();
+    let at = servers
+        .iter()
+        .find(|s| s.host == "slow")
+        .unwrap()
+        .heartbeat_at;
+    let utc = at.format("%Y-%m-%d %H:%M:%S UTC");
+    assert!(slow.contains(&format!(r#"<time title="{utc}">"#)), "{slow}");
+    let overview = text(send(&app, get("/")).await).await;
+    assert!(
+        overview.contains("1 up") && overview.contains("1 stale"),
+        "{overview}"
+    );
 }
 
 #[tokio::test]

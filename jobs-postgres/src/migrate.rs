@@ -96,6 +96,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue_limits",
         sql: include_str!("../migrations/0014_queue_limits.sql"),
     },
+    Migration {
+        version: 15,
+        name: "server_stale_after",
+        sql: include_str!("../migrations/0015_server_stale_after.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -326,6 +331,7 @@ mod tests {
         (12, "91d14185c90a9349"),
         (13, "9fb9ccf395975a55"),
         (14, "414dd11dcb555f4e"),
+        (15, "1a910d4bbe46f01e"),
     ];
 
     #[test]

@@ -10,7 +10,7 @@ use sqlx::Row;
 use crate::db::Db;
 use crate::error::store_error;
 use crate::options::Schema;
-use crate::sql::micros;
+use crate::sql::{duration_of_micros, micros};
 
 /// The statements about servers of one store.
 #[derive(Debug)]
@@ -34,18 +34,20 @@ impl Statements {
 // ---- heartbeat
 
 /// $1 id, $2 host, $3 pid, $4 queues, $5 concurrency, $6 job names, $7 start
-/// time, $8 attempts running, $9 jobs claimed ahead (migration 0005). The
+/// time, $8 attempts running, $9 jobs claimed ahead (migration 0005), $10
+/// the age in µs past which it counts itself dead (migration 0015). The
 /// heartbeat's time is the database's.
 fn heartbeat_sql(s: &str) -> String {
     format!(
         "INSERT INTO {s}.servers (id, host, pid, queues, concurrency, job_names, started_at,
-                                  running, claimed_ahead, heartbeat_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+                                  running, claimed_ahead, stale_after_us, heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
          ON CONFLICT (id) DO UPDATE SET
             host = EXCLUDED.host, pid = EXCLUDED.pid, queues = EXCLUDED.queues,
             concurrency = EXCLUDED.concurrency, job_names = EXCLUDED.job_names,
             started_at = EXCLUDED.started_at, running = EXCLUDED.running,
-            claimed_ahead = EXCLUDED.claimed_ahead, heartbeat_at = now()"
+            claimed_ahead = EXCLUDED.claimed_ahead, stale_after_us = EXCLUDED.stale_after_us,
+            heartbeat_at = now()"
     )
 }
 
@@ -65,6 +67,7 @@ pub(crate) async fn heartbeat(
         .bind(info.started_at)
         .bind(i64::from(info.running))
         .bind(i64::from(info.claimed_ahead))
+        .bind(micros(info.stale_after))
         .execute(db.pool())
         .await
         .map_err(|e| store_error("recording a heartbeat", e))?;
@@ -76,7 +79,7 @@ pub(crate) async fn heartbeat(
 fn list_sql(s: &str) -> String {
     format!(
         "SELECT id, host, pid, queues, concurrency, job_names, started_at, heartbeat_at,
-                running, claimed_ahead
+                running, claimed_ahead, stale_after_us
          FROM {s}.servers ORDER BY started_at DESC, id"
     )
 }
@@ -110,7 +113,8 @@ fn server_info(row: &PgRow) -> Result<ServerInfo, sqlx::Error> {
         .concurrency(count("concurrency")?)
         .job_names(row.try_get("job_names")?)
         .running(count("running")?)
-        .claimed_ahead(count("claimed_ahead")?);
+        .claimed_ahead(count("claimed_ahead")?)
+        .stale_after(duration_of_micros(row.try_get("stale_after_us")?));
     info.heartbeat_at = row.try_get("heartbeat_at")?;
     Ok(info)
 }

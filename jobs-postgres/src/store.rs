@@ -15,8 +15,8 @@ use jobs_core::{
     CronListParams, CronPauseParams, CronRemoveParams, CronTriggerParams, CronUpsertParams,
     EnqueuedBatch, Inserted, Job, JobActMatchingParams, JobActOutcome, JobCancelParams,
     JobClaimParams, JobCompleteManyParams, JobContext, JobCountParams, JobDeleteParams, JobDetail,
-    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobProgressManyParams, JobPruneParams,
-    JobReleaseAwaitingParams, JobRetryParams, JobRow, JobRunNowParams, JobSignal,
+    JobGetParams, JobId, JobInsertManyParams, JobListParams, JobPage, JobProgressManyParams,
+    JobPruneParams, JobReleaseAwaitingParams, JobRetryParams, JobRow, JobRunNowParams, JobSignal,
     JobStrandedParams, JobThroughputParams, LeaseRenewManyParams, LeaseReportStuckParams,
     LeaseRescueParams, LeaseStatus, NewBatch, NewJob, QueueInfo, QueueLimitParams, QueueListParams,
     QueuePauseParams, QueueStateCount, RecurringRow, Request, ServerHeartbeatParams, ServerInfo,
@@ -528,7 +528,7 @@ impl Store for PgStore {
         manage::get(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 
-    async fn job_list(&self, p: JobListParams) -> StoreResult<Vec<JobRow>> {
+    async fn job_list(&self, p: JobListParams) -> StoreResult<JobPage> {
         manage::list(&self.inner.db, &self.inner.jobs.manage, p).await
     }
 

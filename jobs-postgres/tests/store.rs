@@ -361,7 +361,11 @@ async fn list_pages_by_id() {
     let mut other = job("a", 9);
     other.queue = "other".into();
     let other_id = insert(&store, vec![other]).await[0];
-    let page = store.job_list(JobListParams::new().limit(3)).await.unwrap();
+    let page = store
+        .job_list(JobListParams::new().limit(3))
+        .await
+        .unwrap()
+        .jobs;
     assert_eq!(
         page.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![other_id, ids[4], ids[3]]
@@ -375,7 +379,8 @@ async fn list_pages_by_id() {
                 .limit(10),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .jobs;
     assert_eq!(
         page.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![ids[2], ids[1], ids[0]]
@@ -383,12 +388,14 @@ async fn list_pages_by_id() {
     let page = store
         .job_list(JobListParams::new().queue("other").limit(10))
         .await
-        .unwrap();
+        .unwrap()
+        .jobs;
     assert_eq!(page.len(), 1);
     let page = store
         .job_list(JobListParams::new().state(JobState::Failed).limit(10))
         .await
-        .unwrap();
+        .unwrap()
+        .jobs;
     assert!(page.is_empty());
 }
 

@@ -230,6 +230,7 @@ macro_rules! __jobs_conformance_cases {
             manage::release_of_a_job_whose_cancel_was_requested_cancels_it,
             matching::list_filters_by_name,
             matching::list_and_act_matching_filter_by_arguments,
+            matching::list_scan_stops_at_its_bound_and_continues_below_it,
             matching::act_matching_retries_exactly_the_matching_jobs,
             matching::act_matching_cancels_waiting_and_asks_running_jobs_to_stop,
             matching::act_matching_deletes_all_but_running_jobs,

@@ -7,8 +7,8 @@ use super::MemoryStore;
 use crate::batch::{BatchRow, EnqueuedBatch};
 use crate::limits::RateWindow;
 use crate::model::{
-    Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
-    ThroughputMinute,
+    Inserted, JobDetail, JobId, JobPage, JobRow, QueueInfo, QueueStateCount, ServerInfo,
+    StrandedJobs, ThroughputMinute,
 };
 use crate::recurring::RecurringRow;
 use crate::store::{
@@ -67,7 +67,7 @@ impl Store for MemoryStore {
             .map(|job| JobDetail::new(job.row.clone(), job.history.clone())))
     }
 
-    async fn job_list(&self, p: JobListParams) -> StoreResult<Vec<JobRow>> {
+    async fn job_list(&self, p: JobListParams) -> StoreResult<JobPage> {
         Ok(self.lock().job_list(&p))
     }
 

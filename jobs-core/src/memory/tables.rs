@@ -12,7 +12,7 @@ use crate::batch::BatchId;
 use crate::job::HeldAfter;
 use crate::limits::{QueueLimits, RateWindow};
 use crate::model::{
-    JobEvent, JobId, JobRow, JobState, QueueInfo, QueueStateCount, ServerId, ServerInfo,
+    JobEvent, JobId, JobPage, JobRow, JobState, QueueInfo, QueueStateCount, ServerId, ServerInfo,
     StrandedJobs, StrandedReason, ThroughputMinute, Timestamp,
 };
 use crate::recurring::RecurringRow;
@@ -178,34 +178,54 @@ impl Tables {
         })
     }
 
-    pub(super) fn job_list(&self, p: &JobListParams) -> Vec<JobRow> {
+    /// A page of jobs: those the state, queue and name pick are examined
+    /// newest first, at most `scan` of them, and those whose arguments
+    /// match are kept until the page is full.
+    pub(super) fn job_list(&self, p: &JobListParams) -> JobPage {
         let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
-        let upper = p.before.map_or(Bound::Unbounded, Bound::Excluded);
-        let filter = p.filter();
-        let matches = |row: &JobRow| filter.matches(row);
-        match p.state {
-            Some(state) => {
-                let Some(ids) = self.index.by_state.get(&state) else {
-                    return Vec::new();
-                };
-                ids.range((Bound::Unbounded, upper))
-                    .rev()
-                    .map(|id| &self.jobs[id].row)
-                    .filter(|row| matches(row))
-                    .take(limit)
-                    .cloned()
-                    .collect()
-            }
-            None => self
-                .jobs
-                .range((Bound::Unbounded, upper))
-                .rev()
-                .map(|(_, job)| &job.row)
-                .filter(|row| matches(row))
-                .take(limit)
-                .cloned()
-                .collect(),
+        if limit == 0 {
+            return JobPage::default();
         }
+        let scan = p
+            .scan
+            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let upper = p.before.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut scanned = p.filter();
+        let args = scanned.args.take();
+        let newest_first: Box<dyn Iterator<Item = &JobRow>> = match p.state {
+            Some(state) => match self.index.by_state.get(&state) {
+                Some(ids) => Box::new(
+                    ids.range((Bound::Unbounded, upper))
+                        .rev()
+                        .map(|id| &self.jobs[id].row),
+                ),
+                None => Box::new(std::iter::empty()),
+            },
+            None => Box::new(
+                self.jobs
+                    .range((Bound::Unbounded, upper))
+                    .rev()
+                    .map(|(_, job)| &job.row),
+            ),
+        };
+        let matches_args = crate::store::JobFilter {
+            args,
+            ..Default::default()
+        };
+        let mut jobs = Vec::new();
+        let (mut examined, mut oldest) = (0, None);
+        for row in newest_first.filter(|row| scanned.matches(row)).take(scan) {
+            examined += 1;
+            oldest = Some(row.id);
+            if matches_args.matches(row) {
+                jobs.push(row.clone());
+                if jobs.len() == limit {
+                    break;
+                }
+            }
+        }
+        let stopped_at_bound = jobs.len() < limit && examined == scan;
+        JobPage::new(jobs, oldest.filter(|_| stopped_at_bound))
     }
 
     pub(super) fn queue_list(&self, now: Timestamp) -> Vec<QueueInfo> {

@@ -511,7 +511,8 @@ impl Server {
             .pid(std::process::id())
             .queues(settings.queues.clone())
             .concurrency(u32::try_from(settings.concurrency).unwrap_or(u32::MAX))
-            .job_names(names.clone());
+            .job_names(names.clone())
+            .stale_after(stale_server_age(&settings));
         let keeper = Keeper::start(id);
         let own_writes = {
             // Entered so that what the store opens for these writes (its

@@ -24,8 +24,8 @@ pub use signal::JobSignal;
 
 use crate::batch::{BatchRow, EnqueuedBatch};
 use crate::model::{
-    Inserted, JobDetail, JobId, JobRow, QueueInfo, QueueStateCount, ServerInfo, StrandedJobs,
-    ThroughputMinute,
+    Inserted, JobDetail, JobId, JobPage, JobRow, QueueInfo, QueueStateCount, ServerInfo,
+    StrandedJobs, ThroughputMinute,
 };
 use crate::recurring::RecurringRow;
 
@@ -91,8 +91,8 @@ pub trait Store: Send + Sync + 'static {
         p: JobGetParams,
     ) -> impl Future<Output = StoreResult<Option<JobDetail>>> + Send;
 
-    /// A page of jobs, newest first.
-    fn job_list(&self, p: JobListParams) -> impl Future<Output = StoreResult<Vec<JobRow>>> + Send;
+    /// A page of jobs, newest first, and where a bounded scan stopped.
+    fn job_list(&self, p: JobListParams) -> impl Future<Output = StoreResult<JobPage>> + Send;
 
     /// Counts by queue and state.
     fn job_count(
@@ -359,7 +359,7 @@ macro_rules! store_operations {
             LeaseRescue => lease_rescue(LeaseRescueParams) -> Vec<JobId>;
             LeaseReportStuck => lease_report_stuck(LeaseReportStuckParams) -> Vec<bool>;
             JobGet => job_get(JobGetParams) -> Option<JobDetail>;
-            JobList => job_list(JobListParams) -> Vec<JobRow>;
+            JobList => job_list(JobListParams) -> JobPage;
             JobCount => job_count(JobCountParams) -> Vec<QueueStateCount>;
             JobStranded => job_stranded(JobStrandedParams) -> Vec<StrandedJobs>;
             JobThroughput => job_throughput(JobThroughputParams) -> Vec<ThroughputMinute>;

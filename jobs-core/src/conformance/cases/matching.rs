@@ -188,6 +188,7 @@ pub async fn list_filters_by_name<S: Store>(store: S) {
                 .job_list(p)
                 .await
                 .expect("job_list failed")
+                .jobs
                 .into_iter()
                 .map(|row| row.id)
                 .collect::<Vec<_>>()
@@ -246,6 +247,97 @@ pub async fn list_filters_by_name<S: Store>(store: S) {
     assert!(listed(JobListParams::new().name("nope")).await.is_empty());
 }
 
+/// `JobListParams::scan` bounds the jobs examined: the newest `scan` of
+/// those the state, queue and name pick (jobs they leave out do not count),
+/// of which those whose arguments match are listed; when the bound ends the
+/// scan before the page is full, `scanned_to` is the oldest job examined,
+/// and listing before it finds a match older than the window. A page that
+/// fills first, a scan that runs out of jobs, and no bound say nothing.
+pub async fn list_scan_stops_at_its_bound_and_continues_below_it<S: Store>(store: S) {
+    let customer = |queue: &str, id: i64| {
+        let queue = queue.to_owned();
+        job_with(move |job| {
+            job.queue = queue;
+            job.args = json!({ "customer": id, "note": "x" });
+        })
+    };
+    // Oldest first: a match, five others, a match; then a newer match in
+    // another queue, which a queue filter leaves out.
+    let old_match = insert_one(&store, customer("scan", 1)).await;
+    let mut others = Vec::new();
+    for _ in 0..5 {
+        others.push(insert_one(&store, customer("scan", 2)).await);
+    }
+    let new_match = insert_one(&store, customer("scan", 1)).await;
+    let elsewhere = insert_one(&store, customer("elsewhere", 1)).await;
+    let page = |p: JobListParams| {
+        let store = &store;
+        async move {
+            let page = store.job_list(p).await.expect("job_list failed");
+            let ids: Vec<JobId> = page.jobs.iter().map(|row| row.id).collect();
+            (ids, page.scanned_to)
+        }
+    };
+    let search = || {
+        JobListParams::new()
+            .queue("scan")
+            .args(json!({ "customer": 1 }))
+            .limit(10)
+    };
+    assert_eq!(
+        page(search().scan(3)).await,
+        (vec![new_match], Some(others[3])),
+        "three examined: the newest match and two others"
+    );
+    assert_eq!(
+        page(search().scan(3).before(others[3])).await,
+        (vec![], Some(others[0])),
+        "three others examined, none matches"
+    );
+    assert_eq!(
+        page(search().scan(3).before(others[0])).await,
+        (vec![old_match], None),
+        "the match older than both windows, and nothing older to examine"
+    );
+    assert_eq!(
+        page(search()).await,
+        (vec![new_match, old_match], None),
+        "without a bound, every match"
+    );
+    assert_eq!(
+        page(search().scan(3).limit(1)).await,
+        (vec![new_match], None),
+        "the page filled before the bound: the next page is before its last job"
+    );
+    assert_eq!(
+        page(search().scan(7)).await,
+        (vec![new_match, old_match], Some(old_match)),
+        "a bound that ends on the oldest job exactly still says where it stopped"
+    );
+    // A job the state leaves out is not examined: the window reaches further.
+    store
+        .job_cancel(JobCancelParams::new(others[4]))
+        .await
+        .expect("job_cancel failed");
+    assert_eq!(
+        page(search().state(JobState::Enqueued).scan(3)).await,
+        (vec![new_match], Some(others[2])),
+        "the cancelled job does not count towards the bound"
+    );
+    // Without an arguments filter every examined job is listed; without a
+    // queue filter the other queue's job is the newest.
+    assert_eq!(
+        page(JobListParams::new().queue("scan").scan(2)).await,
+        (vec![new_match, others[4]], Some(others[4])),
+        "no arguments filter: the bound is the page"
+    );
+    assert_eq!(
+        page(JobListParams::new().args(json!({ "customer": 1 })).scan(2)).await,
+        (vec![elsewhere, new_match], Some(new_match)),
+        "no queue filter"
+    );
+}
+
 /// `job_list` and `job_act_matching` filter by arguments with jsonb
 /// containment (`args @>`), alone and with a state: a nested object's keys,
 /// an array's elements in any order, numbers by value; a scalar is not
@@ -279,7 +371,7 @@ pub async fn list_and_act_matching_filter_by_arguments<S: Store>(store: S) {
         async move {
             let p = JobListParams::new().matching(filter).limit(100);
             let rows = store.job_list(p).await.expect("job_list failed");
-            rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
+            rows.jobs.into_iter().map(|row| row.id).collect::<Vec<_>>()
         }
     };
     let by_args = |args: serde_json::Value| JobFilter::new().args(args);

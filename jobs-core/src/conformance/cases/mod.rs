@@ -227,9 +227,11 @@ async fn list<S: Store>(
             args: None,
             before,
             limit,
+            scan: None,
         })
         .await
         .expect("job_list failed")
+        .jobs
         .into_iter()
         .map(|row| row.id)
         .collect()

@@ -9,7 +9,7 @@ use crate::model::{ServerId, ServerInfo};
 use crate::store::{ServerHeartbeatParams, ServerListParams, ServerRemoveParams, Store};
 
 /// Heartbeats insert or update a server's record with `heartbeat_at` set by
-/// the store; servers are listed most recently started first; removal takes
+/// the store and `stale_after` as the server wrote it; servers are listed most recently started first; removal takes
 /// the named server and those silent for longer than `stale_after`.
 pub async fn server_heartbeat_list_remove<S: Store>(store: S) {
     let list_ids = || {
@@ -45,7 +45,8 @@ pub async fn server_heartbeat_list_remove<S: Store>(store: S) {
     assert!(list_ids().await.is_empty());
     let base = whole_second(Utc::now()) - chrono::Duration::hours(1);
     let (s1, s2, s3) = (ServerId::new(), ServerId::new(), ServerId::new());
-    let info1 = server_info(s1, base, 8);
+    // Not the default, and with a fraction of a second, to show it is stored.
+    let info1 = server_info(s1, base, 8).stale_after(Duration::from_millis(37_250));
     let info2 = server_info(s2, base + chrono::Duration::minutes(10), 16);
     heartbeat(info1.clone()).await;
     heartbeat(info2.clone()).await;
@@ -63,7 +64,8 @@ pub async fn server_heartbeat_list_remove<S: Store>(store: S) {
             &got.queues,
             got.concurrency,
             &got.job_names,
-            got.started_at
+            got.started_at,
+            got.stale_after
         ),
         (
             &info1.host,
@@ -71,7 +73,8 @@ pub async fn server_heartbeat_list_remove<S: Store>(store: S) {
             &info1.queues,
             info1.concurrency,
             &info1.job_names,
-            info1.started_at
+            info1.started_at,
+            info1.stale_after
         ),
         "the record round-trips"
     );
@@ -83,7 +86,13 @@ pub async fn server_heartbeat_list_remove<S: Store>(store: S) {
     heartbeat(server_info(s1, base, 32)).await;
     let servers = list_ids().await;
     assert_eq!(servers.len(), 2, "a heartbeat updates, not duplicates");
-    assert_eq!(servers.iter().find(|s| s.id == s1).unwrap().concurrency, 32);
+    let again = servers.iter().find(|s| s.id == s1).unwrap();
+    assert_eq!(again.concurrency, 32);
+    assert_eq!(
+        again.stale_after,
+        server_info(s1, base, 32).stale_after,
+        "a heartbeat replaces `stale_after` too"
+    );
 
     assert_eq!(remove(Some(s1), HOUR).await, 1, "remove by id");
     assert_eq!(

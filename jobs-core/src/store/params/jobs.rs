@@ -371,6 +371,11 @@ pub struct JobListParams {
     pub before: Option<JobId>,
     /// At most this many (default 50).
     pub limit: u32,
+    /// Examine at most this many jobs, the newest (below `before`) of those
+    /// the state, queue and name pick, and check the arguments filter on
+    /// those alone (default `None`: read on until the page is full). See
+    /// [`JobListParams::scan`].
+    pub scan: Option<u32>,
 }
 
 impl Default for JobListParams {
@@ -382,6 +387,7 @@ impl Default for JobListParams {
             args: None,
             before: None,
             limit: 50,
+            scan: None,
         }
     }
 }
@@ -445,6 +451,33 @@ impl JobListParams {
     /// Page size.
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = limit;
+        self
+    }
+
+    /// Bounds the cost of an arguments search: examine at most `rows` jobs,
+    /// the newest (below `before`) of those the state, queue and name pick,
+    /// and return those of them whose arguments match. No store indexes
+    /// arguments, so without a bound a match that few jobs have reads back
+    /// through every job of the other criteria. When the scan ends at its
+    /// bound before the page is full, [`JobPage::scanned_to`](crate::JobPage::scanned_to) says where, and
+    /// the search continues below it with [`before`](JobListParams::before).
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # async fn demo() -> jobs::Result<()> {
+    /// # let jobs = jobs::Jobs::new(jobs::MemoryStore::new());
+    /// use jobs::ListJobs;
+    /// let search = ListJobs::new().args(serde_json::json!({ "customer_id": 7 })).scan(20_000);
+    /// let mut page = jobs.list_page(search.clone()).await?;
+    /// while page.jobs.is_empty() {
+    ///     let Some(stop) = page.scanned_to else { break }; // nothing older
+    ///     page = jobs.list_page(search.clone().before(stop)).await?;
+    /// }
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn scan(mut self, rows: u32) -> Self {
+        self.scan = Some(rows);
         self
     }
 }
