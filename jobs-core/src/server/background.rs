@@ -15,7 +15,7 @@ use super::{stale_server_age, timeout_call, Shared, StopReason};
 use crate::model::{Inserted, ServerInfo};
 use crate::recurring::{self, Overlap};
 use crate::store::{
-    CronDueParams, CronFireOutcome, CronFireParams, JobCompleteManyParams, JobCompletion,
+    CronDueParams, CronFireOutcome, CronFireParams, DynStore, JobCompleteManyParams, JobCompletion,
     JobGetParams, JobProgressManyParams, JobPruneParams, JobReleaseAwaitingParams,
     LeaseRenewManyParams, LeaseRescueParams, LeaseStatus, QueueListParams, ServerHeartbeatParams,
     ServerRemoveParams, MAINTENANCE_BATCH,
@@ -260,16 +260,19 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
         if let Err(error) = timeout_call(shared.settings.store_timeout, remove).await {
             tracing::warn!(server = %shared.id, %error, "removing dead servers failed");
         }
-        note_cluster_limits(&shared).await;
+        // On the server's own connections: this runs on its own runtime.
+        note_cluster_limits(&shared, shared.own_writes.as_ref()).await;
     })
     .await
 }
 
 /// Looks whether a queue this server serves has cluster-wide limits (see
 /// [`Shared::cluster_limited`]). Only the fetch loop's waits depend on it,
-/// never what a claim may take, which the store decides.
-pub(crate) async fn note_cluster_limits(shared: &Shared) {
-    let list = shared.store.queue_list(QueueListParams::new());
+/// never what a claim may take, which the store decides. `store` is the
+/// handle of the runtime this runs on (a connection opened on a runtime
+/// dies with it).
+pub(crate) async fn note_cluster_limits(shared: &Shared, store: &dyn DynStore) {
+    let list = store.queue_list(QueueListParams::new());
     match timeout_call(shared.settings.store_timeout, list).await {
         Ok(queues) => {
             let limited = queues

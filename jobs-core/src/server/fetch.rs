@@ -104,7 +104,7 @@ impl Throughput {
 pub(crate) async fn fetch_loop(shared: Arc<Shared>) {
     // Before the first claim, which may be short for a limit's sake; each
     // heartbeat looks again.
-    super::background::note_cluster_limits(&shared).await;
+    super::background::note_cluster_limits(&shared, shared.store.as_ref()).await;
     let mut signal = shared.store.job_signal().map(|s| s.subscribe());
     let mut ahead: VecDeque<Ahead> = VecDeque::new();
     let mut in_flight: Vec<ClaimCall> = Vec::with_capacity(MAX_CLAIMS_IN_FLIGHT);
