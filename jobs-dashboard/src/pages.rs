@@ -20,7 +20,7 @@ use crate::params::{
     RecurringForm, DEFAULT_PAGE, MATCHING_CAP, MAX_ARGS, REFRESH_CHOICES,
 };
 use crate::routes::{refused_or, render, respond, App, Ctx, Failure};
-use crate::view::{duration, human, shorten, thousands, Chart, When, CHART_MINUTES};
+use crate::view::{duration, human, shorten, thousands, Chart, When, CHART_SPANS};
 
 /// How much of a job's arguments a list shows.
 pub(crate) const ARGS_IN_LISTS: usize = 80;
@@ -188,10 +188,59 @@ struct OverviewPage {
     claimed_ahead: u64,
     stranded: Vec<StrandedView>,
     chart: Chart,
+    /// The chart's spans: label, link (this page with `hours` changed), current.
+    chart_links: Vec<(String, String, bool)>,
 }
 
-pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
+/// The overview's query: the chart's span, in hours (one of [`CHART_SPANS`]).
+#[derive(serde::Deserialize)]
+pub(crate) struct OverviewQuery {
+    #[serde(default, deserialize_with = "crate::params::opt")]
+    hours: Option<i64>,
+}
+
+/// "last hour, 6 h, 24 h": links to the overview with its other parameters
+/// kept.
+fn chart_links(ctx: &Ctx, current: i64) -> Vec<(String, String, bool)> {
+    let kept: Vec<(String, String)> = form_urlencoded::parse(ctx.query.as_bytes())
+        .filter(|(k, _)| k != "hours")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    CHART_SPANS
+        .iter()
+        .map(|&(hours, _)| {
+            let mut out = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &kept {
+                out.append_pair(k, v);
+            }
+            if hours != CHART_SPANS[0].0 {
+                out.append_pair("hours", &hours.to_string());
+            }
+            let label = if hours == 1 {
+                "last hour".to_owned()
+            } else {
+                format!("{hours} h")
+            };
+            (label, format!("?{}", out.finish()), hours == current)
+        })
+        .collect()
+}
+
+pub(crate) async fn overview(
+    ctx: Ctx,
+    State(app): State<App>,
+    query: Result<Query<OverviewQuery>, QueryRejection>,
+) -> Response {
     let result = async {
+        let Query(query) = query.map_err(|e| Failure::BadRequest(e.body_text()))?;
+        let span = match query.hours {
+            None => CHART_SPANS[0],
+            Some(hours) => CHART_SPANS
+                .iter()
+                .copied()
+                .find(|&(h, _)| h == hours)
+                .ok_or_else(|| Failure::BadRequest("`hours` must be 1, 6 or 24".to_owned()))?,
+        };
         let now = Utc::now();
         let counts = app.cache.counts(&app.jobs).await?;
         let oldest: BTreeMap<String, chrono::DateTime<Utc>> = app
@@ -204,8 +253,8 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
             .collect();
         let summary = app.jobs.server_summary().await?;
         let stranded = app.cache.stranded(&app.jobs).await?;
-        let window = std::time::Duration::from_secs(CHART_MINUTES.unsigned_abs() * 60);
-        let chart = Chart::new(&app.jobs.throughput(window).await?, now);
+        let window = std::time::Duration::from_secs(span.0.unsigned_abs() * 3600);
+        let chart = Chart::new(&app.jobs.throughput(window).await?, now, span);
 
         let mut by_queue: BTreeMap<String, BTreeMap<&'static str, i64>> = BTreeMap::new();
         for c in counts.iter() {
@@ -261,6 +310,7 @@ pub(crate) async fn overview(ctx: Ctx, State(app): State<App>) -> Response {
             concurrency: summary.concurrency,
             claimed_ahead: summary.claimed_ahead,
             stranded: stranded.iter().map(|g| stranded_view(g, now)).collect(),
+            chart_links: chart_links(&ctx, chart.hours),
             chart,
         };
         Ok(render(&page))

@@ -126,8 +126,10 @@ pub(crate) fn home_from(original: &str, inner: &str, root: &str) -> String {
     }
 }
 
-/// How many minutes the overview's chart shows.
-pub(crate) const CHART_MINUTES: i64 = 60;
+/// The spans the overview's chart can show, as `?hours=`: (hours, minutes
+/// per bar). Each is at most a few dozen bars, and within what the store
+/// keeps (`THROUGHPUT_KEPT`, a day).
+pub(crate) const CHART_SPANS: [(i64, i64); 3] = [(1, 1), (6, 5), (24, 20)];
 /// The chart's drawing area, in SVG units (its `viewBox`).
 const CHART_WIDTH: i64 = 600;
 const CHART_HEIGHT: i64 = 120;
@@ -144,9 +146,13 @@ pub(crate) struct ChartBar {
     pub(crate) title: String,
 }
 
-/// The succeeded and failed jobs of the last hour, one bar per minute,
-/// drawn on the server as SVG (no script, no inline style).
+/// The succeeded and failed jobs of the last hours, one bar per minute or
+/// per few minutes, drawn on the server as SVG (no script, no inline style).
 pub(crate) struct Chart {
+    /// The hours shown.
+    pub(crate) hours: i64,
+    /// The minutes of one bar.
+    pub(crate) bar_minutes: i64,
     pub(crate) width: i64,
     pub(crate) height: i64,
     pub(crate) bars: Vec<ChartBar>,
@@ -157,22 +163,41 @@ pub(crate) struct Chart {
 }
 
 impl Chart {
-    /// The chart of `minutes` (oldest first, whole minutes) for the hour
-    /// up to the minute `now` is in; minutes without jobs have no bar.
-    pub(crate) fn new(minutes: &[jobs_core::ThroughputMinute], now: DateTime<Utc>) -> Self {
+    /// The chart of `minutes` (oldest first, whole minutes) for the
+    /// `hours` up to the bar `now` is in, each bar `bar_minutes` long
+    /// (aligned to the epoch); bars without jobs are not drawn.
+    pub(crate) fn new(
+        minutes: &[jobs_core::ThroughputMinute],
+        now: DateTime<Utc>,
+        (hours, bar_minutes): (i64, i64),
+    ) -> Self {
+        let bar_secs = bar_minutes * 60;
+        let bar_count = hours * 60 / bar_minutes;
         let secs = now.timestamp();
-        let current = secs - secs.rem_euclid(60);
-        let first = current - (CHART_MINUTES - 1) * 60;
-        let shown: Vec<_> = minutes
+        let current = secs - secs.rem_euclid(bar_secs);
+        let first = current - (bar_count - 1) * bar_secs;
+        // (bar start, succeeded, failed), oldest first.
+        let mut bars_by_start: Vec<(i64, i64, i64)> = Vec::new();
+        for m in minutes {
+            let at = m.minute.timestamp();
+            if at < first || at >= current + bar_secs {
+                continue;
+            }
+            let start = at - at.rem_euclid(bar_secs);
+            match bars_by_start.last_mut() {
+                Some(bar) if bar.0 == start => {
+                    bar.1 += m.succeeded;
+                    bar.2 += m.failed;
+                }
+                _ => bars_by_start.push((start, m.succeeded, m.failed)),
+            }
+        }
+        let max = bars_by_start
             .iter()
-            .filter(|m| m.minute.timestamp() >= first && m.minute.timestamp() <= current)
-            .collect();
-        let max = shown
-            .iter()
-            .map(|m| m.succeeded + m.failed)
+            .map(|&(_, ok, failed)| ok + failed)
             .max()
             .unwrap_or(0);
-        let slot = CHART_WIDTH / CHART_MINUTES;
+        let slot = CHART_WIDTH / bar_count;
         let scale = |n: i64| {
             if max == 0 {
                 0
@@ -181,12 +206,19 @@ impl Chart {
                 (n * CHART_HEIGHT / max).max(i64::from(n > 0))
             }
         };
-        let bars = shown
+        let bars = bars_by_start
             .iter()
-            .map(|m| {
-                let index = (m.minute.timestamp() - first) / 60;
-                let ok_height = scale(m.succeeded);
-                let failed_height = scale(m.failed).min(CHART_HEIGHT - ok_height);
+            .map(|&(start, succeeded, failed)| {
+                let index = (start - first) / bar_secs;
+                let ok_height = scale(succeeded);
+                let failed_height = scale(failed).min(CHART_HEIGHT - ok_height);
+                let from = DateTime::<Utc>::from_timestamp(start, 0).unwrap_or(now);
+                let when = if bar_minutes == 1 {
+                    from.format("%H:%M UTC").to_string()
+                } else {
+                    let to = from + chrono::TimeDelta::seconds(bar_secs);
+                    format!("{}-{} UTC", from.format("%H:%M"), to.format("%H:%M"))
+                };
                 ChartBar {
                     x: index * slot,
                     width: slot - 1,
@@ -194,22 +226,19 @@ impl Chart {
                     ok_height,
                     failed_y: CHART_HEIGHT - ok_height - failed_height,
                     failed_height,
-                    title: format!(
-                        "{}: {} succeeded, {} failed",
-                        m.minute.format("%H:%M UTC"),
-                        m.succeeded,
-                        m.failed
-                    ),
+                    title: format!("{when}: {succeeded} succeeded, {failed} failed"),
                 }
             })
             .collect();
         Chart {
-            width: CHART_WIDTH,
+            hours,
+            bar_minutes,
+            width: slot * bar_count,
             height: CHART_HEIGHT,
             bars,
             max,
-            succeeded: shown.iter().map(|m| m.succeeded).sum(),
-            failed: shown.iter().map(|m| m.failed).sum(),
+            succeeded: bars_by_start.iter().map(|&(_, ok, _)| ok).sum(),
+            failed: bars_by_start.iter().map(|&(_, _, failed)| failed).sum(),
         }
     }
 }
@@ -280,7 +309,7 @@ mod tests {
             jobs_core::ThroughputMinute::new(at("2026-12-04T09:31:00Z"), 30, 10),
             jobs_core::ThroughputMinute::new(at("2026-12-04T10:30:00Z"), 1, 0),
         ];
-        let chart = Chart::new(&minutes, now);
+        let chart = Chart::new(&minutes, now, CHART_SPANS[0]);
         assert_eq!((chart.max, chart.succeeded, chart.failed), (40, 31, 10));
         assert_eq!(chart.bars.len(), 2);
         let (first, last) = (&chart.bars[0], &chart.bars[1]);
@@ -291,7 +320,31 @@ mod tests {
         assert_eq!(first.failed_y + first.failed_height, first.ok_y, "stacked");
         assert_eq!(last.ok_height, 3);
         assert_eq!(first.title, "09:31 UTC: 30 succeeded, 10 failed");
-        let empty = Chart::new(&[], now);
+        let empty = Chart::new(&[], now, CHART_SPANS[0]);
         assert!(empty.bars.is_empty() && empty.max == 0);
+    }
+
+    #[test]
+    fn a_longer_chart_adds_up_the_minutes_of_each_bar() {
+        let now: DateTime<Utc> = "2026-12-04T10:30:45Z".parse().unwrap();
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        let minutes = [
+            // Before the six hours shown (from 04:35): left out.
+            jobs_core::ThroughputMinute::new(at("2026-12-04T04:34:00Z"), 1000, 0),
+            jobs_core::ThroughputMinute::new(at("2026-12-04T04:35:00Z"), 5, 1),
+            jobs_core::ThroughputMinute::new(at("2026-12-04T04:39:00Z"), 5, 1),
+            jobs_core::ThroughputMinute::new(at("2026-12-04T10:30:00Z"), 2, 0),
+        ];
+        let chart = Chart::new(&minutes, now, CHART_SPANS[1]);
+        assert_eq!((chart.hours, chart.bar_minutes), (6, 5));
+        assert_eq!((chart.max, chart.succeeded, chart.failed), (12, 12, 2));
+        assert_eq!(chart.bars.len(), 2, "one bar for 04:35-04:40, one for now");
+        assert_eq!(chart.bars[0].x, 0);
+        assert_eq!(
+            chart.bars[0].title,
+            "04:35-04:40 UTC: 10 succeeded, 2 failed"
+        );
+        assert_eq!(chart.bars[1].x, 71 * 8, "the last of 72 bars of 8 units");
+        assert_eq!(chart.width, 72 * 8);
     }
 }

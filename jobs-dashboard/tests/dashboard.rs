@@ -1586,7 +1586,7 @@ async fn an_unknown_batch_is_a_404_and_bad_batch_parameters_a_400() {
 }
 
 #[tokio::test]
-async fn the_overview_charts_the_last_hour_s_succeeded_and_failed_jobs() {
+async fn the_overview_charts_the_last_hours_succeeded_and_failed_jobs() {
     let (jobs, _) = seeded().await;
     let app = full(jobs);
     let body = text(send(&app, get("/")).await).await;
@@ -1605,6 +1605,27 @@ async fn the_overview_charts_the_last_hour_s_succeeded_and_failed_jobs() {
         body.contains(" 0 succeeded, 1 failed</title>"),
         "the bar's tooltip: {body}"
     );
+    assert!(body.contains(r#"aria-current="true">last hour</a>"#), "{body}");
+    // Six and 24 hours, in bars of several minutes; other spans refused.
+    let six = text(send(&app, get("/?hours=6")).await).await;
+    assert!(six.contains("The last 6 hours: 0 succeeded,"), "{six}");
+    assert!(six.contains("per 5 minutes</h2>"), "{six}");
+    assert!(six.contains(r#"aria-current="true">6 h</a>"#), "{six}");
+    assert!(six.contains(" UTC: 0 succeeded, 1 failed</title>"), "{six}");
+    let day = text(send(&app, get("/?hours=24&refresh=5")).await).await;
+    assert!(day.contains("per 20 minutes</h2>"), "{day}");
+    assert!(
+        day.contains(r#"href="?refresh=5&amp;hours=6""#)
+            || day.contains(r#"href="?refresh=5&#38;hours=6""#),
+        "the other spans keep the page's parameters: {day}"
+    );
+    for uri in ["/?hours=2", "/?hours=-1", "/?hours=x", "/?hours=1000000"] {
+        assert_eq!(
+            send(&app, get(uri)).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{uri}"
+        );
+    }
 }
 
 #[tokio::test]
