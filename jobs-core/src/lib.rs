@@ -37,7 +37,7 @@ pub use job::{
     DEFAULT_QUEUE,
 };
 
-pub use limits::{QueueLimits, RateLimit, RATE_SLOTS_PER_PERIOD};
+pub use limits::{KeyLimit, LimitKey, QueueLimits, RateLimit, RATE_SLOTS_PER_PERIOD};
 pub use memory::MemoryStore;
 pub use model::{
     After, Claim, ContinueOn, Inserted, JobDetail, JobEvent, JobId, JobPage, JobRow, JobState,

@@ -164,6 +164,119 @@ impl RateLimit {
     }
 }
 
+/// At most so many jobs with the same key running at once, across all
+/// servers: "one sync at a time per customer", while other customers' syncs
+/// proceed. Declared on the job type (`#[job(key_limit(by = [customer_id]))]`,
+/// or `#[job(key_limit(by = [customer_id], running = 2))]`), where the key
+/// is the job's name and a digest of the chosen arguments, as a unique
+/// job's is; or given for one enqueue as a [`LimitKey`] of the caller's
+/// choosing ([`Request::key_limit`](crate::Request::key_limit)), which jobs
+/// of several types can share.
+///
+/// A job whose key is busy waits, `enqueued`, without spending an attempt,
+/// and the claim takes the jobs behind it: a busy key never holds up the
+/// queue. Jobs claimed ahead of a free slot hold their key's place too.
+///
+/// ```
+/// # use jobs_core as jobs;
+/// use jobs::KeyLimit;
+///
+/// // One at a time per customer, whatever else the job takes.
+/// const ONE_SYNC_PER_CUSTOMER: KeyLimit = KeyLimit::by_args(&["customer_id"]);
+/// // Two at a time per (account, region).
+/// const TWO_PER_REGION: KeyLimit = KeyLimit::by_args(&["account_id", "region"]).running(2);
+/// # let _ = (ONE_SYNC_PER_CUSTOMER, TWO_PER_REGION);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLimit {
+    args: Option<&'static [&'static str]>,
+    running: u32,
+}
+
+impl KeyLimit {
+    /// One at a time per value of these arguments (by their names in the
+    /// `#[job]` function, which `#[job(key_limit(by = [..]))]` checks at
+    /// compile time).
+    pub const fn by_args(args: &'static [&'static str]) -> Self {
+        Self {
+            args: Some(args),
+            running: 1,
+        }
+    }
+
+    /// One at a time per value of all the arguments.
+    pub const fn by_all_args() -> Self {
+        Self {
+            args: None,
+            running: 1,
+        }
+    }
+
+    /// At most `running` at once per key, instead of one (0 is taken as 1).
+    pub const fn running(mut self, running: u32) -> Self {
+        self.running = if running == 0 { 1 } else { running };
+        self
+    }
+
+    /// The arguments that make the key; `None`: all of them.
+    pub fn args(&self) -> Option<&'static [&'static str]> {
+        self.args
+    }
+
+    /// The key of a job named `name` with these stored arguments. `Err`
+    /// names a chosen argument the arguments lack.
+    pub fn key_of(&self, name: &str, args: &serde_json::Value) -> Result<LimitKey, String> {
+        Ok(LimitKey {
+            key: crate::job::args_key(name, args, self.args)?,
+            running: self.running,
+        })
+    }
+}
+
+/// What a store keeps of a [`KeyLimit`]: the key, and how many jobs with it
+/// may run at once. Given directly for one enqueue
+/// ([`Request::key_limit`](crate::Request::key_limit)), the key is whatever
+/// the caller chooses: `"customer:7"` shared by a sync and an invoice job
+/// makes them run one at a time between them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub struct LimitKey {
+    /// The key.
+    pub key: String,
+    /// At most this many jobs with the key running at once (at least 1).
+    pub running: u32,
+}
+
+impl LimitKey {
+    /// At most `running` jobs with the key `key` at once.
+    pub fn new(key: impl Into<String>, running: u32) -> Self {
+        Self {
+            key: key.into(),
+            running,
+        }
+    }
+
+    /// `Invalid` for an empty key or a limit of 0.
+    pub fn check(&self) -> StoreResult<()> {
+        if self.key.is_empty() {
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                "a key limit's key must not be empty",
+            ));
+        }
+        if self.running == 0 {
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!(
+                    "the key limit of `{}` must let at least 1 job run",
+                    self.key
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The starts of one rate-limited queue by slot, as [`RateLimit`] describes:
 /// the state `MemoryStore` keeps (PostgreSQL keeps the same in two arrays of
 /// the queue's row).

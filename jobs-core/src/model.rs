@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::job::UniqueKey;
-use crate::limits::QueueLimits;
+use crate::limits::{LimitKey, QueueLimits};
 use crate::retry::Backoff;
 
 /// A point in time, in UTC. Stores compare these against their own clock
@@ -196,6 +196,9 @@ pub struct NewJob {
     /// The job it continues, if it is a continuation: it is `awaiting` until
     /// that job ends (see [`After`]).
     pub after: Option<After>,
+    /// Its key limit, if it has one (see [`KeyLimit`](crate::KeyLimit)): the
+    /// claim leaves it waiting while as many jobs with its key run.
+    pub limit_key: Option<LimitKey>,
 }
 
 impl NewJob {
@@ -214,6 +217,7 @@ impl NewJob {
             trace_context: None,
             unique: None,
             after: None,
+            limit_key: None,
         }
     }
 }
@@ -514,6 +518,8 @@ pub struct JobRow {
     pub after: Option<After>,
     /// The batch it is a member of, if any (see [`NewBatch`](crate::NewBatch)).
     pub batch: Option<crate::BatchId>,
+    /// Its key limit, if it has one (see [`NewJob::limit_key`]).
+    pub limit_key: Option<LimitKey>,
 }
 
 impl JobRow {
@@ -556,6 +562,7 @@ impl JobRow {
             output: None,
             after: None,
             batch: None,
+            limit_key: None,
         }
     }
 

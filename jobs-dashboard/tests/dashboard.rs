@@ -1605,7 +1605,10 @@ async fn the_overview_charts_the_last_hours_succeeded_and_failed_jobs() {
         body.contains(" 0 succeeded, 1 failed</title>"),
         "the bar's tooltip: {body}"
     );
-    assert!(body.contains(r#"aria-current="true">last hour</a>"#), "{body}");
+    assert!(
+        body.contains(r#"aria-current="true">last hour</a>"#),
+        "{body}"
+    );
     // Six and 24 hours, in bars of several minutes; other spans refused.
     let six = text(send(&app, get("/?hours=6")).await).await;
     assert!(six.contains("The last 6 hours: 0 succeeded,"), "{six}");

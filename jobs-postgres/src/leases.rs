@@ -13,13 +13,14 @@ use sqlx::Row;
 use crate::db::Db;
 use crate::error::store_error;
 use crate::options::Schema;
-use crate::sql::{counted_cte, locked_cte, micros};
+use crate::sql::{counted_cte, locked_cte, micros, places_freed_cte};
 
 /// The statements about leases of one store.
 #[derive(Debug)]
 pub(crate) struct Statements {
     renew: String,
     rescue: String,
+    sweep_places: String,
     report_stuck: String,
 }
 
@@ -29,6 +30,7 @@ impl Statements {
         Self {
             renew: renew_sql(s),
             rescue: rescue_sql(s),
+            sweep_places: sweep_places_sql(s),
             report_stuck: report_stuck_sql(s),
         }
     }
@@ -99,6 +101,7 @@ pub(crate) async fn renew_many(
 /// it out), one without attempts left `failed`, the others retried now.
 fn rescue_sql(s: &str) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM upd");
+    let places_freed = places_freed_cte(s);
     format!(
         "WITH expired AS (
             SELECT id FROM {s}.jobs
@@ -123,16 +126,29 @@ fn rescue_sql(s: &str) -> String {
                 cancel_requested = false
             FROM expired e
             WHERE j.id = e.id AND j.state = 'processing' AND j.lease_expires_at < now()
-            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, j.last_error
+            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, j.last_error, j.limit_key
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, error)
             SELECT id, now(), state, attempt, last_error FROM upd
-        ), {counted}, notified AS (
+        ), {places_freed}, {counted}, notified AS (
             SELECT pg_notify($2, '') FROM (
                 SELECT 1 FROM upd WHERE state = 'scheduled' LIMIT 1
             ) AS runnable
         )
         SELECT id, (SELECT count(*) FROM notified) AS notified FROM upd ORDER BY id"
+    )
+}
+
+/// Deletes the key places (migration 0016) whose job no longer runs: those
+/// a path out of `processing` failed to give back. A place row is only
+/// ever inserted, with its job's claim in one statement, and deleted, so a
+/// snapshot that sees it sees the claim too: one whose job is not
+/// `processing` there is left behind for good, whatever runs concurrently.
+fn sweep_places_sql(s: &str) -> String {
+    format!(
+        "DELETE FROM {s}.key_places k
+        WHERE NOT EXISTS (SELECT 1 FROM {s}.jobs j
+                          WHERE j.id = k.job_id AND j.state = 'processing')"
     )
 }
 
@@ -143,6 +159,17 @@ pub(crate) async fn rescue(
 ) -> StoreResult<Vec<JobId>> {
     if p.limit == 0 {
         return Ok(Vec::new());
+    }
+    let swept = sqlx::query(&sql.sweep_places)
+        .execute(db.pool())
+        .await
+        .map_err(|e| store_error("sweeping key places left behind", e))?;
+    if swept.rows_affected() > 0 {
+        tracing::warn!(
+            places = swept.rows_affected(),
+            "gave back key places whose jobs no longer run"
+        );
+        db.wake();
     }
     let rows = sqlx::query(&sql.rescue)
         .bind(i64::from(p.limit))

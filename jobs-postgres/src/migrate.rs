@@ -101,6 +101,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "server_stale_after",
         sql: include_str!("../migrations/0015_server_stale_after.sql"),
     },
+    Migration {
+        version: 16,
+        name: "key_limits",
+        sql: include_str!("../migrations/0016_key_limits.sql"),
+    },
 ];
 
 /// The newest migration this build ships.
@@ -332,6 +337,7 @@ mod tests {
         (13, "9fb9ccf395975a55"),
         (14, "414dd11dcb555f4e"),
         (15, "1a910d4bbe46f01e"),
+        (16, "a9bc1d4ecbfae7af"),
     ];
 
     #[test]

@@ -22,7 +22,22 @@ use serde_json::{json, Value};
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, attempt, \
      max_attempts, run_at, created_at, finished_at, claim_token, server_id, lease_expires_at, \
      cancel_requested, last_error, recurring_id, scheduled_for, progress, timeout_us, backoff, stuck_at, \
-     trace_context, unique_key, output, parent_id, continue_on, input_arg, batch_id";
+     trace_context, unique_key, output, parent_id, continue_on, input_arg, batch_id, limit_key, \
+     limit_running";
+
+/// The CTE `places_freed`: gives back the key places (migration 0016) of
+/// the jobs of `upd` (a CTE returning `id` and `limit_key`) that left
+/// `processing`. Jobs without a key are dropped before the join, so a
+/// completion of those costs nothing more.
+pub(crate) fn places_freed_cte(s: &str) -> String {
+    format!(
+        "places_freed AS (
+            DELETE FROM {s}.key_places k
+            USING (SELECT id FROM upd WHERE limit_key IS NOT NULL) f
+            WHERE k.job_id = f.id
+        )"
+    )
+}
 
 /// [`JOB_COLUMNS`] qualified by `alias`.
 pub(crate) fn job_columns_of(alias: &str) -> String {

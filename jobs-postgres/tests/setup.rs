@@ -13,7 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::Connection;
 
 /// Every migration this build ships, by version.
-const ALL_MIGRATIONS: [i32; 15] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const ALL_MIGRATIONS: [i32; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 
 #[derive(Serialize, Deserialize)]
 struct SendMail {

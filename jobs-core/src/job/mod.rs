@@ -31,6 +31,7 @@ pub use outcome::{IntoJobResult, Permanent, Snooze};
 pub(crate) use registry::duplicate_names;
 pub use registry::{registered_jobs, JobRegistration};
 pub use request::{OnOutput, Request};
+pub(crate) use unique::args_key;
 pub use unique::{HeldAfter, Unique, UniqueKey};
 
 /// The error a job returns: anything that converts into a boxed error,
@@ -95,6 +96,9 @@ pub struct JobOptions {
     /// Whether, and by what, jobs of this type are unique (default: not;
     /// see [`Unique`]).
     pub unique: Option<Unique>,
+    /// How many jobs of this type with the same key may run at once
+    /// (default: no limit; see [`KeyLimit`](crate::KeyLimit)).
+    pub key_limit: Option<crate::KeyLimit>,
 }
 
 impl Default for JobOptions {
@@ -106,6 +110,7 @@ impl Default for JobOptions {
             backoff: Backoff::default(),
             timeout: None,
             unique: None,
+            key_limit: None,
         }
     }
 }
@@ -139,6 +144,13 @@ impl JobOptions {
     /// Makes the job unique (see [`Unique`]).
     pub const fn unique(mut self, unique: Unique) -> Self {
         self.unique = Some(unique);
+        self
+    }
+
+    /// Limits how many jobs of this type with the same key run at once (see
+    /// [`KeyLimit`](crate::KeyLimit)).
+    pub const fn key_limit(mut self, limit: crate::KeyLimit) -> Self {
+        self.key_limit = Some(limit);
         self
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::job::{Job, Unique};
+use crate::limits::LimitKey;
 use crate::model::{After, ContinueOn, Inserted, JobId, NewJob, RunAt, Timestamp};
 use crate::retry::Backoff;
 
@@ -51,6 +52,8 @@ pub struct Request<J> {
     /// `None`: the job type's; `Some(None)`: not unique.
     unique: Option<Option<Unique>>,
     after: Option<After>,
+    /// `None`: the job type's; `Some(None)`: no key limit.
+    limit_key: Option<Option<LimitKey>>,
 }
 
 impl<J: Job> Request<J> {
@@ -66,6 +69,7 @@ impl<J: Job> Request<J> {
             run_at: RunAt::Now,
             unique: None,
             after: None,
+            limit_key: None,
         }
     }
 
@@ -179,6 +183,42 @@ impl<J: Job> Request<J> {
         self
     }
 
+    /// Runs this job only while fewer than `limit.running` jobs with the key
+    /// `limit.key` run, across all servers, instead of as its type declares
+    /// (see [`KeyLimit`](crate::KeyLimit)): the key is the caller's, so jobs
+    /// of different types can share it. The enqueue refuses an empty key or
+    /// a limit of 0 (`Invalid`).
+    ///
+    /// ```
+    /// # use jobs_core as jobs;
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct SyncCustomer { customer_id: i64 }
+    /// # impl jobs::Job for SyncCustomer { const NAME: &'static str = "sync_customer"; }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct InvoiceCustomer { customer_id: i64 }
+    /// # impl jobs::Job for InvoiceCustomer { const NAME: &'static str = "invoice_customer"; }
+    /// # async fn demo() -> jobs::Result<()> {
+    /// use jobs::{Jobs, LimitKey, MemoryStore, Request};
+    ///
+    /// let jobs = Jobs::new(MemoryStore::new());
+    /// // The sync and the invoice of customer 7 never run at the same time.
+    /// let key = LimitKey::new("customer:7", 1);
+    /// jobs.enqueue(Request::new(SyncCustomer { customer_id: 7 }).key_limit(key.clone())).await?;
+    /// jobs.enqueue(Request::new(InvoiceCustomer { customer_id: 7 }).key_limit(key)).await?;
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn key_limit(mut self, limit: LimitKey) -> Self {
+        self.limit_key = Some(Some(limit));
+        self
+    }
+
+    /// No key limit for this job, whatever its type declares.
+    pub fn no_key_limit(mut self) -> Self {
+        self.limit_key = Some(None);
+        self
+    }
+
     /// Serializes the request into what a store inserts.
     ///
     /// Fails with [`Error::DuplicateJobName`] when two jobs of the program
@@ -209,6 +249,17 @@ impl<J: Job> Request<J> {
                     .map_err(|arg| Error::UniqueArgument { job: J::NAME, arg })?,
             ),
         };
+        let limit_key = match self.limit_key {
+            Some(given) => given,
+            None => options
+                .key_limit
+                .map(|limit| limit.key_of(J::NAME, &args))
+                .transpose()
+                .map_err(|arg| Error::UniqueArgument { job: J::NAME, arg })?,
+        };
+        if let Some(limit) = &limit_key {
+            limit.check()?;
+        }
         Ok(NewJob {
             name: J::NAME.to_owned(),
             args,
@@ -225,6 +276,7 @@ impl<J: Job> Request<J> {
             trace_context: None,
             unique,
             after: self.after,
+            limit_key,
         })
     }
 

@@ -131,39 +131,50 @@ impl Unique {
     /// The key of a job named `name` with these stored arguments. `Err`
     /// names an argument `by_args` chose that the arguments lack.
     pub fn key_of(&self, name: &str, args: &Value) -> Result<UniqueKey, String> {
-        let mut canonical = String::new();
-        match self.args {
-            None => write_canonical(args, &mut canonical),
-            Some(chosen) => {
-                let mut chosen: Vec<&str> = chosen.to_vec();
-                chosen.sort_unstable();
-                chosen.dedup();
-                canonical.push('{');
-                for (i, arg) in chosen.into_iter().enumerate() {
-                    let value = args.get(arg).ok_or_else(|| arg.to_owned())?;
-                    if i > 0 {
-                        canonical.push(',');
-                    }
-                    write_canonical(&Value::String(arg.to_owned()), &mut canonical);
-                    canonical.push(':');
-                    write_canonical(value, &mut canonical);
-                }
-                canonical.push('}');
-            }
-        }
-        let digest = Sha256::digest(canonical.as_bytes());
-        let mut key = String::with_capacity(name.len() + 1 + 64);
-        key.push_str(name);
-        key.push(':');
-        for byte in digest {
-            let _ = write!(key, "{byte:02x}");
-        }
         Ok(UniqueKey {
-            key,
+            key: args_key(name, args, self.args)?,
             period: self.period,
             held_after: self.held_after,
         })
     }
+}
+
+/// `name:` and the SHA-256 of the canonical JSON of the `chosen` arguments
+/// (all of them if `None`): the same arguments give the same key whatever
+/// the order of their fields. `Err` names a chosen argument `args` lacks.
+pub(crate) fn args_key(
+    name: &str,
+    args: &Value,
+    chosen: Option<&[&str]>,
+) -> Result<String, String> {
+    let mut canonical = String::new();
+    match chosen {
+        None => write_canonical(args, &mut canonical),
+        Some(chosen) => {
+            let mut chosen: Vec<&str> = chosen.to_vec();
+            chosen.sort_unstable();
+            chosen.dedup();
+            canonical.push('{');
+            for (i, arg) in chosen.into_iter().enumerate() {
+                let value = args.get(arg).ok_or_else(|| arg.to_owned())?;
+                if i > 0 {
+                    canonical.push(',');
+                }
+                write_canonical(&Value::String(arg.to_owned()), &mut canonical);
+                canonical.push(':');
+                write_canonical(value, &mut canonical);
+            }
+            canonical.push('}');
+        }
+    }
+    let digest = Sha256::digest(canonical.as_bytes());
+    let mut key = String::with_capacity(name.len() + 1 + 64);
+    key.push_str(name);
+    key.push(':');
+    for byte in digest {
+        let _ = write!(key, "{byte:02x}");
+    }
+    Ok(key)
 }
 
 /// JSON with every object's keys in sorted order, so that the key does not

@@ -29,6 +29,8 @@ pub(super) struct Index {
     pub(super) unique: HashMap<String, JobId>,
     /// The `awaiting` continuations, by the job they wait for.
     pub(super) awaiting: HashMap<JobId, BTreeSet<JobId>>,
+    /// How many `processing` jobs hold each limit key.
+    pub(super) running_keys: HashMap<String, u32>,
 }
 
 impl Index {
@@ -75,6 +77,9 @@ impl Index {
                 if let Some(expires) = row.lease_expires_at {
                     self.leases.insert((expires, row.id));
                 }
+                if let Some(limit) = &row.limit_key {
+                    *self.running_keys.entry(limit.key.clone()).or_default() += 1;
+                }
             }
             _ => {}
         }
@@ -117,6 +122,14 @@ impl Index {
             JobState::Processing => {
                 if let Some(expires) = row.lease_expires_at {
                     self.leases.remove(&(expires, row.id));
+                }
+                if let Some(limit) = &row.limit_key {
+                    if let Some(n) = self.running_keys.get_mut(&limit.key) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.running_keys.remove(&limit.key);
+                        }
+                    }
                 }
             }
             _ => {}

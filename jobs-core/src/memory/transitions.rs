@@ -2,7 +2,7 @@
 //! progress, rescue, and a user's retry, cancel and delete; and pruning.
 
 use std::cmp::Reverse;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
@@ -37,9 +37,13 @@ impl Tables {
         now: Timestamp,
         p: JobInsertManyParams,
     ) -> StoreResult<Vec<Inserted>> {
-        // All or none: every continuation's parent is checked first.
+        // All or none: every continuation's parent and key limit is
+        // checked first.
         let mut awaiting = Vec::with_capacity(p.jobs.len());
         for new in &p.jobs {
+            if let Some(limit) = &new.limit_key {
+                limit.check()?;
+            }
             awaiting.push(match &new.after {
                 Some(after) => {
                     let parent = self
@@ -128,6 +132,7 @@ impl Tables {
                 output: None,
                 after: new.after,
                 batch: None,
+                limit_key: new.limit_key,
             },
             history: Vec::new(),
             unique_held_after: new.unique.map(|u| u.held_after).unwrap_or_default(),
@@ -207,6 +212,8 @@ impl Tables {
         let names: HashSet<&str> = p.names.iter().map(String::as_str).collect();
         let mut seen_queues = HashSet::new();
         let mut picked = Vec::new();
+        // The limit keys of the jobs picked so far, and how many of each.
+        let mut keys_taken: HashMap<&str, u32> = HashMap::new();
         for queue in &p.queues {
             if picked.len() >= limit {
                 break;
@@ -253,7 +260,9 @@ impl Tables {
                         }
                         break;
                     }
-                    if names.contains(self.jobs[&id].row.name.as_str()) {
+                    let row = &self.jobs[&id].row;
+                    if names.contains(row.name.as_str()) && self.key_has_room(row, &mut keys_taken)
+                    {
                         picked.push(id);
                         if picked.len() >= queue_limit {
                             break 'priorities;
@@ -273,6 +282,28 @@ impl Tables {
             }
         }
         picked
+    }
+
+    /// Whether the key limit of `row`, if it has one, lets it start now,
+    /// counting the jobs with the key already picked by this claim (and then
+    /// counting it among them). A job whose key is busy is skipped: it waits
+    /// without spending an attempt, and the claim goes on to the next.
+    fn key_has_room<'a>(&self, row: &'a JobRow, keys_taken: &mut HashMap<&'a str, u32>) -> bool {
+        let Some(limit) = &row.limit_key else {
+            return true;
+        };
+        let running = self
+            .index
+            .running_keys
+            .get(&limit.key)
+            .copied()
+            .unwrap_or(0);
+        let taken = keys_taken.entry(limit.key.as_str()).or_default();
+        if running + *taken >= limit.running {
+            return false;
+        }
+        *taken += 1;
+        true
     }
 
     /// How many more jobs of `queue` its cluster-wide limits let start now.

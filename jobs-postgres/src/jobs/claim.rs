@@ -69,24 +69,53 @@ const LIMITED: &str = "(p.concurrency IS NOT NULL OR p.rate_jobs IS NOT NULL)";
 /// ignores a NULL limit, and so does `LIMIT NULL`), in the order of
 /// `jobs_claim_idx`; with one queue (the common case) the plan is a single
 /// range scan of it in index order.
+///
+/// Key limits (migration 0016): the scan passes over a job whose key's
+/// places (`key_places`) are all taken as its snapshot sees them, so a busy
+/// key never holds up the jobs behind it. A picked job with a key then
+/// takes a free place of its key by inserting it, the n-th job of a key in
+/// this claim the n-th free place; `ON CONFLICT DO NOTHING` leaves it
+/// unclaimed if another claim took that place meanwhile (committed or not:
+/// the unique index sees both), so no snapshot can let two jobs into one
+/// place. Jobs without a key pay for the `IS NULL` test only.
 fn picked_cte(s: &str, asked: &str) -> String {
     format!(
         "picked AS (
-            SELECT c.id, a.ord, c.priority, c.run_at, a.queue
+            SELECT c.id, a.ord, c.priority, c.run_at, a.queue, c.limit_key, c.limit_running
             FROM {asked} a
             CROSS JOIN LATERAL (
-                SELECT j.id, j.priority, j.run_at
+                SELECT j.id, j.priority, j.run_at, j.limit_key, j.limit_running
                 FROM {s}.jobs j
                 WHERE j.state IN ('enqueued', 'scheduled')
                   AND j.queue = a.queue
                   AND j.run_at <= now()
                   AND j.name = ANY($2::text[])
+                  AND (j.limit_key IS NULL
+                       OR (SELECT count(*) FROM {s}.key_places k WHERE k.key = j.limit_key)
+                          < j.limit_running)
                 ORDER BY j.priority DESC, j.run_at, j.id
                 LIMIT least($3, a.queue_limit)
-                FOR UPDATE SKIP LOCKED
+                FOR UPDATE OF j SKIP LOCKED
             ) c
             ORDER BY a.ord, c.priority DESC, c.run_at, c.id
             LIMIT $3
+        ), keyed AS (
+            SELECT p.id, p.limit_key, p.limit_running,
+                   row_number() OVER (PARTITION BY p.limit_key
+                                      ORDER BY p.ord, p.priority DESC, p.run_at, p.id) AS nth
+            FROM picked p
+            WHERE p.limit_key IS NOT NULL
+        ), placed AS (
+            INSERT INTO {s}.key_places (key, place, job_id)
+            SELECT k.limit_key, f.place, k.id
+            FROM keyed k CROSS JOIN LATERAL (
+                SELECT n AS place FROM generate_series(1, k.limit_running) AS n
+                WHERE NOT EXISTS (SELECT 1 FROM {s}.key_places x
+                                  WHERE x.key = k.limit_key AND x.place = n)
+                ORDER BY n OFFSET k.nth - 1 LIMIT 1
+            ) f
+            ON CONFLICT DO NOTHING
+            RETURNING job_id
         ), claimed AS (
             UPDATE {s}.jobs j
             SET state = 'processing',
@@ -97,6 +126,7 @@ fn picked_cte(s: &str, asked: &str) -> String {
                 cancel_requested = false, progress = NULL, stuck_at = NULL
             FROM picked
             WHERE j.id = picked.id
+              AND (picked.limit_key IS NULL OR picked.id IN (SELECT job_id FROM placed))
             RETURNING {j_cols}, picked.ord
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)

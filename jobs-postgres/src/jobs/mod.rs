@@ -8,7 +8,9 @@ pub(crate) mod claim;
 pub(crate) mod manage;
 pub(crate) mod run;
 
-use jobs_core::{After, BatchId, JobId, JobRow, JobState, RecurringOrigin, ServerId, Timestamp};
+use jobs_core::{
+    After, BatchId, JobId, JobRow, JobState, LimitKey, RecurringOrigin, ServerId, Timestamp,
+};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -90,6 +92,14 @@ pub(crate) fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
         _ => None,
     };
     job.batch = row.try_get::<Option<i64>, _>("batch_id")?.map(BatchId);
+    let limit_key: Option<String> = row.try_get("limit_key")?;
+    let limit_running: Option<i32> = row.try_get("limit_running")?;
+    job.limit_key = limit_key.map(|key| {
+        LimitKey::new(
+            key,
+            limit_running.map_or(1, |n| u32::try_from(n).unwrap_or(1)),
+        )
+    });
     let recurring_id: Option<String> = row.try_get("recurring_id")?;
     let scheduled_for: Option<Timestamp> = row.try_get("scheduled_for")?;
     job.recurring = match (recurring_id, scheduled_for) {

@@ -15,8 +15,8 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use crate::db::Db;
 use crate::error::{conflict, store_error};
 use crate::sql::{
-    backoff_json, counted_cte, locked_cte, micros, release_sql, trace_context_json, unique_held,
-    FINISHED,
+    backoff_json, counted_cte, locked_cte, micros, places_freed_cte, release_sql,
+    trace_context_json, unique_held, FINISHED,
 };
 
 /// The statements of the hot path.
@@ -44,7 +44,7 @@ impl Statements {
             insert_one: insert_sql(s, ONE, RETURN_IDS),
             insert_one_notify: insert_sql(s, ONE, RETURN_IDS_NOTIFY),
             insert_full: insert_full_sql(s, None),
-            insert_full_notify: insert_full_sql(s, Some("$20")),
+            insert_full_notify: insert_full_sql(s, Some("$22")),
             complete: complete_sql(s, false),
             complete_output: complete_sql(s, true),
             complete_in: complete_in_sql(s),
@@ -129,18 +129,19 @@ fn insert_sql(s: &str, input: &str, returning: &str) -> String {
 /// that hold them (`HeldAfter::bits`), $16 parents (NULL: not a
 /// continuation), $17 on which ends of the parent (`ContinueOn::as_str`),
 /// $18 the argument that takes the parent's output (NULL: none), $19 the
-/// batch (NULL: none).
+/// batch (NULL: none), $20 limit keys (NULL: none), $21 how many with the
+/// key may run at once.
 const MANY_FULL: &str =
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[], $5::int4[],
                                   $6::timestamptz[], $7::int8[], $8::text[], $9::timestamptz[],
                                   $10::int8[], $11::text[], $12::text[],
                                   $13::text[], $14::int8[], $15::int2[], $16::int8[], $17::text[],
-                                  $18::text[], $19::int8[])
+                                  $18::text[], $19::int8[], $20::text[], $21::int4[])
                      WITH ORDINALITY
                      AS t(name, queue, args, priority, max_attempts, run_at_abs, delay_us,
                           recurring_id, scheduled_for, timeout_us, backoff, trace_context,
                           ukey, period_us, unique_states, parent_id, continue_on, input_arg,
-                          batch_id, ord)";
+                          batch_id, limit_key, limit_running, ord)";
 
 /// An insert of jobs of which some are unique, continuations or members of
 /// a batch, used only when a call has such a job (the plain insert stays as
@@ -202,7 +203,7 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
             INSERT INTO {s}.jobs (name, queue, args, state, priority, max_attempts, run_at,
                                   recurring_id, scheduled_for, timeout_us, backoff,
                                   trace_context, unique_key, unique_states, parent_id,
-                                  continue_on, input_arg, batch_id)
+                                  continue_on, input_arg, batch_id, limit_key, limit_running)
             SELECT name, queue,
                    -- One fed by a parent that has already succeeded runs on its output now.
                    CASE WHEN continuation = 'run' AND input_arg IS NOT NULL
@@ -213,7 +214,7 @@ fn insert_full_sql(s: &str, channel: Option<&str>) -> String {
                    priority, max_attempts, run_at, recurring_id, scheduled_for,
                    timeout_us, backoff::jsonb, trace_context::jsonb, unique_key,
                    CASE WHEN unique_key IS NULL THEN NULL ELSE unique_states END,
-                   parent_id, continue_on, input_arg, batch_id
+                   parent_id, continue_on, input_arg, batch_id, limit_key, limit_running
             FROM firsts
             WHERE first_ord = ord
               AND NOT EXISTS (SELECT 1 FROM keyed WHERE continuation IN ('missing', 'refused'))
@@ -267,11 +268,14 @@ pub(crate) async fn insert_into<'e>(
         return Ok(Vec::new());
     }
     let n = jobs.len();
-    // The full statement when a job is unique, a continuation or a member.
+    // The full statement when a job is unique, a continuation, a member
+    // or has a key limit.
     let full = batch.is_some()
         || jobs
             .iter()
-            .any(|job| job.unique.is_some() || job.after.is_some());
+            .any(|job| job.unique.is_some() || job.after.is_some() || job.limit_key.is_some());
+    let mut limit_keys: Vec<Option<String>> = Vec::new();
+    let mut limit_running: Vec<Option<i32>> = Vec::new();
     let mut unique_keys: Vec<Option<String>> = Vec::new();
     let mut parents: Vec<Option<i64>> = Vec::new();
     let mut continue_on: Vec<Option<&'static str>> = Vec::new();
@@ -311,6 +315,15 @@ pub(crate) async fn insert_into<'e>(
         backoffs.push(backoff_json(job.backoff)?);
         trace_contexts.push(job.trace_context.as_ref().map(trace_context_json));
         if full {
+            if let Some(limit) = &job.limit_key {
+                limit.check()?;
+            }
+            limit_running.push(
+                job.limit_key
+                    .as_ref()
+                    .map(|l| i32::try_from(l.running).unwrap_or(i32::MAX)),
+            );
+            limit_keys.push(job.limit_key.map(|l| l.key));
             parents.push(job.after.as_ref().map(|after| after.parent.0));
             continue_on.push(job.after.as_ref().map(|after| after.on.as_str()));
             inputs.push(job.after.as_ref().and_then(|after| after.input.clone()));
@@ -384,7 +397,9 @@ pub(crate) async fn insert_into<'e>(
             .bind(parents)
             .bind(continue_on)
             .bind(inputs)
-            .bind(vec![batch.map(|b| b.0); n]);
+            .bind(vec![batch.map(|b| b.0); n])
+            .bind(limit_keys)
+            .bind(limit_running);
     }
     if let Wake::AtCommit = wake {
         query = query.bind(db.channel());
@@ -501,6 +516,7 @@ pub(crate) async fn insert_many(
 /// without output pay nothing for the column.
 fn complete_sql(s: &str, with_output: bool) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM upd");
+    let places_freed = places_freed_cte(s);
     let locked = locked_cte(s, "input i");
     let cancels = "(i.new_state = 'enqueued' AND j.cancel_requested)";
     let (input, output) = if with_output {
@@ -540,13 +556,13 @@ fn complete_sql(s: &str, with_output: bool) -> String {
             FROM locked i
             WHERE j.id = i.id AND j.claim_token = i.token AND j.state = 'processing'
             RETURNING j.id, j.claim_token, j.queue, j.state, j.attempt, j.run_at,
-                      j.has_continuations, j.batch_id,
+                      j.has_continuations, j.batch_id, j.limit_key,
                       CASE WHEN j.state = 'cancelled' AND i.new_state = 'enqueued'
                            THEN 'cancelled by a user; ' || i.error ELSE i.error END AS error
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id, error)
             SELECT id, now(), state, attempt, $8, error FROM upd
-        ), {counted}, notified AS (
+        ), {places_freed}, {counted}, notified AS (
             SELECT pg_notify($9, '') FROM (
                 SELECT 1 FROM upd WHERE state IN ('enqueued', 'scheduled') AND run_at <= now() LIMIT 1
             ) AS runnable
@@ -826,6 +842,7 @@ fn outcome_columns(outcome: JobOutcome) -> StoreResult<OutcomeColumns> {
 /// job wait for its outcome. The old server is kept for the history event.
 fn complete_in_sql(s: &str) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM upd");
+    let places_freed = places_freed_cte(s);
     format!(
         "WITH old AS (
             SELECT id, server_id FROM {s}.jobs
@@ -837,11 +854,12 @@ fn complete_in_sql(s: &str) -> String {
                 lease_expires_at = NULL, cancel_requested = false
             FROM old
             WHERE j.id = old.id
-            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, old.server_id AS old_server
+            RETURNING j.id, j.queue, j.state, j.attempt, j.batch_id, j.limit_key,
+                      old.server_id AS old_server
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
             SELECT id, now(), state, attempt, old_server FROM upd
-        ), {counted}
+        ), {places_freed}, {counted}
         SELECT count(*)::bigint FROM upd"
     )
 }

@@ -275,3 +275,160 @@ pub async fn limits_combine_with_a_claim_s_own_and_with_unlimited_queues<S: Stor
     assert_eq!(counts.get(QUEUE), Some(&5), "{counts:?}");
     assert_eq!(running_in(&store, "mail").await, 4);
 }
+
+fn keyed(key: &str, running: u32) -> NewJob {
+    job_with(|job| job.limit_key = Some(crate::limits::LimitKey::new(key, running)))
+}
+
+/// Jobs with a key limit of 1 run one at a time per key while the other
+/// keys and the jobs without a key proceed; a job whose key is busy waits,
+/// `enqueued`, without spending an attempt, and runs once the key's job
+/// has finished, whatever the outcome.
+pub async fn keyed_jobs_run_one_at_a_time_per_key_and_others_proceed<S: Store>(store: S) {
+    let a = insert(&store, (0..3).map(|_| keyed("customer:a", 1)).collect()).await;
+    let b = insert(&store, (0..2).map(|_| keyed("customer:b", 1)).collect()).await;
+    let free = insert(&store, vec![super::new_job()]).await;
+    let server = ServerId::new();
+    let claim_all = || claim_with(&store, claim_params(server, &[QUEUE], &[JOB], 10));
+    let mut first: Vec<JobId> = claim_all().await.iter().map(|r| r.id).collect();
+    first.sort();
+    assert_eq!(
+        first,
+        vec![a[0], b[0], free[0]],
+        "one job per key, and the job without a key"
+    );
+    assert!(claim_all().await.is_empty(), "both keys are busy");
+    let waiting = row(&store, a[1]).await;
+    assert_eq!(
+        (waiting.state, waiting.attempt),
+        (JobState::Enqueued, 0),
+        "a job whose key is busy waits without spending an attempt"
+    );
+    let running_a = row(&store, a[0]).await;
+    assert!(complete(&store, server, running_a.claim(), JobOutcome::Succeeded).await);
+    let next: Vec<JobId> = claim_all().await.iter().map(|r| r.id).collect();
+    assert_eq!(next, vec![a[1]], "the key's next job, once its job ended");
+    // A retry gives the key back too, and the retried job queues for it.
+    let retry = JobOutcome::Retry {
+        error: "again".to_owned(),
+        after: Duration::ZERO,
+    };
+    let running_b = row(&store, b[0]).await;
+    assert!(complete(&store, server, running_b.claim(), retry).await);
+    let mut after_retry: Vec<JobId> = claim_all().await.iter().map(|r| r.id).collect();
+    after_retry.sort();
+    assert_eq!(
+        after_retry.len(),
+        1,
+        "one of customer b's jobs: {after_retry:?}"
+    );
+    assert!(b.contains(&after_retry[0]));
+    let listed = row(&store, a[2]).await;
+    assert_eq!(
+        listed.limit_key,
+        Some(crate::limits::LimitKey::new("customer:a", 1)),
+        "the key is stored with the job"
+    );
+}
+
+/// A key busy with many waiting jobs at the head of the queue does not hold
+/// up the jobs behind it: one claim passes over them.
+pub async fn a_busy_key_does_not_hold_up_the_jobs_behind_it<S: Store>(store: S) {
+    let busy = insert(&store, (0..40).map(|_| keyed("tenant:big", 1)).collect()).await;
+    let behind = insert(
+        &store,
+        vec![keyed("tenant:small", 1), super::new_job(), super::new_job()],
+    )
+    .await;
+    let server = ServerId::new();
+    let first = claim_with(&store, claim_params(server, &[QUEUE], &[JOB], 1)).await;
+    assert_eq!(first[0].id, busy[0]);
+    let mut rest: Vec<JobId> = claim_with(&store, claim_params(server, &[QUEUE], &[JOB], 10))
+        .await
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    rest.sort();
+    assert_eq!(rest, behind, "the jobs behind the busy key are claimed");
+}
+
+/// Many claiming tasks over jobs of one key limited to 2: no sample of the
+/// jobs the claimers hold ever exceeds 2, and every job runs.
+pub async fn key_limit_holds_under_many_claiming_tasks<S: Store>(store: S) {
+    const JOBS: usize = 30;
+    const CLAIMERS: usize = 8;
+    insert(&store, (0..JOBS).map(|_| keyed("account:1", 2)).collect()).await;
+    let store = Arc::new(store);
+    let held = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..CLAIMERS)
+        .map(|_| {
+            let (store, held, done) = (Arc::clone(&store), Arc::clone(&held), Arc::clone(&done));
+            tokio::spawn(async move {
+                let server = ServerId::new();
+                let started = Instant::now();
+                while done.load(Ordering::SeqCst) < JOBS {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "the keyed jobs did not all run within 60 s"
+                    );
+                    let rows = claim_with(&*store, claim_params(server, &[QUEUE], &[JOB], 3)).await;
+                    let now_held = held.fetch_add(rows.len(), Ordering::SeqCst) + rows.len();
+                    assert!(
+                        now_held <= 2,
+                        "{now_held} jobs of one key held at once; the limit is 2"
+                    );
+                    if rows.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        continue;
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    for r in rows {
+                        held.fetch_sub(1, Ordering::SeqCst);
+                        assert!(complete(&*store, server, r.claim(), JobOutcome::Succeeded).await);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a claimer panicked");
+    }
+    assert_eq!(done.load(Ordering::SeqCst), JOBS);
+}
+
+/// A dead server's keyed job holds its key only until its lease expires:
+/// the rescue gives the key back, and the job (or the next) runs again.
+pub async fn a_dead_server_s_key_comes_back_with_its_lease<S: Store>(store: S) {
+    let ids = insert(&store, (0..2).map(|_| keyed("customer:c", 1)).collect()).await;
+    let mut dying = claim_params(ServerId::new(), &[QUEUE], &[JOB], 10);
+    dying.lease = SHORT_LEASE;
+    assert_eq!(claim_with(&store, dying).await.len(), 1);
+    let other = ServerId::new();
+    assert!(
+        claim_with(&store, claim_params(other, &[QUEUE], &[JOB], 10))
+            .await
+            .is_empty()
+    );
+    eventually("the dead server's lease to expire", || async {
+        (!rescue(&store, 100).await.is_empty()).then_some(())
+    })
+    .await;
+    let again = claim_with(&store, claim_params(other, &[QUEUE], &[JOB], 10)).await;
+    assert_eq!(again.len(), 1, "the key came back with the lease");
+    assert!(ids.contains(&again[0].id));
+}
+
+/// A key limit that could let nothing run is refused at the insert.
+pub async fn a_key_limit_of_zero_or_an_empty_key_is_refused<S: Store>(store: S) {
+    for wrong in [keyed("customer:d", 0), keyed("", 1)] {
+        assert_kind(
+            store
+                .job_insert_many(crate::store::JobInsertManyParams::new(vec![wrong]))
+                .await,
+            StoreErrorKind::Invalid,
+            "a key limit that lets nothing run",
+        );
+    }
+}
