@@ -2,7 +2,8 @@
 //! servers, each on a store of its own (as two processes are), serve a
 //! queue that a third store pauses; jobs enqueued meanwhile wait, and the
 //! resume wakes both servers through NOTIFY, so the jobs run long before
-//! either server's next poll.
+//! either server's next poll. And a key limit declared on a job holds
+//! across two servers.
 
 #![cfg(feature = "postgres")]
 
@@ -81,6 +82,81 @@ async fn a_paused_queue_waits_on_every_server_and_a_resume_wakes_them() {
     }
     for server in servers {
         server.shutdown().await;
+    }
+    client.close().await;
+    schema.drop().await;
+}
+
+/// How many `sync_account` jobs run now, per account, and the most at once.
+static SYNCING: std::sync::Mutex<Vec<(i64, u32, u32)>> = std::sync::Mutex::new(Vec::new());
+
+fn syncing(account_id: i64, change: i32) {
+    let mut syncing = SYNCING.lock().unwrap();
+    let entry = match syncing.iter_mut().find(|(a, _, _)| *a == account_id) {
+        Some(entry) => entry,
+        None => {
+            syncing.push((account_id, 0, 0));
+            syncing.last_mut().unwrap()
+        }
+    };
+    entry.1 = entry.1.checked_add_signed(change).unwrap();
+    entry.2 = entry.2.max(entry.1);
+}
+
+#[job(queue = "it_keyed", key_limit(by = [account_id]))]
+async fn sync_account(account_id: i64, n: u32) -> anyhow::Result<()> {
+    let _ = n;
+    syncing(account_id, 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    syncing(account_id, -1);
+    Ok(())
+}
+
+/// Two servers of 8 slots each, on stores of their own, run the syncs of
+/// three accounts, ten each, declared `key_limit(by = [account_id])`: never
+/// two of one account at once, every job at its first attempt (a job whose
+/// key was busy waited without spending one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_limit_runs_one_job_per_key_at_a_time_across_servers() {
+    let schema = TestSchema::new().await;
+    let client = schema.store(&format!("{}_client", schema.name)).await;
+    let jobs = Jobs::new(client.clone());
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        for account_id in [1, 2, 3] {
+            ids.push(SyncAccount::enqueue(&jobs, account_id, n).await.unwrap());
+        }
+    }
+    let mut servers = Vec::new();
+    for i in 0..2 {
+        let store = schema.store(&format!("{}_k{i}", schema.name)).await;
+        let server = Server::builder(store)
+            .queues(["it_keyed"])
+            .concurrency(8)
+            .poll_interval(Duration::from_millis(50))
+            .start()
+            .await
+            .unwrap();
+        servers.push(server);
+    }
+    for id in &ids {
+        eventually("every sync to succeed", Duration::from_secs(60), || async {
+            let job = jobs.get(*id).await.unwrap().unwrap().job;
+            (job.state == JobState::Succeeded).then_some(())
+        })
+        .await;
+    }
+    for server in servers {
+        server.shutdown().await;
+    }
+    for id in &ids {
+        assert_eq!(jobs.get(*id).await.unwrap().unwrap().job.attempt, 1);
+    }
+    let syncing = SYNCING.lock().unwrap().clone();
+    assert_eq!(syncing.len(), 3, "{syncing:?}");
+    for (account_id, running, most) in syncing {
+        assert_eq!(running, 0);
+        assert_eq!(most, 1, "account {account_id} ran {most} syncs at once");
     }
     client.close().await;
     schema.drop().await;

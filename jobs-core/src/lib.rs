@@ -86,7 +86,7 @@ pub mod __private {
     pub use crate::telemetry::enqueue as traced_enqueue;
     pub use crate::{
         registered_jobs, Backoff, BoxError, BoxFuture, Error, IntoJobResult, Invocation, Job,
-        JobId, JobOptions, JobRegistration, JobState, Jobs, OnOutput, Produces, Request,
+        JobId, JobOptions, JobRegistration, JobState, Jobs, KeyLimit, OnOutput, Produces, Request,
         Requirement, RunResult, TakesOutput, Unique,
     };
 }

@@ -359,6 +359,14 @@ impl<'a> Gen<'a> {
             };
             option_calls.push(quote!(.unique(#base #(#unique_calls)*)));
         }
+        if let Some(limit) = &options.key_limit {
+            let running = limit.running;
+            let base = match &limit.by {
+                Some(by) => quote!(#p::KeyLimit::by_args(&[#(#by),*])),
+                None => quote!(#p::KeyLimit::by_all_args()),
+            };
+            option_calls.push(quote!(.key_limit(#base.running(#running))));
+        }
         quote! {
         fn __jobs_options() -> #p::JobOptions {
             <#p::JobOptions as #p::core::default::Default>::default() #(#option_calls)*

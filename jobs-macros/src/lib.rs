@@ -137,6 +137,8 @@ use proc_macro::TokenStream;
 /// | `unique(by = [customer_id])` | the same, by these stored arguments only (checked at compile time) | every argument |
 /// | `unique(period = "1h")` | at most one per hour of **run time** (clock hours, UTC), a succeeded one included | |
 /// | `unique(held_after = [succeeded, failed, cancelled])` | which finished states still hold the key (replaces the default: none, or `[succeeded]` with a period) | |
+/// | `key_limit(by = [customer_id])` | at most one job with the same values of these stored arguments running at once, across all servers; the others wait without spending an attempt (checked at compile time; `key_limit` alone: every argument) | no limit |
+/// | `key_limit(by = [customer_id], running = 2)` | at most two at once per key | `running = 1` |
 /// | `crate = "my_crate::jobs"` | where `jobs` is, for crates that re-export it | `::jobs` |
 ///
 /// Durations are strings of a number and a unit, `ms`, `s`, `m`, `h` or `d`,

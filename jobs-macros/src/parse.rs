@@ -13,6 +13,7 @@ mod kw {
     syn::custom_keyword!(backoff);
     syn::custom_keyword!(timeout);
     syn::custom_keyword!(unique);
+    syn::custom_keyword!(key_limit);
 }
 
 /// One `key = value` of the attribute.
@@ -23,10 +24,11 @@ pub(crate) struct Setting {
     pub(crate) value: Expr,
 }
 
-/// `unique` or `unique(by = [..], period = "..", held_after = [..])`: the
-/// inner settings, interpreted by `validate.rs`.
-pub(crate) struct UniqueSetting {
-    /// The word `unique`, for messages and spans.
+/// `unique` or `unique(by = [..], period = "..", held_after = [..])`, and
+/// `key_limit` or `key_limit(by = [..], running = 2)`: the inner settings,
+/// interpreted by `validate.rs`.
+pub(crate) struct GroupedSetting {
+    /// The word (`unique`, `key_limit`), for messages and spans.
     pub(crate) key: syn::Ident,
     /// The settings inside the parentheses, if any.
     pub(crate) settings: Vec<Setting>,
@@ -42,7 +44,8 @@ pub(crate) struct Attrs {
     pub(crate) backoff: Option<Setting>,
     pub(crate) timeout: Option<Setting>,
     pub(crate) krate: Option<Setting>,
-    pub(crate) unique: Option<UniqueSetting>,
+    pub(crate) unique: Option<GroupedSetting>,
+    pub(crate) key_limit: Option<GroupedSetting>,
     /// Keys given twice; reported with the other mistakes.
     pub(crate) duplicates: Vec<syn::Error>,
 }
@@ -69,6 +72,10 @@ fn hint(key: &str) -> Option<&'static str> {
         "unique_by" | "uniqueness" | "dedupe" | "deduplicate" | "singleton" => {
             "; a unique job is `unique` or `unique(by = [customer_id], period = \"1h\")`"
         }
+        "concurrency" | "concurrency_key" | "limit" | "limit_by" | "mutex" | "one_at_a_time"
+        | "partition" | "key" => {
+            "; at most N running at once per argument value is `key_limit(by = [customer_id], running = 1)`"
+        }
         _ => return None,
     })
 }
@@ -90,17 +97,26 @@ impl Parse for Attrs {
                 &mut attrs.backoff
             } else if lookahead.peek(kw::timeout) {
                 &mut attrs.timeout
-            } else if lookahead.peek(kw::unique) {
-                let unique = parse_unique(input)?;
-                if let Some(first) = &attrs.unique {
+            } else if lookahead.peek(kw::unique) || lookahead.peek(kw::key_limit) {
+                let grouped = parse_grouped(input)?;
+                let slot = if grouped.key == "unique" {
+                    &mut attrs.unique
+                } else {
+                    &mut attrs.key_limit
+                };
+                if let Some(first) = slot {
+                    let word = grouped.key.to_string();
                     let mut error = syn::Error::new(
-                        unique.key.span(),
-                        "`unique` is given twice in `#[job(...)]`; keep one",
+                        grouped.key.span(),
+                        format!("`{word}` is given twice in `#[job(...)]`; keep one"),
                     );
-                    error.combine(syn::Error::new(first.key.span(), "first `unique` here"));
+                    error.combine(syn::Error::new(
+                        first.key.span(),
+                        format!("first `{word}` here"),
+                    ));
                     attrs.duplicates.push(error);
                 } else {
-                    attrs.unique = Some(unique);
+                    *slot = Some(grouped);
                 }
                 if !next_setting(input)? {
                     break;
@@ -176,13 +192,19 @@ fn next_setting(input: ParseStream<'_>) -> syn::Result<bool> {
     Ok(true)
 }
 
-/// `unique`, alone or with `(key = value, ...)`.
-fn parse_unique(input: ParseStream<'_>) -> syn::Result<UniqueSetting> {
+/// `unique` or `key_limit`, alone or with `(key = value, ...)`.
+fn parse_grouped(input: ParseStream<'_>) -> syn::Result<GroupedSetting> {
     let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any)?;
+    let word = key.to_string();
     if input.peek(Token![=]) {
+        let example = if word == "unique" {
+            "`unique(by = [customer_id], period = \"1h\")`"
+        } else {
+            "`key_limit(by = [customer_id], running = 1)`"
+        };
         return Err(syn::Error::new(
             input.span(),
-            "`unique` takes no `=`: write `unique`, or `unique(by = [customer_id], period = \"1h\")`",
+            format!("`{word}` takes no `=`: write `{word}`, or {example}"),
         ));
     }
     let mut settings = Vec::new();
@@ -195,7 +217,7 @@ fn parse_unique(input: ParseStream<'_>) -> syn::Result<UniqueSetting> {
             if eq.is_err() {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("expected `=` after `{key}` in `unique(...)`: write `{key} = ...`"),
+                    format!("expected `=` after `{key}` in `{word}(...)`: write `{key} = ...`"),
                 ));
             }
             let value: Expr = content.parse()?;
@@ -207,10 +229,10 @@ fn parse_unique(input: ParseStream<'_>) -> syn::Result<UniqueSetting> {
             if comma.is_err() {
                 return Err(syn::Error::new(
                     content.span(),
-                    "expected `,` between `unique(...)` settings",
+                    format!("expected `,` between `{word}(...)` settings"),
                 ));
             }
         }
     }
-    Ok(UniqueSetting { key, settings })
+    Ok(GroupedSetting { key, settings })
 }

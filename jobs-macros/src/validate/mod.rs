@@ -92,6 +92,14 @@ pub(crate) struct Options {
     pub(crate) backoff: Option<Backoff>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) unique: Option<Unique>,
+    pub(crate) key_limit: Option<KeyLimit>,
+}
+
+/// `key_limit(...)`, validated: the argument keys that make the key
+/// (`None`: all), and how many with it may run at once.
+pub(crate) struct KeyLimit {
+    pub(crate) by: Option<Vec<String>>,
+    pub(crate) running: u32,
 }
 
 /// `unique(...)`, validated: the argument keys that make the key (`None`:
@@ -161,6 +169,10 @@ pub(crate) fn validate(
             .unique
             .as_ref()
             .and_then(|u| unique::unique(&mut cx, u, &params, &fn_name)),
+        key_limit: attrs
+            .key_limit
+            .as_ref()
+            .and_then(|k| unique::key_limit(&mut cx, k, &params, &fn_name)),
     };
     let krate = attrs
         .krate

@@ -1,18 +1,19 @@
-//! Checks of `unique(...)`: `by` names stored arguments of the function,
-//! `period` is a duration, `held_after` lists finished states.
+//! Checks of `unique(...)` and `key_limit(...)`: `by` names stored
+//! arguments of the function, `period` is a duration, `held_after` lists
+//! finished states, `running` is a count of at least 1.
 
 use syn::{Expr, Ident};
 
 use super::values::duration;
-use super::{Ctxt, Param, Unique};
-use crate::parse::UniqueSetting;
+use super::{Ctxt, KeyLimit, Param, Unique};
+use crate::parse::GroupedSetting;
 
 const KEYS: &str =
     "`by = [arg, ...]`, `period = \"1h\"` and `held_after = [succeeded, failed, cancelled]`";
 
 pub(super) fn unique(
     cx: &mut Ctxt,
-    setting: &UniqueSetting,
+    setting: &GroupedSetting,
     params: &[Param],
     fn_name: &str,
 ) -> Option<Unique> {
@@ -37,7 +38,7 @@ pub(super) fn unique(
         }
         seen.push(&inner.key);
         match key.as_str() {
-            "by" => match by(cx, &inner.value, params, fn_name) {
+            "by" => match by(cx, &inner.value, params, fn_name, "the unique key") {
                 Some(args) => unique.by = Some(args),
                 None => ok = false,
             },
@@ -90,7 +91,82 @@ fn names<'a>(cx: &mut Ctxt, value: &'a Expr, what: &str, example: &str) -> Optio
     ok.then_some(names)
 }
 
-fn by(cx: &mut Ctxt, value: &Expr, params: &[Param], fn_name: &str) -> Option<Vec<String>> {
+const KEY_LIMIT_KEYS: &str = "`by = [arg, ...]` and `running = 1`";
+
+pub(super) fn key_limit(
+    cx: &mut Ctxt,
+    setting: &GroupedSetting,
+    params: &[Param],
+    fn_name: &str,
+) -> Option<KeyLimit> {
+    let mut limit = KeyLimit {
+        by: None,
+        running: 1,
+    };
+    let mut ok = true;
+    let mut seen: Vec<&Ident> = Vec::new();
+    for inner in &setting.settings {
+        let key = inner.key.to_string();
+        if let Some(first) = seen.iter().find(|k| **k == &inner.key) {
+            let mut error = syn::Error::new(
+                inner.key.span(),
+                format!("`{key}` is given twice in `key_limit(...)`; keep one"),
+            );
+            error.combine(syn::Error::new(first.span(), format!("first `{key}` here")));
+            cx.push(error);
+            ok = false;
+            continue;
+        }
+        seen.push(&inner.key);
+        match key.as_str() {
+            "by" => match by(cx, &inner.value, params, fn_name, "the key limit's key") {
+                Some(args) => limit.by = Some(args),
+                None => ok = false,
+            },
+            "running" => match running(cx, &inner.value) {
+                Some(n) => limit.running = n,
+                None => ok = false,
+            },
+            _ => {
+                cx.error_at(
+                    inner.key.span(),
+                    format!("unknown `key_limit(...)` key `{key}`; the keys are {KEY_LIMIT_KEYS}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(limit)
+}
+
+/// `running = N`, N from 1 to `u32::MAX`.
+fn running(cx: &mut Ctxt, value: &Expr) -> Option<u32> {
+    let message =
+        "`running` is how many jobs with the same key may run at once, at least 1: `running = 1`";
+    let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(lit),
+        ..
+    }) = value
+    else {
+        cx.error_spanned_by(value, message);
+        return None;
+    };
+    match lit.base10_parse::<u32>() {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            cx.error_spanned_by(value, message);
+            None
+        }
+    }
+}
+
+fn by(
+    cx: &mut Ctxt,
+    value: &Expr,
+    params: &[Param],
+    fn_name: &str,
+    what_key: &str,
+) -> Option<Vec<String>> {
     let idents = names(cx, value, "`by`", "by = [customer_id]")?;
     let stored: Vec<String> = params
         .iter()
@@ -128,7 +204,7 @@ fn by(cx: &mut Ctxt, value: &Expr, params: &[Param], fn_name: &str) -> Option<Ve
             cx.error_spanned_by(
                 ident,
                 format!(
-                    "`{name}` is not a stored argument of `{fn_name}`, so it cannot be part of the unique key; {known}"
+                    "`{name}` is not a stored argument of `{fn_name}`, so it cannot be part of {what_key}; {known}"
                 ),
             );
             ok = false;
