@@ -80,8 +80,9 @@ pub use jobs_core::{
     RecurringRow, Tz,
 };
 
-// Pausing, resuming and limiting queues, through `Jobs::queues`.
-pub use jobs_core::{QueueInfo, QueueLimits, Queues, RateLimit};
+// Pausing, resuming and limiting queues, through `Jobs::queues`; limits
+// per key, on the job type or one enqueue.
+pub use jobs_core::{KeyLimit, LimitKey, QueueInfo, QueueLimits, Queues, RateLimit};
 
 // Batches: a set of jobs with one callback, through `Jobs::batches`.
 pub use jobs_core::{BatchId, BatchRow, Batches, EnqueuedBatch, NewBatch, MAX_BATCH_MEMBERS};

@@ -50,6 +50,8 @@ options:
                        running at once across all servers (Queues::set_limits)
   --queue-rate N/S     W2 on PostgreSQL with the queue limited to N jobs
                        started in any S seconds across all servers
+  --keys N             W2 on PostgreSQL drains jobs with key limits, N distinct
+                       keys, one job of each key at a time (Request::key_limit)
   --schema NAME        the PostgreSQL schema to use (default jobs_bench)
   -h, --help           this text
 ";
@@ -140,6 +142,8 @@ pub(crate) struct Options {
     pub(crate) queue_concurrency: Option<u32>,
     /// W2 on PostgreSQL with the queue's rate limit: jobs per seconds.
     pub(crate) queue_rate: Option<(u32, u64)>,
+    /// W2 on PostgreSQL drains jobs with this many distinct limit keys.
+    pub(crate) keys: Option<u64>,
 }
 
 impl Options {
@@ -181,6 +185,7 @@ impl Options {
             servers: 1,
             queue_concurrency: None,
             queue_rate: None,
+            keys: None,
         }
     }
 
@@ -321,6 +326,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--continuations" => o.continuations = true,
             "--batches" => o.batches = true,
             "--servers" => o.servers = number(&flag, value())?,
+            "--keys" => o.keys = Some(number(&flag, value())?),
             "--queue-concurrency" => o.queue_concurrency = Some(number(&flag, value())?),
             "--queue-rate" => {
                 let text = value().context("--queue-rate needs a value")?;
@@ -361,9 +367,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     if o.servers == 0 {
         bail!("--servers must be at least 1");
     }
-    let pg_only = o.servers > 1 || !o.queue_limits().is_none();
+    let pg_only = o.servers > 1 || !o.queue_limits().is_none() || o.keys.is_some();
     if pg_only && o.stores != [StoreKind::Pg] {
-        bail!("--servers, --queue-concurrency and --queue-rate apply to W2 on PostgreSQL: add --store pg");
+        bail!("--servers, --queue-concurrency, --queue-rate and --keys apply to W2 on PostgreSQL: add --store pg");
+    }
+    if o.keys == Some(0) {
+        bail!("--keys must be at least 1");
     }
     o.queue_limits().check()?;
     if o.workloads.contains(&Workload::Floor) && !o.stores.contains(&StoreKind::Pg) {

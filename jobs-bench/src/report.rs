@@ -283,6 +283,7 @@ impl Report {
                 "batches": o.batches,
                 "servers": o.servers,
                 "queue_limits": o.queue_limits(),
+                "keys": o.keys,
             })
         );
     }

@@ -85,6 +85,22 @@ pub(crate) async fn insert(jobs: &Jobs, n: u64, batch: usize, unique: bool) -> R
     Ok(())
 }
 
+/// Enqueues `n` jobs through the batch API, `batch` a call, job `i` with
+/// the key limit `key:{i % keys}`, one at a time. What `--keys` runs W2 on.
+pub(crate) async fn insert_keyed(jobs: &Jobs, n: u64, batch: usize, keys: u64) -> Result<()> {
+    let mut next = 0;
+    while next < n {
+        let end = (next + batch as u64).min(n);
+        jobs.enqueue_many((next..end).map(|i| {
+            job::request(i).key_limit(jobs::LimitKey::new(format!("key:{}", i % keys), 1))
+        }))
+        .await
+        .context("enqueueing the keyed jobs")?;
+        next = end;
+    }
+    Ok(())
+}
+
 /// Enqueues `n` jobs in calls of `batch`: in each, half of them, and then
 /// one continuation of each of those (`after`), which the drain's
 /// completions release. What `--continuations` runs W2 on.

@@ -78,6 +78,8 @@ pub(crate) async fn w2(
         if o.continuations {
             // Half waiting, `awaiting`: the check after the drain covers them.
             serve::insert_with_continuations(&jobs, o.jobs, o.batch).await?;
+        } else if let Some(keys) = o.keys {
+            serve::insert_keyed(&jobs, o.jobs, o.batch, keys).await?;
         } else if o.batches {
             // The callbacks are `awaiting`: the check after the drain covers them.
             serve::insert_as_batches(&jobs, o.jobs, o.batch).await?;

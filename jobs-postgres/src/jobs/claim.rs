@@ -26,6 +26,7 @@ use crate::sql::{job_columns_of, micros, JOB_COLUMNS};
 #[derive(Debug)]
 pub(crate) struct Statements {
     plain: String,
+    plain_keyed: String,
     lock: String,
     limited: String,
     /// The queue lists whose last claim found a limited queue among them:
@@ -33,31 +34,39 @@ pub(crate) struct Statements {
     /// through the plain statement, which would take nothing and say so.
     /// One is removed when its transaction finds no limited queue left.
     limited_lists: Mutex<HashSet<Vec<String>>>,
+    /// The queue lists whose last claim picked jobs with a key limit: they
+    /// are claimed with the statement that places keys, until one of its
+    /// claims picks none.
+    keyed_lists: Mutex<HashSet<Vec<String>>>,
 }
 
 impl Statements {
     /// Builds the statements for the quoted schema `s`.
     pub(crate) fn new(s: &str) -> Self {
         Self {
-            plain: plain_sql(s),
+            plain: plain_sql(s, false),
+            plain_keyed: plain_sql(s, true),
             lock: lock_sql(s),
             limited: limited_sql(s),
             limited_lists: Mutex::new(HashSet::new()),
+            keyed_lists: Mutex::new(HashSet::new()),
         }
     }
+}
 
-    fn known_limited(&self, queues: &[String]) -> bool {
-        let lists = self.limited_lists.lock().unwrap_or_else(|e| e.into_inner());
-        !lists.is_empty() && lists.contains(queues)
-    }
+/// Whether `queues` is one of `lists`.
+fn known(lists: &Mutex<HashSet<Vec<String>>>, queues: &[String]) -> bool {
+    let lists = lists.lock().unwrap_or_else(|e| e.into_inner());
+    !lists.is_empty() && lists.contains(queues)
+}
 
-    fn remember(&self, queues: &[String], limited: bool) {
-        let mut lists = self.limited_lists.lock().unwrap_or_else(|e| e.into_inner());
-        if limited {
-            lists.insert(queues.to_vec());
-        } else if !lists.is_empty() {
-            lists.remove(queues);
-        }
+/// Adds `queues` to `lists`, or removes it.
+fn remember(lists: &Mutex<HashSet<Vec<String>>>, queues: &[String], in_it: bool) {
+    let mut lists = lists.lock().unwrap_or_else(|e| e.into_inner());
+    if in_it {
+        lists.insert(queues.to_vec());
+    } else if !lists.is_empty() {
+        lists.remove(queues);
     }
 }
 
@@ -77,29 +86,27 @@ const LIMITED: &str = "(p.concurrency IS NOT NULL OR p.rate_jobs IS NOT NULL)";
 /// this claim the n-th free place; `ON CONFLICT DO NOTHING` leaves it
 /// unclaimed if another claim took that place meanwhile (committed or not:
 /// the unique index sees both), so no snapshot can let two jobs into one
-/// place. Jobs without a key pay for the `IS NULL` test only.
-fn picked_cte(s: &str, asked: &str) -> String {
-    format!(
-        "picked AS (
-            SELECT c.id, a.ord, c.priority, c.run_at, a.queue, c.limit_key, c.limit_running
-            FROM {asked} a
-            CROSS JOIN LATERAL (
-                SELECT j.id, j.priority, j.run_at, j.limit_key, j.limit_running
-                FROM {s}.jobs j
-                WHERE j.state IN ('enqueued', 'scheduled')
-                  AND j.queue = a.queue
-                  AND j.run_at <= now()
-                  AND j.name = ANY($2::text[])
-                  AND (j.limit_key IS NULL
+/// place.
+///
+/// Without `keys` (the plain claim of lists of queues where no job with a
+/// key was seen lately), none of that is in the statement: jobs with a key
+/// are picked but left unclaimed, and `keyed_seen` says the caller should
+/// claim with `keys` from now on. So queues without key limits pay nothing
+/// for them.
+fn picked_cte(s: &str, asked: &str, keys: bool) -> String {
+    let busy_key = if keys {
+        format!(
+            "AND (j.limit_key IS NULL
                        OR (SELECT count(*) FROM {s}.key_places k WHERE k.key = j.limit_key)
-                          < j.limit_running)
-                ORDER BY j.priority DESC, j.run_at, j.id
-                LIMIT least($3, a.queue_limit)
-                FOR UPDATE OF j SKIP LOCKED
-            ) c
-            ORDER BY a.ord, c.priority DESC, c.run_at, c.id
-            LIMIT $3
-        ), keyed AS (
+                          < j.limit_running)"
+        )
+    } else {
+        String::new()
+    };
+    let (placing, placed) = if keys {
+        (
+            format!(
+                "), keyed AS (
             SELECT p.id, p.limit_key, p.limit_running,
                    row_number() OVER (PARTITION BY p.limit_key
                                       ORDER BY p.ord, p.priority DESC, p.run_at, p.id) AS nth
@@ -115,7 +122,32 @@ fn picked_cte(s: &str, asked: &str) -> String {
                 ORDER BY n OFFSET k.nth - 1 LIMIT 1
             ) f
             ON CONFLICT DO NOTHING
-            RETURNING job_id
+            RETURNING job_id"
+            ),
+            "picked.id IN (SELECT job_id FROM placed)",
+        )
+    } else {
+        (String::new(), "false")
+    };
+    format!(
+        "picked AS (
+            SELECT c.id, a.ord, c.priority, c.run_at, a.queue, c.limit_key, c.limit_running
+            FROM {asked} a
+            CROSS JOIN LATERAL (
+                SELECT j.id, j.priority, j.run_at, j.limit_key, j.limit_running
+                FROM {s}.jobs j
+                WHERE j.state IN ('enqueued', 'scheduled')
+                  AND j.queue = a.queue
+                  AND j.run_at <= now()
+                  AND j.name = ANY($2::text[])
+                  {busy_key}
+                ORDER BY j.priority DESC, j.run_at, j.id
+                LIMIT least($3, a.queue_limit)
+                FOR UPDATE OF j SKIP LOCKED
+            ) c
+            ORDER BY a.ord, c.priority DESC, c.run_at, c.id
+            LIMIT $3
+        {placing}
         ), claimed AS (
             UPDATE {s}.jobs j
             SET state = 'processing',
@@ -126,7 +158,7 @@ fn picked_cte(s: &str, asked: &str) -> String {
                 cancel_requested = false, progress = NULL, stuck_at = NULL
             FROM picked
             WHERE j.id = picked.id
-              AND (picked.limit_key IS NULL OR picked.id IN (SELECT job_id FROM placed))
+              AND (picked.limit_key IS NULL OR {placed})
             RETURNING {j_cols}, picked.ord
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id)
@@ -143,9 +175,10 @@ fn picked_cte(s: &str, asked: &str) -> String {
 /// asked for has limits, it takes nothing and names those queues in
 /// `limited_queues`, for the caller to claim in a transaction
 /// ([`limited_sql`]); otherwise `limited_queues` is NULL. One row comes
-/// back when nothing was claimed, its job columns NULL, to carry it.
-fn plain_sql(s: &str) -> String {
-    let picked = picked_cte(s, "asked");
+/// back when nothing was claimed, its job columns NULL, to carry it, and
+/// `keyed_seen` counts the picked jobs with a key limit (see [`picked_cte`]).
+fn plain_sql(s: &str, keys: bool) -> String {
+    let picked = picked_cte(s, "asked", keys);
     format!(
         "WITH limited AS (
             SELECT array_agg(p.queue) AS limited_queues FROM {s}.queues p
@@ -157,7 +190,8 @@ fn plain_sql(s: &str) -> String {
                 SELECT 1 FROM {s}.queues p WHERE p.queue = q.queue AND (p.paused OR {LIMITED})
             ) AND (SELECT limited_queues FROM limited) IS NULL
         ), {picked}
-        SELECT c.*, l.limited_queues
+        SELECT c.*, l.limited_queues,
+               (SELECT count(*) FROM picked WHERE limit_key IS NOT NULL) AS keyed_seen
         FROM limited l LEFT JOIN (SELECT {JOB_COLUMNS}, ord FROM claimed) c ON true
         ORDER BY c.ord, c.priority DESC, c.run_at, c.id"
     )
@@ -182,7 +216,7 @@ fn lock_sql(s: &str) -> String {
 /// current slot of each rate-limited queue, and the slots that no longer
 /// count dropped, in the same statement.
 fn limited_sql(s: &str) -> String {
-    let picked = picked_cte(s, "asked");
+    let picked = picked_cte(s, "asked", true);
     let slots = RATE_SLOTS_PER_PERIOD;
     // The current slot of the queue `p`: microseconds since the epoch, by
     // tenths of its period, as `RateWindow::slot` numbers them.
@@ -248,29 +282,71 @@ pub(crate) async fn claim(
         .iter()
         .map(|q| p.limit_of(q).map(i64::from))
         .collect();
-    if sql.known_limited(&queues) {
+    if known(&sql.limited_lists, &queues) {
         return claim_limited(db, sql, &p, queues, queue_limits).await;
     }
-    let rows = bind(sqlx::query(&sql.plain), &p, &queues, &queue_limits)
+    let keyed = known(&sql.keyed_lists, &queues);
+    let statement = if keyed { &sql.plain_keyed } else { &sql.plain };
+    let rows = bind(sqlx::query(statement), &p, &queues, &queue_limits)
         .fetch_all(db.pool())
         .await
         .map_err(|e| store_error("claiming jobs", e))?;
-    let limited = rows
-        .first()
-        .map(|row| row.try_get::<Option<Vec<String>>, _>("limited_queues"))
-        .transpose()
-        .map_err(|e| store_error("reading claimed jobs", e))?
-        .flatten()
-        .is_some();
-    if limited {
-        sql.remember(&queues, true);
+    let read = |e| store_error("reading claimed jobs", e);
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    if first
+        .try_get::<Option<Vec<String>>, _>("limited_queues")
+        .map_err(read)?
+        .is_some()
+    {
+        remember(&sql.limited_lists, &queues, true);
         return claim_limited(db, sql, &p, queues, queue_limits).await;
     }
-    rows.iter()
+    let keyed_seen = first.try_get::<i64, _>("keyed_seen").map_err(read)? > 0;
+    let mut claimed: Vec<JobRow> = rows
+        .iter()
         .filter(|row| matches!(row.try_get::<Option<i64>, _>("id"), Ok(Some(_))))
         .map(job_row)
         .collect::<Result<_, _>>()
-        .map_err(|e| store_error("reading claimed jobs", e))
+        .map_err(read)?;
+    if keyed != keyed_seen {
+        remember(&sql.keyed_lists, &queues, keyed_seen);
+    }
+    if keyed_seen && !keyed {
+        // The plain statement left the jobs with a key: claim them now,
+        // with what the claim has left.
+        let left = p
+            .limit
+            .saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
+        if left > 0 {
+            let mut rest = p.clone().limit(left);
+            for (queue, limit) in queues.iter().zip(&queue_limits) {
+                if let Some(limit) = limit {
+                    let taken = claimed.iter().filter(|r| &r.queue == queue).count();
+                    let taken = i64::try_from(taken).unwrap_or(i64::MAX);
+                    rest = rest.queue_limit(
+                        queue.clone(),
+                        u32::try_from((limit - taken).max(0)).unwrap_or(0),
+                    );
+                }
+            }
+            let rest_limits: Vec<Option<i64>> = queues
+                .iter()
+                .map(|q| rest.limit_of(q).map(i64::from))
+                .collect();
+            let more = bind(sqlx::query(&sql.plain_keyed), &rest, &queues, &rest_limits)
+                .fetch_all(db.pool())
+                .await
+                .map_err(|e| store_error("claiming jobs", e))?;
+            for row in &more {
+                if matches!(row.try_get::<Option<i64>, _>("id"), Ok(Some(_))) {
+                    claimed.push(job_row(row).map_err(read)?);
+                }
+            }
+        }
+    }
+    Ok(claimed)
 }
 
 /// The claim in a transaction that first locks the limited queues' rows
@@ -289,7 +365,7 @@ async fn claim_limited(
         .fetch_all(&mut *tx)
         .await
         .map_err(fail)?;
-    sql.remember(&queues, !locked.is_empty());
+    remember(&sql.limited_lists, &queues, !locked.is_empty());
     let rows: Vec<PgRow> = bind(sqlx::query(&sql.limited), p, &queues, &queue_limits)
         .fetch_all(&mut *tx)
         .await

@@ -31,6 +31,7 @@ pub(crate) struct Statements {
     complete: String,
     complete_output: String,
     complete_in: String,
+    free_places: String,
     progress: String,
     pub(crate) release: ReleaseStatements,
 }
@@ -48,6 +49,7 @@ impl Statements {
             complete: complete_sql(s, false),
             complete_output: complete_sql(s, true),
             complete_in: complete_in_sql(s),
+            free_places: free_places_sql(s),
             progress: progress_sql(s),
             release: ReleaseStatements::new(s),
         }
@@ -516,7 +518,6 @@ pub(crate) async fn insert_many(
 /// without output pay nothing for the column.
 fn complete_sql(s: &str, with_output: bool) -> String {
     let counted = counted_cte(s, "SELECT queue, state, 1 AS d, batch_id FROM upd");
-    let places_freed = places_freed_cte(s);
     let locked = locked_cte(s, "input i");
     let cancels = "(i.new_state = 'enqueued' AND j.cancel_requested)";
     let (input, output) = if with_output {
@@ -562,15 +563,32 @@ fn complete_sql(s: &str, with_output: bool) -> String {
         ), ev AS (
             INSERT INTO {s}.job_events (job_id, at, state, attempt, server_id, error)
             SELECT id, now(), state, attempt, $8, error FROM upd
-        ), {places_freed}, {counted}, notified AS (
+        ), {counted}, notified AS (
             SELECT pg_notify($9, '') FROM (
                 SELECT 1 FROM upd WHERE state IN ('enqueued', 'scheduled') AND run_at <= now() LIMIT 1
             ) AS runnable
         )
         SELECT id, claim_token, (SELECT count(*) FROM notified) AS notified,
                has_continuations AND state IN {FINISHED} AS release,
+               limit_key IS NOT NULL AS keyed,
                (SELECT count(*) FROM batched WHERE pending = 0) AS batches_ended
         FROM upd"
+    )
+}
+
+/// $1 the ids of jobs with a key limit that a completion ended: gives
+/// back their key places, after the completion's commit (so that a
+/// completion of jobs without keys pays nothing for them). Only places
+/// whose job no longer runs: if a job was claimed again meanwhile, the
+/// place its new claim took stays (the rescuer's sweep argues why a
+/// snapshot cannot mistake it). Until this runs, the key counts the job:
+/// it can only run below its limit, never above.
+fn free_places_sql(s: &str) -> String {
+    format!(
+        "DELETE FROM {s}.key_places k
+        WHERE k.job_id = ANY($1::int8[])
+          AND NOT EXISTS (SELECT 1 FROM {s}.jobs j
+                          WHERE j.id = k.job_id AND j.state = 'processing')"
     )
 }
 
@@ -649,6 +667,7 @@ pub(crate) async fn complete_many(
     let mut runnable = false;
     let mut parents = Vec::new();
     let mut batches = false;
+    let mut keyed = Vec::new();
     for row in &rows {
         let read = || -> Result<_, sqlx::Error> {
             Ok((
@@ -657,16 +676,36 @@ pub(crate) async fn complete_many(
                 row.try_get::<i64, _>("notified")?,
                 row.try_get::<bool, _>("release")?,
                 row.try_get::<i64, _>("batches_ended")?,
+                row.try_get::<bool, _>("keyed")?,
             ))
         };
-        let (id, token, notified, release, batches_ended) =
+        let (id, token, notified, release, batches_ended, has_key) =
             read().map_err(|e| store_error("reading completions", e))?;
         applied.insert((id, token));
         runnable |= notified > 0;
         if release {
             parents.push(id);
         }
+        if has_key {
+            keyed.push(id);
+        }
         batches |= batches_ended > 0;
+    }
+    if !keyed.is_empty() {
+        // The completions have committed: a failure here must not report
+        // them as failed. The places stay taken until the rescuer's sweep.
+        match sqlx::query(&sql.free_places)
+            .bind(keyed)
+            .execute(db.pool())
+            .await
+        {
+            // The jobs waiting for those keys can run now.
+            Ok(_) => runnable = true,
+            Err(error) => tracing::warn!(
+                %error,
+                "giving back the key places of completed jobs failed; the rescuer's sweep will"
+            ),
+        }
     }
     // After the completion's commit, in a statement of its own: it sees
     // every continuation whose insert the completion waited for.
