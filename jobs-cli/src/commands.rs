@@ -274,6 +274,12 @@ fn render_detail(detail: &JobDetail) -> String {
             format!("{} (tick {})", origin.id, time(origin.scheduled_for)),
         ));
     }
+    if let Some(limit) = &job.limit_key {
+        fields.push((
+            "key limit",
+            format!("{}, at most {} running at once", limit.key, limit.running),
+        ));
+    }
     if let Some(progress) = &job.progress {
         fields.push(("progress", progress.to_string()));
     }

@@ -681,6 +681,8 @@ struct JobPage {
     stuck_since: Option<When>,
     recurring: Option<(String, When)>,
     unique_key: Option<String>,
+    /// Its key limit: the key, and how many with it may run at once.
+    limit_key: Option<(String, u32)>,
     batch: Option<i64>,
     /// The job it continues, and on which of its ends.
     after: Option<(i64, &'static str)>,
@@ -763,6 +765,7 @@ fn job_page(ctx: &Ctx, app: &App, detail: JobDetail, notice: Option<String>) -> 
             .as_ref()
             .map(|r| (r.id.clone(), When::new(r.scheduled_for, now))),
         unique_key: job.unique_key.clone(),
+        limit_key: job.limit_key.as_ref().map(|l| (l.key.clone(), l.running)),
         batch: job.batch.map(|b| b.0),
         after: job.after.as_ref().map(|after| {
             let on = match (&after.input, after.on) {

@@ -375,6 +375,22 @@ async fn the_job_page_shows_the_output_and_the_unique_key_as_text() {
 }
 
 #[tokio::test]
+async fn the_job_page_shows_a_key_limit_escaped() {
+    let store = MemoryStore::new();
+    let jobs = Jobs::new(store.clone());
+    let mut job = NewJob::new("send_mail", serde_json::json!({ "user_id": 1 }));
+    job.limit_key = Some(jobs::LimitKey::new("<b>customer</b>:7", 2));
+    let id = jobs.insert(vec![job]).await.unwrap()[0].id;
+    let body = text(send(&full(jobs), get(&format!("/jobs/{}", id.0))).await).await;
+    assert!(body.contains("<dt>key limit</dt>"), "{body}");
+    assert!(
+        body.contains("&lt;b&gt;customer&lt;/b&gt;:7</code>, at most 2 running at once")
+            || body.contains("&#60;b&#62;customer&#60;/b&#62;:7</code>, at most 2 running at once"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_continuation_s_page_links_to_its_parent() {
     let store = MemoryStore::new();
     let jobs = Jobs::new(store.clone());
