@@ -305,7 +305,7 @@ impl<J: Job> Request<J> {
 /// # #[derive(serde::Serialize, serde::Deserialize)]
 /// # pub struct Invoice { number: String }
 /// # async fn demo() -> jobs::Result<()> {
-/// use jobs::{Jobs, MemoryStore};
+/// use jobs::{Jobs, LimitKey, MemoryStore};
 ///
 /// #[job]
 /// async fn issue_invoice(order_id: i64) -> anyhow::Result<Invoice> {
@@ -322,9 +322,11 @@ impl<J: Job> Request<J> {
 /// let issue = IssueInvoice::enqueue(&jobs, 7).await?;
 /// let mail = MailInvoice::after_output_of::<IssueInvoice>(issue)
 ///     .queue("mail")
+///     .key_limit(LimitKey::new("mailbox:7", 1)) // one mail at a time to this mailbox
 ///     .enqueue(&jobs)
 ///     .await?;
-/// # let _ = mail;
+/// let stored = jobs.get(mail).await?.unwrap().job;
+/// assert_eq!(stored.limit_key, Some(LimitKey::new("mailbox:7", 1)));
 /// # Ok(()) }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 /// ```
@@ -334,6 +336,7 @@ pub struct OnOutput<P, C> {
     queue: Option<String>,
     priority: Option<i16>,
     max_attempts: Option<i32>,
+    limit_key: Option<LimitKey>,
     types: std::marker::PhantomData<fn() -> (P, C)>,
 }
 
@@ -344,6 +347,7 @@ impl<P, C> std::fmt::Debug for OnOutput<P, C> {
             .field("queue", &self.queue)
             .field("priority", &self.priority)
             .field("max_attempts", &self.max_attempts)
+            .field("limit_key", &self.limit_key)
             .finish()
     }
 }
@@ -360,6 +364,7 @@ where
             queue: None,
             priority: None,
             max_attempts: None,
+            limit_key: None,
             types: std::marker::PhantomData,
         }
     }
@@ -382,9 +387,19 @@ where
         self
     }
 
+    /// Runs it only while fewer than `limit.running` jobs with the key
+    /// `limit.key` run (see [`Request::key_limit`]). A key limit `C`
+    /// declares does not apply: its key would be made of arguments it does
+    /// not have yet, so give the key here.
+    pub fn key_limit(mut self, limit: LimitKey) -> Self {
+        self.limit_key = Some(limit);
+        self
+    }
+
     /// What a store inserts: `C` with no arguments yet, awaiting `parent`.
-    /// Not unique, whatever `C` declares: its key would be made of
-    /// arguments it does not have yet.
+    /// Not unique and without `C`'s declared key limit, whatever `C`
+    /// declares: their keys would be made of arguments it does not have
+    /// yet (a key limit given with [`key_limit`](Self::key_limit) applies).
     pub fn into_new_job(self) -> Result<NewJob> {
         crate::job::registry::check_unique_names()?;
         let options = C::options();
@@ -396,6 +411,10 @@ where
             self.parent,
             <C as crate::job::TakesOutput<<P as crate::job::Produces>::Output>>::INPUT,
         ));
+        if let Some(limit) = &self.limit_key {
+            limit.check()?;
+        }
+        job.limit_key = self.limit_key;
         Ok(job)
     }
 

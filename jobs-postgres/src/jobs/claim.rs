@@ -1,6 +1,8 @@
-//! The claim, the hottest statement of all, in two ways. Queues without
+//! The claim, the hottest statement of all, in three forms. Queues without
 //! cluster-wide limits (the common case) are claimed by one statement that
-//! locks nothing but the jobs it takes. A claim that asks for a queue with
+//! locks nothing but the jobs it takes; while their jobs have key limits,
+//! by the same statement with the key places added (see [`picked_cte`]).
+//! A claim that asks for a queue with
 //! limits (`queues.concurrency`, `queues.rate_*`, migration 0014) runs in a
 //! transaction of its own instead: it first locks the limited queues' rows,
 //! then claims in a second statement, whose fresh snapshot sees every claim
@@ -22,7 +24,7 @@ use crate::jobs::job_row;
 use crate::sql::{job_columns_of, micros, JOB_COLUMNS};
 
 /// The claim statements of one store, and which lists of queues were found
-/// to hold a limited queue.
+/// to hold a limited queue, or jobs with key limits.
 #[derive(Debug)]
 pub(crate) struct Statements {
     plain: String,
