@@ -26,17 +26,10 @@ pub(super) fn unique(
     let mut seen: Vec<&Ident> = Vec::new();
     for inner in &setting.settings {
         let key = inner.key.to_string();
-        if let Some(first) = seen.iter().find(|k| **k == &inner.key) {
-            let mut error = syn::Error::new(
-                inner.key.span(),
-                format!("`{key}` is given twice in `unique(...)`; keep one"),
-            );
-            error.combine(syn::Error::new(first.span(), format!("first `{key}` here")));
-            cx.push(error);
+        if !first_time(cx, &mut seen, &inner.key, "unique") {
             ok = false;
             continue;
         }
-        seen.push(&inner.key);
         match key.as_str() {
             "by" => match by(cx, &inner.value, params, fn_name, "the unique key") {
                 Some(args) => unique.by = Some(args),
@@ -67,6 +60,22 @@ pub(super) fn unique(
         }
     }
     ok.then_some(unique)
+}
+
+/// Whether `key` is seen for the first time in `group(...)`; reports it,
+/// with where it first was, when it is not.
+fn first_time<'a>(cx: &mut Ctxt, seen: &mut Vec<&'a Ident>, key: &'a Ident, group: &str) -> bool {
+    if let Some(first) = seen.iter().find(|k| **k == key) {
+        let mut error = syn::Error::new(
+            key.span(),
+            format!("`{key}` is given twice in `{group}(...)`; keep one"),
+        );
+        error.combine(syn::Error::new(first.span(), format!("first `{key}` here")));
+        cx.push(error);
+        return false;
+    }
+    seen.push(key);
+    true
 }
 
 /// The elements of `[a, b]` as plain names, each reported where it is not one.
@@ -107,17 +116,10 @@ pub(super) fn key_limit(
     let mut seen: Vec<&Ident> = Vec::new();
     for inner in &setting.settings {
         let key = inner.key.to_string();
-        if let Some(first) = seen.iter().find(|k| **k == &inner.key) {
-            let mut error = syn::Error::new(
-                inner.key.span(),
-                format!("`{key}` is given twice in `key_limit(...)`; keep one"),
-            );
-            error.combine(syn::Error::new(first.span(), format!("first `{key}` here")));
-            cx.push(error);
+        if !first_time(cx, &mut seen, &inner.key, "key_limit") {
             ok = false;
             continue;
         }
-        seen.push(&inner.key);
         match key.as_str() {
             "by" => match by(cx, &inner.value, params, fn_name, "the key limit's key") {
                 Some(args) => limit.by = Some(args),
