@@ -31,6 +31,9 @@ options:
   --w3-warmup N        jobs enqueued the same way before W3's timed ones, not
                        timed: the first statements on a fresh connection are
                        prepared, which is not pickup latency (default 20)
+  --w3-own-store       W3 on PostgreSQL enqueues through a store of its own (its
+                       own pool, as a web process beside a worker process),
+                       not the server's: the wake-up crosses connections
   --only LIST          comma-separated workloads: w1,w1b,w2,w3,floor (default all but floor)
   --store pg|memory|both   which stores (default both)
   --floor              also run the raw-SQL floor of W2 (same as adding floor to --only)
@@ -144,6 +147,8 @@ pub(crate) struct Options {
     pub(crate) queue_rate: Option<(u32, u64)>,
     /// W2 on PostgreSQL drains jobs with this many distinct limit keys.
     pub(crate) keys: Option<u64>,
+    /// W3 on PostgreSQL enqueues through a store of its own.
+    pub(crate) w3_own_store: bool,
 }
 
 impl Options {
@@ -186,6 +191,7 @@ impl Options {
             queue_concurrency: None,
             queue_rate: None,
             keys: None,
+            w3_own_store: false,
         }
     }
 
@@ -327,6 +333,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--batches" => o.batches = true,
             "--servers" => o.servers = number(&flag, value())?,
             "--keys" => o.keys = Some(number(&flag, value())?),
+            "--w3-own-store" => o.w3_own_store = true,
             "--queue-concurrency" => o.queue_concurrency = Some(number(&flag, value())?),
             "--queue-rate" => {
                 let text = value().context("--queue-rate needs a value")?;

@@ -284,6 +284,7 @@ impl Report {
                 "servers": o.servers,
                 "queue_limits": o.queue_limits(),
                 "keys": o.keys,
+                "w3_own_store": o.w3_own_store,
             })
         );
     }

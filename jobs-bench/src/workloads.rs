@@ -217,7 +217,17 @@ pub(crate) async fn w3(o: &Options, store: StoreKind, admin: Option<&PgPool>) ->
             let pg = stores::fresh_pg(admin, &o.url, &o.schema).await?;
             stores::warm_pool(&pg, 2).await?;
             let jobs = Jobs::new(pg.clone());
-            let latency = w3_on(o, pg.clone(), &jobs).await?;
+            let latency = if o.w3_own_store {
+                // The producer's own pool: its enqueues wake the server
+                // through NOTIFY, as another process's would.
+                let producer = stores::connect_pg(&o.url, &o.schema).await?;
+                stores::warm_pool(&producer, 2).await?;
+                let latency = w3_on(o, pg.clone(), &Jobs::new(producer.clone())).await;
+                producer.pool().close().await;
+                latency?
+            } else {
+                w3_on(o, pg.clone(), &jobs).await?
+            };
             stores::check_pg(
                 "W3",
                 &jobs,
