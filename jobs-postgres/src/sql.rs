@@ -27,8 +27,10 @@ pub(crate) const JOB_COLUMNS: &str = "id, name, queue, args, state, priority, at
 
 /// The CTE `places_freed`: gives back the key places (migration 0016) of
 /// the jobs of `upd` (a CTE returning `id` and `limit_key`) that left
-/// `processing`. Jobs without a key are dropped before the join, so a
-/// completion of those costs nothing more.
+/// `processing`, in the same statement. For the statements that end jobs
+/// rarely (the rescue, a completion in the application's transaction);
+/// the server's batched completions give places back after their commit
+/// instead, and only when they ended keyed jobs (`run::free_places_sql`).
 pub(crate) fn places_freed_cte(s: &str) -> String {
     format!(
         "places_freed AS (

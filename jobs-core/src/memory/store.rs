@@ -181,7 +181,7 @@ impl Store for MemoryStore {
                 }
                 entry.0 = p.limits;
             }
-            before != Some(p.limits)
+            before.unwrap_or_default() != p.limits
         });
         // What a raised or lifted limit frees is claimed at once.
         self.wake(raised);

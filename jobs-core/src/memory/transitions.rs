@@ -386,6 +386,8 @@ impl Tables {
                 }
                 self.update(claim.job_id, |job| {
                     let cancel_requested = job.row.cancel_requested;
+                    // The jobs waiting for its key can run now.
+                    runnable |= job.row.limit_key.is_some();
                     job.release_lease();
                     let row = &mut job.row;
                     let error = match completion.outcome {
@@ -533,6 +535,8 @@ impl Tables {
                     job.row.attempt
                 );
                 let cancel_requested = job.row.cancel_requested;
+                // The jobs waiting for its key can run now.
+                runnable |= job.row.limit_key.is_some();
                 job.release_lease();
                 let row = &mut job.row;
                 if cancel_requested {

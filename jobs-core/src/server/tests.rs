@@ -1714,3 +1714,31 @@ async fn a_cluster_limit_holds_and_freed_places_are_claimed_without_waiting_for_
         "the freed places waited for the poll: {took:?} on the paused clock"
     );
 }
+
+/// Jobs of one key, one at a time, on a server whose poll interval is an
+/// hour: each ended job's key wakes the server for the next, so five of
+/// them take well under an hour of the paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_freed_key_wakes_the_server_for_the_next_job_of_the_key() {
+    let (store, jobs) = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let request = Request::new(Succeeds { n }).key_limit(crate::LimitKey::new("k", 1));
+        ids.push(jobs.enqueue(request).await.unwrap());
+    }
+    let started = tokio::time::Instant::now();
+    let server = Server::builder(store)
+        .poll_interval(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    for id in ids {
+        wait_for(&jobs, id, JobState::Succeeded).await;
+    }
+    let took = started.elapsed();
+    server.shutdown().await;
+    assert!(
+        took < Duration::from_secs(3600),
+        "the next job of the key waited for the poll: {took:?} on the paused clock"
+    );
+}
